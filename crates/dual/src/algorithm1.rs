@@ -1,0 +1,203 @@
+//! Algorithm 1 of the paper: bounds on every pre-activation, layer by layer, from the
+//! dual network with the paper's `alpha = u/(u-l)`.
+//!
+//! With `alpha = u/(u-l)` every `D_i` is a fixed diagonal matrix, so the dual network of
+//! the objective `c = +-e_k` at layer `t+1` is linear in `c` and all rows can be computed
+//! at once by pushing columns *forward* through the linearised network
+//! `zhat_{i+1} = W_i D_i zhat_i + b_i` (this is the paper's Algorithm 1 written with
+//! columns instead of rows of `nu`):
+//!
+//! * one affine column `psi` (the linearised forward pass of the box's centre),
+//! * one column `W_1 e_j` per input coordinate with radius `r_j > 0`,
+//! * one column `d_j W_i e_j` per unstable unit `j` of every hidden layer `i`
+//!   (`d_j = u_j/(u_j - l_j)`), added when the pass reaches that layer.
+//!
+//! At layer `t+1`, with `M` those columns' values and `m_k` row `k` of `M`:
+//!
+//! ```text
+//! l_k = psi_k - sum_inputs r_j |M_kj| + sum_unstable l_j [-M_kj]_+
+//! u_k = psi_k + sum_inputs r_j |M_kj| - sum_unstable l_j [ M_kj]_+
+//! ```
+//!
+//! which is `J(+-e_k)` of eq. 6 over the network truncated after layer `t`. The cost is
+//! one batched forward pass of `n_1 + |I_2| + ... ` columns; a new unit's column is the
+//! operator's (sparse, for a convolution) column, never a product.
+
+use network::Model;
+
+use crate::bounds::{stability, BoundSource, LayerBounds, Stability};
+use crate::domain::InputDomain;
+use crate::error::Result;
+
+/// Work done by one run of Algorithm 1, for benchmarks and reports.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Algorithm1Stats {
+    /// Columns pushed through each affine layer.
+    pub columns: Vec<usize>,
+    /// Multiply-adds spent applying the affine layers to those columns.
+    pub macs: u64,
+}
+
+/// Algorithm 1 bounds on `zhat_2 .. zhat_k` (the logits included) for one input set.
+pub fn algorithm1(model: &Model, domain: &InputDomain) -> Result<LayerBounds> {
+    Ok(algorithm1_with_stats(model, domain)?.0)
+}
+
+/// As [`algorithm1`], also returning the work done.
+pub fn algorithm1_with_stats(
+    model: &Model,
+    domain: &InputDomain,
+) -> Result<(LayerBounds, Algorithm1Stats)> {
+    model.check_input(&domain.x)?;
+    let aff = model.affine();
+    let mut stats = Algorithm1Stats::default();
+
+    // Column weights: Input(r) for input coordinates, Unstable(l) for unstable units.
+    let mut weights: Vec<ColumnWeight> = Vec::new();
+    let first = &aff[0];
+    let n = first.op.n_out();
+    let mut psi = vec![0.0; n];
+    first.op.apply(&domain.center, 1, &mut psi);
+    for (p, b) in psi.iter_mut().zip(&first.bias) {
+        *p += b;
+    }
+    let inputs: Vec<usize> = (0..domain.radius.len())
+        .filter(|&j| domain.radius[j] > 0.0)
+        .collect();
+    let mut m = vec![0.0; n * inputs.len()];
+    for (col, &j) in m.chunks_mut(n.max(1)).zip(&inputs) {
+        first.op.add_unit_column(j, 1.0, col);
+        weights.push(ColumnWeight::Input(domain.radius[j]));
+    }
+    stats.columns.push(inputs.len() + 1);
+    stats.macs += first.op.macs_per_column() as u64;
+
+    let mut lower = Vec::with_capacity(aff.len());
+    let mut upper = Vec::with_capacity(aff.len());
+    let (l, u) = bounds_from_columns(&psi, &m, n, &weights);
+    lower.push(l);
+    upper.push(u);
+
+    for a in &aff[1..] {
+        let n_prev = a.op.n_in();
+        let (l, u) = (
+            lower.last().expect("pushed above"),
+            upper.last().expect("pushed above"),
+        );
+        // D for the layer just bounded.
+        let mut d = vec![0.0; n_prev];
+        let mut unstable = Vec::new();
+        for j in 0..n_prev {
+            d[j] = match stability(l[j], u[j]) {
+                Stability::Off => 0.0,
+                Stability::On => 1.0,
+                Stability::Unstable => {
+                    unstable.push(j);
+                    u[j] / (u[j] - l[j])
+                }
+            };
+        }
+        for v in psi.iter_mut().zip(&d) {
+            *v.0 *= v.1;
+        }
+        scale_rows(&mut m, n_prev, &d);
+
+        let n_next = a.op.n_out();
+        let old_cols = weights.len();
+        let mut next = vec![0.0; n_next * (old_cols + unstable.len())];
+        let mut psi_next = vec![0.0; n_next];
+        a.op.apply(&psi, 1, &mut psi_next);
+        for (p, b) in psi_next.iter_mut().zip(&a.bias) {
+            *p += b;
+        }
+        if old_cols > 0 {
+            a.op.apply(&m, old_cols, &mut next[..n_next * old_cols]);
+        }
+        for (col, &j) in next[n_next * old_cols..].chunks_mut(n_next).zip(&unstable) {
+            a.op.add_unit_column(j, d[j], col);
+            weights.push(ColumnWeight::Unstable(l[j]));
+        }
+        stats.columns.push(old_cols + 1);
+        stats.macs += ((old_cols + 1) * a.op.macs_per_column()) as u64;
+
+        let (ln, un) = bounds_from_columns(&psi_next, &next, n_next, &weights);
+        lower.push(ln);
+        upper.push(un);
+        psi = psi_next;
+        m = next;
+    }
+    Ok((
+        LayerBounds {
+            lower,
+            upper,
+            source: BoundSource::Algorithm1,
+        },
+        stats,
+    ))
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ColumnWeight {
+    /// An input coordinate with this radius.
+    Input(f64),
+    /// An unstable unit with this lower bound (negative).
+    Unstable(f64),
+}
+
+fn scale_rows(m: &mut [f64], n: usize, d: &[f64]) {
+    use rayon::prelude::*;
+    if n == 0 {
+        return;
+    }
+    m.par_chunks_mut(n).with_min_len(32).for_each(|col| {
+        for (v, s) in col.iter_mut().zip(d) {
+            *v *= s;
+        }
+    });
+}
+
+/// `l, u` of every row from the columns (see the module docs).
+fn bounds_from_columns(
+    psi: &[f64],
+    m: &[f64],
+    n: usize,
+    weights: &[ColumnWeight],
+) -> (Vec<f64>, Vec<f64>) {
+    use rayon::prelude::*;
+    const ROWS: usize = 256;
+    let mut lower = vec![0.0; n];
+    let mut upper = vec![0.0; n];
+    lower
+        .par_chunks_mut(ROWS)
+        .zip(upper.par_chunks_mut(ROWS))
+        .enumerate()
+        .for_each(|(chunk, (lo, hi))| {
+            let start = chunk * ROWS;
+            let len = lo.len();
+            let mut abs_acc = vec![0.0; len];
+            let mut lo_acc = vec![0.0; len];
+            let mut hi_acc = vec![0.0; len];
+            for (c, w) in weights.iter().enumerate() {
+                let col = &m[c * n + start..c * n + start + len];
+                match *w {
+                    ColumnWeight::Input(r) => {
+                        for (acc, v) in abs_acc.iter_mut().zip(col) {
+                            *acc += r * v.abs();
+                        }
+                    }
+                    ColumnWeight::Unstable(l) => {
+                        for ((a, b), v) in lo_acc.iter_mut().zip(hi_acc.iter_mut()).zip(col) {
+                            *a += l * (-v).max(0.0);
+                            *b -= l * v.max(0.0);
+                        }
+                    }
+                }
+            }
+            for k in 0..len {
+                let p = psi[start + k];
+                lo[k] = p - abs_acc[k] + lo_acc[k];
+                hi[k] = p + abs_acc[k] + hi_acc[k];
+            }
+        });
+    (lower, upper)
+}

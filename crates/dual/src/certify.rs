@@ -1,0 +1,300 @@
+//! Certificates (Corollary 1), detection (Corollary 2), robust error over a dataset and
+//! the certified radius (eq. 17).
+//!
+//! A class `y` is certified at `x` for `eps` when `J(c_t) > 0` for every target `t != y`
+//! with `c_t = e_y - e_t` (Algorithm 1 bounds, the paper's alpha). A zero bound is not a
+//! certificate: at a tie the argmax is not guaranteed to be `y`.
+
+use rayon::prelude::*;
+
+use network::{argmax, Dataset, Model};
+
+use crate::algorithm1::algorithm1;
+use crate::domain::InputDomain;
+use crate::error::Result;
+use crate::objective::{dual_objective, margin_objectives, AlphaRule, DualBound};
+
+/// The margins bound `J(e_y - e_t)` for every target `t` (entry `y` is 0) and the verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Certificate {
+    /// The class being certified.
+    pub class: usize,
+    /// The ball's radius.
+    pub eps: f64,
+    /// `J(e_class - e_t)` for every `t`, with provenance.
+    pub bound: DualBound,
+    /// True when every entry but `class` is > 0.
+    pub certified: bool,
+}
+
+impl Certificate {
+    /// The smallest bound over targets `t != class` (+inf for a one-output model).
+    pub fn min_margin(&self) -> f64 {
+        self.bound
+            .values
+            .iter()
+            .enumerate()
+            .filter(|&(t, _)| t != self.class)
+            .map(|(_, &v)| v)
+            .fold(f64::INFINITY, f64::min)
+    }
+}
+
+/// Bounds the margins of class `y` over the input set (Corollary 1).
+pub fn certify(
+    model: &Model,
+    x: &[f64],
+    y: usize,
+    eps: f64,
+    input_box: Option<(f64, f64)>,
+) -> Result<Certificate> {
+    let domain = InputDomain::new(x, eps, input_box)?;
+    certify_domain(model, &domain, y)
+}
+
+/// As [`certify`] for a prepared input set.
+pub fn certify_domain(model: &Model, domain: &InputDomain, y: usize) -> Result<Certificate> {
+    let n = model.output_len();
+    let c = margin_objectives(n, y)?;
+    let bounds = algorithm1(model, domain)?;
+    let bound = dual_objective(model, domain, &bounds, &c, &AlphaRule::Paper)?;
+    let certified = bound
+        .values
+        .iter()
+        .enumerate()
+        .all(|(t, &v)| t == y || v > 0.0);
+    Ok(Certificate {
+        class: y,
+        eps: domain.eps,
+        bound,
+        certified,
+    })
+}
+
+/// Detection (Corollary 2): certify the *predicted* class; a point whose prediction is
+/// not certified is flagged as possibly adversarial.
+pub fn detect(
+    model: &Model,
+    x: &[f64],
+    eps: f64,
+    input_box: Option<(f64, f64)>,
+) -> Result<Certificate> {
+    let y = model.predict(x)?;
+    certify(model, x, y, eps, input_box)
+}
+
+/// Clean and robust error over examples of a dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RobustErrorReport {
+    pub eps: f64,
+    /// Indices of the examples evaluated.
+    pub indices: Vec<usize>,
+    /// Per example: predicted class.
+    pub predicted: Vec<usize>,
+    /// Per example: certified for its label.
+    pub certified: Vec<bool>,
+    /// Per example: the smallest margin bound.
+    pub min_margin: Vec<f64>,
+    /// Fraction misclassified.
+    pub clean_error: f64,
+    /// Fraction not certified for the true label (the robust error bound).
+    pub robust_error: f64,
+}
+
+/// Certifies the examples `indices` of `data` in parallel.
+pub fn robust_error(
+    model: &Model,
+    data: &Dataset,
+    indices: &[usize],
+    eps: f64,
+    input_box: Option<(f64, f64)>,
+) -> Result<RobustErrorReport> {
+    let rows: Vec<(usize, bool, f64)> = indices
+        .par_iter()
+        .map(|&i| {
+            let (x, y) = data.get(i)?;
+            let pred = argmax(&model.forward(x)?);
+            let cert = certify(model, x, y, eps, input_box)?;
+            Ok((pred, cert.certified, cert.min_margin()))
+        })
+        .collect::<Result<_>>()?;
+    let n = rows.len().max(1) as f64;
+    let labels: Vec<usize> = indices.iter().map(|&i| data.labels[i]).collect();
+    Ok(RobustErrorReport {
+        eps,
+        indices: indices.to_vec(),
+        clean_error: rows
+            .iter()
+            .zip(&labels)
+            .filter(|((p, _, _), &y)| *p != y)
+            .count() as f64
+            / n,
+        robust_error: rows.iter().filter(|(_, c, _)| !c).count() as f64 / n,
+        predicted: rows.iter().map(|r| r.0).collect(),
+        certified: rows.iter().map(|r| r.1).collect(),
+        min_margin: rows.iter().map(|r| r.2).collect(),
+    })
+}
+
+/// Why the radius search stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RadiusStop {
+    /// The bracket `[radius, upper]` is narrower than the relative tolerance.
+    Converged,
+    /// `x` itself is not classified as `y` with a positive margin: the radius is 0.
+    NotCertifiedAtZero,
+    /// The certificate still held at `max_eps`; the radius is at least that.
+    ReachedMaxEps,
+    /// The step budget ran out; the radius is the largest certified eps seen.
+    MaxSteps,
+}
+
+/// One evaluation of the search.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RadiusStep {
+    pub eps: f64,
+    /// `min_{t != y} J_t(eps)`.
+    pub margin: f64,
+    /// "newton", "bisect" or "expand": how this eps was chosen.
+    pub kind: &'static str,
+}
+
+/// Options of the certified radius search.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RadiusOptions {
+    /// First eps tried.
+    pub initial: f64,
+    /// Stop when `(upper - radius) <= rel_tol * radius`.
+    pub rel_tol: f64,
+    /// Largest eps considered.
+    pub max_eps: f64,
+    /// Evaluation budget.
+    pub max_steps: usize,
+}
+
+impl Default for RadiusOptions {
+    fn default() -> Self {
+        RadiusOptions {
+            initial: 0.01,
+            rel_tol: 1e-3,
+            max_eps: 10.0,
+            max_steps: 60,
+        }
+    }
+}
+
+/// The certified radius and how it was found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RadiusResult {
+    /// The largest eps found at which the certificate holds (0 if none).
+    pub radius: f64,
+    /// The smallest eps found at which it fails (`None` if none was found).
+    pub upper: Option<f64>,
+    pub steps: Vec<RadiusStep>,
+    pub stop: RadiusStop,
+}
+
+/// The certified radius of eq. 17: the largest eps with `min_{t != y} J_t(eps) > 0`.
+///
+/// The margin `g(eps)` is decreasing in eps; the search keeps a bracket
+/// `[certified, not certified]` and takes Newton steps towards `g = 0` with the slope
+/// taken from the last two evaluations (a finite-difference Newton step), backtracking
+/// to bisection whenever a step leaves the bracket. It returns the certified end, so
+/// the certificate always holds at the returned radius.
+pub fn certified_radius(
+    model: &Model,
+    x: &[f64],
+    y: usize,
+    input_box: Option<(f64, f64)>,
+    opts: RadiusOptions,
+) -> Result<RadiusResult> {
+    let g = |eps: f64| -> Result<f64> { Ok(certify(model, x, y, eps, input_box)?.min_margin()) };
+    let mut steps = Vec::new();
+    let g0 = g(0.0)?;
+    steps.push(RadiusStep {
+        eps: 0.0,
+        margin: g0,
+        kind: "start",
+    });
+    if g0 <= 0.0 {
+        return Ok(RadiusResult {
+            radius: 0.0,
+            upper: Some(0.0),
+            steps,
+            stop: RadiusStop::NotCertifiedAtZero,
+        });
+    }
+    let (mut lo, mut glo) = (0.0f64, g0);
+    let mut hi: Option<(f64, f64)> = None;
+    let mut prev = (0.0f64, g0);
+    let mut eps = opts.initial.min(opts.max_eps).max(f64::MIN_POSITIVE);
+    let mut kind = "expand";
+    while steps.len() < opts.max_steps {
+        let ge = g(eps)?;
+        steps.push(RadiusStep {
+            eps,
+            margin: ge,
+            kind,
+        });
+        if ge > 0.0 {
+            lo = eps;
+            glo = ge;
+        } else {
+            hi = Some((eps, ge));
+        }
+        if let Some((h, _)) = hi {
+            if h - lo <= opts.rel_tol * lo.max(f64::MIN_POSITIVE) {
+                return Ok(RadiusResult {
+                    radius: lo,
+                    upper: Some(h),
+                    steps,
+                    stop: RadiusStop::Converged,
+                });
+            }
+        } else if lo >= opts.max_eps {
+            return Ok(RadiusResult {
+                radius: lo,
+                upper: None,
+                steps,
+                stop: RadiusStop::ReachedMaxEps,
+            });
+        }
+        // Newton step from the newest point with the secant slope of the last two points.
+        let slope = (ge - prev.1) / (eps - prev.0);
+        prev = (eps, ge);
+        let newton = if slope < 0.0 && slope.is_finite() {
+            eps - ge / slope
+        } else {
+            f64::NAN
+        };
+        let (next, k) = match hi {
+            None => {
+                if newton.is_finite() && newton > lo {
+                    // Aim slightly past the predicted root so the bracket closes.
+                    ((newton * (1.0 + opts.rel_tol)).min(opts.max_eps), "newton")
+                } else {
+                    ((2.0 * lo).min(opts.max_eps), "expand")
+                }
+            }
+            Some((h, _)) => {
+                let mid = 0.5 * (lo + h);
+                if newton.is_finite() && newton > lo && newton < h {
+                    // Keep Newton's point off the bracket's ends so the bracket shrinks.
+                    let guard = 0.25 * opts.rel_tol * lo;
+                    (newton.clamp(lo + guard, h - guard), "newton")
+                } else {
+                    (mid, "bisect")
+                }
+            }
+        };
+        let _ = glo;
+        eps = next;
+        kind = k;
+    }
+    Ok(RadiusResult {
+        radius: lo,
+        upper: hi.map(|h| h.0),
+        steps,
+        stop: RadiusStop::MaxSteps,
+    })
+}

@@ -1,0 +1,88 @@
+//! The input set: the l-infinity ball `||x' - x||_inf <= eps`, optionally intersected
+//! with a box such as pixels in [0, 1]. It is kept as a box `center +- radius` per
+//! coordinate, so that the input term of J (`-x^T nuhat_1 - eps ||nuhat_1||_1` in eq. 6)
+//! becomes `-center^T nuhat_1 - sum_i radius_i |nuhat_1i|`, which is the same number in
+//! paper mode (no box: center = x, radius = eps exactly).
+
+use crate::error::{DualError, Result};
+
+/// A box-shaped input set around an example.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputDomain {
+    /// The example `x`.
+    pub x: Vec<f64>,
+    /// The ball's radius.
+    pub eps: f64,
+    /// The optional box intersected with the ball (`None`: paper mode).
+    pub input_box: Option<(f64, f64)>,
+    /// Centre of the (intersected) box.
+    pub center: Vec<f64>,
+    /// Half-width of the (intersected) box, per coordinate.
+    pub radius: Vec<f64>,
+}
+
+impl InputDomain {
+    /// The ball `||x' - x||_inf <= eps`, intersected with `input_box` if given.
+    pub fn new(x: &[f64], eps: f64, input_box: Option<(f64, f64)>) -> Result<InputDomain> {
+        if !eps.is_finite() || eps < 0.0 {
+            return Err(DualError::InvalidEps(eps));
+        }
+        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+            return Err(network::NetworkError::InputNonFinite {
+                value: x[i],
+                index: i,
+            }
+            .into());
+        }
+        let (center, radius) = match input_box {
+            None => (x.to_vec(), vec![eps; x.len()]),
+            Some((lo, hi)) => {
+                if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+                    return Err(DualError::InvalidBox { lo, hi });
+                }
+                let mut c = Vec::with_capacity(x.len());
+                let mut r = Vec::with_capacity(x.len());
+                for (index, &v) in x.iter().enumerate() {
+                    let a = (v - eps).max(lo);
+                    let b = (v + eps).min(hi);
+                    if a > b {
+                        return Err(DualError::EmptyDomain {
+                            lo,
+                            hi,
+                            index,
+                            value: v,
+                        });
+                    }
+                    c.push(0.5 * (a + b));
+                    r.push(0.5 * (b - a));
+                }
+                (c, r)
+            }
+        };
+        Ok(InputDomain {
+            x: x.to_vec(),
+            eps,
+            input_box,
+            center,
+            radius,
+        })
+    }
+
+    /// Lower corner of the box.
+    pub fn lower(&self) -> Vec<f64> {
+        self.center
+            .iter()
+            .zip(&self.radius)
+            .map(|(c, r)| c - r)
+            .collect()
+    }
+
+    /// Upper corner of the box.
+    pub fn upper(&self) -> Vec<f64> {
+        self.center
+            .iter()
+            .zip(&self.radius)
+            .map(|(c, r)| c + r)
+            .collect()
+    }
+}

@@ -1,0 +1,38 @@
+//! Typed errors of the dual bound.
+
+/// What can go wrong when computing a bound.
+#[derive(Debug, thiserror::Error)]
+pub enum DualError {
+    /// The model rejected the input (wrong length, non-finite values).
+    #[error(transparent)]
+    Network(#[from] network::NetworkError),
+    /// eps must be a finite number >= 0.
+    #[error("eps must be a finite number >= 0, got {0}")]
+    InvalidEps(f64),
+    /// The input box must be finite with lo <= hi.
+    #[error("input box [{lo}, {hi}] is invalid: it needs finite lo <= hi")]
+    InvalidBox { lo: f64, hi: f64 },
+    /// The ball and the box do not intersect.
+    #[error("the eps-ball around the input does not meet the box [{lo}, {hi}] at input coordinate {index} (value {value})")]
+    EmptyDomain {
+        lo: f64,
+        hi: f64,
+        index: usize,
+        value: f64,
+    },
+    /// Intermediate bounds do not fit the model or are inconsistent.
+    #[error("intermediate bounds, hidden layer {layer}: {msg}")]
+    Bounds { layer: usize, msg: String },
+    /// An alpha vector does not fit or leaves [0, 1].
+    #[error("alpha, hidden layer {layer}: {msg}")]
+    Alpha { layer: usize, msg: String },
+    /// An objective matrix does not fit the model's output.
+    #[error("objective matrix has {actual} values, expected a multiple of the {n_out} outputs")]
+    Objective { n_out: usize, actual: usize },
+    /// A class index is out of range.
+    #[error("class {class} is out of range for a model with {n_classes} outputs")]
+    Class { class: usize, n_classes: usize },
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = DualError> = std::result::Result<T, E>;

@@ -1,0 +1,25 @@
+//! The fast dual bound of Wong & Kolter (ICML 2018) in f64 on the model's
+//! batched GEMM kernels (matrixmultiply, the engine under nalgebra): interval bounds (eq. 42), Algorithm 1 intermediate bounds, the objective
+//! J (eq. 6) of the dual network (eq. 7) for any objective matrix and alpha, certificates
+//! (Corollaries 1 and 2), robust error and the certified radius (eq. 17).
+//!
+//! Invariants: no I/O, no candle, no good_lp. Every bound carries how it was obtained
+//! ([`DualBound`]: method, alpha rule, intermediate-bound source). Convolutions are
+//! handled by the model's convolution and its transpose, never by lowering to a matrix.
+
+pub mod algorithm1;
+pub mod bounds;
+pub mod certify;
+pub mod domain;
+pub mod error;
+pub mod objective;
+
+pub use algorithm1::{algorithm1, algorithm1_with_stats, Algorithm1Stats};
+pub use bounds::{interval_bounds, stability, BoundSource, IndexCounts, LayerBounds, Stability};
+pub use certify::{
+    certified_radius, certify, certify_domain, detect, robust_error, Certificate, RadiusOptions,
+    RadiusResult, RadiusStep, RadiusStop, RobustErrorReport,
+};
+pub use domain::InputDomain;
+pub use error::{DualError, Result};
+pub use objective::{dual_objective, margin_objectives, AlphaRule, DualBound};

@@ -1,0 +1,221 @@
+//! Architectures and seeded random initialisation.
+//!
+//! Two initialisations: [`Init::Paper`], the random nets of the paper's appendix B.1
+//! (weights N(0, std 1/sqrt(fan_in)), biases N(0, 1)), and [`Init::Standard`], PyTorch's
+//! default for training (weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in))). The
+//! random stream is ChaCha8 seeded from a `u64`, stable across platforms and releases.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal, Uniform};
+
+use crate::error::{NetworkError, Result};
+use crate::model::{Layer, Model};
+use crate::shape::Shape;
+
+/// A layer without weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerSpec {
+    Dense {
+        out: usize,
+    },
+    Conv2d {
+        out_channels: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    },
+    Relu,
+    Flatten,
+}
+
+/// A network shape without weights.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Architecture {
+    pub input_shape: Shape,
+    pub layers: Vec<LayerSpec>,
+}
+
+/// How to draw the weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Init {
+    /// Appendix B.1: weights N(0, std 1/sqrt(fan_in)), biases N(0, 1).
+    Paper,
+    /// PyTorch's default: weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    Standard,
+}
+
+impl Architecture {
+    /// A multilayer perceptron `n_0-n_1-..-n_L` with ReLU between the dense layers.
+    pub fn mlp(widths: &[usize]) -> Architecture {
+        let mut layers = Vec::new();
+        for (i, &w) in widths.iter().enumerate().skip(1) {
+            if i > 1 {
+                layers.push(LayerSpec::Relu);
+            }
+            layers.push(LayerSpec::Dense { out: w });
+        }
+        Architecture {
+            input_shape: Shape::Flat(widths.first().copied().unwrap_or(0)),
+            layers,
+        }
+    }
+
+    /// The paper's MNIST model: Conv(1->16, 4x4, s2, p1), ReLU, Conv(16->32, 4x4, s2, p1),
+    /// ReLU, Flatten, Dense(1568->100), ReLU, Dense(100->10).
+    pub fn mnist_conv() -> Architecture {
+        Architecture {
+            input_shape: Shape::Image { c: 1, h: 28, w: 28 },
+            layers: vec![
+                LayerSpec::Conv2d {
+                    out_channels: 16,
+                    kernel: 4,
+                    stride: 2,
+                    padding: 1,
+                },
+                LayerSpec::Relu,
+                LayerSpec::Conv2d {
+                    out_channels: 32,
+                    kernel: 4,
+                    stride: 2,
+                    padding: 1,
+                },
+                LayerSpec::Relu,
+                LayerSpec::Flatten,
+                LayerSpec::Dense { out: 100 },
+                LayerSpec::Relu,
+                LayerSpec::Dense { out: 10 },
+            ],
+        }
+    }
+
+    /// Parses `mnist-conv` or `mlp:784-100-100-10`.
+    pub fn parse(spec: &str) -> Result<Architecture> {
+        let err = |msg: &str| NetworkError::Architecture {
+            spec: spec.to_string(),
+            msg: msg.to_string(),
+        };
+        if spec == "mnist-conv" {
+            return Ok(Architecture::mnist_conv());
+        }
+        if let Some(rest) = spec.strip_prefix("mlp:") {
+            let widths: Vec<usize> = rest
+                .split('-')
+                .map(|w| w.trim().parse::<usize>().ok().filter(|&w| w > 0))
+                .collect::<Option<_>>()
+                .ok_or_else(|| err("widths must be positive integers separated by '-'"))?;
+            if widths.len() < 2 {
+                return Err(err("an MLP needs at least an input and an output width"));
+            }
+            return Ok(Architecture::mlp(&widths));
+        }
+        Err(err(
+            "expected \"mnist-conv\" or \"mlp:W0-W1-...-WL\" (for example mlp:784-100-100-10)",
+        ))
+    }
+
+    /// Draws weights for this architecture.
+    pub fn init(&self, init: Init, seed: u64) -> Result<Model> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut shape = self.input_shape;
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for spec in &self.layers {
+            let layer = match *spec {
+                LayerSpec::Relu => Layer::Relu,
+                LayerSpec::Flatten => Layer::Flatten,
+                LayerSpec::Dense { out } => {
+                    let fan_in = shape.numel();
+                    let (weight, bias) = draw(&mut rng, init, fan_in, out * fan_in, out);
+                    Layer::Dense {
+                        weight,
+                        bias,
+                        out_features: out,
+                        in_features: fan_in,
+                    }
+                }
+                LayerSpec::Conv2d {
+                    out_channels,
+                    kernel,
+                    stride,
+                    padding,
+                } => {
+                    let in_channels = match shape {
+                        Shape::Image { c, .. } => c,
+                        Shape::Flat(_) => 1,
+                    };
+                    let fan_in = in_channels * kernel * kernel;
+                    let (weight, bias) =
+                        draw(&mut rng, init, fan_in, out_channels * fan_in, out_channels);
+                    Layer::Conv2d {
+                        weight,
+                        bias,
+                        out_channels,
+                        in_channels,
+                        kernel_h: kernel,
+                        kernel_w: kernel,
+                        stride,
+                        padding,
+                    }
+                }
+            };
+            // Track the shape so the next layer's fan-in is right; Model::new re-checks.
+            shape = next_shape(shape, spec);
+            layers.push(layer);
+        }
+        Model::new(self.input_shape, layers)
+    }
+}
+
+fn next_shape(shape: Shape, spec: &LayerSpec) -> Shape {
+    match (*spec, shape) {
+        (LayerSpec::Dense { out }, _) => Shape::Flat(out),
+        (LayerSpec::Flatten, s) => Shape::Flat(s.numel()),
+        (LayerSpec::Relu, s) => s,
+        (
+            LayerSpec::Conv2d {
+                out_channels,
+                kernel,
+                stride,
+                padding,
+            },
+            Shape::Image { h, w, .. },
+        ) => {
+            let od = |d: usize| {
+                crate::ops::ConvGeometry::out_dim(d, kernel, stride, padding).unwrap_or(1)
+            };
+            Shape::Image {
+                c: out_channels,
+                h: od(h),
+                w: od(w),
+            }
+        }
+        (LayerSpec::Conv2d { .. }, s) => s,
+    }
+}
+
+fn draw(
+    rng: &mut impl Rng,
+    init: Init,
+    fan_in: usize,
+    nw: usize,
+    nb: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let scale = 1.0 / (fan_in.max(1) as f64).sqrt();
+    match init {
+        Init::Paper => {
+            let w = Normal::new(0.0, scale).expect("positive std");
+            let b = Normal::new(0.0, 1.0).expect("positive std");
+            (
+                (0..nw).map(|_| w.sample(rng)).collect(),
+                (0..nb).map(|_| b.sample(rng)).collect(),
+            )
+        }
+        Init::Standard => {
+            let u = Uniform::new_inclusive(-scale, scale).expect("valid range");
+            (
+                (0..nw).map(|_| u.sample(rng)).collect(),
+                (0..nb).map(|_| u.sample(rng)).collect(),
+            )
+        }
+    }
+}

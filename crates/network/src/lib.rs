@@ -1,0 +1,24 @@
+//! The model every crate of the workspace shares: affine layers (dense and 2-D
+//! convolution) with ReLU between them, its f64 forward pass, seeded random
+//! initialisation, a documented JSON model file format and the datasets (the shipped
+//! MNIST subset, IDX files, the 2-D toy problem).
+//!
+//! Invariant: a model loaded once gives the same numbers wherever it is evaluated,
+//! because the linear operators in [`ops`] are the only implementation of `W x` and
+//! `W^T y` in the workspace's f64 code.
+
+pub mod data;
+pub mod error;
+pub mod format;
+pub mod init;
+pub mod model;
+pub mod ops;
+pub mod shape;
+
+pub use data::Dataset;
+pub use error::{NetworkError, Result};
+pub use format::{load_model, model_from_json, model_to_json, save_model};
+pub use init::{Architecture, Init, LayerSpec};
+pub use model::{argmax, Affine, Layer, Model};
+pub use ops::{ConvGeometry, LinearOp};
+pub use shape::Shape;

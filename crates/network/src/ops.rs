@@ -1,0 +1,404 @@
+//! Linear operators of the affine layers (dense matrix, 2-D convolution) applied to
+//! batches of columns, their transposes, and their columns `W e_j`.
+//!
+//! A batch is a column-major matrix stored in a slice: column `j` is the contiguous range
+//! `[j * n, (j + 1) * n)` where `n` is the operator's input (or output) size. Every kernel
+//! here is shared by the forward pass and the dual bound, so a model gives the same
+//! numbers in every crate. Convolutions are computed as im2col + GEMM per image and
+//! their transposes as GEMM + col2im; nothing is ever lowered to a dense matrix.
+
+use rayon::prelude::*;
+
+/// Columns per parallel task: small enough to spread over cores, large enough that
+/// each GEMM call amortises its packing.
+const MIN_COLS_PER_TASK: usize = 16;
+
+/// `c = a * b + beta * c` for strided matrices (`m x k` times `k x n`), checked bounds.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f64],
+    (rsa, csa): (usize, usize),
+    b: &[f64],
+    (rsb, csb): (usize, usize),
+    beta: f64,
+    c: &mut [f64],
+    (rsc, csc): (usize, usize),
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let last = |rs: usize, cs: usize, r: usize, cc: usize| (r - 1) * rs + (cc - 1) * cs;
+    assert!(
+        k == 0 || last(rsa, csa, m, k) < a.len(),
+        "gemm: a out of bounds"
+    );
+    assert!(
+        k == 0 || last(rsb, csb, k, n) < b.len(),
+        "gemm: b out of bounds"
+    );
+    assert!(last(rsc, csc, m, n) < c.len(), "gemm: c out of bounds");
+    if k == 0 {
+        for i in 0..m {
+            for j in 0..n {
+                c[i * rsc + j * csc] *= beta;
+            }
+        }
+        return;
+    }
+    // SAFETY: every index the kernel touches is below the asserted maxima above, and the
+    // strides are non-negative, so all reads and writes stay inside the slices.
+    unsafe {
+        matrixmultiply::dgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            rsa as isize,
+            csa as isize,
+            b.as_ptr(),
+            rsb as isize,
+            csb as isize,
+            beta,
+            c.as_mut_ptr(),
+            rsc as isize,
+            csc as isize,
+        );
+    }
+}
+
+/// Geometry of a 2-D convolution over a channel-major image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvGeometry {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub kernel_h: usize,
+    pub kernel_w: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+}
+
+impl ConvGeometry {
+    /// Output size of one spatial dimension, `None` if the kernel does not fit.
+    pub fn out_dim(input: usize, kernel: usize, stride: usize, padding: usize) -> Option<usize> {
+        let padded = input + 2 * padding;
+        if stride == 0 || kernel == 0 || padded < kernel {
+            None
+        } else {
+            Some((padded - kernel) / stride + 1)
+        }
+    }
+    /// Values per input image.
+    pub fn n_in(&self) -> usize {
+        self.in_channels * self.in_h * self.in_w
+    }
+    /// Values per output image.
+    pub fn n_out(&self) -> usize {
+        self.out_channels * self.out_h * self.out_w
+    }
+    /// Length of one patch (`in_channels * kernel_h * kernel_w`).
+    pub fn patch(&self) -> usize {
+        self.in_channels * self.kernel_h * self.kernel_w
+    }
+    /// Output pixels per channel.
+    pub fn out_pixels(&self) -> usize {
+        self.out_h * self.out_w
+    }
+
+    /// Fills `cols` (`out_pixels x patch`, patch-major) with the patches of `img`.
+    fn im2col(&self, img: &[f64], cols: &mut [f64]) {
+        let k = self.patch();
+        let (s, p) = (self.stride as isize, self.padding as isize);
+        for oy in 0..self.out_h {
+            for ox in 0..self.out_w {
+                let row = &mut cols[(oy * self.out_w + ox) * k..][..k];
+                let mut idx = 0;
+                for ci in 0..self.in_channels {
+                    let plane = &img[ci * self.in_h * self.in_w..][..self.in_h * self.in_w];
+                    for ky in 0..self.kernel_h {
+                        let iy = oy as isize * s - p + ky as isize;
+                        if iy < 0 || iy >= self.in_h as isize {
+                            row[idx..idx + self.kernel_w].fill(0.0);
+                            idx += self.kernel_w;
+                            continue;
+                        }
+                        let line = &plane[iy as usize * self.in_w..][..self.in_w];
+                        for kx in 0..self.kernel_w {
+                            let ix = ox as isize * s - p + kx as isize;
+                            row[idx] = if ix < 0 || ix >= self.in_w as isize {
+                                0.0
+                            } else {
+                                line[ix as usize]
+                            };
+                            idx += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds the patches in `cols` back into `img` (the adjoint of `im2col`).
+    fn col2im(&self, cols: &[f64], img: &mut [f64]) {
+        let k = self.patch();
+        let (s, p) = (self.stride as isize, self.padding as isize);
+        for oy in 0..self.out_h {
+            for ox in 0..self.out_w {
+                let row = &cols[(oy * self.out_w + ox) * k..][..k];
+                let mut idx = 0;
+                for ci in 0..self.in_channels {
+                    let plane = &mut img[ci * self.in_h * self.in_w..][..self.in_h * self.in_w];
+                    for ky in 0..self.kernel_h {
+                        let iy = oy as isize * s - p + ky as isize;
+                        if iy < 0 || iy >= self.in_h as isize {
+                            idx += self.kernel_w;
+                            continue;
+                        }
+                        let line = &mut plane[iy as usize * self.in_w..][..self.in_w];
+                        for kx in 0..self.kernel_w {
+                            let ix = ox as isize * s - p + kx as isize;
+                            if ix >= 0 && ix < self.in_w as isize {
+                                line[ix as usize] += row[idx];
+                            }
+                            idx += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The linear part `W` of an affine layer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinearOp {
+    /// A dense matrix, row-major `rows x cols` (`[out][in]`).
+    Dense {
+        weight: Vec<f64>,
+        rows: usize,
+        cols: usize,
+    },
+    /// A convolution; `weight` is `[out][in][kh][kw]` flattened row-major.
+    Conv {
+        weight: Vec<f64>,
+        geom: ConvGeometry,
+    },
+}
+
+impl LinearOp {
+    /// Input size (values per column).
+    pub fn n_in(&self) -> usize {
+        match self {
+            LinearOp::Dense { cols, .. } => *cols,
+            LinearOp::Conv { geom, .. } => geom.n_in(),
+        }
+    }
+
+    /// Output size (values per column).
+    pub fn n_out(&self) -> usize {
+        match self {
+            LinearOp::Dense { rows, .. } => *rows,
+            LinearOp::Conv { geom, .. } => geom.n_out(),
+        }
+    }
+
+    /// The weights, flattened row-major.
+    pub fn weight(&self) -> &[f64] {
+        match self {
+            LinearOp::Dense { weight, .. } | LinearOp::Conv { weight, .. } => weight,
+        }
+    }
+
+    /// Multiply-adds of applying the operator to one column.
+    pub fn macs_per_column(&self) -> usize {
+        match self {
+            LinearOp::Dense { rows, cols, .. } => rows * cols,
+            LinearOp::Conv { geom, .. } => geom.out_pixels() * geom.patch() * geom.out_channels,
+        }
+    }
+
+    /// The same operator with every weight replaced by its absolute value (`|W|`), used
+    /// to push interval radii.
+    pub fn abs(&self) -> LinearOp {
+        match self {
+            LinearOp::Dense { weight, rows, cols } => LinearOp::Dense {
+                weight: weight.iter().map(|w| w.abs()).collect(),
+                rows: *rows,
+                cols: *cols,
+            },
+            LinearOp::Conv { weight, geom } => LinearOp::Conv {
+                weight: weight.iter().map(|w| w.abs()).collect(),
+                geom: *geom,
+            },
+        }
+    }
+
+    /// `out = W x` for `ncols` columns (`x`: `n_in x ncols`, `out`: `n_out x ncols`).
+    pub fn apply(&self, x: &[f64], ncols: usize, out: &mut [f64]) {
+        let (ni, no) = (self.n_in(), self.n_out());
+        assert_eq!(x.len(), ni * ncols, "apply: input batch size");
+        assert_eq!(out.len(), no * ncols, "apply: output batch size");
+        match self {
+            LinearOp::Dense { weight, rows, cols } => {
+                for_column_chunks(x, ni, out, no, ncols, |xc, oc, n| {
+                    gemm(
+                        *rows,
+                        *cols,
+                        n,
+                        weight,
+                        (*cols, 1),
+                        xc,
+                        (1, ni),
+                        0.0,
+                        oc,
+                        (1, no),
+                    );
+                });
+            }
+            LinearOp::Conv { weight, geom } => {
+                let (pix, k) = (geom.out_pixels(), geom.patch());
+                out.par_chunks_mut(no)
+                    .zip(x.par_chunks(ni))
+                    .with_min_len(4)
+                    .for_each_init(
+                        || vec![0.0; pix * k],
+                        |cols, (o, xi)| {
+                            geom.im2col(xi, cols);
+                            // out[c * pix + p] = sum_k cols[p * k + kk] * w[c * k + kk]
+                            gemm(
+                                pix,
+                                k,
+                                geom.out_channels,
+                                cols,
+                                (k, 1),
+                                weight,
+                                (1, k),
+                                0.0,
+                                o,
+                                (1, pix),
+                            );
+                        },
+                    );
+            }
+        }
+    }
+
+    /// `out = W^T y` for `ncols` columns (`y`: `n_out x ncols`, `out`: `n_in x ncols`).
+    /// For a strided convolution this is the transposed convolution whose output has
+    /// exactly the input's shape (the "output padding" is implied by the geometry).
+    pub fn apply_transpose(&self, y: &[f64], ncols: usize, out: &mut [f64]) {
+        let (ni, no) = (self.n_in(), self.n_out());
+        assert_eq!(y.len(), no * ncols, "apply_transpose: input batch size");
+        assert_eq!(out.len(), ni * ncols, "apply_transpose: output batch size");
+        match self {
+            LinearOp::Dense { weight, rows, cols } => {
+                for_column_chunks(y, no, out, ni, ncols, |yc, oc, n| {
+                    gemm(
+                        *cols,
+                        *rows,
+                        n,
+                        weight,
+                        (1, *cols),
+                        yc,
+                        (1, no),
+                        0.0,
+                        oc,
+                        (1, ni),
+                    );
+                });
+            }
+            LinearOp::Conv { weight, geom } => {
+                let (pix, k) = (geom.out_pixels(), geom.patch());
+                out.par_chunks_mut(ni)
+                    .zip(y.par_chunks(no))
+                    .with_min_len(4)
+                    .for_each_init(
+                        || vec![0.0; pix * k],
+                        |cols, (o, yi)| {
+                            // cols[p * k + kk] = sum_c y[c * pix + p] * w[c * k + kk]
+                            gemm(
+                                pix,
+                                geom.out_channels,
+                                k,
+                                yi,
+                                (1, pix),
+                                weight,
+                                (k, 1),
+                                0.0,
+                                cols,
+                                (k, 1),
+                            );
+                            o.fill(0.0);
+                            geom.col2im(cols, o);
+                        },
+                    );
+            }
+        }
+    }
+
+    /// `out += scale * W e_unit`: the operator's column for one input unit, written
+    /// without touching the other units (a convolution's column is sparse).
+    pub fn add_unit_column(&self, unit: usize, scale: f64, out: &mut [f64]) {
+        match self {
+            LinearOp::Dense { weight, rows, cols } => {
+                for (r, o) in out.iter_mut().enumerate().take(*rows) {
+                    *o += scale * weight[r * cols + unit];
+                }
+            }
+            LinearOp::Conv { weight, geom } => {
+                let plane = geom.in_h * geom.in_w;
+                let (ci, rem) = (unit / plane, unit % plane);
+                let (iy, ix) = (rem / geom.in_w, rem % geom.in_w);
+                let (pix, k) = (geom.out_pixels(), geom.patch());
+                for ky in 0..geom.kernel_h {
+                    let ty = iy + geom.padding;
+                    if ty < ky || (ty - ky) % geom.stride != 0 {
+                        continue;
+                    }
+                    let oy = (ty - ky) / geom.stride;
+                    if oy >= geom.out_h {
+                        continue;
+                    }
+                    for kx in 0..geom.kernel_w {
+                        let tx = ix + geom.padding;
+                        if tx < kx || (tx - kx) % geom.stride != 0 {
+                            continue;
+                        }
+                        let ox = (tx - kx) / geom.stride;
+                        if ox >= geom.out_w {
+                            continue;
+                        }
+                        let kk = (ci * geom.kernel_h + ky) * geom.kernel_w + kx;
+                        let p = oy * geom.out_w + ox;
+                        for c in 0..geom.out_channels {
+                            out[c * pix + p] += scale * weight[c * k + kk];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs `f(x_chunk, out_chunk, ncols_in_chunk)` over column chunks in parallel.
+fn for_column_chunks<F>(x: &[f64], ni: usize, out: &mut [f64], no: usize, ncols: usize, f: F)
+where
+    F: Fn(&[f64], &mut [f64], usize) + Sync,
+{
+    let threads = rayon::current_num_threads().max(1);
+    let per = ncols.div_ceil(threads).max(MIN_COLS_PER_TASK);
+    if per >= ncols || ni == 0 || no == 0 {
+        f(x, out, ncols);
+        return;
+    }
+    out.par_chunks_mut(no * per)
+        .zip(x.par_chunks(ni * per))
+        .for_each(|(oc, xc)| f(xc, oc, xc.len() / ni));
+}
