@@ -142,14 +142,16 @@ impl Model {
                 } => {
                     let n = match shape {
                         Shape::Flat(n) => n,
-                        img => return Err(NetworkError::Shape {
-                            layer: i,
-                            kind,
-                            expected: format!(
+                        img => {
+                            return Err(NetworkError::Shape {
+                                layer: i,
+                                kind,
+                                expected: format!(
                                 "[{in_features}] (a flat vector; add a flatten layer before it)"
                             ),
-                            actual: img.to_string(),
-                        }),
+                                actual: img.to_string(),
+                            })
+                        }
                     };
                     if n != *in_features {
                         return Err(NetworkError::Shape {

@@ -1,0 +1,145 @@
+//! Certificates, detection, robust error and the certified radius.
+
+use dual::{certified_radius, certify, detect, robust_error, RadiusOptions, RadiusStop};
+use network::{data::toy2d, Architecture, Init};
+
+#[test]
+fn radius_holds_at_r_and_fails_at_1_01_r() {
+    let mut found = 0;
+    for seed in 0..12 {
+        let model = Architecture::mlp(&[2, 50, 50, 2])
+            .init(Init::Paper, seed)
+            .unwrap();
+        let x = [0.3 + 0.03 * seed as f64, 0.7];
+        let y = model.predict(&x).unwrap();
+        let r = certified_radius(&model, &x, y, None, RadiusOptions::default()).unwrap();
+        assert_eq!(r.stop, RadiusStop::Converged, "seed {seed}: {r:?}");
+        assert!(r.radius > 0.0);
+        assert!(
+            certify(&model, &x, y, r.radius, None).unwrap().certified,
+            "seed {seed}: not certified at the radius"
+        );
+        assert!(
+            !certify(&model, &x, y, 1.01 * r.radius, None)
+                .unwrap()
+                .certified,
+            "seed {seed}: still certified at 1.01 r"
+        );
+        assert!(r.steps.len() <= 30, "seed {seed}: {} steps", r.steps.len());
+        found += 1;
+    }
+    assert_eq!(found, 12);
+}
+
+#[test]
+fn radius_on_a_conv_net() {
+    let model = Architecture::parse("mnist-conv")
+        .unwrap()
+        .init(Init::Standard, 3)
+        .unwrap();
+    let (_, test) = network::data::mnist_split(0).unwrap();
+    let (x, _) = test.example(0);
+    let y = model.predict(x).unwrap();
+    let r = certified_radius(
+        &model,
+        x,
+        y,
+        Some((0.0, 1.0)),
+        RadiusOptions {
+            initial: 0.001,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(r.stop, RadiusStop::Converged, "{r:?}");
+    assert!(
+        certify(&model, x, y, r.radius, Some((0.0, 1.0)))
+            .unwrap()
+            .certified
+    );
+    assert!(
+        !certify(&model, x, y, 1.01 * r.radius, Some((0.0, 1.0)))
+            .unwrap()
+            .certified
+    );
+}
+
+#[test]
+fn a_wrong_label_has_radius_zero() {
+    let model = Architecture::mlp(&[2, 20, 2]).init(Init::Paper, 1).unwrap();
+    let x = [0.5, 0.5];
+    let y = 1 - model.predict(&x).unwrap();
+    let r = certified_radius(&model, &x, y, None, RadiusOptions::default()).unwrap();
+    assert_eq!(r.stop, RadiusStop::NotCertifiedAtZero);
+    assert_eq!(r.radius, 0.0);
+}
+
+#[test]
+fn detection_certifies_the_predicted_class_and_eps_is_monotone() {
+    let model = Architecture::mlp(&[2, 30, 30, 3])
+        .init(Init::Paper, 5)
+        .unwrap();
+    let x = [0.2, 0.9];
+    let c = detect(&model, &x, 0.0, None).unwrap();
+    assert_eq!(c.class, model.predict(&x).unwrap());
+    assert!(
+        c.certified,
+        "every correctly classified point is certified at eps 0 unless tied"
+    );
+    // The margin bound shrinks as eps grows.
+    let mut last = f64::INFINITY;
+    for eps in [0.0, 0.01, 0.05, 0.1, 0.2] {
+        let m = detect(&model, &x, eps, None).unwrap().min_margin();
+        assert!(
+            m <= last + 1e-12,
+            "margin bound grew from {last} to {m} at eps {eps}"
+        );
+        last = m;
+    }
+}
+
+#[test]
+fn robust_error_counts_agree_with_certify() {
+    let data = toy2d(12, 0.16, 3).unwrap();
+    let model = Architecture::mlp(&[2, 20, 20, 2])
+        .init(Init::Paper, 2)
+        .unwrap();
+    let idx: Vec<usize> = (0..data.len()).collect();
+    let rep = robust_error(&model, &data, &idx, 0.05, None).unwrap();
+    let mut not_cert = 0;
+    for &i in &idx {
+        let (x, y) = data.example(i);
+        let c = certify(&model, x, y, 0.05, None).unwrap();
+        assert_eq!(c.certified, rep.certified[i]);
+        not_cert += usize::from(!c.certified);
+    }
+    assert_eq!(rep.robust_error, not_cert as f64 / 12.0);
+    assert!(
+        rep.robust_error >= rep.clean_error,
+        "a misclassified point can never be certified"
+    );
+}
+
+#[test]
+fn bad_eps_and_box_are_errors() {
+    let model = Architecture::mlp(&[2, 4, 2]).init(Init::Paper, 1).unwrap();
+    for eps in [-0.1, f64::NAN, f64::INFINITY] {
+        let e = certify(&model, &[0.5, 0.5], 0, eps, None).unwrap_err();
+        assert!(
+            e.to_string().contains("eps must be a finite number >= 0"),
+            "{e}"
+        );
+    }
+    let e = certify(&model, &[0.5, 0.5], 0, 0.1, Some((1.0, 0.0))).unwrap_err();
+    assert!(e.to_string().contains("box"), "{e}");
+    let e = certify(&model, &[5.0, 0.5], 0, 0.1, Some((0.0, 1.0))).unwrap_err();
+    assert!(e.to_string().contains("does not meet the box"), "{e}");
+    let e = certify(&model, &[0.5], 0, 0.1, None).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("input has length 1 but the model expects 2"),
+        "{e}"
+    );
+    let e = certify(&model, &[0.5, 0.5], 7, 0.1, None).unwrap_err();
+    assert!(e.to_string().contains("class 7 is out of range"), "{e}");
+}
