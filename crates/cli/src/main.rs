@@ -1,1 +1,383 @@
-fn main() {}
+//! `convex-outer`: bounds, certificates and certified radii for a model file.
+//!
+//! A thin binary: flags are parsed into plain values, the work is done by the `network`
+//! and `dual` crates, and every answer is printed as JSON on stdout.
+
+mod input;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Value};
+
+use dual::{
+    algorithm1, certified_radius, dual_objective, interval_bounds, margin_objectives, robust_error,
+    AlphaRule, InputDomain, RadiusOptions,
+};
+use network::{argmax, load_model, Model};
+
+use input::{load_dataset, parse_input, InputSpec};
+
+const EXAMPLES: &str = "\
+Examples:
+  # a random paper-architecture MNIST model, then its bound on test image 17
+  convex-outer init --arch mnist-conv --init standard --seed 0 --out model.json
+  convex-outer bound --model model.json --input mnist:test:17 --eps 0.1
+  # one target only, inputs clipped to pixels [0, 1]
+  convex-outer bound --model model.json --input mnist:test:17 --eps 0.1 --targets 3 --box 0,1
+  # an input vector of your own: a JSON list, or {\"x\": [...], \"label\": 3}
+  convex-outer bound --model model.json --input my_input.json --eps 0.05
+  # certificates and robust error over the first 100 test images
+  convex-outer certify --model model.json --eps 0.1 --count 100
+  # certified radius (eq. 17) of test images 0..9
+  convex-outer radius --model model.json --count 10";
+
+#[derive(Parser, Debug)]
+#[command(name = "convex-outer", version, about = "Provable robustness bounds for ReLU networks (Wong & Kolter 2018)", after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Interval bounds, Algorithm 1 bounds per layer and the dual bound J for each target.
+    #[command(after_help = EXAMPLES)]
+    Bound(BoundArgs),
+    /// Certificates (Corollary 1) and clean / robust error over dataset examples.
+    #[command(after_help = EXAMPLES)]
+    Certify(CertifyArgs),
+    /// Certified radius (eq. 17) of one input or of dataset examples.
+    #[command(after_help = EXAMPLES)]
+    Radius(RadiusArgs),
+    /// Writes a randomly initialised model file.
+    #[command(after_help = EXAMPLES)]
+    Init(InitArgs),
+}
+
+#[derive(Args, Debug)]
+struct BoundArgs {
+    /// Model file (JSON format version 1, see the README).
+    #[arg(long)]
+    model: PathBuf,
+    /// mnist:test:N, mnist:train:N, or a JSON file holding a list or {"x": [...], "label": y}.
+    #[arg(long)]
+    input: String,
+    /// Radius of the l-infinity ball.
+    #[arg(long, allow_hyphen_values = true)]
+    eps: f64,
+    /// "all" (every class but the label) or one class index.
+    #[arg(long, default_value = "all")]
+    targets: String,
+    /// Intersect the ball with the box lo,hi (e.g. 0,1 for pixels). Off by default (paper mode).
+    #[arg(long, value_parser = parse_box, allow_hyphen_values = true)]
+    r#box: Option<(f64, f64)>,
+    /// Class to certify; defaults to the dataset label, else the predicted class.
+    #[arg(long)]
+    label: Option<usize>,
+}
+
+#[derive(Args, Debug, Clone)]
+struct DataArgs {
+    /// mnist-test, mnist-train (the shipped subset), csv:PATH, or idx:IMAGES,LABELS.
+    #[arg(long, default_value = "mnist-test")]
+    data: String,
+    /// Seed of the shipped subset's stratified train/test split.
+    #[arg(long, default_value_t = network::data::DEFAULT_SPLIT_SEED)]
+    split_seed: u64,
+    /// First example.
+    #[arg(long, default_value_t = 0)]
+    start: usize,
+    /// Number of examples.
+    #[arg(long, default_value_t = 100)]
+    count: usize,
+}
+
+#[derive(Args, Debug)]
+struct CertifyArgs {
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long, allow_hyphen_values = true)]
+    eps: f64,
+    #[arg(long, value_parser = parse_box, allow_hyphen_values = true)]
+    r#box: Option<(f64, f64)>,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Args, Debug)]
+struct RadiusArgs {
+    #[arg(long)]
+    model: PathBuf,
+    /// One input (as for `bound`); without it, dataset examples are used.
+    #[arg(long)]
+    input: Option<String>,
+    #[arg(long, value_parser = parse_box, allow_hyphen_values = true)]
+    r#box: Option<(f64, f64)>,
+    /// Relative width of the final bracket [radius, first failing eps].
+    #[arg(long, default_value_t = 1e-3)]
+    rel_tol: f64,
+    /// First eps tried.
+    #[arg(long, default_value_t = 0.01)]
+    initial: f64,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Args, Debug)]
+struct InitArgs {
+    /// mnist-conv or mlp:W0-W1-...-WL.
+    #[arg(long)]
+    arch: String,
+    /// paper (N(0, 1/sqrt(fan_in)) weights, N(0,1) biases) or standard (PyTorch default).
+    #[arg(long, default_value = "paper")]
+    init: String,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn parse_box(s: &str) -> Result<(f64, f64), String> {
+    let parts: Vec<&str> = s.split(',').collect();
+    let [lo, hi] = parts.as_slice() else {
+        return Err(format!("expected lo,hi (e.g. 0,1), got {s:?}"));
+    };
+    let lo: f64 = lo
+        .trim()
+        .parse()
+        .map_err(|_| format!("{lo:?} is not a number"))?;
+    let hi: f64 = hi
+        .trim()
+        .parse()
+        .map_err(|_| format!("{hi:?} is not a number"))?;
+    if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+        return Err(format!("the box needs finite lo <= hi, got [{lo}, {hi}]"));
+    }
+    Ok((lo, hi))
+}
+
+fn check_eps(eps: f64) -> Result<()> {
+    if !eps.is_finite() || eps < 0.0 {
+        bail!("--eps must be a finite number >= 0, got {eps}");
+    }
+    Ok(())
+}
+
+fn load(path: &PathBuf) -> Result<Model> {
+    load_model(path).context("cannot load the model")
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+fn bound(a: BoundArgs) -> Result<Value> {
+    check_eps(a.eps)?;
+    let model = load(&a.model)?;
+    let spec: InputSpec = parse_input(&a.input, &model)?;
+    let t0 = Instant::now();
+    let logits = model
+        .forward(&spec.x)
+        .with_context(|| format!("input {}", a.input))?;
+    let predicted = argmax(&logits);
+    let (label, label_source) = match (a.label, spec.label) {
+        (Some(l), _) => (l, "flag"),
+        (None, Some(l)) => (l, spec.label_source),
+        (None, None) => (predicted, "predicted"),
+    };
+    let n_out = model.output_len();
+    if label >= n_out {
+        bail!("label {label} is out of range for a model with {n_out} outputs");
+    }
+    let targets: Vec<usize> = match a.targets.as_str() {
+        "all" => (0..n_out).filter(|&t| t != label).collect(),
+        k => {
+            let t: usize = k.parse().with_context(|| {
+                format!("--targets must be \"all\" or a class index, got {k:?}")
+            })?;
+            if t >= n_out {
+                bail!("--targets {t} is out of range for a model with {n_out} outputs");
+            }
+            vec![t]
+        }
+    };
+    let dom = InputDomain::new(&spec.x, a.eps, a.r#box)?;
+    let t = Instant::now();
+    let ib = interval_bounds(&model, &dom)?;
+    let t_interval = ms(t);
+    let t = Instant::now();
+    let ab = algorithm1(&model, &dom)?;
+    let t_alg1 = ms(t);
+    let t = Instant::now();
+    let all = margin_objectives(n_out, label)?;
+    let c: Vec<f64> = targets
+        .iter()
+        .flat_map(|&t| all[t * n_out..(t + 1) * n_out].to_vec())
+        .collect();
+    let j = dual_objective(&model, &dom, &ab, &c, &AlphaRule::Paper)?;
+    let t_obj = ms(t);
+    let counts = ab.counts(model.hidden_layers());
+    let layer_json = |b: &dual::LayerBounds, with_counts: bool| -> Vec<Value> {
+        model
+            .affine()
+            .iter()
+            .enumerate()
+            .map(|(i, aff)| {
+                let mut v = json!({
+                    "layer": aff.layer_index,
+                    "preactivation": format!("zhat_{}", i + 2),
+                    "shape": aff.out_shape.dims(),
+                    "is_output": i + 1 == model.affine().len(),
+                    "lower": b.lower[i],
+                    "upper": b.upper[i],
+                });
+                if with_counts && i < counts.len() {
+                    v["I_minus"] = counts[i].off.into();
+                    v["I_plus"] = counts[i].on.into();
+                    v["I"] = counts[i].unstable.into();
+                }
+                v
+            })
+            .collect()
+    };
+    let objectives: Vec<Value> = targets
+        .iter()
+        .zip(&j.values)
+        .map(|(&t, &jv)| {
+            json!({"target": t, "c": format!("e_{label} - e_{t}"), "J": jv, "value_at_x": logits[label] - logits[t]})
+        })
+        .collect();
+    Ok(json!({
+        "model": {"path": a.model.display().to_string(), "architecture": model.describe(), "parameters": model.num_parameters()},
+        "input": {"spec": a.input, "label": label, "label_source": label_source},
+        "eps": a.eps,
+        "box": a.r#box.map(|(l, h)| vec![l, h]),
+        "logits": logits,
+        "predicted": predicted,
+        "method": {"bound": j.method, "alpha": j.alpha, "intermediate": j.intermediate.name()},
+        "interval": layer_json(&ib, false),
+        "algorithm1": layer_json(&ab, true),
+        "objectives": objectives,
+        "certified": j.values.iter().all(|&v| v > 0.0),
+        "certified_note": "certified when J > 0 for every listed target (Corollary 1)",
+        "time_ms": {"interval": t_interval, "algorithm1": t_alg1, "objective": t_obj, "total": ms(t0)},
+    }))
+}
+
+fn certify_cmd(a: CertifyArgs) -> Result<Value> {
+    check_eps(a.eps)?;
+    let model = load(&a.model)?;
+    let data = load_dataset(&a.data.data, a.data.split_seed)?;
+    let idx = input::range(&data, a.data.start, a.data.count)?;
+    let t = Instant::now();
+    let rep = robust_error(&model, &data, &idx, a.eps, a.r#box)?;
+    let rows: Vec<Value> = rep
+        .indices
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| {
+            json!({"index": i, "label": data.labels[i], "predicted": rep.predicted[k], "certified": rep.certified[k], "min_margin_bound": rep.min_margin[k]})
+        })
+        .collect();
+    Ok(json!({
+        "model": a.model.display().to_string(),
+        "data": data.name,
+        "eps": a.eps,
+        "box": a.r#box.map(|(l, h)| vec![l, h]),
+        "method": {"bound": "wong-kolter-dual", "alpha": "paper", "intermediate": "algorithm1"},
+        "examples": idx.len(),
+        "clean_error": rep.clean_error,
+        "robust_error_bound": rep.robust_error,
+        "time_ms": ms(t),
+        "rows": rows,
+    }))
+}
+
+fn radius_cmd(a: RadiusArgs) -> Result<Value> {
+    let model = load(&a.model)?;
+    if !(a.rel_tol > 0.0 && a.rel_tol < 1.0) {
+        bail!("--rel-tol must be in (0, 1), got {}", a.rel_tol);
+    }
+    if !(a.initial > 0.0 && a.initial.is_finite()) {
+        bail!("--initial must be a positive number, got {}", a.initial);
+    }
+    let opts = RadiusOptions {
+        initial: a.initial,
+        rel_tol: a.rel_tol,
+        ..Default::default()
+    };
+    let mut items: Vec<(String, Vec<f64>, usize)> = Vec::new();
+    if let Some(spec) = &a.input {
+        let s = parse_input(spec, &model)?;
+        let y = match s.label {
+            Some(l) => l,
+            None => model.predict(&s.x)?,
+        };
+        items.push((spec.clone(), s.x, y));
+    } else {
+        let data = load_dataset(&a.data.data, a.data.split_seed)?;
+        for i in input::range(&data, a.data.start, a.data.count)? {
+            let (x, y) = data.example(i);
+            items.push((format!("{}[{i}]", data.name), x.to_vec(), y));
+        }
+    }
+    use rayon::prelude::*;
+    let rows: Vec<Value> = items
+        .par_iter()
+        .map(|(name, x, y)| -> Result<Value> {
+            let t = Instant::now();
+            let r = certified_radius(&model, x, *y, a.r#box, opts)?;
+            Ok(json!({
+                "input": name, "label": y, "radius": r.radius, "first_failing_eps": r.upper,
+                "stop": format!("{:?}", r.stop), "steps": r.steps.len(),
+                "trace": r.steps.iter().map(|s| json!({"eps": s.eps, "margin_bound": s.margin, "step": s.kind})).collect::<Vec<_>>(),
+                "time_ms": ms(t),
+            }))
+        })
+        .collect::<Result<_>>()?;
+    Ok(json!({
+        "model": a.model.display().to_string(),
+        "box": a.r#box.map(|(l, h)| vec![l, h]),
+        "method": {"bound": "wong-kolter-dual", "alpha": "paper", "intermediate": "algorithm1", "search": "Newton (secant slope) with bisection backtracking"},
+        "rel_tol": a.rel_tol,
+        "rows": rows,
+    }))
+}
+
+fn init_cmd(a: InitArgs) -> Result<Value> {
+    let arch = network::Architecture::parse(&a.arch)?;
+    let init = match a.init.as_str() {
+        "paper" => network::Init::Paper,
+        "standard" => network::Init::Standard,
+        o => bail!("--init must be paper or standard, got {o:?}"),
+    };
+    let model = arch.init(init, a.seed)?;
+    let meta = json!({"created_by": "convex-outer init", "arch": a.arch, "init": a.init, "seed": a.seed, "trained": false});
+    network::save_model(&model, Some(&meta), &a.out)?;
+    Ok(
+        json!({"wrote": a.out.display().to_string(), "architecture": model.describe(), "parameters": model.num_parameters()}),
+    )
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let out = match cli.cmd {
+        Cmd::Bound(a) => bound(a),
+        Cmd::Certify(a) => certify_cmd(a),
+        Cmd::Radius(a) => radius_cmd(a),
+        Cmd::Init(a) => init_cmd(a),
+    };
+    match out {
+        Ok(v) => println!(
+            "{}",
+            serde_json::to_string_pretty(&v).expect("JSON values serialise")
+        ),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}

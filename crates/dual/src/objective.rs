@@ -100,7 +100,7 @@ pub fn dual_objective(
     alpha.validate(model)?;
     let aff = model.affine();
     let n_out = model.output_len();
-    if c.is_empty() || c.len() % n_out != 0 {
+    if c.is_empty() || !c.len().is_multiple_of(n_out) {
         return Err(DualError::Objective {
             n_out,
             actual: c.len(),

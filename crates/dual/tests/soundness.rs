@@ -25,7 +25,7 @@ fn tol(v: f64) -> f64 {
     TOL * v.abs().max(1.0)
 }
 
-/// >= `n` points of the domain's box: every corner if there are few, then random
+/// At least `n` points of the domain's box: every corner if there are few, then random
 /// corners and uniform draws, alternating.
 pub fn sample_points(dom: &InputDomain, n: usize, rng: &mut impl Rng) -> Vec<f64> {
     let (lo, hi) = (dom.lower(), dom.upper());

@@ -158,9 +158,9 @@ fn gunzip(bytes: &[u8], name: &str) -> Result<Vec<u8>> {
 
 /// Reads a file, un-gzipping it when it starts with the gzip magic bytes.
 fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
-    let bytes = std::fs::read(path).map_err(|source| NetworkError::Io {
+    let bytes = std::fs::read(path).map_err(|error| NetworkError::Io {
         file: path.to_path_buf(),
-        source,
+        error,
     })?;
     if bytes.starts_with(&[0x1f, 0x8b]) {
         gunzip(&bytes, &path.display().to_string())

@@ -1,5 +1,7 @@
 //! Typed errors of the network crate: every variant names where the problem is
-//! (file, layer index, shapes) so that a user can fix their input.
+//! (file, layer index, shapes) so that a user can fix their input. Each message is
+//! complete on its own (wrapped errors are part of the text, not a separate source),
+//! so a chain printer shows it once.
 
 use std::path::PathBuf;
 
@@ -7,28 +9,25 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum NetworkError {
     /// Reading or writing a file failed.
-    #[error("{}: {source}", file.display())]
+    #[error("{}: {error}", file.display())]
     Io {
         file: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is not valid JSON (truncated, a NaN literal, a trailing comma, ...).
-    #[error("{file}: not valid JSON: {source}")]
+    #[error("{file}: not valid JSON: {error}")]
     Json {
         file: String,
-        #[source]
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     /// The file is JSON but not a model of the documented format.
     #[error("{file}: {msg}")]
     Format { file: String, msg: String },
     /// An error inside a model file, wrapped with the file's name.
-    #[error("{file}: {source}")]
+    #[error("{file}: {error}")]
     InFile {
         file: String,
-        #[source]
-        source: Box<NetworkError>,
+        error: Box<NetworkError>,
     },
     /// A layer is malformed on its own (bad parameters, wrong tensor shape).
     #[error("layer {layer} ({kind}): {msg}")]

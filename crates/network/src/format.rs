@@ -32,9 +32,9 @@ pub const FORMAT_VERSION: u64 = 1;
 /// Loads a model file; every error names the file.
 pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|source| NetworkError::Io {
+    let text = std::fs::read_to_string(path).map_err(|error| NetworkError::Io {
         file: path.to_path_buf(),
-        source,
+        error,
     })?;
     Ok(model_from_json(&text, &path.display().to_string())?.0)
 }
@@ -43,9 +43,9 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
 pub fn save_model(model: &Model, metadata: Option<&Value>, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     let text = model_to_json(model, metadata);
-    std::fs::write(path, text).map_err(|source| NetworkError::Io {
+    std::fs::write(path, text).map_err(|error| NetworkError::Io {
         file: path.to_path_buf(),
-        source,
+        error,
     })
 }
 
@@ -67,9 +67,9 @@ fn layer_err(layer: usize, kind: &'static str, msg: impl Into<String>) -> Networ
 /// Parses a model from JSON text; `source` names the text in errors (a file name).
 /// Returns the model and its `metadata` object (or `null`).
 pub fn model_from_json(text: &str, source: &str) -> Result<(Model, Value)> {
-    let root: Value = serde_json::from_str(text).map_err(|e| NetworkError::Json {
+    let root: Value = serde_json::from_str(text).map_err(|error| NetworkError::Json {
         file: source.to_string(),
-        source: e,
+        error,
     })?;
     let obj = root
         .as_object()
@@ -135,7 +135,7 @@ pub fn model_from_json(text: &str, source: &str) -> Result<(Model, Value)> {
         .ok_or_else(|| fmt_err(source, "missing \"layers\" (a list)"))?;
     let wrap = |e: NetworkError| NetworkError::InFile {
         file: source.to_string(),
-        source: Box::new(e),
+        error: Box::new(e),
     };
     let mut layers = Vec::with_capacity(layers_json.len());
     for (i, l) in layers_json.iter().enumerate() {

@@ -1,0 +1,316 @@
+//! End-to-end tests of the `convex-outer` binary: JSON answers that match the golden
+//! fixtures, and a clear error (exit code 1, no panic) for every malformed input.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_convex-outer"))
+}
+
+fn testdata(p: &str) -> String {
+    format!("{}/../../testdata/{p}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("convex-outer-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn ok_json(args: &[&str]) -> Value {
+    let o = run(args);
+    assert!(
+        o.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn fails_with(args: &[&str], fragments: &[&str]) {
+    let o = run(args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{args:?}: expected exit 1, stderr {err}"
+    );
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    for f in fragments {
+        assert!(err.contains(f), "{args:?}: stderr {err:?} lacks {f:?}");
+    }
+}
+
+#[test]
+fn bound_reproduces_the_golden_values() {
+    let g: Value =
+        serde_json::from_str(&std::fs::read_to_string(testdata("golden.json")).unwrap()).unwrap();
+    for case in g["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let mut m = case["model"].clone();
+        m["format"] = "convex-outer-model".into();
+        m["version"] = 1.into();
+        let mp = tmp(&format!("{name}.json"));
+        std::fs::write(&mp, m.to_string()).unwrap();
+        let ip = tmp(&format!("{name}.input.json"));
+        std::fs::write(&ip, case["x"].to_string()).unwrap();
+        let eps = case["eps"].to_string();
+        let out = ok_json(&[
+            "bound",
+            "--model",
+            mp.to_str().unwrap(),
+            "--input",
+            ip.to_str().unwrap(),
+            "--eps",
+            &eps,
+        ]);
+        assert_eq!(out["input"]["label_source"], "predicted");
+        assert_eq!(out["predicted"], case["predicted"]);
+        let want = case["J_paper_alpha"].as_array().unwrap();
+        for o in out["objectives"].as_array().unwrap() {
+            let t = o["target"].as_u64().unwrap() as usize;
+            let (got, w) = (o["J"].as_f64().unwrap(), want[t].as_f64().unwrap());
+            assert!(
+                (got - w).abs() <= 1e-9 * w.abs().max(1.0),
+                "{name} target {t}: {got} vs {w}"
+            );
+        }
+        let counts = case["index_set_counts"].as_array().unwrap();
+        for (i, c) in counts.iter().enumerate() {
+            assert_eq!(out["algorithm1"][i]["I"], c["I"], "{name} layer {i}");
+            assert_eq!(
+                out["algorithm1"][i]["I_minus"], c["I_minus"],
+                "{name} layer {i}"
+            );
+        }
+        assert_eq!(out["method"]["intermediate"], "algorithm1");
+        assert_eq!(out["method"]["alpha"], "paper");
+    }
+}
+
+#[test]
+fn init_bound_certify_radius_on_mnist() {
+    let mp = tmp("mnist.json");
+    let mps = mp.to_str().unwrap();
+    ok_json(&[
+        "init",
+        "--arch",
+        "mnist-conv",
+        "--init",
+        "standard",
+        "--seed",
+        "1",
+        "--out",
+        mps,
+    ]);
+    let b = ok_json(&[
+        "bound",
+        "--model",
+        mps,
+        "--input",
+        "mnist:test:3",
+        "--eps",
+        "0.01",
+        "--targets",
+        "4",
+        "--box",
+        "0,1",
+    ]);
+    assert_eq!(b["objectives"].as_array().unwrap().len(), 1);
+    assert_eq!(b["algorithm1"].as_array().unwrap().len(), 4);
+    assert_eq!(b["input"]["label_source"], "dataset");
+    let c = ok_json(&["certify", "--model", mps, "--eps", "0.0", "--count", "5"]);
+    assert_eq!(c["rows"].as_array().unwrap().len(), 5);
+    // At eps 0 the certificate holds exactly for the correctly classified examples.
+    assert_eq!(c["clean_error"], c["robust_error_bound"]);
+    let small = testdata("valid_small.json");
+    let r = ok_json(&[
+        "radius",
+        "--model",
+        &small,
+        "--input",
+        &testdata("input_small.json"),
+    ]);
+    let row = &r["rows"][0];
+    assert_eq!(row["stop"], "Converged");
+    assert!(row["radius"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn help_shows_examples() {
+    let o = run(&["bound", "--help"]);
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        s.contains("Examples:")
+            && s.contains("convex-outer bound --model model.json --input mnist:test:17")
+    );
+}
+
+#[test]
+fn every_malformed_model_is_a_clear_error() {
+    for entry in std::fs::read_dir(testdata("malformed")).unwrap() {
+        let p = entry.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap().to_string();
+        if name.starts_with("input_") {
+            continue;
+        }
+        fails_with(
+            &[
+                "bound",
+                "--model",
+                p.to_str().unwrap(),
+                "--input",
+                "mnist:test:0",
+                "--eps",
+                "0.1",
+            ],
+            &["cannot load the model", &name],
+        );
+    }
+}
+
+#[test]
+fn bad_inputs_and_flags_are_clear_errors() {
+    let small = testdata("valid_small.json");
+    let good = testdata("input_small.json");
+    let m = |f: &str| testdata(&format!("malformed/{f}"));
+    fails_with(
+        &[
+            "bound",
+            "--model",
+            &small,
+            "--input",
+            &m("input_wrong_length.json"),
+            "--eps",
+            "0.1",
+        ],
+        &["input has length 3 but the model expects 4"],
+    );
+    fails_with(
+        &[
+            "bound",
+            "--model",
+            &small,
+            "--input",
+            &m("input_null.json"),
+            "--eps",
+            "0.1",
+        ],
+        &["input_null.json", "entry 1 is null"],
+    );
+    fails_with(
+        &[
+            "bound",
+            "--model",
+            &small,
+            "--input",
+            &m("input_inf.json"),
+            "--eps",
+            "0.1",
+        ],
+        &["input_inf.json", "not valid JSON"],
+    );
+    fails_with(
+        &[
+            "bound",
+            "--model",
+            &small,
+            "--input",
+            &m("input_truncated.json"),
+            "--eps",
+            "0.1",
+        ],
+        &["input_truncated.json", "not valid JSON"],
+    );
+    fails_with(
+        &[
+            "bound",
+            "--model",
+            &small,
+            "--input",
+            "mnist:test:0",
+            "--eps",
+            "0.1",
+        ],
+        &["input has length 784 but the model expects 4"],
+    );
+    fails_with(
+        &[
+            "bound",
+            "--model",
+            &small,
+            "--input",
+            "mnist:test:5000",
+            "--eps",
+            "0.1",
+        ],
+        &["out of range"],
+    );
+    fails_with(
+        &[
+            "bound", "--model", &small, "--input", &good, "--eps", "-0.1",
+        ],
+        &["--eps must be a finite number >= 0"],
+    );
+    fails_with(
+        &["bound", "--model", &small, "--input", &good, "--eps", "NaN"],
+        &["--eps must be a finite number >= 0"],
+    );
+    fails_with(
+        &[
+            "bound",
+            "--model",
+            &small,
+            "--input",
+            &good,
+            "--eps",
+            "0.1",
+            "--targets",
+            "9",
+        ],
+        &["out of range"],
+    );
+    fails_with(
+        &[
+            "bound", "--model", &small, "--input", &good, "--eps", "0.1", "--box", "2,3",
+        ],
+        &["does not meet the box"],
+    );
+    fails_with(
+        &[
+            "bound",
+            "--model",
+            "/nonexistent/model.json",
+            "--input",
+            &good,
+            "--eps",
+            "0.1",
+        ],
+        &["/nonexistent/model.json"],
+    );
+    fails_with(
+        &[
+            "certify",
+            "--model",
+            &small,
+            "--eps",
+            "0.1",
+            "--data",
+            "idx:/no/img,/no/lab",
+        ],
+        &["/no/img"],
+    );
+    // clap's own errors (bad box syntax) exit with 2 and a message, also without a panic.
+    let o = run(&[
+        "bound", "--model", &small, "--input", &good, "--eps", "0.1", "--box", "1",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("expected lo,hi"));
+}
