@@ -1,0 +1,252 @@
+//! LP (19) of appendix A.1, built sparsely from the model.
+//!
+//! Variables: `z_1` (the input, within the box `center +- radius`), every pre-activation
+//! `zhat_i` (free), and one `z` per unstable unit (`z >= 0`). For unit `j` of a hidden
+//! layer with bounds `l, u`: `z = 0` if `u <= 0` (no variable, the term is dropped),
+//! `z = zhat` if `l >= 0` (the `zhat` variable is reused), else the three constraints
+//! `z >= 0`, `z >= zhat`, `(u - l) z - u zhat <= -u l`. Equality rows
+//! `zhat_{i+1} - W_i z_i = b_i` are built row by row from the dense weights or from the
+//! convolution kernel's taps (never a dense matrix for a conv). The objective
+//! `c^T zhat_k` is supplied at solve time, so one build serves every target.
+
+use std::time::{Duration, Instant};
+
+use dual::{stability, InputDomain, LayerBounds, Stability};
+use network::{LinearOp, Model};
+
+use crate::error::Result;
+
+/// How a hidden unit's post-activation `z` appears in the LP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZVar {
+    /// Stably off: `z = 0`, no variable.
+    Zero,
+    /// A variable: the unit's own `z` (unstable) or its `zhat` (stably on).
+    Var(usize),
+}
+
+/// What a row of the LP stands for (for reports and feasibility checks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowKind {
+    /// `zhat_{i+1,k} - (W_i z_i)_k = b_k` for affine layer `layer`.
+    Affine { layer: usize, unit: usize },
+    /// `zhat - z <= 0` for unstable unit `unit` of hidden layer `layer`.
+    ReluAboveInput { layer: usize, unit: usize },
+    /// `(u - l) z - u zhat <= -u l` for unstable unit `unit` of hidden layer `layer`.
+    ReluUpper { layer: usize, unit: usize },
+}
+
+/// Size of a built LP.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LpSize {
+    pub variables: usize,
+    pub rows: usize,
+    pub nonzeros: usize,
+}
+
+/// LP (19) for one model, input set and set of intermediate bounds.
+#[derive(Debug, Clone)]
+pub struct Lp19<'m> {
+    pub model: &'m Model,
+    pub domain: InputDomain,
+    /// The hidden-layer bounds the relaxation is built from (with their source).
+    pub bounds: LayerBounds,
+    pub var_lo: Vec<f64>,
+    pub var_hi: Vec<f64>,
+    /// Rows in CSR form: row `r` is `row_idx/row_val[row_start[r]..row_start[r+1]]`.
+    pub row_start: Vec<usize>,
+    pub row_idx: Vec<usize>,
+    pub row_val: Vec<f64>,
+    pub row_lo: Vec<f64>,
+    pub row_hi: Vec<f64>,
+    pub row_kind: Vec<RowKind>,
+    /// Variables of `z_1`.
+    pub z1: Vec<usize>,
+    /// Variables of `zhat_{t+2}` for each affine layer `t` (the last is the logits).
+    pub zhat: Vec<Vec<usize>>,
+    /// `z` of each hidden unit.
+    pub z: Vec<Vec<ZVar>>,
+    pub build_time: Duration,
+}
+
+impl<'m> Lp19<'m> {
+    /// Builds LP (19). `bounds` must cover every hidden layer (extra output-layer bounds
+    /// are ignored) and satisfy `l <= u`; inconsistent bounds are refused here, before
+    /// any solver sees them.
+    pub fn new(model: &'m Model, domain: &InputDomain, bounds: &LayerBounds) -> Result<Lp19<'m>> {
+        let t0 = Instant::now();
+        model.check_input(&domain.x).map_err(dual::DualError::from)?;
+        bounds.validate(model)?;
+        let aff = model.affine();
+        let nh = aff.len() - 1;
+        let hidden = LayerBounds {
+            lower: bounds.lower[..nh].to_vec(),
+            upper: bounds.upper[..nh].to_vec(),
+            source: bounds.source,
+        };
+        let mut lp = Lp19 {
+            model,
+            domain: domain.clone(),
+            bounds: hidden,
+            var_lo: Vec::new(),
+            var_hi: Vec::new(),
+            row_start: vec![0],
+            row_idx: Vec::new(),
+            row_val: Vec::new(),
+            row_lo: Vec::new(),
+            row_hi: Vec::new(),
+            row_kind: Vec::new(),
+            z1: Vec::new(),
+            zhat: Vec::new(),
+            z: Vec::new(),
+            build_time: Duration::ZERO,
+        };
+        let (lo, hi) = (domain.lower(), domain.upper());
+        lp.z1 = (0..lo.len()).map(|i| lp.add_var(lo[i], hi[i])).collect();
+        let mut prev: Vec<ZVar> = lp.z1.iter().map(|&v| ZVar::Var(v)).collect();
+        for (t, a) in aff.iter().enumerate() {
+            let n = a.op.n_out();
+            let zh: Vec<usize> = (0..n).map(|_| lp.add_var(f64::NEG_INFINITY, f64::INFINITY)).collect();
+            lp.add_affine_rows(t, &a.op, &a.bias, &prev, &zh);
+            if t < nh {
+                let (l, u) = (&lp.bounds.lower[t].clone(), &lp.bounds.upper[t].clone());
+                let mut zs = Vec::with_capacity(n);
+                for j in 0..n {
+                    zs.push(match stability(l[j], u[j]) {
+                        Stability::Off => ZVar::Zero,
+                        Stability::On => ZVar::Var(zh[j]),
+                        Stability::Unstable => {
+                            let z = lp.add_var(0.0, f64::INFINITY);
+                            lp.add_row(&[(zh[j], 1.0), (z, -1.0)], f64::NEG_INFINITY, 0.0, RowKind::ReluAboveInput { layer: t, unit: j });
+                            lp.add_row(
+                                &[(z, u[j] - l[j]), (zh[j], -u[j])],
+                                f64::NEG_INFINITY,
+                                -u[j] * l[j],
+                                RowKind::ReluUpper { layer: t, unit: j },
+                            );
+                            ZVar::Var(z)
+                        }
+                    });
+                }
+                lp.z.push(zs.clone());
+                prev = zs;
+            }
+            lp.zhat.push(zh);
+        }
+        lp.build_time = t0.elapsed();
+        Ok(lp)
+    }
+
+    fn add_var(&mut self, lo: f64, hi: f64) -> usize {
+        self.var_lo.push(lo);
+        self.var_hi.push(hi);
+        self.var_lo.len() - 1
+    }
+
+    fn add_row(&mut self, entries: &[(usize, f64)], lo: f64, hi: f64, kind: RowKind) {
+        for &(i, v) in entries {
+            self.row_idx.push(i);
+            self.row_val.push(v);
+        }
+        self.row_start.push(self.row_idx.len());
+        self.row_lo.push(lo);
+        self.row_hi.push(hi);
+        self.row_kind.push(kind);
+    }
+
+    /// `zhat_k - sum_j W_kj z_j = b_k`, skipping stably-off inputs.
+    fn add_affine_rows(&mut self, t: usize, op: &LinearOp, bias: &[f64], prev: &[ZVar], zh: &[usize]) {
+        let mut entries: Vec<(usize, f64)> = Vec::new();
+        match op {
+            LinearOp::Dense { weight, cols, .. } => {
+                for (k, &zk) in zh.iter().enumerate() {
+                    entries.clear();
+                    entries.push((zk, 1.0));
+                    for (j, p) in prev.iter().enumerate() {
+                        if let ZVar::Var(v) = *p {
+                            let w = weight[k * cols + j];
+                            if w != 0.0 {
+                                entries.push((v, -w));
+                            }
+                        }
+                    }
+                    self.add_row(&entries, bias[k], bias[k], RowKind::Affine { layer: t, unit: k });
+                }
+            }
+            LinearOp::Conv { weight, geom: g } => {
+                let (pix, kk) = (g.out_pixels(), g.patch());
+                for co in 0..g.out_channels {
+                    for oy in 0..g.out_h {
+                        for ox in 0..g.out_w {
+                            let k = co * pix + oy * g.out_w + ox;
+                            entries.clear();
+                            entries.push((zh[k], 1.0));
+                            for ci in 0..g.in_channels {
+                                for ky in 0..g.kernel_h {
+                                    let iy = (oy * g.stride + ky) as isize - g.padding as isize;
+                                    if iy < 0 || iy >= g.in_h as isize {
+                                        continue;
+                                    }
+                                    for kx in 0..g.kernel_w {
+                                        let ix = (ox * g.stride + kx) as isize - g.padding as isize;
+                                        if ix < 0 || ix >= g.in_w as isize {
+                                            continue;
+                                        }
+                                        let j = ci * g.in_h * g.in_w + iy as usize * g.in_w + ix as usize;
+                                        let w = weight[co * kk + (ci * g.kernel_h + ky) * g.kernel_w + kx];
+                                        if let ZVar::Var(v) = prev[j] {
+                                            if w != 0.0 {
+                                                entries.push((v, -w));
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                            self.add_row(&entries, bias[k], bias[k], RowKind::Affine { layer: t, unit: k });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Number of variables, rows and nonzeros.
+    pub fn size(&self) -> LpSize {
+        LpSize {
+            variables: self.var_lo.len(),
+            rows: self.row_lo.len(),
+            nonzeros: self.row_idx.len(),
+        }
+    }
+
+    /// The objective as coefficients per variable for `c^T zhat_k`.
+    pub fn objective_coefficients(&self, c: &[f64]) -> Vec<(usize, f64)> {
+        let out = self.zhat.last().expect("a model has at least one affine layer");
+        out.iter().zip(c).filter(|(_, &v)| v != 0.0).map(|(&i, &v)| (i, v)).collect()
+    }
+
+    /// The largest violation of any variable bound or row of (19) at `values`, scaled
+    /// per row by `max(1, |rhs|, max |coef * value|)` so it reads as a relative error.
+    pub fn max_violation(&self, values: &[f64]) -> f64 {
+        let mut worst: f64 = 0.0;
+        for (i, &v) in values.iter().enumerate() {
+            let scale = v.abs().max(1.0);
+            worst = worst.max((self.var_lo[i] - v).max(v - self.var_hi[i]).max(0.0) / scale);
+        }
+        for r in 0..self.row_lo.len() {
+            let (s, e) = (self.row_start[r], self.row_start[r + 1]);
+            let mut act = 0.0;
+            let mut scale: f64 = 1.0;
+            for k in s..e {
+                let term = self.row_val[k] * values[self.row_idx[k]];
+                act += term;
+                scale = scale.max(term.abs());
+            }
+            let rhs = if self.row_hi[r].is_finite() { self.row_hi[r] } else { self.row_lo[r] };
+            scale = scale.max(rhs.abs());
+            let viol = (self.row_lo[r] - act).max(act - self.row_hi[r]).max(0.0);
+            worst = worst.max(viol / scale);
+        }
+        worst
+    }
+}

@@ -1,0 +1,373 @@
+//! Solving LP (19): microlp (simplex) and clarabel (interior point) through good_lp, and
+//! HiGHS (feature `highs`) through the `highs` crate so that several objectives
+//! re-solve warm from one basis.
+//!
+//! Status is part of the answer: anything but a proven optimum is an
+//! [`LpError::NotOptimal`] carrying the solver's raw status. good_lp reports clarabel's
+//! `AlmostSolved` as success, so the raw clarabel status is checked here, and an
+//! interior-point value is marked approximate with its duality gap.
+
+use std::time::{Duration, Instant};
+
+use good_lp::solvers::{SolutionStatus, WithTimeLimit};
+use good_lp::{variable, Expression, ProblemVariables, Solution, SolverModel, Variable};
+
+use crate::build::Lp19;
+use crate::error::{LpError, Result};
+
+/// An LP solver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Solver {
+    /// microlp's simplex, pure Rust (default build).
+    Microlp,
+    /// clarabel's interior point, pure Rust (default build).
+    Clarabel,
+    /// HiGHS' dual simplex (feature `highs`).
+    Highs,
+}
+
+impl Solver {
+    /// Every solver, compiled in or not.
+    pub const ALL: [Solver; 3] = [Solver::Microlp, Solver::Clarabel, Solver::Highs];
+
+    /// Lower-case name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Solver::Microlp => "microlp",
+            Solver::Clarabel => "clarabel",
+            Solver::Highs => "highs",
+        }
+    }
+
+    /// Parses a name.
+    pub fn parse(s: &str) -> Result<Solver> {
+        match s {
+            "microlp" => Ok(Solver::Microlp),
+            "clarabel" => Ok(Solver::Clarabel),
+            "highs" => Ok(Solver::Highs),
+            o => Err(LpError::UnknownSolver(o.to_string())),
+        }
+    }
+
+    /// Whether this build can use the solver.
+    pub fn available(&self) -> bool {
+        match self {
+            Solver::Highs => cfg!(feature = "highs"),
+            _ => true,
+        }
+    }
+
+    /// HiGHS when compiled in, otherwise clarabel (the faster pure-Rust solver on the
+    /// LP benchmark).
+    pub fn preferred() -> Solver {
+        if Solver::Highs.available() {
+            Solver::Highs
+        } else {
+            Solver::Clarabel
+        }
+    }
+}
+
+/// Limits and tolerances of a solve.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LpOptions {
+    /// Wall-clock limit in seconds (every solver).
+    pub time_limit: Option<f64>,
+    /// Iteration limit (clarabel: interior-point iterations; HiGHS: simplex iterations;
+    /// microlp has none and ignores it).
+    pub iteration_limit: Option<u32>,
+    /// Clarabel's duality-gap and feasibility tolerances (absolute and relative).
+    pub ipm_tolerance: f64,
+}
+
+impl Default for LpOptions {
+    fn default() -> Self {
+        LpOptions {
+            time_limit: None,
+            iteration_limit: None,
+            ipm_tolerance: 1e-9,
+        }
+    }
+}
+
+/// A proven (or, for an interior-point solver, gap-checked) optimum of LP (19).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LpSolution {
+    /// The optimum `min c^T zhat_k`.
+    pub value: f64,
+    pub solver: Solver,
+    /// The solver's raw status ("Optimal", "Solved", ...).
+    pub status: String,
+    /// None for a simplex optimum; `Some(gap)` for an interior-point value, the absolute
+    /// difference between its primal and dual objectives.
+    pub ipm_gap: Option<f64>,
+    /// Values of every LP variable (see [`Lp19`] for the layout).
+    pub values: Vec<f64>,
+    pub iterations: u64,
+    pub solve_time: Duration,
+    /// True when this solve started from the basis of the previous objective (HiGHS).
+    pub warm: bool,
+}
+
+impl LpSolution {
+    /// The input `x'` of the optimum (`z_1`), clipped into the input box (a solver may
+    /// leave it outside by its feasibility tolerance).
+    pub fn input_point(&self, lp: &Lp19<'_>) -> Vec<f64> {
+        let (lo, hi) = (lp.domain.lower(), lp.domain.upper());
+        lp.z1.iter().enumerate().map(|(i, &v)| self.values[v].clamp(lo[i], hi[i])).collect()
+    }
+
+    /// `c^T f(x'_LP)`: the real network at the LP's input, an adversarial candidate, so
+    /// `LP <= exact minimum <= this`.
+    pub fn value_at_input_point(&self, lp: &Lp19<'_>, c: &[f64]) -> Result<f64> {
+        let f = lp.model.forward(&self.input_point(lp)).map_err(dual::DualError::from)?;
+        Ok(c.iter().zip(&f).map(|(a, b)| a * b).sum())
+    }
+}
+
+fn check_objective(lp: &Lp19<'_>, c: &[f64]) -> Result<()> {
+    let n_out = lp.model.output_len();
+    if c.len() != n_out {
+        return Err(LpError::Objective { n_out, actual: c.len() });
+    }
+    Ok(())
+}
+
+/// Solves `min c^T zhat_k` over LP (19) with one solver (cold).
+pub fn solve(lp: &Lp19<'_>, c: &[f64], solver: Solver, opts: &LpOptions) -> Result<LpSolution> {
+    check_objective(lp, c)?;
+    match solver {
+        Solver::Microlp | Solver::Clarabel => solve_good_lp(lp, c, solver, opts),
+        Solver::Highs => {
+            let mut v = solve_many(lp, c, Solver::Highs, opts, false)?;
+            Ok(v.remove(0))
+        }
+    }
+}
+
+/// Solves one LP per objective row of `cs` (row-major, `rows x n_out`). With HiGHS and
+/// `warm`, every solve after the first starts from the previous basis; the other solvers
+/// solve each objective cold.
+pub fn solve_many(lp: &Lp19<'_>, cs: &[f64], solver: Solver, opts: &LpOptions, warm: bool) -> Result<Vec<LpSolution>> {
+    let n_out = lp.model.output_len();
+    if cs.is_empty() || !cs.len().is_multiple_of(n_out) {
+        return Err(LpError::Objective { n_out, actual: cs.len() });
+    }
+    match solver {
+        Solver::Highs => highs_backend::solve_many(lp, cs, opts, warm),
+        _ => cs.chunks(n_out).map(|c| solve_good_lp(lp, c, solver, opts)).collect(),
+    }
+}
+
+fn good_lp_problem(lp: &Lp19<'_>, c: &[f64]) -> (ProblemVariables, Vec<Variable>, Expression) {
+    let mut pv = ProblemVariables::new();
+    let vars: Vec<Variable> = lp
+        .var_lo
+        .iter()
+        .zip(&lp.var_hi)
+        .map(|(&lo, &hi)| {
+            let mut d = variable();
+            if lo.is_finite() {
+                d = d.min(lo);
+            }
+            if hi.is_finite() {
+                d = d.max(hi);
+            }
+            pv.add(d)
+        })
+        .collect();
+    let obj_terms = lp.objective_coefficients(c);
+    let mut obj = Expression::with_capacity(obj_terms.len());
+    for (i, v) in obj_terms {
+        obj.add_mul(v, vars[i]);
+    }
+    (pv, vars, obj)
+}
+
+fn good_lp_constraints(lp: &Lp19<'_>, vars: &[Variable]) -> Vec<good_lp::Constraint> {
+    let mut out = Vec::with_capacity(lp.row_lo.len());
+    for r in 0..lp.row_lo.len() {
+        let (s, e) = (lp.row_start[r], lp.row_start[r + 1]);
+        let mut ex = Expression::with_capacity(e - s);
+        for k in s..e {
+            ex.add_mul(lp.row_val[k], vars[lp.row_idx[k]]);
+        }
+        let (lo, hi) = (lp.row_lo[r], lp.row_hi[r]);
+        if lo == hi {
+            out.push(ex.eq(lo));
+        } else {
+            if hi.is_finite() {
+                out.push(ex.clone().leq(hi));
+            }
+            if lo.is_finite() {
+                out.push(ex.geq(lo));
+            }
+        }
+    }
+    out
+}
+
+fn solve_good_lp(lp: &Lp19<'_>, c: &[f64], solver: Solver, opts: &LpOptions) -> Result<LpSolution> {
+    check_objective(lp, c)?;
+    let (pv, vars, obj) = good_lp_problem(lp, c);
+    let constraints = good_lp_constraints(lp, &vars);
+    let t = Instant::now();
+    let not_opt = |status: String, detail: Option<String>| LpError::NotOptimal {
+        solver: solver.name(),
+        status,
+        detail,
+    };
+    match solver {
+        Solver::Microlp => {
+            let mut p = pv.minimise(obj).using(good_lp::microlp);
+            if let Some(s) = opts.time_limit {
+                p = p.with_time_limit(s);
+            }
+            let sol = p.with_all(constraints).solve().map_err(|e| not_opt(resolution_status(&e), Some(e.to_string())))?;
+            let status = sol.status();
+            if !matches!(status, SolutionStatus::Optimal) {
+                return Err(not_opt(format!("{status:?}"), None));
+            }
+            let values: Vec<f64> = vars.iter().map(|&v| sol.value(v)).collect();
+            let inner = sol.into_inner();
+            let value = inner.objective();
+            Ok(LpSolution {
+                value,
+                solver,
+                status: format!("{:?}", inner.termination_reason()),
+                ipm_gap: None,
+                values,
+                iterations: inner.stats().lp_iterations as u64,
+                solve_time: t.elapsed(),
+                warm: false,
+            })
+        }
+        Solver::Clarabel => {
+            let mut p = pv.minimise(obj).using(good_lp::clarabel);
+            {
+                let s = p.settings();
+                s.tol_gap_abs(opts.ipm_tolerance)
+                    .tol_gap_rel(opts.ipm_tolerance)
+                    .tol_feas(opts.ipm_tolerance)
+                    .presolve_enable(true);
+                if let Some(n) = opts.iteration_limit {
+                    s.max_iter(n);
+                }
+                if let Some(l) = opts.time_limit {
+                    s.time_limit(l);
+                }
+            }
+            let sol = p.with_all(constraints).solve().map_err(|e| not_opt(resolution_status(&e), Some(e.to_string())))?;
+            let inner = sol.inner();
+            let status = format!("{:?}", inner.status);
+            if status != "Solved" {
+                return Err(not_opt(status, Some("clarabel reports only Solved as a proven optimum".into())));
+            }
+            let gap = (inner.obj_val - inner.obj_val_dual).abs();
+            let values: Vec<f64> = vars.iter().map(|&v| sol.value(v)).collect();
+            Ok(LpSolution {
+                value: inner.obj_val,
+                solver,
+                status,
+                ipm_gap: Some(gap),
+                values,
+                iterations: inner.iterations as u64,
+                solve_time: t.elapsed(),
+                warm: false,
+            })
+        }
+        Solver::Highs => unreachable!("HiGHS is solved through its own backend"),
+    }
+}
+
+fn resolution_status(e: &good_lp::ResolutionError) -> String {
+    match e {
+        good_lp::ResolutionError::Infeasible => "Infeasible".into(),
+        good_lp::ResolutionError::Unbounded => "Unbounded".into(),
+        good_lp::ResolutionError::Other(s) => (*s).to_string(),
+        good_lp::ResolutionError::Str(s) => s.clone(),
+    }
+}
+
+#[cfg(feature = "highs")]
+mod highs_backend {
+    use super::*;
+    use highs::{HighsModelStatus, Model, RowProblem, Sense};
+
+    pub fn solve_many(lp: &Lp19<'_>, cs: &[f64], opts: &LpOptions, warm: bool) -> Result<Vec<LpSolution>> {
+        let n_out = lp.model.output_len();
+        let build = || -> (Model, Vec<highs::Col>) {
+            let mut pb = RowProblem::default();
+            let cols: Vec<highs::Col> =
+                lp.var_lo.iter().zip(&lp.var_hi).map(|(&lo, &hi)| pb.add_column(0.0, lo..=hi)).collect();
+            for r in 0..lp.row_lo.len() {
+                let (s, e) = (lp.row_start[r], lp.row_start[r + 1]);
+                let f: Vec<(highs::Col, f64)> = (s..e).map(|k| (cols[lp.row_idx[k]], lp.row_val[k])).collect();
+                pb.add_row(lp.row_lo[r]..=lp.row_hi[r], f);
+            }
+            let mut m = Model::new(pb);
+            m.make_quiet();
+            m.set_sense(Sense::Minimise);
+            m.set_option("solver", "simplex");
+            if let Some(t) = opts.time_limit {
+                m.set_option("time_limit", t);
+            }
+            if let Some(n) = opts.iteration_limit {
+                m.set_option("simplex_iteration_limit", n as i32);
+            }
+            (m, cols)
+        };
+        let out_vars = lp.zhat.last().expect("logits").clone();
+        let (mut model, cols) = build();
+        let mut res = Vec::with_capacity(cs.len() / n_out);
+        for (i, c) in cs.chunks(n_out).enumerate() {
+            if i > 0 && !warm {
+                model = build().0;
+            }
+            for (k, &v) in out_vars.iter().enumerate() {
+                model.change_column_cost(cols[v], c[k]);
+            }
+            let t = Instant::now();
+            let solved = model.try_solve().map_err(|e| LpError::NotOptimal {
+                solver: "highs",
+                status: format!("{e:?}"),
+                detail: None,
+            })?;
+            let status = solved.status();
+            if status != HighsModelStatus::Optimal {
+                return Err(LpError::NotOptimal {
+                    solver: "highs",
+                    status: format!("{status:?}"),
+                    detail: None,
+                });
+            }
+            let values = solved.get_solution().columns().to_vec();
+            let value = solved.objective_value();
+            let iterations = solved.simplex_iteration_count().max(0) as u64;
+            res.push(LpSolution {
+                value,
+                solver: Solver::Highs,
+                status: format!("{status:?}"),
+                ipm_gap: None,
+                values,
+                iterations,
+                solve_time: t.elapsed(),
+                warm: warm && i > 0,
+            });
+            model = solved.into();
+        }
+        Ok(res)
+    }
+}
+
+#[cfg(not(feature = "highs"))]
+mod highs_backend {
+    use super::*;
+
+    pub fn solve_many(_: &Lp19<'_>, _: &[f64], _: &LpOptions, _: bool) -> Result<Vec<LpSolution>> {
+        Err(LpError::NotCompiled {
+            solver: "HiGHS",
+            feature: "highs",
+        })
+    }
+}
