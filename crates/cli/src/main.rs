@@ -29,6 +29,10 @@ Examples:
   convex-outer bound --model model.json --input mnist:test:17 --eps 0.1 --targets 3 --box 0,1
   # an input vector of your own: a JSON list, or {\"x\": [...], \"label\": 3}
   convex-outer bound --model model.json --input my_input.json --eps 0.05
+  # the exact LP (19) beside the dual bound (HiGHS when compiled in, else clarabel)
+  convex-outer lp --model model.json --input mnist:test:17 --eps 0.02 --targets 3
+  convex-outer lp --model small.json --input x.json --eps 0.1 --bounds lp-all --solver microlp
+  convex-outer bound --model small.json --input x.json --eps 0.1 --lp
   # certificates and robust error over the first 100 test images
   convex-outer certify --model model.json --eps 0.1 --count 100
   # certified radius (eq. 17) of test images 0..9
@@ -46,6 +50,9 @@ enum Cmd {
     /// Interval bounds, Algorithm 1 bounds per layer and the dual bound J for each target.
     #[command(after_help = EXAMPLES)]
     Bound(BoundArgs),
+    /// The exact LP (19) beside the dual bound for each target: dual <= LP <= c^T f(x'_LP).
+    #[command(after_help = EXAMPLES)]
+    Lp(LpArgs),
     /// Certificates (Corollary 1) and clean / robust error over dataset examples.
     #[command(after_help = EXAMPLES)]
     Certify(CertifyArgs),
@@ -57,8 +64,8 @@ enum Cmd {
     Init(InitArgs),
 }
 
-#[derive(Args, Debug)]
-struct BoundArgs {
+#[derive(Args, Debug, Clone)]
+struct TargetArgs {
     /// Model file (JSON format version 1, see the README).
     #[arg(long)]
     model: PathBuf,
@@ -77,6 +84,41 @@ struct BoundArgs {
     /// Class to certify; defaults to the dataset label, else the predicted class.
     #[arg(long)]
     label: Option<usize>,
+}
+
+#[derive(Args, Debug, Clone)]
+struct LpFlags {
+    /// microlp, clarabel or highs (default: highs when compiled in, else clarabel).
+    #[arg(long)]
+    solver: Option<String>,
+    /// Per-solve wall-clock limit in seconds; a solve that hits it is an error, not a value.
+    #[arg(long, allow_hyphen_values = true)]
+    time_limit: Option<f64>,
+}
+
+#[derive(Args, Debug)]
+struct LpArgs {
+    #[command(flatten)]
+    t: TargetArgs,
+    #[command(flatten)]
+    lp: LpFlags,
+    /// Intermediate bounds of the LP: algorithm1 ("LP-last") or lp-all.
+    #[arg(long, default_value = "algorithm1")]
+    bounds: String,
+    /// Solve every target from scratch (HiGHS otherwise re-solves warm from the last basis).
+    #[arg(long)]
+    cold: bool,
+}
+
+#[derive(Args, Debug)]
+struct BoundArgs {
+    #[command(flatten)]
+    t: TargetArgs,
+    /// Add the exact LP (19) value of each target (with Algorithm 1's bounds).
+    #[arg(long)]
+    lp: bool,
+    #[command(flatten)]
+    lpf: LpFlags,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -174,11 +216,24 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
-fn bound(a: BoundArgs) -> Result<Value> {
+/// Everything `bound` and `lp` share: the model, the input, the class and the targets.
+struct Prepared {
+    model: Model,
+    spec: TargetArgs,
+    logits: Vec<f64>,
+    predicted: usize,
+    label: usize,
+    label_source: &'static str,
+    targets: Vec<usize>,
+    /// Row-major objective rows `e_label - e_t`, one per target.
+    c: Vec<f64>,
+    domain: InputDomain,
+}
+
+fn prepare(a: &TargetArgs) -> Result<Prepared> {
     check_eps(a.eps)?;
     let model = load(&a.model)?;
     let spec: InputSpec = parse_input(&a.input, &model)?;
-    let t0 = Instant::now();
     let logits = model
         .forward(&spec.x)
         .with_context(|| format!("input {}", a.input))?;
@@ -204,20 +259,110 @@ fn bound(a: BoundArgs) -> Result<Value> {
             vec![t]
         }
     };
-    let dom = InputDomain::new(&spec.x, a.eps, a.r#box)?;
-    let t = Instant::now();
-    let ib = interval_bounds(&model, &dom)?;
-    let t_interval = ms(t);
-    let t = Instant::now();
-    let ab = algorithm1(&model, &dom)?;
-    let t_alg1 = ms(t);
-    let t = Instant::now();
     let all = margin_objectives(n_out, label)?;
     let c: Vec<f64> = targets
         .iter()
         .flat_map(|&t| all[t * n_out..(t + 1) * n_out].to_vec())
         .collect();
-    let j = dual_objective(&model, &dom, &ab, &c, &AlphaRule::Paper)?;
+    let domain = InputDomain::new(&spec.x, a.eps, a.r#box)?;
+    Ok(Prepared {
+        model,
+        spec: a.clone(),
+        logits,
+        predicted,
+        label,
+        label_source,
+        targets,
+        c,
+        domain,
+    })
+}
+
+fn header(p: &Prepared) -> Value {
+    json!({
+        "model": {"path": p.spec.model.display().to_string(), "architecture": p.model.describe(), "parameters": p.model.num_parameters()},
+        "input": {"spec": p.spec.input, "label": p.label, "label_source": p.label_source},
+        "eps": p.spec.eps,
+        "box": p.spec.r#box.map(|(l, h)| vec![l, h]),
+        "logits": p.logits,
+        "predicted": p.predicted,
+    })
+}
+
+fn solver_of(f: &LpFlags) -> Result<lp::Solver> {
+    let s = match &f.solver {
+        Some(s) => lp::Solver::parse(s)?,
+        None => lp::Solver::preferred(),
+    };
+    if !s.available() {
+        bail!("built without HiGHS; rebuild with --features highs (e.g. cargo build --release -p convex-outer --features highs)");
+    }
+    if let Some(t) = f.time_limit {
+        if !(t > 0.0 && t.is_finite()) {
+            bail!("--time-limit must be a positive number of seconds, got {t}");
+        }
+    }
+    Ok(s)
+}
+
+/// LP (19) for every objective row, with the value of the real network at each LP point.
+fn lp_rows(
+    p: &Prepared,
+    bounds: &dual::LayerBounds,
+    solver: lp::Solver,
+    f: &LpFlags,
+    warm: bool,
+    j: &[f64],
+) -> Result<(Value, Vec<Value>)> {
+    let t = Instant::now();
+    let lp19 = lp::Lp19::new(&p.model, &p.domain, bounds)?;
+    let build_ms = ms(t);
+    let opts = lp::LpOptions {
+        time_limit: f.time_limit,
+        ..Default::default()
+    };
+    let sols = lp::solve_many(&lp19, &p.c, solver, &opts, warm)?;
+    let n = p.model.output_len();
+    let mut rows = Vec::new();
+    for (k, s) in sols.iter().enumerate() {
+        let c = &p.c[k * n..(k + 1) * n];
+        let fx = s.value_at_input_point(&lp19, c)?;
+        rows.push(json!({
+            "target": p.targets[k],
+            "J": j[k],
+            "lp": s.value,
+            "value_at_lp_point": fx,
+            "gap_lp_minus_J": s.value - j[k],
+            "solver": s.solver.name(),
+            "status": s.status,
+            "ipm_duality_gap": s.ipm_gap,
+            "warm_start": s.warm,
+            "iterations": s.iterations,
+            "setup_ms": s.setup_time.as_secs_f64() * 1e3,
+            "solve_ms": s.solve_time.as_secs_f64() * 1e3,
+            "lp_point_max_row_violation": lp19.max_violation(&s.values),
+        }));
+    }
+    let size = lp19.size();
+    Ok((
+        json!({"variables": size.variables, "rows": size.rows, "nonzeros": size.nonzeros, "build_ms": build_ms, "bounds": bounds.source.name()}),
+        rows,
+    ))
+}
+
+fn bound(a: BoundArgs) -> Result<Value> {
+    let p = prepare(&a.t)?;
+    let solver = if a.lp { Some(solver_of(&a.lpf)?) } else { None };
+    let t0 = Instant::now();
+    let model = &p.model;
+    let t = Instant::now();
+    let ib = interval_bounds(model, &p.domain)?;
+    let t_interval = ms(t);
+    let t = Instant::now();
+    let ab = algorithm1(model, &p.domain)?;
+    let t_alg1 = ms(t);
+    let t = Instant::now();
+    let j = dual_objective(model, &p.domain, &ab, &p.c, &AlphaRule::Paper)?;
     let t_obj = ms(t);
     let counts = ab.counts(model.hidden_layers());
     let layer_json = |b: &dual::LayerBounds, with_counts: bool| -> Vec<Value> {
@@ -243,28 +388,80 @@ fn bound(a: BoundArgs) -> Result<Value> {
             })
             .collect()
     };
-    let objectives: Vec<Value> = targets
+    let mut objectives: Vec<Value> = p
+        .targets
         .iter()
         .zip(&j.values)
         .map(|(&t, &jv)| {
-            json!({"target": t, "c": format!("e_{label} - e_{t}"), "J": jv, "value_at_x": logits[label] - logits[t]})
+            json!({"target": t, "c": format!("e_{} - e_{t}", p.label), "J": jv, "value_at_x": p.logits[p.label] - p.logits[t]})
         })
         .collect();
-    Ok(json!({
-        "model": {"path": a.model.display().to_string(), "architecture": model.describe(), "parameters": model.num_parameters()},
-        "input": {"spec": a.input, "label": label, "label_source": label_source},
-        "eps": a.eps,
-        "box": a.r#box.map(|(l, h)| vec![l, h]),
-        "logits": logits,
-        "predicted": predicted,
-        "method": {"bound": j.method, "alpha": j.alpha, "intermediate": j.intermediate.name()},
-        "interval": layer_json(&ib, false),
-        "algorithm1": layer_json(&ab, true),
-        "objectives": objectives,
-        "certified": j.values.iter().all(|&v| v > 0.0),
-        "certified_note": "certified when J > 0 for every listed target (Corollary 1)",
-        "time_ms": {"interval": t_interval, "algorithm1": t_alg1, "objective": t_obj, "total": ms(t0)},
-    }))
+    let mut lp_info = Value::Null;
+    let mut t_lp = 0.0;
+    if let Some(solver) = solver {
+        let t = Instant::now();
+        let (info, rows) = lp_rows(&p, &ab, solver, &a.lpf, true, &j.values)?;
+        t_lp = ms(t);
+        for (o, r) in objectives.iter_mut().zip(rows) {
+            for key in [
+                "lp",
+                "value_at_lp_point",
+                "solver",
+                "status",
+                "ipm_duality_gap",
+            ] {
+                o[key] = r[key].clone();
+            }
+        }
+        lp_info = info;
+    }
+    let mut out = header(&p);
+    out["method"] =
+        json!({"bound": j.method, "alpha": j.alpha, "intermediate": j.intermediate.name()});
+    out["interval"] = layer_json(&ib, false).into();
+    out["algorithm1"] = layer_json(&ab, true).into();
+    out["objectives"] = objectives.into();
+    if !lp_info.is_null() {
+        out["lp"] = lp_info;
+    }
+    out["certified"] = j.values.iter().all(|&v| v > 0.0).into();
+    out["certified_note"] = "certified when J > 0 for every listed target (Corollary 1)".into();
+    out["time_ms"] = json!({"interval": t_interval, "algorithm1": t_alg1, "objective": t_obj, "lp": t_lp, "total": ms(t0)});
+    Ok(out)
+}
+
+fn lp_cmd(a: LpArgs) -> Result<Value> {
+    let p = prepare(&a.t)?;
+    let solver = solver_of(&a.lp)?;
+    let t0 = Instant::now();
+    let alg1 = algorithm1(&p.model, &p.domain)?;
+    let j = dual_objective(&p.model, &p.domain, &alg1, &p.c, &AlphaRule::Paper)?;
+    let t = Instant::now();
+    let bounds = match a.bounds.as_str() {
+        "algorithm1" => alg1,
+        "lp-all" => {
+            let opts = lp::LpOptions {
+                time_limit: a.lp.time_limit,
+                ..Default::default()
+            };
+            lp::lp_all_bounds(&p.model, &p.domain, solver, &opts)?
+        }
+        o => bail!("--bounds must be algorithm1 or lp-all, got {o:?}"),
+    };
+    let t_bounds = ms(t);
+    let (info, rows) = lp_rows(&p, &bounds, solver, &a.lp, !a.cold, &j.values)?;
+    let mut out = header(&p);
+    out["method"] = json!({
+        "dual": {"bound": j.method, "alpha": j.alpha, "intermediate": j.intermediate.name()},
+        "lp": {"program": "LP (19), appendix A.1", "intermediate": bounds.source.name(), "solver": solver.name()},
+    });
+    out["lp"] = info;
+    out["targets"] = rows.into();
+    out["chain_note"] =
+        "J <= lp <= exact minimum <= value_at_lp_point (the real network at the LP's input point)"
+            .into();
+    out["time_ms"] = json!({"intermediate_bounds": t_bounds, "total": ms(t0)});
+    Ok(out)
 }
 
 fn certify_cmd(a: CertifyArgs) -> Result<Value> {
@@ -366,6 +563,7 @@ fn main() {
     let cli = Cli::parse();
     let out = match cli.cmd {
         Cmd::Bound(a) => bound(a),
+        Cmd::Lp(a) => lp_cmd(a),
         Cmd::Certify(a) => certify_cmd(a),
         Cmd::Radius(a) => radius_cmd(a),
         Cmd::Init(a) => init_cmd(a),

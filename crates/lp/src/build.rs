@@ -75,7 +75,9 @@ impl<'m> Lp19<'m> {
     /// any solver sees them.
     pub fn new(model: &'m Model, domain: &InputDomain, bounds: &LayerBounds) -> Result<Lp19<'m>> {
         let t0 = Instant::now();
-        model.check_input(&domain.x).map_err(dual::DualError::from)?;
+        model
+            .check_input(&domain.x)
+            .map_err(dual::DualError::from)?;
         bounds.validate(model)?;
         let aff = model.affine();
         let nh = aff.len() - 1;
@@ -106,7 +108,9 @@ impl<'m> Lp19<'m> {
         let mut prev: Vec<ZVar> = lp.z1.iter().map(|&v| ZVar::Var(v)).collect();
         for (t, a) in aff.iter().enumerate() {
             let n = a.op.n_out();
-            let zh: Vec<usize> = (0..n).map(|_| lp.add_var(f64::NEG_INFINITY, f64::INFINITY)).collect();
+            let zh: Vec<usize> = (0..n)
+                .map(|_| lp.add_var(f64::NEG_INFINITY, f64::INFINITY))
+                .collect();
             lp.add_affine_rows(t, &a.op, &a.bias, &prev, &zh);
             if t < nh {
                 let (l, u) = (&lp.bounds.lower[t].clone(), &lp.bounds.upper[t].clone());
@@ -117,7 +121,12 @@ impl<'m> Lp19<'m> {
                         Stability::On => ZVar::Var(zh[j]),
                         Stability::Unstable => {
                             let z = lp.add_var(0.0, f64::INFINITY);
-                            lp.add_row(&[(zh[j], 1.0), (z, -1.0)], f64::NEG_INFINITY, 0.0, RowKind::ReluAboveInput { layer: t, unit: j });
+                            lp.add_row(
+                                &[(zh[j], 1.0), (z, -1.0)],
+                                f64::NEG_INFINITY,
+                                0.0,
+                                RowKind::ReluAboveInput { layer: t, unit: j },
+                            );
                             lp.add_row(
                                 &[(z, u[j] - l[j]), (zh[j], -u[j])],
                                 f64::NEG_INFINITY,
@@ -155,7 +164,14 @@ impl<'m> Lp19<'m> {
     }
 
     /// `zhat_k - sum_j W_kj z_j = b_k`, skipping stably-off inputs.
-    fn add_affine_rows(&mut self, t: usize, op: &LinearOp, bias: &[f64], prev: &[ZVar], zh: &[usize]) {
+    fn add_affine_rows(
+        &mut self,
+        t: usize,
+        op: &LinearOp,
+        bias: &[f64],
+        prev: &[ZVar],
+        zh: &[usize],
+    ) {
         let mut entries: Vec<(usize, f64)> = Vec::new();
         match op {
             LinearOp::Dense { weight, cols, .. } => {
@@ -170,7 +186,12 @@ impl<'m> Lp19<'m> {
                             }
                         }
                     }
-                    self.add_row(&entries, bias[k], bias[k], RowKind::Affine { layer: t, unit: k });
+                    self.add_row(
+                        &entries,
+                        bias[k],
+                        bias[k],
+                        RowKind::Affine { layer: t, unit: k },
+                    );
                 }
             }
             LinearOp::Conv { weight, geom: g } => {
@@ -192,8 +213,11 @@ impl<'m> Lp19<'m> {
                                         if ix < 0 || ix >= g.in_w as isize {
                                             continue;
                                         }
-                                        let j = ci * g.in_h * g.in_w + iy as usize * g.in_w + ix as usize;
-                                        let w = weight[co * kk + (ci * g.kernel_h + ky) * g.kernel_w + kx];
+                                        let j = ci * g.in_h * g.in_w
+                                            + iy as usize * g.in_w
+                                            + ix as usize;
+                                        let w = weight
+                                            [co * kk + (ci * g.kernel_h + ky) * g.kernel_w + kx];
                                         if let ZVar::Var(v) = prev[j] {
                                             if w != 0.0 {
                                                 entries.push((v, -w));
@@ -202,7 +226,12 @@ impl<'m> Lp19<'m> {
                                     }
                                 }
                             }
-                            self.add_row(&entries, bias[k], bias[k], RowKind::Affine { layer: t, unit: k });
+                            self.add_row(
+                                &entries,
+                                bias[k],
+                                bias[k],
+                                RowKind::Affine { layer: t, unit: k },
+                            );
                         }
                     }
                 }
@@ -221,8 +250,15 @@ impl<'m> Lp19<'m> {
 
     /// The objective as coefficients per variable for `c^T zhat_k`.
     pub fn objective_coefficients(&self, c: &[f64]) -> Vec<(usize, f64)> {
-        let out = self.zhat.last().expect("a model has at least one affine layer");
-        out.iter().zip(c).filter(|(_, &v)| v != 0.0).map(|(&i, &v)| (i, v)).collect()
+        let out = self
+            .zhat
+            .last()
+            .expect("a model has at least one affine layer");
+        out.iter()
+            .zip(c)
+            .filter(|(_, &v)| v != 0.0)
+            .map(|(&i, &v)| (i, v))
+            .collect()
     }
 
     /// The largest violation of any variable bound or row of (19) at `values`, scaled
@@ -242,7 +278,11 @@ impl<'m> Lp19<'m> {
                 act += term;
                 scale = scale.max(term.abs());
             }
-            let rhs = if self.row_hi[r].is_finite() { self.row_hi[r] } else { self.row_lo[r] };
+            let rhs = if self.row_hi[r].is_finite() {
+                self.row_hi[r]
+            } else {
+                self.row_lo[r]
+            };
             scale = scale.max(rhs.abs());
             let viol = (self.row_lo[r] - act).max(act - self.row_hi[r]).max(0.0);
             worst = worst.max(viol / scale);

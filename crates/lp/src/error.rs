@@ -16,7 +16,10 @@ pub enum LpError {
     },
     /// The solver named is not compiled into this build.
     #[error("built without {solver}; rebuild with --features {feature}")]
-    NotCompiled { solver: &'static str, feature: &'static str },
+    NotCompiled {
+        solver: &'static str,
+        feature: &'static str,
+    },
     /// The solver name is unknown.
     #[error("unknown solver {0:?} (known: microlp, clarabel, highs)")]
     UnknownSolver(String),

@@ -11,7 +11,9 @@
 
 use rayon::prelude::*;
 
-use dual::{algorithm1, interval_bounds, stability, BoundSource, InputDomain, LayerBounds, Stability};
+use dual::{
+    algorithm1, interval_bounds, stability, BoundSource, InputDomain, LayerBounds, Stability,
+};
 use network::Model;
 
 use crate::build::Lp19;
@@ -26,25 +28,35 @@ fn slack(s: &LpSolution) -> f64 {
 }
 
 /// LP-all bounds on every hidden layer (see the module docs).
-pub fn lp_all_bounds(model: &Model, domain: &InputDomain, solver: Solver, opts: &LpOptions) -> Result<LayerBounds> {
+pub fn lp_all_bounds(
+    model: &Model,
+    domain: &InputDomain,
+    solver: Solver,
+    opts: &LpOptions,
+) -> Result<LayerBounds> {
     let aff = model.affine();
     let nh = aff.len() - 1;
     let alg1 = algorithm1(model, domain)?;
     let first = interval_bounds(model, domain)?;
     let mut lower = vec![first.lower[0].clone()];
     let mut upper = vec![first.upper[0].clone()];
-    for t in 1..nh {
-        let truncated = Model::new(model.input_shape(), model.layers()[..=aff[t].layer_index].to_vec())
-            .map_err(dual::DualError::from)?;
+    for (t, a) in aff.iter().enumerate().take(nh).skip(1) {
+        let truncated = Model::new(
+            model.input_shape(),
+            model.layers()[..=a.layer_index].to_vec(),
+        )
+        .map_err(dual::DualError::from)?;
         let so_far = LayerBounds {
             lower: lower.clone(),
             upper: upper.clone(),
             source: BoundSource::LpAll,
         };
         let lp = Lp19::new(&truncated, domain, &so_far)?;
-        let n = aff[t].op.n_out();
+        let n = a.op.n_out();
         let (mut l, mut u) = (alg1.lower[t].clone(), alg1.upper[t].clone());
-        let todo: Vec<usize> = (0..n).filter(|&j| stability(l[j], u[j]) == Stability::Unstable).collect();
+        let todo: Vec<usize> = (0..n)
+            .filter(|&j| stability(l[j], u[j]) == Stability::Unstable)
+            .collect();
         let mut cs = vec![0.0; 2 * todo.len() * n];
         for (k, &j) in todo.iter().enumerate() {
             cs[(2 * k) * n + j] = 1.0;
@@ -57,7 +69,9 @@ pub fn lp_all_bounds(model: &Model, domain: &InputDomain, solver: Solver, opts: 
                 solve_many(&lp, &cs, solver, opts, true)?
             }
         } else {
-            cs.par_chunks(n).map(|c| solve(&lp, c, solver, opts)).collect::<Result<_, LpError>>()?
+            cs.par_chunks(n)
+                .map(|c| solve(&lp, c, solver, opts))
+                .collect::<Result<_, LpError>>()?
         };
         for (k, &j) in todo.iter().enumerate() {
             let (lo, hi) = (&sols[2 * k], &sols[2 * k + 1]);

@@ -51,10 +51,7 @@ impl Solver {
 
     /// Whether this build can use the solver.
     pub fn available(&self) -> bool {
-        match self {
-            Solver::Highs => cfg!(feature = "highs"),
-            _ => true,
-        }
+        !matches!(self, Solver::Highs) || cfg!(feature = "highs")
     }
 
     /// HiGHS when compiled in, otherwise clarabel (the faster pure-Rust solver on the
@@ -104,6 +101,10 @@ pub struct LpSolution {
     /// Values of every LP variable (see [`Lp19`] for the layout).
     pub values: Vec<f64>,
     pub iterations: u64,
+    /// Time spent handing the LP to the solver (expressions, matrices); zero for a warm
+    /// re-solve, which only changes the objective.
+    pub setup_time: Duration,
+    /// Time spent in the solver itself.
     pub solve_time: Duration,
     /// True when this solve started from the basis of the previous objective (HiGHS).
     pub warm: bool,
@@ -114,13 +115,20 @@ impl LpSolution {
     /// leave it outside by its feasibility tolerance).
     pub fn input_point(&self, lp: &Lp19<'_>) -> Vec<f64> {
         let (lo, hi) = (lp.domain.lower(), lp.domain.upper());
-        lp.z1.iter().enumerate().map(|(i, &v)| self.values[v].clamp(lo[i], hi[i])).collect()
+        lp.z1
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| self.values[v].clamp(lo[i], hi[i]))
+            .collect()
     }
 
     /// `c^T f(x'_LP)`: the real network at the LP's input, an adversarial candidate, so
     /// `LP <= exact minimum <= this`.
     pub fn value_at_input_point(&self, lp: &Lp19<'_>, c: &[f64]) -> Result<f64> {
-        let f = lp.model.forward(&self.input_point(lp)).map_err(dual::DualError::from)?;
+        let f = lp
+            .model
+            .forward(&self.input_point(lp))
+            .map_err(dual::DualError::from)?;
         Ok(c.iter().zip(&f).map(|(a, b)| a * b).sum())
     }
 }
@@ -128,7 +136,10 @@ impl LpSolution {
 fn check_objective(lp: &Lp19<'_>, c: &[f64]) -> Result<()> {
     let n_out = lp.model.output_len();
     if c.len() != n_out {
-        return Err(LpError::Objective { n_out, actual: c.len() });
+        return Err(LpError::Objective {
+            n_out,
+            actual: c.len(),
+        });
     }
     Ok(())
 }
@@ -148,14 +159,26 @@ pub fn solve(lp: &Lp19<'_>, c: &[f64], solver: Solver, opts: &LpOptions) -> Resu
 /// Solves one LP per objective row of `cs` (row-major, `rows x n_out`). With HiGHS and
 /// `warm`, every solve after the first starts from the previous basis; the other solvers
 /// solve each objective cold.
-pub fn solve_many(lp: &Lp19<'_>, cs: &[f64], solver: Solver, opts: &LpOptions, warm: bool) -> Result<Vec<LpSolution>> {
+pub fn solve_many(
+    lp: &Lp19<'_>,
+    cs: &[f64],
+    solver: Solver,
+    opts: &LpOptions,
+    warm: bool,
+) -> Result<Vec<LpSolution>> {
     let n_out = lp.model.output_len();
     if cs.is_empty() || !cs.len().is_multiple_of(n_out) {
-        return Err(LpError::Objective { n_out, actual: cs.len() });
+        return Err(LpError::Objective {
+            n_out,
+            actual: cs.len(),
+        });
     }
     match solver {
         Solver::Highs => highs_backend::solve_many(lp, cs, opts, warm),
-        _ => cs.chunks(n_out).map(|c| solve_good_lp(lp, c, solver, opts)).collect(),
+        _ => cs
+            .chunks(n_out)
+            .map(|c| solve_good_lp(lp, c, solver, opts))
+            .collect(),
     }
 }
 
@@ -209,8 +232,10 @@ fn good_lp_constraints(lp: &Lp19<'_>, vars: &[Variable]) -> Vec<good_lp::Constra
 
 fn solve_good_lp(lp: &Lp19<'_>, c: &[f64], solver: Solver, opts: &LpOptions) -> Result<LpSolution> {
     check_objective(lp, c)?;
+    let t = Instant::now();
     let (pv, vars, obj) = good_lp_problem(lp, c);
     let constraints = good_lp_constraints(lp, &vars);
+    let setup_time = t.elapsed();
     let t = Instant::now();
     let not_opt = |status: String, detail: Option<String>| LpError::NotOptimal {
         solver: solver.name(),
@@ -223,7 +248,10 @@ fn solve_good_lp(lp: &Lp19<'_>, c: &[f64], solver: Solver, opts: &LpOptions) -> 
             if let Some(s) = opts.time_limit {
                 p = p.with_time_limit(s);
             }
-            let sol = p.with_all(constraints).solve().map_err(|e| not_opt(resolution_status(&e), Some(e.to_string())))?;
+            let sol = p
+                .with_all(constraints)
+                .solve()
+                .map_err(|e| not_opt(resolution_status(&e), Some(e.to_string())))?;
             let status = sol.status();
             if !matches!(status, SolutionStatus::Optimal) {
                 return Err(not_opt(format!("{status:?}"), None));
@@ -238,6 +266,7 @@ fn solve_good_lp(lp: &Lp19<'_>, c: &[f64], solver: Solver, opts: &LpOptions) -> 
                 ipm_gap: None,
                 values,
                 iterations: inner.stats().lp_iterations as u64,
+                setup_time,
                 solve_time: t.elapsed(),
                 warm: false,
             })
@@ -257,11 +286,17 @@ fn solve_good_lp(lp: &Lp19<'_>, c: &[f64], solver: Solver, opts: &LpOptions) -> 
                     s.time_limit(l);
                 }
             }
-            let sol = p.with_all(constraints).solve().map_err(|e| not_opt(resolution_status(&e), Some(e.to_string())))?;
+            let sol = p
+                .with_all(constraints)
+                .solve()
+                .map_err(|e| not_opt(resolution_status(&e), Some(e.to_string())))?;
             let inner = sol.inner();
             let status = format!("{:?}", inner.status);
             if status != "Solved" {
-                return Err(not_opt(status, Some("clarabel reports only Solved as a proven optimum".into())));
+                return Err(not_opt(
+                    status,
+                    Some("clarabel reports only Solved as a proven optimum".into()),
+                ));
             }
             let gap = (inner.obj_val - inner.obj_val_dual).abs();
             let values: Vec<f64> = vars.iter().map(|&v| sol.value(v)).collect();
@@ -272,6 +307,7 @@ fn solve_good_lp(lp: &Lp19<'_>, c: &[f64], solver: Solver, opts: &LpOptions) -> 
                 ipm_gap: Some(gap),
                 values,
                 iterations: inner.iterations as u64,
+                setup_time,
                 solve_time: t.elapsed(),
                 warm: false,
             })
@@ -294,15 +330,26 @@ mod highs_backend {
     use super::*;
     use highs::{HighsModelStatus, Model, RowProblem, Sense};
 
-    pub fn solve_many(lp: &Lp19<'_>, cs: &[f64], opts: &LpOptions, warm: bool) -> Result<Vec<LpSolution>> {
+    pub fn solve_many(
+        lp: &Lp19<'_>,
+        cs: &[f64],
+        opts: &LpOptions,
+        warm: bool,
+    ) -> Result<Vec<LpSolution>> {
         let n_out = lp.model.output_len();
         let build = || -> (Model, Vec<highs::Col>) {
             let mut pb = RowProblem::default();
-            let cols: Vec<highs::Col> =
-                lp.var_lo.iter().zip(&lp.var_hi).map(|(&lo, &hi)| pb.add_column(0.0, lo..=hi)).collect();
+            let cols: Vec<highs::Col> = lp
+                .var_lo
+                .iter()
+                .zip(&lp.var_hi)
+                .map(|(&lo, &hi)| pb.add_column(0.0, lo..=hi))
+                .collect();
             for r in 0..lp.row_lo.len() {
                 let (s, e) = (lp.row_start[r], lp.row_start[r + 1]);
-                let f: Vec<(highs::Col, f64)> = (s..e).map(|k| (cols[lp.row_idx[k]], lp.row_val[k])).collect();
+                let f: Vec<(highs::Col, f64)> = (s..e)
+                    .map(|k| (cols[lp.row_idx[k]], lp.row_val[k]))
+                    .collect();
                 pb.add_row(lp.row_lo[r]..=lp.row_hi[r], f);
             }
             let mut m = Model::new(pb);
@@ -318,11 +365,15 @@ mod highs_backend {
             (m, cols)
         };
         let out_vars = lp.zhat.last().expect("logits").clone();
+        let t = Instant::now();
         let (mut model, cols) = build();
+        let mut setup_time = t.elapsed();
         let mut res = Vec::with_capacity(cs.len() / n_out);
         for (i, c) in cs.chunks(n_out).enumerate() {
             if i > 0 && !warm {
+                let t = Instant::now();
                 model = build().0;
+                setup_time = t.elapsed();
             }
             for (k, &v) in out_vars.iter().enumerate() {
                 model.change_column_cost(cols[v], c[k]);
@@ -351,9 +402,11 @@ mod highs_backend {
                 ipm_gap: None,
                 values,
                 iterations,
+                setup_time,
                 solve_time: t.elapsed(),
                 warm: warm && i > 0,
             });
+            setup_time = Duration::ZERO;
             model = solved.into();
         }
         Ok(res)

@@ -28,10 +28,20 @@ fn tol(t: f64, v: f64) -> f64 {
     t * v.abs().max(1.0)
 }
 
-fn conv_model(input: Shape, convs: &[(usize, usize, usize, usize)], dense: &[usize], seed: u64) -> Model {
+fn conv_model(
+    input: Shape,
+    convs: &[(usize, usize, usize, usize)],
+    dense: &[usize],
+    seed: u64,
+) -> Model {
     let mut layers = Vec::new();
     for &(out_channels, kernel, stride, padding) in convs {
-        layers.push(LayerSpec::Conv2d { out_channels, kernel, stride, padding });
+        layers.push(LayerSpec::Conv2d {
+            out_channels,
+            kernel,
+            stride,
+            padding,
+        });
         layers.push(LayerSpec::Relu);
     }
     layers.push(LayerSpec::Flatten);
@@ -41,7 +51,12 @@ fn conv_model(input: Shape, convs: &[(usize, usize, usize, usize)], dense: &[usi
         }
         layers.push(LayerSpec::Dense { out: d });
     }
-    Architecture { input_shape: input, layers }.init(Init::Paper, seed).unwrap()
+    Architecture {
+        input_shape: input,
+        layers,
+    }
+    .init(Init::Paper, seed)
+    .unwrap()
 }
 
 fn sampled_min(model: &Model, dom: &InputDomain, c: &[f64], rng: &mut impl Rng) -> f64 {
@@ -51,14 +66,22 @@ fn sampled_min(model: &Model, dom: &InputDomain, c: &[f64], rng: &mut impl Rng) 
     let pts: Vec<f64> = (0..n)
         .flat_map(|p| {
             let corner = p % 2 == 0;
-            (0..d).map(|i| {
-                let t: f64 = if corner { f64::from(rng.random_range(0..2u8)) } else { rng.random() };
-                lo[i] + t * (hi[i] - lo[i])
-            }).collect::<Vec<_>>()
+            (0..d)
+                .map(|i| {
+                    let t: f64 = if corner {
+                        f64::from(rng.random_range(0..2u8))
+                    } else {
+                        rng.random()
+                    };
+                    lo[i] + t * (hi[i] - lo[i])
+                })
+                .collect::<Vec<_>>()
         })
         .collect();
     let out = model.forward_batch(&pts, n).unwrap();
-    out.chunks(c.len()).map(|f| c.iter().zip(f).map(|(a, b)| a * b).sum::<f64>()).fold(f64::INFINITY, f64::min)
+    out.chunks(c.len())
+        .map(|f| c.iter().zip(f).map(|(a, b)| a * b).sum::<f64>())
+        .fold(f64::INFINITY, f64::min)
 }
 
 /// The whole chain for every target of one case, with microlp and clarabel.
@@ -76,16 +99,36 @@ fn check_chain(name: &str, model: &Model, x: &[f64], eps: f64, rng: &mut impl Rn
         let m = solve(&lp, c, Solver::Microlp, &opts).unwrap();
         let cl = solve(&lp, c, Solver::Clarabel, &opts).unwrap();
         let v = m.value;
-        assert!(j.values[t] <= v + tol(SIMPLEX, v), "{name} t{t}: J {} > LP {v}", j.values[t]);
+        assert!(
+            j.values[t] <= v + tol(SIMPLEX, v),
+            "{name} t{t}: J {} > LP {v}",
+            j.values[t]
+        );
         let s = sampled_min(model, &dom, c, rng);
-        assert!(v <= s + tol(SIMPLEX, s), "{name} t{t}: LP {v} > sampled min {s}");
+        assert!(
+            v <= s + tol(SIMPLEX, s),
+            "{name} t{t}: LP {v} > sampled min {s}"
+        );
         let fx = m.value_at_input_point(&lp, c).unwrap();
-        assert!(v <= fx + tol(SIMPLEX, fx), "{name} t{t}: LP {v} > c^T f(x'_LP) {fx}");
-        assert!((cl.value - v).abs() <= tol(IPM, v), "{name} t{t}: clarabel {} vs microlp {v}", cl.value);
+        assert!(
+            v <= fx + tol(SIMPLEX, fx),
+            "{name} t{t}: LP {v} > c^T f(x'_LP) {fx}"
+        );
+        assert!(
+            (cl.value - v).abs() <= tol(IPM, v),
+            "{name} t{t}: clarabel {} vs microlp {v}",
+            cl.value
+        );
         let viol = lp.max_violation(&m.values);
-        assert!(viol <= SIMPLEX, "{name} t{t}: microlp primal point violates (19) by {viol:e}");
+        assert!(
+            viol <= SIMPLEX,
+            "{name} t{t}: microlp primal point violates (19) by {viol:e}"
+        );
         let viol = lp.max_violation(&cl.values);
-        assert!(viol <= IPM, "{name} t{t}: clarabel primal point violates (19) by {viol:e}");
+        assert!(
+            viol <= IPM,
+            "{name} t{t}: clarabel primal point violates (19) by {viol:e}"
+        );
     }
 }
 
@@ -99,21 +142,36 @@ fn golden_lp_values_reproduce() {
         m["format"] = "convex-outer-model".into();
         m["version"] = 1.into();
         let model = model_from_json(&m.to_string(), name).unwrap().0;
-        let x: Vec<f64> = case["x"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let x: Vec<f64> = case["x"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
         let dom = InputDomain::new(&x, case["eps"].as_f64().unwrap(), None).unwrap();
         let b = algorithm1(&model, &dom).unwrap();
         let lp = Lp19::new(&model, &dom, &b).unwrap();
         let n = model.output_len();
         let y = case["predicted"].as_u64().unwrap() as usize;
         let cs = margin_objectives(n, y).unwrap();
-        for (t, want) in case["lp19_algorithm1_bounds"].as_array().unwrap().iter().enumerate() {
+        for (t, want) in case["lp19_algorithm1_bounds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+        {
             let want = want.as_f64().unwrap();
             if t == y {
                 continue;
             }
             for (solver, tl) in [(Solver::Microlp, SIMPLEX), (Solver::Clarabel, IPM)] {
                 let s = solve(&lp, &cs[t * n..(t + 1) * n], solver, &LpOptions::default()).unwrap();
-                assert!((s.value - want).abs() <= tol(tl, want), "{name} t{t} {}: {} vs golden {want}", solver.name(), s.value);
+                assert!(
+                    (s.value - want).abs() <= tol(tl, want),
+                    "{name} t{t} {}: {} vs golden {want}",
+                    solver.name(),
+                    s.value
+                );
             }
         }
     }
@@ -123,10 +181,18 @@ fn golden_lp_values_reproduce() {
 fn chain_on_the_paper_random_net() {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     for seed in 0..2 {
-        let model = Architecture::mlp(&[2, 100, 100, 100, 100, 2]).init(Init::Paper, seed).unwrap();
+        let model = Architecture::mlp(&[2, 100, 100, 100, 100, 2])
+            .init(Init::Paper, seed)
+            .unwrap();
         for eps in [0.05, 0.1, 0.25] {
             let x = [rng.random(), rng.random()];
-            check_chain(&format!("2-100x4-2 seed {seed} eps {eps}"), &model, &x, eps, &mut rng);
+            check_chain(
+                &format!("2-100x4-2 seed {seed} eps {eps}"),
+                &model,
+                &x,
+                eps,
+                &mut rng,
+            );
         }
     }
 }
@@ -134,8 +200,13 @@ fn chain_on_the_paper_random_net() {
 #[test]
 fn chain_on_other_dense_nets() {
     let mut rng = ChaCha8Rng::seed_from_u64(12);
-    for (s, w) in [&[5usize, 20, 20, 4][..], &[10, 30, 30, 30, 3]].iter().enumerate() {
-        let model = Architecture::mlp(w).init(Init::Paper, 20 + s as u64).unwrap();
+    for (s, w) in [&[5usize, 20, 20, 4][..], &[10, 30, 30, 30, 3]]
+        .iter()
+        .enumerate()
+    {
+        let model = Architecture::mlp(w)
+            .init(Init::Paper, 20 + s as u64)
+            .unwrap();
         for eps in [0.05, 0.25] {
             let x: Vec<f64> = (0..w[0]).map(|_| rng.random()).collect();
             check_chain(&format!("{w:?} eps {eps}"), &model, &x, eps, &mut rng);
@@ -147,8 +218,18 @@ fn chain_on_other_dense_nets() {
 fn chain_on_small_conv_nets() {
     let mut rng = ChaCha8Rng::seed_from_u64(13);
     let models = [
-        conv_model(Shape::Image { c: 1, h: 8, w: 8 }, &[(4, 4, 2, 1), (8, 4, 2, 1)], &[10], 1),
-        conv_model(Shape::Image { c: 1, h: 6, w: 6 }, &[(3, 3, 2, 1), (4, 3, 2, 1)], &[12, 4], 2),
+        conv_model(
+            Shape::Image { c: 1, h: 8, w: 8 },
+            &[(4, 4, 2, 1), (8, 4, 2, 1)],
+            &[10],
+            1,
+        ),
+        conv_model(
+            Shape::Image { c: 1, h: 6, w: 6 },
+            &[(3, 3, 2, 1), (4, 3, 2, 1)],
+            &[12, 4],
+            2,
+        ),
     ];
     for (i, model) in models.iter().enumerate() {
         for eps in [0.05, 0.1, 0.25] {
@@ -160,7 +241,9 @@ fn chain_on_small_conv_nets() {
 
 #[test]
 fn eps_zero_gives_the_exact_value() {
-    let model = Architecture::mlp(&[2, 100, 100, 100, 100, 2]).init(Init::Paper, 3).unwrap();
+    let model = Architecture::mlp(&[2, 100, 100, 100, 100, 2])
+        .init(Init::Paper, 3)
+        .unwrap();
     let x = [0.3, 0.8];
     let dom = InputDomain::new(&x, 0.0, None).unwrap();
     let b = algorithm1(&model, &dom).unwrap();
@@ -169,14 +252,21 @@ fn eps_zero_gives_the_exact_value() {
     for solver in [Solver::Microlp, Solver::Clarabel] {
         let s = solve(&lp, &[1.0, -1.0], solver, &LpOptions::default()).unwrap();
         let exact = f[0] - f[1];
-        assert!((s.value - exact).abs() <= tol(SIMPLEX, exact), "{}: {} vs {exact}", solver.name(), s.value);
+        assert!(
+            (s.value - exact).abs() <= tol(SIMPLEX, exact),
+            "{}: {} vs {exact}",
+            solver.name(),
+            s.value
+        );
     }
 }
 
 #[test]
 fn lp_all_is_at_least_lp_last() {
     let mut rng = ChaCha8Rng::seed_from_u64(14);
-    let model = Architecture::mlp(&[2, 30, 30, 30, 2]).init(Init::Paper, 4).unwrap();
+    let model = Architecture::mlp(&[2, 30, 30, 30, 2])
+        .init(Init::Paper, 4)
+        .unwrap();
     let mut strictly = 0;
     for eps in [0.1, 0.25] {
         let x = [rng.random(), rng.random()];
@@ -186,20 +276,49 @@ fn lp_all_is_at_least_lp_last() {
         let y = model.predict(&x).unwrap();
         let c = margin_objectives(2, y).unwrap();
         let c = &c[(1 - y) * 2..(2 - y) * 2];
-        let v_last = solve(&Lp19::new(&model, &dom, &last).unwrap(), c, Solver::Microlp, &LpOptions::default()).unwrap().value;
-        let v_all = solve(&Lp19::new(&model, &dom, &all).unwrap(), c, Solver::Microlp, &LpOptions::default()).unwrap().value;
-        assert!(v_all >= v_last - tol(SIMPLEX, v_last), "eps {eps}: LP-all {v_all} < LP-last {v_last}");
+        let v_last = solve(
+            &Lp19::new(&model, &dom, &last).unwrap(),
+            c,
+            Solver::Microlp,
+            &LpOptions::default(),
+        )
+        .unwrap()
+        .value;
+        let v_all = solve(
+            &Lp19::new(&model, &dom, &all).unwrap(),
+            c,
+            Solver::Microlp,
+            &LpOptions::default(),
+        )
+        .unwrap()
+        .value;
+        assert!(
+            v_all >= v_last - tol(SIMPLEX, v_last),
+            "eps {eps}: LP-all {v_all} < LP-last {v_last}"
+        );
         strictly += usize::from(v_all > v_last + 1e-6);
         // LP-all bounds are sound: sampled pre-activations lie inside them.
-        let pts: Vec<f64> = (0..1000).flat_map(|_| [x[0] + eps * (2.0 * rng.random::<f64>() - 1.0), x[1] + eps * (2.0 * rng.random::<f64>() - 1.0)]).collect();
+        let pts: Vec<f64> = (0..1000)
+            .flat_map(|_| {
+                [
+                    x[0] + eps * (2.0 * rng.random::<f64>() - 1.0),
+                    x[1] + eps * (2.0 * rng.random::<f64>() - 1.0),
+                ]
+            })
+            .collect();
         let pre = model.preactivations_batch(&pts, 1000).unwrap();
         for (layer, (l, u)) in all.lower.iter().zip(&all.upper).enumerate() {
             for col in pre[layer].chunks(l.len()) {
                 for k in 0..l.len() {
-                    assert!(col[k] >= l[k] - tol(SIMPLEX, l[k]) && col[k] <= u[k] + tol(SIMPLEX, u[k]));
+                    assert!(
+                        col[k] >= l[k] - tol(SIMPLEX, l[k]) && col[k] <= u[k] + tol(SIMPLEX, u[k])
+                    );
                 }
             }
         }
     }
-    assert!(strictly >= 1, "LP-all never tightened LP-last: the comparison would be vacuous");
+    assert!(
+        strictly >= 1,
+        "LP-all never tightened LP-last: the comparison would be vacuous"
+    );
 }

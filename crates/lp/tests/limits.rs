@@ -6,7 +6,9 @@ use lp::{solve, Lp19, LpError, LpOptions, Solver};
 use network::{Architecture, Init};
 
 fn case() -> (network::Model, InputDomain) {
-    let model = Architecture::mlp(&[10, 60, 60, 60, 3]).init(Init::Paper, 5).unwrap();
+    let model = Architecture::mlp(&[10, 60, 60, 60, 3])
+        .init(Init::Paper, 5)
+        .unwrap();
     let x: Vec<f64> = (0..10).map(|i| i as f64 / 10.0).collect();
     let dom = InputDomain::new(&x, 0.2, None).unwrap();
     (model, dom)
@@ -17,7 +19,10 @@ fn a_tiny_iteration_limit_is_an_error_with_the_status() {
     let (model, dom) = case();
     let b = algorithm1(&model, &dom).unwrap();
     let lp = Lp19::new(&model, &dom, &b).unwrap();
-    let opts = LpOptions { iteration_limit: Some(1), ..LpOptions::default() };
+    let opts = LpOptions {
+        iteration_limit: Some(1),
+        ..LpOptions::default()
+    };
     match solve(&lp, &[1.0, -1.0, 0.0], Solver::Clarabel, &opts) {
         Err(LpError::NotOptimal { solver, status, .. }) => {
             assert_eq!(solver, "clarabel");
@@ -32,11 +37,18 @@ fn a_zero_time_limit_is_an_error_with_the_status() {
     let (model, dom) = case();
     let b = algorithm1(&model, &dom).unwrap();
     let lp = Lp19::new(&model, &dom, &b).unwrap();
-    let opts = LpOptions { time_limit: Some(0.0), ..LpOptions::default() };
+    let opts = LpOptions {
+        time_limit: Some(0.0),
+        ..LpOptions::default()
+    };
     for solver in [Solver::Microlp, Solver::Clarabel] {
         match solve(&lp, &[1.0, -1.0, 0.0], solver, &opts) {
             Err(LpError::NotOptimal { status, .. }) => {
-                assert!(status.to_lowercase().contains("time"), "{}: {status}", solver.name());
+                assert!(
+                    status.to_lowercase().contains("time"),
+                    "{}: {status}",
+                    solver.name()
+                );
             }
             other => panic!("{}: expected NotOptimal, got {other:?}", solver.name()),
         }
@@ -49,7 +61,10 @@ fn inconsistent_bounds_are_refused_before_solving() {
     let mut b: LayerBounds = algorithm1(&model, &dom).unwrap();
     b.lower[1][7] = b.upper[1][7] + 1.0;
     let err = Lp19::new(&model, &dom, &b).unwrap_err().to_string();
-    assert!(err.contains("hidden layer 1") && err.contains("unit 7") && err.contains("l <= u"), "{err}");
+    assert!(
+        err.contains("hidden layer 1") && err.contains("unit 7") && err.contains("l <= u"),
+        "{err}"
+    );
     let mut b = algorithm1(&model, &dom).unwrap();
     b.upper[0][3] = f64::NAN;
     assert!(Lp19::new(&model, &dom, &b).is_err());
@@ -71,7 +86,10 @@ fn highs_says_it_is_not_compiled() {
     let b = algorithm1(&model, &dom).unwrap();
     let lp = Lp19::new(&model, &dom, &b).unwrap();
     let err = solve(&lp, &[1.0, -1.0, 0.0], Solver::Highs, &LpOptions::default()).unwrap_err();
-    assert_eq!(err.to_string(), "built without HiGHS; rebuild with --features highs");
+    assert_eq!(
+        err.to_string(),
+        "built without HiGHS; rebuild with --features highs"
+    );
     assert!(!Solver::Highs.available());
     assert_eq!(Solver::preferred(), Solver::Clarabel);
 }
@@ -82,7 +100,11 @@ fn lp_size_counts_rows_and_nonzeros() {
     let b = algorithm1(&model, &dom).unwrap();
     let lp = Lp19::new(&model, &dom, &b).unwrap();
     let s = lp.size();
-    let unstable: usize = b.counts(model.hidden_layers()).iter().map(|c| c.unstable).sum();
+    let unstable: usize = b
+        .counts(model.hidden_layers())
+        .iter()
+        .map(|c| c.unstable)
+        .sum();
     // 10 inputs, 60 + 60 + 60 + 3 pre-activations, one z per unstable unit.
     assert_eq!(s.variables, 10 + 183 + unstable);
     assert_eq!(s.rows, 183 + 2 * unstable);
