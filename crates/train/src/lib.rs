@@ -1,0 +1,17 @@
+//! The Wong-Kolter dual as a differentiable candle program (f32 for training, f64 for
+//! cross-checks against `dual`), the robust loss of Theorem 2, robust and standard
+//! training, FGSM and PGD attacks, and optimised alpha.
+//!
+//! CPU by default; candle's CUDA backend behind the `cuda` feature (asking for CUDA in a
+//! build without it is [`TrainError::NoCuda`]). Models come from and go back to
+//! `network::Model`, so every crate reads what training writes.
+
+pub mod dual;
+pub mod error;
+pub mod loss;
+pub mod net;
+
+pub use dual::{dual_bound, margin_objectives, TensorDual};
+pub use error::{Result, TrainError};
+pub use loss::{certified, robust_loss, standard_loss};
+pub use net::{device, TensorNet};
