@@ -6,12 +6,16 @@
 //! build without it is [`TrainError::NoCuda`]). Models come from and go back to
 //! `network::Model`, so every crate reads what training writes.
 
+pub mod attack;
 pub mod dual;
 pub mod error;
 pub mod loss;
 pub mod net;
+pub mod training;
 
+pub use attack::{fgsm, pgd, PgdConfig};
 pub use dual::{dual_bound, margin_objectives, TensorDual};
 pub use error::{Result, TrainError};
 pub use loss::{certified, robust_loss, standard_loss};
 pub use net::{device, TensorNet};
+pub use training::{train, EpochStats, Progress, TrainConfig};

@@ -87,12 +87,12 @@ fn candle_dual_equals_the_nalgebra_dual() {
                 }
                 let cm = margin_objectives(n, labels[b]).unwrap();
                 let jd = dual_objective(model, &dom, &ab, &cm, &AlphaRule::Paper).unwrap();
-                for t in 0..n {
+                for (t, &jt) in j[b].iter().enumerate() {
                     assert!(
-                        rel(j[b][t], jd.values[t]) <= 1e-9,
+                        rel(jt, jd.values[t]) <= 1e-9,
                         "{} J[{t}]: {} vs {}",
                         model.describe(),
-                        j[b][t],
+                        jt,
                         jd.values[t]
                     );
                 }

@@ -1,0 +1,158 @@
+//! Standard and robust training with Adam, minibatches and an eps schedule.
+//!
+//! The robust schedule ramps eps linearly, batch by batch, from `eps_start` to `eps`
+//! over the first `ramp_epochs` epochs (the paper: 0.05 to 0.1 over the first half), then
+//! holds it. Examples are shuffled each epoch with ChaCha8 seeded by `seed + epoch`.
+
+use std::time::Instant;
+
+use candle_core::DType;
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use network::{argmax, Dataset};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{Result, TrainError};
+use crate::loss::{certified, robust_loss, standard_loss};
+use crate::net::TensorNet;
+
+/// A training run's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainConfig {
+    /// Robust loss (Theorem 2) when true, cross-entropy otherwise.
+    pub robust: bool,
+    pub eps: f64,
+    pub eps_start: f64,
+    pub ramp_epochs: usize,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub seed: u64,
+}
+
+impl TrainConfig {
+    /// eps for batch `b` of `nb` in epoch `e` (0-based).
+    pub fn eps_at(&self, e: usize, b: usize, nb: usize) -> f64 {
+        if self.ramp_epochs == 0 {
+            return self.eps;
+        }
+        let progress = (e as f64 + b as f64 / nb.max(1) as f64) / self.ramp_epochs as f64;
+        if progress >= 1.0 {
+            self.eps
+        } else {
+            self.eps_start + (self.eps - self.eps_start) * progress
+        }
+    }
+}
+
+/// What one epoch did (means over its batches).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochStats {
+    pub epoch: usize,
+    /// eps of the last batch.
+    pub eps: f64,
+    pub loss: f64,
+    pub error: f64,
+    /// Fraction of training examples not certified at the batch's eps (robust runs only).
+    pub robust_error: Option<f64>,
+    pub seconds: f64,
+}
+
+/// Progress reports for observers (progress bars, logs).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    Batch {
+        epoch: usize,
+        batch: usize,
+        batches: usize,
+        loss: f64,
+    },
+    Epoch(EpochStats),
+}
+
+/// Trains `net` in place on `data`; returns one [`EpochStats`] per epoch.
+pub fn train(
+    net: &TensorNet,
+    data: &Dataset,
+    cfg: &TrainConfig,
+    observe: &mut dyn FnMut(&Progress),
+) -> Result<Vec<EpochStats>> {
+    if cfg.batch_size == 0 || cfg.epochs == 0 || cfg.lr.is_nan() || cfg.lr <= 0.0 {
+        return Err(TrainError::Config(format!(
+            "batch size, epochs and learning rate must be positive (got {}, {}, {})",
+            cfg.batch_size, cfg.epochs, cfg.lr
+        )));
+    }
+    if !(cfg.eps >= 0.0 && cfg.eps_start >= 0.0 && cfg.eps.is_finite() && cfg.eps_start.is_finite())
+    {
+        return Err(TrainError::Config(format!(
+            "eps must be finite and >= 0 (got {} and {})",
+            cfg.eps, cfg.eps_start
+        )));
+    }
+    let mut opt = AdamW::new(
+        net.vars(),
+        ParamsAdamW {
+            lr: cfg.lr,
+            weight_decay: 0.0,
+            ..ParamsAdamW::default()
+        },
+    )?;
+    let d = data.dim();
+    let nb = data.len().div_ceil(cfg.batch_size);
+    let mut history = Vec::with_capacity(cfg.epochs);
+    for e in 0..cfg.epochs {
+        let t = Instant::now();
+        let mut idx: Vec<usize> = (0..data.len()).collect();
+        idx.shuffle(&mut ChaCha8Rng::seed_from_u64(
+            cfg.seed.wrapping_add(e as u64),
+        ));
+        let (mut loss_sum, mut err, mut rob, mut eps) = (0.0, 0usize, 0usize, cfg.eps);
+        for (b, chunk) in idx.chunks(cfg.batch_size).enumerate() {
+            let mut xs = Vec::with_capacity(chunk.len() * d);
+            let mut ys = Vec::with_capacity(chunk.len());
+            for &i in chunk {
+                let (x, y) = data.example(i);
+                xs.extend_from_slice(x);
+                ys.push(y);
+            }
+            let x = net.batch(&xs, d)?;
+            let logits = net.forward(&x)?.to_dtype(DType::F64)?.to_vec2::<f64>()?;
+            err += logits
+                .iter()
+                .zip(&ys)
+                .filter(|(l, &y)| argmax(l) != y)
+                .count();
+            let loss = if cfg.robust {
+                eps = cfg.eps_at(e, b, nb);
+                let (loss, j) = robust_loss(net, &x, &ys, eps)?;
+                rob += certified(&j, &ys)?.iter().filter(|c| !**c).count();
+                loss
+            } else {
+                standard_loss(net, &x, &ys)?
+            };
+            opt.backward_step(&loss)?;
+            let lv = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            loss_sum += lv * chunk.len() as f64;
+            observe(&Progress::Batch {
+                epoch: e,
+                batch: b,
+                batches: nb,
+                loss: lv,
+            });
+        }
+        let n = data.len() as f64;
+        let stats = EpochStats {
+            epoch: e,
+            eps,
+            loss: loss_sum / n,
+            error: err as f64 / n,
+            robust_error: cfg.robust.then_some(rob as f64 / n),
+            seconds: t.elapsed().as_secs_f64(),
+        };
+        observe(&Progress::Epoch(stats.clone()));
+        history.push(stats);
+    }
+    Ok(history)
+}
