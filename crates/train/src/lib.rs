@@ -6,6 +6,7 @@
 //! build without it is [`TrainError::NoCuda`]). Models come from and go back to
 //! `network::Model`, so every crate reads what training writes.
 
+pub mod alpha;
 pub mod attack;
 pub mod dual;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod loss;
 pub mod net;
 pub mod training;
 
+pub use alpha::{optimise_alpha, AlphaOptions, AlphaResult};
 pub use attack::{fgsm, pgd, PgdConfig};
 pub use dual::{dual_bound, margin_objectives, TensorDual};
 pub use error::{Result, TrainError};
