@@ -1,0 +1,71 @@
+//! Bench binary (`cargo bench -p train --bench step [-- --batch B] [--reps R]`): one
+//! training step (forward, backward, Adam) of the paper's MNIST conv net on the CPU in
+//! f32, standard against robust (full dual, Theorem 2 loss at eps 0.1), measured in the
+//! same run on the same batch of the shipped MNIST subset.
+
+use std::time::Instant;
+
+use candle_core::{DType, Device};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use network::{data::mnist_split, Architecture, Init};
+use train::{robust_loss, standard_loss, TensorNet};
+
+fn arg(name: &str, default: usize) -> usize {
+    let a: Vec<String> = std::env::args().collect();
+    a.iter()
+        .position(|x| x == name)
+        .and_then(|i| a.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let batch = arg("--batch", 50);
+    let reps = arg("--reps", 2);
+    let (train_set, _) = mnist_split(0).unwrap();
+    let model = Architecture::mnist_conv().init(Init::Standard, 0).unwrap();
+    let net = TensorNet::from_model(&model, DType::F32, &Device::Cpu).unwrap();
+    let mut opt = AdamW::new(
+        net.vars(),
+        ParamsAdamW {
+            lr: 1e-3,
+            weight_decay: 0.0,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let xs: Vec<f64> = (0..batch)
+        .flat_map(|i| train_set.example(i).0.to_vec())
+        .collect();
+    let ys: Vec<usize> = (0..batch).map(|i| train_set.labels[i]).collect();
+    let x = net.batch(&xs, 784).unwrap();
+    println!(
+        "paper MNIST conv net, batch {batch}, f32, CPU ({} threads), {reps} reps after one warm-up",
+        rayon_threads()
+    );
+    let mut time = |robust: bool| -> f64 {
+        let mut step = || {
+            let loss = if robust {
+                robust_loss(&net, &x, &ys, 0.1).unwrap().0
+            } else {
+                standard_loss(&net, &x, &ys).unwrap()
+            };
+            opt.backward_step(&loss).unwrap();
+        };
+        step();
+        let t = Instant::now();
+        for _ in 0..reps {
+            step();
+        }
+        t.elapsed().as_secs_f64() * 1e3 / reps as f64
+    };
+    let s = time(false);
+    let r = time(true);
+    println!("| step | ms |\n|---|---|\n| standard | {s:.1} |\n| robust (full dual, eps 0.1) | {r:.1} |\nrobust / standard: {:.0}x", r / s);
+}
+
+fn rayon_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
