@@ -336,6 +336,10 @@ fn lp_rows(
             "solver": s.solver.name(),
             "status": s.status,
             "ipm_duality_gap": s.ipm_gap,
+            "exactness": match s.ipm_gap {
+                None => "simplex optimum".to_string(),
+                Some(g) => format!("interior-point value, approximate to its duality gap {g:.1e}"),
+            },
             "warm_start": s.warm,
             "iterations": s.iterations,
             "setup_ms": s.setup_time.as_secs_f64() * 1e3,
