@@ -17,7 +17,7 @@
 use dual::{
     algorithm1, dual_objective, margin_objectives, AlphaRule, BoundSource, InputDomain, LayerBounds,
 };
-use network::{Architecture, Init, Layer, LayerSpec, LinearOp, Model, Shape};
+use network::{Architecture, Init, Layer, LinearOp, Model, Shape};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -31,29 +31,9 @@ fn conv_model(
     dense: &[usize],
     seed: u64,
 ) -> Model {
-    let mut layers = Vec::new();
-    for &(out_channels, kernel, stride, padding) in convs {
-        layers.push(LayerSpec::Conv2d {
-            out_channels,
-            kernel,
-            stride,
-            padding,
-        });
-        layers.push(LayerSpec::Relu);
-    }
-    layers.push(LayerSpec::Flatten);
-    for (i, &d) in dense.iter().enumerate() {
-        if i > 0 {
-            layers.push(LayerSpec::Relu);
-        }
-        layers.push(LayerSpec::Dense { out: d });
-    }
-    Architecture {
-        input_shape: input,
-        layers,
-    }
-    .init(Init::Paper, seed)
-    .unwrap()
+    Architecture::conv_net(input, convs, dense)
+        .init(Init::Paper, seed)
+        .unwrap()
 }
 
 #[test]

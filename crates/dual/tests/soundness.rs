@@ -15,7 +15,7 @@ use dual::{
     algorithm1, dual_objective, interval_bounds, margin_objectives, AlphaRule, InputDomain,
     LayerBounds,
 };
-use network::{Architecture, Init, Layer, LayerSpec, Model, Shape};
+use network::{Architecture, Init, Layer, Model, Shape};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -53,34 +53,6 @@ pub fn sample_points(dom: &InputDomain, n: usize, rng: &mut impl Rng) -> Vec<f64
         count += 1;
     }
     pts
-}
-
-fn conv_arch(
-    input: Shape,
-    convs: &[(usize, usize, usize, usize)],
-    dense: &[usize],
-) -> Architecture {
-    let mut layers = Vec::new();
-    for &(out_channels, kernel, stride, padding) in convs {
-        layers.push(LayerSpec::Conv2d {
-            out_channels,
-            kernel,
-            stride,
-            padding,
-        });
-        layers.push(LayerSpec::Relu);
-    }
-    layers.push(LayerSpec::Flatten);
-    for (i, &d) in dense.iter().enumerate() {
-        if i > 0 {
-            layers.push(LayerSpec::Relu);
-        }
-        layers.push(LayerSpec::Dense { out: d });
-    }
-    Architecture {
-        input_shape: input,
-        layers,
-    }
 }
 
 fn check_inside(name: &str, b: &LayerBounds, pre: &[Vec<f64>], npts: usize) {
@@ -190,18 +162,18 @@ fn dense_nets_are_sound() {
 fn conv_nets_are_sound() {
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     let cases = [
-        conv_arch(
+        Architecture::conv_net(
             Shape::Image { c: 1, h: 8, w: 8 },
             &[(4, 4, 2, 1), (8, 3, 1, 1)],
             &[10],
         ),
         // 3x3 stride 2 on 6x6: (6 + 2 - 3) is not a multiple of 2 (output padding case).
-        conv_arch(
+        Architecture::conv_net(
             Shape::Image { c: 1, h: 6, w: 6 },
             &[(3, 3, 2, 1), (4, 3, 2, 1)],
             &[12, 4],
         ),
-        conv_arch(Shape::Image { c: 2, h: 7, w: 7 }, &[(4, 3, 1, 0)], &[8, 3]),
+        Architecture::conv_net(Shape::Image { c: 2, h: 7, w: 7 }, &[(4, 3, 1, 0)], &[8, 3]),
     ];
     for (s, arch) in cases.iter().enumerate() {
         for init in [Init::Paper, Init::Standard] {

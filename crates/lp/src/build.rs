@@ -163,7 +163,8 @@ impl<'m> Lp19<'m> {
         self.row_kind.push(kind);
     }
 
-    /// `zhat_k - sum_j W_kj z_j = b_k`, skipping stably-off inputs.
+    /// `zhat_k - sum_j W_kj z_j = b_k`, skipping stably-off inputs; a conv row holds only
+    /// its kernel's taps (`LinearOp::for_each_in_row`).
     fn add_affine_rows(
         &mut self,
         t: usize,
@@ -173,69 +174,22 @@ impl<'m> Lp19<'m> {
         zh: &[usize],
     ) {
         let mut entries: Vec<(usize, f64)> = Vec::new();
-        match op {
-            LinearOp::Dense { weight, cols, .. } => {
-                for (k, &zk) in zh.iter().enumerate() {
-                    entries.clear();
-                    entries.push((zk, 1.0));
-                    for (j, p) in prev.iter().enumerate() {
-                        if let ZVar::Var(v) = *p {
-                            let w = weight[k * cols + j];
-                            if w != 0.0 {
-                                entries.push((v, -w));
-                            }
-                        }
-                    }
-                    self.add_row(
-                        &entries,
-                        bias[k],
-                        bias[k],
-                        RowKind::Affine { layer: t, unit: k },
-                    );
-                }
-            }
-            LinearOp::Conv { weight, geom: g } => {
-                let (pix, kk) = (g.out_pixels(), g.patch());
-                for co in 0..g.out_channels {
-                    for oy in 0..g.out_h {
-                        for ox in 0..g.out_w {
-                            let k = co * pix + oy * g.out_w + ox;
-                            entries.clear();
-                            entries.push((zh[k], 1.0));
-                            for ci in 0..g.in_channels {
-                                for ky in 0..g.kernel_h {
-                                    let iy = (oy * g.stride + ky) as isize - g.padding as isize;
-                                    if iy < 0 || iy >= g.in_h as isize {
-                                        continue;
-                                    }
-                                    for kx in 0..g.kernel_w {
-                                        let ix = (ox * g.stride + kx) as isize - g.padding as isize;
-                                        if ix < 0 || ix >= g.in_w as isize {
-                                            continue;
-                                        }
-                                        let j = ci * g.in_h * g.in_w
-                                            + iy as usize * g.in_w
-                                            + ix as usize;
-                                        let w = weight
-                                            [co * kk + (ci * g.kernel_h + ky) * g.kernel_w + kx];
-                                        if let ZVar::Var(v) = prev[j] {
-                                            if w != 0.0 {
-                                                entries.push((v, -w));
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                            self.add_row(
-                                &entries,
-                                bias[k],
-                                bias[k],
-                                RowKind::Affine { layer: t, unit: k },
-                            );
-                        }
+        for (k, &zk) in zh.iter().enumerate() {
+            entries.clear();
+            entries.push((zk, 1.0));
+            op.for_each_in_row(k, |j, w| {
+                if let ZVar::Var(v) = prev[j] {
+                    if w != 0.0 {
+                        entries.push((v, -w));
                     }
                 }
-            }
+            });
+            self.add_row(
+                &entries,
+                bias[k],
+                bias[k],
+                RowKind::Affine { layer: t, unit: k },
+            );
         }
     }
 

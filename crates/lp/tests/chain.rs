@@ -16,7 +16,7 @@
 
 use dual::{algorithm1, dual_objective, margin_objectives, AlphaRule, InputDomain};
 use lp::{lp_all_bounds, solve, Lp19, LpOptions, Solver};
-use network::{model_from_json, Architecture, Init, LayerSpec, Model, Shape};
+use network::{model_from_json, Architecture, Init, Model, Shape};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
@@ -34,29 +34,9 @@ fn conv_model(
     dense: &[usize],
     seed: u64,
 ) -> Model {
-    let mut layers = Vec::new();
-    for &(out_channels, kernel, stride, padding) in convs {
-        layers.push(LayerSpec::Conv2d {
-            out_channels,
-            kernel,
-            stride,
-            padding,
-        });
-        layers.push(LayerSpec::Relu);
-    }
-    layers.push(LayerSpec::Flatten);
-    for (i, &d) in dense.iter().enumerate() {
-        if i > 0 {
-            layers.push(LayerSpec::Relu);
-        }
-        layers.push(LayerSpec::Dense { out: d });
-    }
-    Architecture {
-        input_shape: input,
-        layers,
-    }
-    .init(Init::Paper, seed)
-    .unwrap()
+    Architecture::conv_net(input, convs, dense)
+        .init(Init::Paper, seed)
+        .unwrap()
 }
 
 fn sampled_min(model: &Model, dom: &InputDomain, c: &[f64], rng: &mut impl Rng) -> f64 {

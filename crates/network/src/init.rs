@@ -89,6 +89,36 @@ impl Architecture {
         }
     }
 
+    /// Convolutions `(out_channels, kernel, stride, padding)` each followed by a ReLU, a
+    /// flatten, then dense layers of the given widths with ReLUs between them.
+    pub fn conv_net(
+        input_shape: Shape,
+        convs: &[(usize, usize, usize, usize)],
+        dense: &[usize],
+    ) -> Architecture {
+        let mut layers = Vec::new();
+        for &(out_channels, kernel, stride, padding) in convs {
+            layers.push(LayerSpec::Conv2d {
+                out_channels,
+                kernel,
+                stride,
+                padding,
+            });
+            layers.push(LayerSpec::Relu);
+        }
+        layers.push(LayerSpec::Flatten);
+        for (i, &d) in dense.iter().enumerate() {
+            if i > 0 {
+                layers.push(LayerSpec::Relu);
+            }
+            layers.push(LayerSpec::Dense { out: d });
+        }
+        Architecture {
+            input_shape,
+            layers,
+        }
+    }
+
     /// Parses `mnist-conv` or `mlp:784-100-100-10`.
     pub fn parse(spec: &str) -> Result<Architecture> {
         let err = |msg: &str| NetworkError::Architecture {

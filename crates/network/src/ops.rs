@@ -343,6 +343,42 @@ impl LinearOp {
         }
     }
 
+    /// Calls `f(j, W_kj)` for every input `j` that output `k` reads (a dense row: all of
+    /// them; a convolution row: the kernel's taps inside the image, padding skipped).
+    pub fn for_each_in_row(&self, k: usize, mut f: impl FnMut(usize, f64)) {
+        match self {
+            LinearOp::Dense { weight, cols, .. } => {
+                for (j, &w) in weight[k * cols..(k + 1) * cols].iter().enumerate() {
+                    f(j, w);
+                }
+            }
+            LinearOp::Conv { weight, geom: g } => {
+                let (pix, kk) = (g.out_pixels(), g.patch());
+                let (co, p) = (k / pix, k % pix);
+                let (oy, ox) = (p / g.out_w, p % g.out_w);
+                for ci in 0..g.in_channels {
+                    for ky in 0..g.kernel_h {
+                        let iy = (oy * g.stride + ky) as isize - g.padding as isize;
+                        if iy < 0 || iy >= g.in_h as isize {
+                            continue;
+                        }
+                        for kx in 0..g.kernel_w {
+                            let ix = (ox * g.stride + kx) as isize - g.padding as isize;
+                            if ix < 0 || ix >= g.in_w as isize {
+                                continue;
+                            }
+                            let j = (ci * g.in_h + iy as usize) * g.in_w + ix as usize;
+                            f(
+                                j,
+                                weight[co * kk + (ci * g.kernel_h + ky) * g.kernel_w + kx],
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// `out += scale * W e_unit`: the operator's column for one input unit, written
     /// without touching the other units (a convolution's column is sparse).
     pub fn add_unit_column(&self, unit: usize, scale: f64, out: &mut [f64]) {
