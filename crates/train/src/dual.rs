@@ -3,9 +3,10 @@
 //! Theorem 2 backpropagates through the intermediate bounds, as in the paper).
 //!
 //! The same forward-column formulation as `dual::algorithm1` (see its docs), with one
-//! difference that makes examples batch together: every unit of a hidden layer gets a
-//! column, scaled by `d_j` for unstable units and by 0 for stable ones, so the shapes do
-//! not depend on the example. The values are those of `dual` (checked to 1e-9 in f64).
+//! difference that makes examples batch together: every unit that is unstable in at least
+//! one example of the batch gets a column in every example, scaled by `d_j` where it is
+//! unstable and by 0 where it is stable, so the shapes do not depend on the example. The
+//! values are those of `dual` (checked to 1e-9 in f64).
 
 use candle_core::{DType, Tensor};
 
@@ -102,12 +103,20 @@ pub fn dual_bound(
                 .linear(t, &cols.broadcast_mul(&dcol)?.reshape((bsz * k, n_t))?)?
                 .reshape((bsz, k, n_next))?;
         }
-        let zeros = d.zeros_like()?;
-        let dmask = unstable.where_cond(&d, &zeros)?;
-        let lmask = unstable.where_cond(&l, &zeros)?;
-        let w_t = net.linear(t, &Tensor::eye(n_t, dt, dev)?)?;
-        let new_cols = w_t.unsqueeze(0)?.broadcast_mul(&dmask.unsqueeze(2)?)?;
-        unst.push((new_cols, lmask));
+        // Columns only for units unstable in at least one example of the batch.
+        let any: Vec<u8> = unstable.max(0)?.to_vec1::<u8>()?;
+        let idx: Vec<u32> = (0..n_t as u32).filter(|&j| any[j as usize] != 0).collect();
+        if !idx.is_empty() {
+            let k = idx.len();
+            let idx = Tensor::from_vec(idx, k, dev)?;
+            let zeros = d.zeros_like()?;
+            let dmask = unstable.where_cond(&d, &zeros)?.index_select(&idx, 1)?;
+            let lmask = unstable.where_cond(&l, &zeros)?.index_select(&idx, 1)?;
+            let units = Tensor::eye(n_t, dt, dev)?.index_select(&idx, 0)?;
+            let w_t = net.linear(t, &units)?;
+            let new_cols = w_t.unsqueeze(0)?.broadcast_mul(&dmask.unsqueeze(2)?)?;
+            unst.push((new_cols, lmask));
+        }
         lower.push(l);
         upper.push(u);
     }
