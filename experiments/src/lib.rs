@@ -1,8 +1,21 @@
-//! Helpers shared by the experiment binaries (progress bars, results paths). The
-//! binaries themselves are thin: they parse flags, call the library crates and write
-//! files.
+//! Helpers shared by the experiment binaries: progress bars, output paths, CSV writing
+//! and plotting with a bundled font (so figures render on a machine without system
+//! fonts). The binaries themselves are thin: they parse flags, call the library crates
+//! and write files.
 
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+
+/// DejaVu Sans (Bitstream Vera licence, `assets/DejaVuSans.LICENSE`).
+pub const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+/// Registers the bundled font as plotters' "sans-serif" (idempotent).
+pub fn register_font() -> Result<()> {
+    plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, FONT)
+        .map_err(|_| anyhow!("the bundled font could not be loaded"))
+}
 
 /// A progress bar for `n` steps with a message slot, on stderr.
 pub fn progress(n: u64, what: &str) -> ProgressBar {
@@ -14,4 +27,27 @@ pub fn progress(n: u64, what: &str) -> ProgressBar {
     );
     pb.set_prefix(what.to_string());
     pb
+}
+
+/// `out_dir/results/<name>.csv`, `out_dir/figures/<name>.png` and `.svg`, with the
+/// folders created.
+pub struct Outputs {
+    pub csv: PathBuf,
+    pub png: PathBuf,
+    pub svg: PathBuf,
+}
+
+impl Outputs {
+    pub fn new(out_dir: &Path, name: &str) -> Result<Outputs> {
+        let r = out_dir.join("results");
+        let f = out_dir.join("figures");
+        for d in [&r, &f] {
+            std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+        }
+        Ok(Outputs {
+            csv: r.join(format!("{name}.csv")),
+            png: f.join(format!("{name}.png")),
+            svg: f.join(format!("{name}.svg")),
+        })
+    }
 }
