@@ -51,3 +51,27 @@ impl Outputs {
         })
     }
 }
+
+/// Solves every objective row with `preferred` (warm re-solves where the solver has
+/// them); a row on which it stops short of a proven optimum (clarabel's `AlmostSolved`,
+/// say) is solved again with microlp. Each solution names the solver that gave it.
+pub fn solve_with_fallback(
+    lp19: &lp::Lp19<'_>,
+    cs: &[f64],
+    preferred: lp::Solver,
+) -> Result<Vec<lp::LpSolution>> {
+    let opts = lp::LpOptions::default();
+    if let Ok(v) = lp::solve_many(lp19, cs, preferred, &opts, true) {
+        return Ok(v);
+    }
+    let n = lp19.model.output_len();
+    cs.chunks(n)
+        .map(|c| match lp::solve(lp19, c, preferred, &opts) {
+            Ok(s) => Ok(s),
+            Err(lp::LpError::NotOptimal { .. }) if preferred != lp::Solver::Microlp => {
+                Ok(lp::solve(lp19, c, lp::Solver::Microlp, &opts)?)
+            }
+            Err(e) => Err(e.into()),
+        })
+        .collect()
+}

@@ -14,7 +14,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use clap::Parser;
 use dual::{algorithm1, interval_bounds, InputDomain};
-use lp::{solve_many, Lp19, LpOptions, Solver};
+use lp::{Lp19, Solver};
 use network::{Architecture, Init};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -53,7 +53,7 @@ struct Row {
     output: usize,
     ranges: [(f64, f64); 4],
     status: String,
-    solver: &'static str,
+    solver: String,
     ms: [f64; 4],
 }
 
@@ -104,7 +104,7 @@ fn main() -> Result<()> {
         let t = Instant::now();
         let lp19 = Lp19::new(&model, &dom, &ab)?;
         let cs = [1.0, 0.0, -1.0, 0.0, 0.0, 1.0, 0.0, -1.0];
-        let sols = solve_many(&lp19, &cs, solver, &LpOptions::default(), true)?;
+        let sols = experiments::solve_with_fallback(&lp19, &cs, solver)?;
         let t_lp = t.elapsed().as_secs_f64() * 1e3;
         for k in 0..2 {
             let tmin = f.chunks(2).map(|o| o[k]).fold(f64::INFINITY, f64::min);
@@ -146,7 +146,11 @@ fn main() -> Result<()> {
                 output: k,
                 ranges: [(tmin, tmax), lp, du, iv],
                 status: format!("{}/{}", sols[2 * k].status, sols[2 * k + 1].status),
-                solver: solver.name(),
+                solver: format!(
+                    "{}/{}",
+                    sols[2 * k].solver.name(),
+                    sols[2 * k + 1].solver.name()
+                ),
                 ms: [t_true, t_lp, t_dual, t_int],
             });
         }
@@ -176,7 +180,7 @@ fn main() -> Result<()> {
         for (m, name) in METHODS.iter().enumerate() {
             let (alpha, source, solver, status) = match m {
                 0 => ("-", "-", "-", "-".to_string()),
-                1 => ("-", "algorithm1", r.solver, r.status.clone()),
+                1 => ("-", "algorithm1", r.solver.as_str(), r.status.clone()),
                 2 => ("paper", "algorithm1", "-", "-".to_string()),
                 _ => ("-", "interval", "-", "-".to_string()),
             };
