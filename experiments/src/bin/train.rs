@@ -133,7 +133,7 @@ fn main() -> Result<()> {
                     .map(|r| format!(" robust err {r:.3}"))
                     .unwrap_or_default()
             );
-            pb.println(epoch_line.clone());
+            pb.suspend(|| eprintln!("{epoch_line}"));
         }
     })?;
     pb.finish_and_clear();
