@@ -75,3 +75,16 @@ pub fn solve_with_fallback(
         })
         .collect()
 }
+
+/// A `g x g` grid of the 2-D box `x +- eps` (row-major, one point per pair of values).
+pub fn ball_grid(x: [f64; 2], eps: f64, g: usize) -> Vec<f64> {
+    (0..g * g)
+        .flat_map(|p| {
+            let (u, v) = (
+                (p / g) as f64 / (g - 1) as f64,
+                (p % g) as f64 / (g - 1) as f64,
+            );
+            [x[0] - eps + 2.0 * eps * u, x[1] - eps + 2.0 * eps * v]
+        })
+        .collect()
+}

@@ -81,18 +81,7 @@ fn main() -> Result<()> {
         // True range: a dense grid of the ball.
         let t = Instant::now();
         let g = a.grid;
-        let pts: Vec<f64> = (0..g * g)
-            .flat_map(|p| {
-                let (u, v) = (
-                    (p / g) as f64 / (g - 1) as f64,
-                    (p % g) as f64 / (g - 1) as f64,
-                );
-                [
-                    x[0] - a.eps + 2.0 * a.eps * u,
-                    x[1] - a.eps + 2.0 * a.eps * v,
-                ]
-            })
-            .collect();
+        let pts = experiments::ball_grid(x, a.eps, g);
         let f = model.forward_batch(&pts, g * g)?;
         let t_true = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();

@@ -113,15 +113,7 @@ fn main() -> Result<()> {
         for &e in &eps {
             let dom = InputDomain::new(&x, e, None)?;
             let g = a.grid;
-            let pts: Vec<f64> = (0..g * g)
-                .flat_map(|p| {
-                    let (u, v) = (
-                        (p / g) as f64 / (g - 1) as f64,
-                        (p % g) as f64 / (g - 1) as f64,
-                    );
-                    [x[0] - e + 2.0 * e * u, x[1] - e + 2.0 * e * v]
-                })
-                .collect();
+            let pts = experiments::ball_grid(x, e, g);
             let f = model.forward_batch(&pts, g * g)?;
             let ab = algorithm1(&model, &dom)?;
             let t = Instant::now();
