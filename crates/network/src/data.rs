@@ -269,7 +269,16 @@ pub fn load_idx(images: impl AsRef<Path>, labels: impl AsRef<Path>) -> Result<Da
     if h == 0 || w == 0 {
         return Err(derr(&iname, format!("image size {h}x{w} is empty")));
     }
-    if ib.len() != 16 + n * h * w {
+    let pixels = n
+        .checked_mul(h)
+        .and_then(|v| v.checked_mul(w))
+        .ok_or_else(|| {
+            derr(
+                &iname,
+                format!("header dimensions {n} x {h} x {w} overflow"),
+            )
+        })?;
+    if ib.len() != 16 + pixels {
         return Err(derr(
             &iname,
             format!(
