@@ -102,11 +102,11 @@ impl LayerBounds {
                 });
             }
             for (j, (&a, &b)) in l.iter().zip(u).enumerate() {
-                if a.is_nan() || b.is_nan() || a > b {
+                if !a.is_finite() || !b.is_finite() || a > b {
                     return Err(DualError::Bounds {
                         layer: i,
                         msg: format!(
-                            "unit {j} has l = {a} and u = {b}; bounds must satisfy l <= u"
+                            "unit {j} has l = {a} and u = {b}; bounds must be finite with l <= u"
                         ),
                     });
                 }

@@ -68,6 +68,10 @@ fn inconsistent_bounds_are_refused_before_solving() {
     let mut b = algorithm1(&model, &dom).unwrap();
     b.upper[0][3] = f64::NAN;
     assert!(Lp19::new(&model, &dom, &b).is_err());
+    let mut b = algorithm1(&model, &dom).unwrap();
+    b.lower[2][0] = f64::NEG_INFINITY;
+    let err = Lp19::new(&model, &dom, &b).unwrap_err().to_string();
+    assert!(err.contains("must be finite"), "{err}");
 }
 
 #[test]
