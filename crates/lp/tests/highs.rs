@@ -5,7 +5,7 @@
 
 use dual::{algorithm1, margin_objectives, InputDomain};
 use lp::{lp_all_bounds, solve, solve_many, Lp19, LpError, LpOptions, Solver};
-use network::{Architecture, Init, LayerSpec, Shape};
+use network::{Architecture, Init, Shape};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -16,20 +16,7 @@ fn rel(a: f64, b: f64) -> f64 {
 #[test]
 fn highs_agrees_with_microlp_and_warm_equals_cold() {
     let mut rng = ChaCha8Rng::seed_from_u64(21);
-    let conv = Architecture {
-        input_shape: Shape::Image { c: 1, h: 8, w: 8 },
-        layers: vec![
-            LayerSpec::Conv2d {
-                out_channels: 4,
-                kernel: 4,
-                stride: 2,
-                padding: 1,
-            },
-            LayerSpec::Relu,
-            LayerSpec::Flatten,
-            LayerSpec::Dense { out: 10 },
-        ],
-    };
+    let conv = Architecture::conv_net(Shape::Image { c: 1, h: 8, w: 8 }, &[(4, 4, 2, 1)], &[10]);
     let models = [
         Architecture::mlp(&[2, 100, 100, 100, 100, 2])
             .init(Init::Paper, 0)

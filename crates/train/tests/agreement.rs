@@ -4,7 +4,7 @@
 
 use candle_core::{DType, Device, Tensor};
 use dual::{algorithm1, dual_objective, margin_objectives, AlphaRule, InputDomain};
-use network::{Architecture, Init, LayerSpec, Model, Shape};
+use network::{Architecture, Init, Model, Shape};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use train::{dual_bound, robust_loss, TensorNet};
@@ -14,29 +14,11 @@ fn rel(a: f64, b: f64) -> f64 {
 }
 
 fn conv_model(seed: u64) -> Model {
-    Architecture {
-        input_shape: Shape::Image { c: 1, h: 6, w: 6 },
-        layers: vec![
-            LayerSpec::Conv2d {
-                out_channels: 3,
-                kernel: 3,
-                stride: 2,
-                padding: 1,
-            },
-            LayerSpec::Relu,
-            LayerSpec::Conv2d {
-                out_channels: 4,
-                kernel: 3,
-                stride: 1,
-                padding: 1,
-            },
-            LayerSpec::Relu,
-            LayerSpec::Flatten,
-            LayerSpec::Dense { out: 10 },
-            LayerSpec::Relu,
-            LayerSpec::Dense { out: 4 },
-        ],
-    }
+    Architecture::conv_net(
+        Shape::Image { c: 1, h: 6, w: 6 },
+        &[(3, 3, 2, 1), (4, 3, 1, 1)],
+        &[10, 4],
+    )
     .init(Init::Paper, seed)
     .unwrap()
 }
