@@ -1,8 +1,10 @@
 //! LP (19) of appendix A.1, built sparsely from the model.
 //!
 //! Variables: `z_1` (the input, within the box `center +- radius`), every pre-activation
-//! `zhat_i` (free), and one `z` per unstable unit (`z >= 0`). For unit `j` of a hidden
-//! layer with bounds `l, u`: `z = 0` if `u <= 0` (no variable, the term is dropped),
+//! `zhat_i` (free) except those of stably-off units, and one `z` per unstable unit
+//! (`z >= 0`). For unit `j` of a hidden layer with bounds `l, u`: `z = 0` if `u <= 0`
+//! (no variable; its `zhat` and defining row are dropped too, since a free variable that
+//! appears in one equality row only constrains nothing, so the optimum is unchanged),
 //! `z = zhat` if `l >= 0` (the `zhat` variable is reused), else the three constraints
 //! `z >= 0`, `z >= zhat`, `(u - l) z - u zhat <= -u l`. Equality rows
 //! `zhat_{i+1} - W_i z_i = b_i` are built row by row from the dense weights or from the
@@ -62,8 +64,9 @@ pub struct Lp19<'m> {
     pub row_kind: Vec<RowKind>,
     /// Variables of `z_1`.
     pub z1: Vec<usize>,
-    /// Variables of `zhat_{t+2}` for each affine layer `t` (the last is the logits).
-    pub zhat: Vec<Vec<usize>>,
+    /// Variables of `zhat_{t+2}` for each affine layer `t` (the last is the logits);
+    /// `None` for a stably-off hidden unit (dropped, see the module docs).
+    pub zhat: Vec<Vec<Option<usize>>>,
     /// `z` of each hidden unit.
     pub z: Vec<Vec<ZVar>>,
     pub build_time: Duration,
@@ -108,27 +111,39 @@ impl<'m> Lp19<'m> {
         let mut prev: Vec<ZVar> = lp.z1.iter().map(|&v| ZVar::Var(v)).collect();
         for (t, a) in aff.iter().enumerate() {
             let n = a.op.n_out();
-            let zh: Vec<usize> = (0..n)
-                .map(|_| lp.add_var(f64::NEG_INFINITY, f64::INFINITY))
+            let st: Vec<Stability> = (0..n)
+                .map(|j| {
+                    if t < nh {
+                        stability(lp.bounds.lower[t][j], lp.bounds.upper[t][j])
+                    } else {
+                        Stability::Unstable
+                    }
+                })
+                .collect();
+            let zh: Vec<Option<usize>> = st
+                .iter()
+                .map(|s| {
+                    (*s != Stability::Off).then(|| lp.add_var(f64::NEG_INFINITY, f64::INFINITY))
+                })
                 .collect();
             lp.add_affine_rows(t, &a.op, &a.bias, &prev, &zh);
             if t < nh {
                 let (l, u) = (&lp.bounds.lower[t].clone(), &lp.bounds.upper[t].clone());
                 let mut zs = Vec::with_capacity(n);
                 for j in 0..n {
-                    zs.push(match stability(l[j], u[j]) {
-                        Stability::Off => ZVar::Zero,
-                        Stability::On => ZVar::Var(zh[j]),
-                        Stability::Unstable => {
+                    zs.push(match (st[j], zh[j]) {
+                        (Stability::Off, _) | (_, None) => ZVar::Zero,
+                        (Stability::On, Some(v)) => ZVar::Var(v),
+                        (Stability::Unstable, Some(zhj)) => {
                             let z = lp.add_var(0.0, f64::INFINITY);
                             lp.add_row(
-                                &[(zh[j], 1.0), (z, -1.0)],
+                                &[(zhj, 1.0), (z, -1.0)],
                                 f64::NEG_INFINITY,
                                 0.0,
                                 RowKind::ReluAboveInput { layer: t, unit: j },
                             );
                             lp.add_row(
-                                &[(z, u[j] - l[j]), (zh[j], -u[j])],
+                                &[(z, u[j] - l[j]), (zhj, -u[j])],
                                 f64::NEG_INFINITY,
                                 -u[j] * l[j],
                                 RowKind::ReluUpper { layer: t, unit: j },
@@ -163,18 +178,20 @@ impl<'m> Lp19<'m> {
         self.row_kind.push(kind);
     }
 
-    /// `zhat_k - sum_j W_kj z_j = b_k`, skipping stably-off inputs; a conv row holds only
-    /// its kernel's taps (`LinearOp::for_each_in_row`).
+    /// `zhat_k - sum_j W_kj z_j = b_k`, skipping stably-off inputs and the rows of dropped
+    /// (stably-off) units; a conv row holds only its kernel's taps
+    /// (`LinearOp::for_each_in_row`).
     fn add_affine_rows(
         &mut self,
         t: usize,
         op: &LinearOp,
         bias: &[f64],
         prev: &[ZVar],
-        zh: &[usize],
+        zh: &[Option<usize>],
     ) {
         let mut entries: Vec<(usize, f64)> = Vec::new();
-        for (k, &zk) in zh.iter().enumerate() {
+        for (k, zk) in zh.iter().enumerate() {
+            let Some(zk) = *zk else { continue };
             entries.clear();
             entries.push((zk, 1.0));
             op.for_each_in_row(k, |j, w| {
@@ -211,7 +228,7 @@ impl<'m> Lp19<'m> {
         out.iter()
             .zip(c)
             .filter(|(_, &v)| v != 0.0)
-            .map(|(&i, &v)| (i, v))
+            .map(|(&i, &v)| (i.expect("every logit has a variable"), v))
             .collect()
     }
 

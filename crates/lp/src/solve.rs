@@ -364,7 +364,13 @@ mod highs_backend {
             }
             (m, cols)
         };
-        let out_vars = lp.zhat.last().expect("logits").clone();
+        let out_vars: Vec<usize> = lp
+            .zhat
+            .last()
+            .expect("logits")
+            .iter()
+            .map(|v| v.expect("every logit has a variable"))
+            .collect();
         let t = Instant::now();
         let (mut model, cols) = build();
         let mut setup_time = t.elapsed();

@@ -104,13 +104,13 @@ fn lp_size_counts_rows_and_nonzeros() {
     let b = algorithm1(&model, &dom).unwrap();
     let lp = Lp19::new(&model, &dom, &b).unwrap();
     let s = lp.size();
-    let unstable: usize = b
-        .counts(model.hidden_layers())
-        .iter()
-        .map(|c| c.unstable)
-        .sum();
-    // 10 inputs, 60 + 60 + 60 + 3 pre-activations, one z per unstable unit.
-    assert_eq!(s.variables, 10 + 183 + unstable);
-    assert_eq!(s.rows, 183 + 2 * unstable);
+    let counts = b.counts(model.hidden_layers());
+    let unstable: usize = counts.iter().map(|c| c.unstable).sum();
+    let off: usize = counts.iter().map(|c| c.off).sum();
+    assert!(off > 0, "the case should have stably-off units");
+    // 10 inputs, 60 + 60 + 60 + 3 pre-activations less the stably-off ones (dropped with
+    // their rows), one z per unstable unit.
+    assert_eq!(s.variables, 10 + 183 - off + unstable);
+    assert_eq!(s.rows, 183 - off + 2 * unstable);
     assert!(s.nonzeros > 183);
 }

@@ -25,7 +25,7 @@ pub struct TensorDual {
 
 /// `d` of the paper's alpha (u/(u-l) on unstable units, 1 on stably-on, 0 on stably-off)
 /// and the unstable mask.
-fn relaxation(l: &Tensor, u: &Tensor) -> Result<(Tensor, Tensor)> {
+pub(crate) fn relaxation(l: &Tensor, u: &Tensor) -> Result<(Tensor, Tensor)> {
     let unstable = l.lt(0.0)?.mul(&u.gt(0.0)?)?;
     let on = l.ge(0.0)?;
     let ones = l.ones_like()?;

@@ -13,6 +13,7 @@ pub mod error;
 pub mod eval;
 pub mod loss;
 pub mod net;
+pub mod projection;
 pub mod training;
 
 pub use alpha::{optimise_alpha, AlphaOptions, AlphaResult};
@@ -22,4 +23,5 @@ pub use error::{Result, TrainError};
 pub use eval::{evaluate, Table1Row};
 pub use loss::{certified, robust_loss, standard_loss};
 pub use net::{device, TensorNet};
+pub use projection::{projected_dual_bound, Projection};
 pub use training::{train, EpochStats, Progress, TrainConfig};

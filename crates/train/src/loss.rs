@@ -6,6 +6,7 @@ use candle_core::{DType, Tensor};
 use crate::dual::{dual_bound, margin_objectives};
 use crate::error::Result;
 use crate::net::TensorNet;
+use crate::projection::{projected_dual_bound, Projection};
 
 /// Labels as a `u32` tensor for cross-entropy.
 pub fn label_tensor(labels: &[usize], dev: &candle_core::Device) -> Result<Tensor> {
@@ -26,16 +27,22 @@ pub fn standard_loss(net: &TensorNet, x: &Tensor, labels: &[usize]) -> Result<Te
 }
 
 /// The robust loss and the `J` it was computed from (`[B, n_classes]`, entry `y` is 0).
+/// With `projection`, the intermediate bounds are the random-projection estimate
+/// ([`crate::projection`]) and `J` is a training signal, not a bound.
 pub fn robust_loss(
     net: &TensorNet,
     x: &Tensor,
     labels: &[usize],
     eps: f64,
+    projection: Option<Projection>,
 ) -> Result<(Tensor, Tensor)> {
     let n = net.layers.last().map(|l| l.n_out).unwrap_or(0);
     let c = margin_objectives(labels, n, x.dtype(), &net.device)?;
     let radius = (x.ones_like()? * eps)?;
-    let d = dual_bound(net, x, &radius, &c)?;
+    let d = match projection {
+        None => dual_bound(net, x, &radius, &c)?,
+        Some(p) => projected_dual_bound(net, x, &radius, &c, p)?,
+    };
     let loss = candle_nn::loss::cross_entropy(&d.j.neg()?, &label_tensor(labels, &net.device)?)?;
     Ok((loss, d.j))
 }

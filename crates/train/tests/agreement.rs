@@ -128,11 +128,11 @@ fn robust_loss_gradient_matches_finite_differences() {
     let eps = 0.1;
     let net = TensorNet::from_model(&model, DType::F64, &Device::Cpu).unwrap();
     let x = net.batch(&xs, 3).unwrap();
-    let (loss, _) = robust_loss(&net, &x, &labels, eps).unwrap();
+    let (loss, _) = robust_loss(&net, &x, &labels, eps, None).unwrap();
     let grads = loss.backward().unwrap();
     let loss_at = |m: &Model| -> f64 {
         let n = TensorNet::from_model(m, DType::F64, &Device::Cpu).unwrap();
-        robust_loss(&n, &n.batch(&xs, 3).unwrap(), &labels, eps)
+        robust_loss(&n, &n.batch(&xs, 3).unwrap(), &labels, eps, None)
             .unwrap()
             .0
             .to_scalar::<f64>()

@@ -22,6 +22,7 @@ fn attacks_never_exceed_the_robust_bound() {
         batch_size: 50,
         lr: 1e-3,
         seed: 0,
+        projections: None,
     };
     train(&net, &small, &cfg, &mut |_| {}).unwrap();
     let idx: Vec<usize> = (0..60).collect();
