@@ -88,3 +88,30 @@ pub fn ball_grid(x: [f64; 2], eps: f64, g: usize) -> Vec<f64> {
         })
         .collect()
 }
+
+/// Vertices of the intersection of half-planes `c_i . z >= h_i` with directions sorted
+/// by angle: consecutive support lines meet at the polygon's corners.
+pub fn polygon(dirs: &[(f64, f64)], h: &[f64]) -> Vec<(f64, f64)> {
+    let n = dirs.len();
+    (0..n)
+        .map(|i| {
+            let j = (i + 1) % n;
+            let (a, b) = (dirs[i], dirs[j]);
+            let det = a.0 * b.1 - a.1 * b.0;
+            (
+                (h[i] * b.1 - a.1 * h[j]) / det,
+                (a.0 * h[j] - h[i] * b.0) / det,
+            )
+        })
+        .collect()
+}
+
+/// `n` unit directions evenly spaced by angle, from angle 0.
+pub fn directions(n: usize) -> Vec<(f64, f64)> {
+    (0..n)
+        .map(|i| {
+            let t = 2.0 * std::f64::consts::PI * i as f64 / n as f64;
+            (t.cos(), t.sin())
+        })
+        .collect()
+}

@@ -60,23 +60,6 @@ struct Panel {
     ms: (f64, f64),
 }
 
-/// Vertices of the intersection of half-planes `c_i . z >= h_i` with directions sorted
-/// by angle: consecutive support lines meet at the polygon's corners.
-fn polygon(dirs: &[(f64, f64)], h: &[f64]) -> Vec<(f64, f64)> {
-    let n = dirs.len();
-    (0..n)
-        .map(|i| {
-            let j = (i + 1) % n;
-            let (a, b) = (dirs[i], dirs[j]);
-            let det = a.0 * b.1 - a.1 * b.0;
-            (
-                (h[i] * b.1 - a.1 * h[j]) / det,
-                (a.0 * h[j] - h[i] * b.0) / det,
-            )
-        })
-        .collect()
-}
-
 fn main() -> Result<()> {
     let a = Args::parse();
     let eps: Vec<f64> = a
@@ -96,12 +79,7 @@ fn main() -> Result<()> {
         None => Solver::preferred(),
     };
     let out = experiments::Outputs::new(&a.out_dir, "polytope")?;
-    let dirs: Vec<(f64, f64)> = (0..a.directions)
-        .map(|i| {
-            let t = 2.0 * std::f64::consts::PI * i as f64 / a.directions as f64;
-            (t.cos(), t.sin())
-        })
-        .collect();
+    let dirs = experiments::directions(a.directions);
     let cs: Vec<f64> = dirs.iter().flat_map(|d| [d.0, d.1]).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
     let pb = experiments::progress(a.nets * eps.len() as u64, "polytope");
@@ -237,7 +215,7 @@ fn main() -> Result<()> {
     );
     println!("|---|---|---|---|");
     for p in &panels {
-        let poly = polygon(&p.dirs, &p.lp);
+        let poly = experiments::polygon(&p.dirs, &p.lp);
         let area = 0.5
             * (0..poly.len())
                 .map(|i| {
@@ -305,8 +283,8 @@ where
         .map_err(e)?;
     let areas = root.split_evenly((panels.len() / cols, cols));
     for (p, area) in panels.iter().zip(areas) {
-        let dual_poly = polygon(&p.dirs, &p.dual);
-        let lp_poly = polygon(&p.dirs, &p.lp);
+        let dual_poly = experiments::polygon(&p.dirs, &p.dual);
+        let lp_poly = experiments::polygon(&p.dirs, &p.lp);
         let (mut x0, mut x1, mut y0, mut y1) = (
             f64::INFINITY,
             f64::NEG_INFINITY,
