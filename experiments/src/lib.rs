@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use plotters::chart::{ChartContext, SeriesLabelPosition};
+use plotters::coord::CoordTranslate;
+use plotters::prelude::{DrawingAreaErrorKind, DrawingBackend, BLACK, WHITE};
+use plotters::style::Color;
 
 /// DejaVu Sans (Bitstream Vera licence, `assets/DejaVuSans.LICENSE`).
 pub const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
@@ -114,4 +118,45 @@ pub fn directions(n: usize) -> Vec<(f64, f64)> {
             (t.cos(), t.sin())
         })
         .collect()
+}
+
+/// A plotting error as an `anyhow` error (for `.map_err(plot_err)`).
+pub fn plot_err<E: std::error::Error + Send + Sync + 'static>(
+    e: DrawingAreaErrorKind<E>,
+) -> anyhow::Error {
+    anyhow!("plotting: {e}")
+}
+
+/// Draws a chart's legend in the figures' common style: a light box with a black border.
+pub fn legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    font_size: u32,
+) -> Result<()>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    CT: CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", font_size))
+        .position(position)
+        .draw()
+        .map_err(plot_err)
+}
+
+/// `(x_min, x_max, y_min, y_max)` of 2-D points (infinities when there are none).
+pub fn extent<'p>(points: impl IntoIterator<Item = &'p (f64, f64)>) -> (f64, f64, f64, f64) {
+    points.into_iter().fold(
+        (
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ),
+        |(x0, x1, y0, y1), &(x, y)| (x0.min(x), x1.max(x), y0.min(y), y1.max(y)),
+    )
 }

@@ -56,11 +56,65 @@ fn combine(
             Some(p) => cols.matmul(p)?,
             None => cols.clone(),
         };
-        let l = l.unsqueeze(1)?;
-        lo = (lo + l.matmul(&cols.neg()?.relu()?)?.squeeze(1)?)?;
-        hi = (hi - l.matmul(&cols.relu()?)?.squeeze(1)?)?;
+        (lo, hi) = add_unstable(lo, hi, &cols, l)?;
     }
     Ok((lo, hi))
+}
+
+/// Adds one group of unstable units' terms to the bounds: with columns `C` (`[B, K, n]`)
+/// and their units' `l` (`[B, K]`, 0 for stable units), `lo += l [-C]_+` and
+/// `hi -= l [C]_+`.
+pub(crate) fn add_unstable(
+    lo: Tensor,
+    hi: Tensor,
+    cols: &Tensor,
+    l: &Tensor,
+) -> Result<(Tensor, Tensor)> {
+    let l = l.unsqueeze(1)?;
+    Ok((
+        (lo + l.matmul(&cols.neg()?.relu()?)?.squeeze(1)?)?,
+        (hi - l.matmul(&cols.relu()?)?.squeeze(1)?)?,
+    ))
+}
+
+/// The units of a hidden layer that are unstable (`unstable`: `[B, n]` mask) in at least
+/// one example of the batch.
+pub(crate) fn unstable_units(unstable: &Tensor) -> Result<Vec<u32>> {
+    let any: Vec<u8> = unstable.max(0)?.to_vec1::<u8>()?;
+    Ok((0..any.len() as u32)
+        .filter(|&j| any[j as usize] != 0)
+        .collect())
+}
+
+/// The new columns `d_j W_t e_j` of units `idx` of hidden layer `t` (`[B, K, n_out]`)
+/// and their `l` (`[B, K]`), from `d` and `l` masked to 0 where a unit is stable.
+pub(crate) fn unit_columns(
+    net: &TensorNet,
+    t: usize,
+    idx: Vec<u32>,
+    dmask: &Tensor,
+    lmask: &Tensor,
+) -> Result<(Tensor, Tensor)> {
+    let (k, n_t) = (idx.len(), net.layers[t].n_in);
+    let idx = Tensor::from_vec(idx, k, dmask.device())?;
+    let units = Tensor::eye(n_t, dmask.dtype(), dmask.device())?.index_select(&idx, 0)?;
+    let w_t = net.linear(t, &units)?;
+    let cols = w_t
+        .unsqueeze(0)?
+        .broadcast_mul(&dmask.index_select(&idx, 1)?.unsqueeze(2)?)?;
+    Ok((cols, lmask.index_select(&idx, 1)?))
+}
+
+/// Columns `[B, K, n]` through hidden layer `t`'s relaxation (scaled by `d`, `[B, n]`) and
+/// the next affine layer's linear part: `[B, K, n_next]`.
+pub(crate) fn push(net: &TensorNet, t: usize, cols: &Tensor, d: &Tensor) -> Result<Tensor> {
+    let (b, k, n) = cols.dims3()?;
+    Ok(net
+        .linear(
+            t,
+            &cols.broadcast_mul(&d.unsqueeze(1)?)?.reshape((b * k, n))?,
+        )?
+        .reshape((b, k, net.layers[t].n_out))?)
 }
 
 /// Algorithm 1 and `J` for the input boxes `center +- radius` (`[B, n_1]` each; for the
@@ -89,33 +143,18 @@ pub fn dual_bound(
     for t in 1..nl {
         let (l, u) = combine(&psi, &cin, radius, &unst, None)?;
         let (d, unstable) = relaxation(&l, &u)?;
-        let n_t = net.layers[t].n_in;
-        let n_next = net.layers[t].n_out;
-        let dcol = d.unsqueeze(1)?;
         psi = net.affine(t, &(&psi * &d)?)?;
-        let k = cin.dim(1)?;
-        cin = net
-            .linear(t, &cin.broadcast_mul(&dcol)?.reshape((bsz * k, n_t))?)?
-            .reshape((bsz, k, n_next))?;
+        cin = push(net, t, &cin, &d)?;
         for (cols, _) in unst.iter_mut() {
-            let k = cols.dim(1)?;
-            *cols = net
-                .linear(t, &cols.broadcast_mul(&dcol)?.reshape((bsz * k, n_t))?)?
-                .reshape((bsz, k, n_next))?;
+            *cols = push(net, t, cols, &d)?;
         }
         // Columns only for units unstable in at least one example of the batch.
-        let any: Vec<u8> = unstable.max(0)?.to_vec1::<u8>()?;
-        let idx: Vec<u32> = (0..n_t as u32).filter(|&j| any[j as usize] != 0).collect();
+        let idx = unstable_units(&unstable)?;
         if !idx.is_empty() {
-            let k = idx.len();
-            let idx = Tensor::from_vec(idx, k, dev)?;
             let zeros = d.zeros_like()?;
-            let dmask = unstable.where_cond(&d, &zeros)?.index_select(&idx, 1)?;
-            let lmask = unstable.where_cond(&l, &zeros)?.index_select(&idx, 1)?;
-            let units = Tensor::eye(n_t, dt, dev)?.index_select(&idx, 0)?;
-            let w_t = net.linear(t, &units)?;
-            let new_cols = w_t.unsqueeze(0)?.broadcast_mul(&dmask.unsqueeze(2)?)?;
-            unst.push((new_cols, lmask));
+            let dmask = unstable.where_cond(&d, &zeros)?;
+            let lmask = unstable.where_cond(&l, &zeros)?;
+            unst.push(unit_columns(net, t, idx, &dmask, &lmask)?);
         }
         lower.push(l);
         upper.push(u);

@@ -28,7 +28,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Cauchy, Distribution};
 
-use crate::dual::{relaxation, TensorDual};
+use crate::dual::{add_unstable, push, relaxation, unit_columns, unstable_units, TensorDual};
 use crate::error::{Result, TrainError};
 use crate::net::TensorNet;
 
@@ -78,16 +78,6 @@ enum Term {
 enum InputTerm {
     Exact(Tensor),
     Projected(Tensor),
-}
-
-fn push(net: &TensorNet, t: usize, cols: &Tensor, d: &Tensor) -> Result<Tensor> {
-    let (b, k, n) = cols.dims3()?;
-    Ok(net
-        .linear(
-            t,
-            &cols.broadcast_mul(&d.unsqueeze(1)?)?.reshape((b * k, n))?,
-        )?
-        .reshape((b, k, net.layers[t].n_out))?)
 }
 
 /// Estimated Algorithm 1 bounds and the exact `J` given them (see the module docs).
@@ -145,11 +135,7 @@ pub fn projected_dual_bound(
         }
         for term in &terms {
             match term {
-                Term::Exact { cols, l } => {
-                    let l = l.unsqueeze(1)?;
-                    lo = (lo + l.matmul(&cols.neg()?.relu()?)?.squeeze(1)?)?;
-                    hi = (hi - l.matmul(&cols.relu()?)?.squeeze(1)?)?;
-                }
+                Term::Exact { cols, l } => (lo, hi) = add_unstable(lo, hi, cols, l)?,
                 Term::Projected { p } => {
                     let half = (median_abs(p)? * 0.5)?;
                     lo = (lo - &half)?;
@@ -183,21 +169,11 @@ pub fn projected_dual_bound(
         }
         // New columns for layer t's unstable units.
         let n_t = net.layers[t].n_in;
-        let any: Vec<u8> = unstable.max(0)?.to_vec1::<u8>()?;
-        let idx: Vec<u32> = (0..n_t as u32).filter(|&j| any[j as usize] != 0).collect();
+        let idx = unstable_units(&unstable)?;
         if !idx.is_empty() {
             if idx.len() <= proj.k {
-                let k = idx.len();
-                let idx = Tensor::from_vec(idx, k, dev)?;
-                let units = Tensor::eye(n_t, dt, dev)?.index_select(&idx, 0)?;
-                let w_t = net.linear(t, &units)?;
-                let cols = w_t
-                    .unsqueeze(0)?
-                    .broadcast_mul(&dmask.index_select(&idx, 1)?.unsqueeze(2)?)?;
-                terms.push(Term::Exact {
-                    cols,
-                    l: lmask.index_select(&idx, 1)?,
-                });
+                let (cols, l) = unit_columns(net, t, idx, &dmask, &lmask)?;
+                terms.push(Term::Exact { cols, l });
             } else {
                 // The exact half: sum_i l_i C_ij is one column, pushed like psi.
                 let s = net.linear(t, &(&lmask * &dmask)?)?;

@@ -253,8 +253,7 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, rows: &[Row], a: &Args
 where
     DB::ErrorType: 'static,
 {
-    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow::anyhow!("plotting: {e}");
-    root.fill(&WHITE).map_err(e)?;
+    root.fill(&WHITE).map_err(experiments::plot_err)?;
     let root = root
         .titled(
             &format!(
@@ -263,7 +262,7 @@ where
             ),
             ("sans-serif", 22),
         )
-        .map_err(e)?;
+        .map_err(experiments::plot_err)?;
     let (left, right) = root.split_horizontally(550);
     for (panel, area, zoom) in [(0, left, false), (1, right, true)] {
         let shown: Vec<usize> = if zoom {
@@ -302,7 +301,7 @@ where
             .x_label_area_size(40)
             .y_label_area_size(if panel == 0 { 110 } else { 20 })
             .build_cartesian_2d((lo - pad)..(hi + pad), -0.5..(n + 0.9))
-            .map_err(e)?;
+            .map_err(experiments::plot_err)?;
         chart
             .configure_mesh()
             .disable_y_mesh()
@@ -322,7 +321,7 @@ where
                 "output value"
             })
             .draw()
-            .map_err(e)?;
+            .map_err(experiments::plot_err)?;
         for &m in &shown {
             let color = COLORS[m];
             let h = 0.09;
@@ -336,21 +335,14 @@ where
                         color.filled(),
                     )
                 }))
-                .map_err(e)?
+                .map_err(experiments::plot_err)?
                 .label(METHODS[m])
                 .legend(move |(x, y)| {
                     Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled())
                 });
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(e)?;
+        experiments::legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
     }
-    root.present().map_err(e)?;
+    root.present().map_err(experiments::plot_err)?;
     Ok(())
 }

@@ -224,18 +224,7 @@ fn main() -> Result<()> {
                 })
                 .sum::<f64>()
                 .abs();
-        let (mut x0, mut x1, mut y0, mut y1) = (
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-        );
-        for &(x, y) in &p.points {
-            x0 = x0.min(x);
-            x1 = x1.max(x);
-            y0 = y0.min(y);
-            y1 = y1.max(y);
-        }
+        let (x0, x1, y0, y1) = experiments::extent(&p.points);
         println!(
             "| {} | {} | {:?} | {:.2} |",
             p.net,
@@ -273,30 +262,18 @@ fn draw<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow::anyhow!("plotting: {e}");
-    root.fill(&WHITE).map_err(e)?;
+    root.fill(&WHITE).map_err(experiments::plot_err)?;
     let root = root
         .titled(
             "True adversarial polytope (gray), convex outer bound by LP (green), paper-alpha dual half-planes (dashed blue)",
             ("sans-serif", 15),
         )
-        .map_err(e)?;
+        .map_err(experiments::plot_err)?;
     let areas = root.split_evenly((panels.len() / cols, cols));
     for (p, area) in panels.iter().zip(areas) {
         let dual_poly = experiments::polygon(&p.dirs, &p.dual);
         let lp_poly = experiments::polygon(&p.dirs, &p.lp);
-        let (mut x0, mut x1, mut y0, mut y1) = (
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-        );
-        for &(x, y) in dual_poly.iter().chain(&p.points) {
-            x0 = x0.min(x);
-            x1 = x1.max(x);
-            y0 = y0.min(y);
-            y1 = y1.max(y);
-        }
+        let (x0, x1, y0, y1) = experiments::extent(dual_poly.iter().chain(&p.points));
         let pad = 0.08 * (x1 - x0).max(y1 - y0).max(1e-9);
         let mut chart = ChartBuilder::on(&area)
             .caption(
@@ -307,7 +284,7 @@ where
             .x_label_area_size(30)
             .y_label_area_size(45)
             .build_cartesian_2d((x0 - pad)..(x1 + pad), (y0 - pad)..(y1 + pad))
-            .map_err(e)?;
+            .map_err(experiments::plot_err)?;
         chart
             .configure_mesh()
             .light_line_style(TRANSPARENT)
@@ -317,14 +294,14 @@ where
             .y_desc("zhat_k,2")
             .label_style(("sans-serif", 11))
             .draw()
-            .map_err(e)?;
+            .map_err(experiments::plot_err)?;
         let green = RGBColor(0, 150, 60);
         chart
             .draw_series(std::iter::once(Polygon::new(
                 lp_poly.clone(),
                 green.mix(0.25).filled(),
             )))
-            .map_err(e)?;
+            .map_err(experiments::plot_err)?;
         chart
             .draw_series(std::iter::once(PathElement::new(
                 lp_poly
@@ -334,14 +311,14 @@ where
                     .collect::<Vec<_>>(),
                 green.stroke_width(2),
             )))
-            .map_err(e)?;
+            .map_err(experiments::plot_err)?;
         chart
             .draw_series(
                 p.points
                     .iter()
                     .map(|&(x, y)| Circle::new((x, y), 1, RGBColor(110, 110, 110).filled())),
             )
-            .map_err(e)?;
+            .map_err(experiments::plot_err)?;
         chart
             .draw_series(DashedLineSeries::new(
                 dual_poly
@@ -352,7 +329,7 @@ where
                 4,
                 RGBColor(30, 90, 200).stroke_width(2),
             ))
-            .map_err(e)?;
+            .map_err(experiments::plot_err)?;
         // The interval box is far larger than the panel (vacuous); state its size instead.
         let [(a, b), (c, d)] = p.interval;
         chart
@@ -361,8 +338,8 @@ where
                 (x0 - 0.7 * pad, y1 + 0.6 * pad),
                 ("sans-serif", 12).into_font().color(&RGBColor(220, 120, 0)),
             )))
-            .map_err(e)?;
+            .map_err(experiments::plot_err)?;
     }
-    root.present().map_err(e)?;
+    root.present().map_err(experiments::plot_err)?;
     Ok(())
 }

@@ -252,21 +252,7 @@ fn main() -> Result<()> {
         })
         .collect::<Result<_>>()?;
     let n_out = subjects[0].model.output_len();
-    // Jobs: one per group with warm-started HiGHS (targets re-solve from the last
-    // basis), else one per target so that both cores solve.
-    let mut jobs: Vec<(usize, Vec<usize>)> = Vec::new();
-    for (g, gr) in groups.iter().enumerate() {
-        let targets: Vec<usize> = (0..n_out).filter(|&t| t != gr.label).collect();
-        if gr.skipped.is_some() {
-            continue;
-        }
-        if solver == Solver::Highs {
-            jobs.push((g, targets));
-        } else {
-            jobs.extend(targets.into_iter().map(|t| (g, vec![t])));
-        }
-    }
-    let n_lps: usize = jobs.iter().map(|j| j.1.len()).sum();
+    let n_lps: usize = groups.iter().filter(|g| g.skipped.is_none()).count() * (n_out - 1);
     let skipped_groups = groups.iter().filter(|g| g.skipped.is_some()).count();
     eprintln!(
         "tightness: {} models x {} images x {} eps: {} LPs with {} ({} balls over --max-lp-vars {}), {} samples per ball",
@@ -281,19 +267,24 @@ fn main() -> Result<()> {
     );
     let pb = experiments::progress(n_lps as u64, "LP (19)");
     let failed = AtomicBool::new(false);
-    let solved: Vec<Vec<(usize, LpSolution, f64, f64)>> = jobs
+    // One LP per ball, solved for each target: HiGHS re-solves the targets in turn from
+    // the last basis (warm); the other solvers take the targets in parallel.
+    type Solved = (usize, LpSolution, f64, f64);
+    let mut by_group: Vec<Vec<Solved>> = groups
         .par_iter()
-        .map(
-            |(g, targets)| -> Result<Vec<(usize, LpSolution, f64, f64)>> {
+        .map(|gr| -> Result<Vec<Solved>> {
+            if gr.skipped.is_some() {
+                return Ok(Vec::new());
+            }
+            let model = &subjects[gr.model].model;
+            let (x, _) = test.example(gr.image);
+            let lp19 = Lp19::new(model, &InputDomain::new(x, gr.eps, None)?, &gr.bounds)?;
+            let targets: Vec<usize> = (0..n_out).filter(|&t| t != gr.label).collect();
+            let solve = |ts: &[usize]| -> Result<Vec<Solved>> {
                 if failed.load(Ordering::Relaxed) {
                     bail!("stopped after another solve failed");
                 }
-                let gr = &groups[*g];
-                let model = &subjects[gr.model].model;
-                let (x, _) = test.example(gr.image);
-                let dom = InputDomain::new(x, gr.eps, None)?;
-                let lp19 = Lp19::new(model, &dom, &gr.bounds)?;
-                let cs: Vec<f64> = targets
+                let cs: Vec<f64> = ts
                     .iter()
                     .flat_map(|&t| objective(n_out, gr.label, t))
                     .collect();
@@ -305,28 +296,31 @@ fn main() -> Result<()> {
                         subjects[gr.model].name, gr.image, gr.eps
                     ))
                 })?;
-                let ms = t.elapsed().as_secs_f64() * 1e3 / targets.len() as f64;
-                pb.inc(targets.len() as u64);
-                targets
-                    .iter()
+                let ms = t.elapsed().as_secs_f64() * 1e3 / ts.len() as f64;
+                pb.inc(ts.len() as u64);
+                ts.iter()
                     .zip(sols)
                     .map(|(&t, s)| {
                         let v = s.value_at_input_point(&lp19, &objective(n_out, gr.label, t))?;
                         Ok((t, s, ms, v))
                     })
                     .collect()
-            },
-        )
+            };
+            if solver == Solver::Highs {
+                solve(&targets)
+            } else {
+                let per: Vec<Vec<Solved>> = targets
+                    .par_iter()
+                    .map(|&t| solve(&[t]))
+                    .collect::<Result<_>>()?;
+                Ok(per.into_iter().flatten().collect())
+            }
+        })
         .collect::<Result<_>>()?;
     pb.finish_and_clear();
     let lp_seconds = started.elapsed().as_secs_f64();
 
     // Rows, and the chain checked on each.
-    let mut by_group: Vec<Vec<(usize, LpSolution, f64, f64)>> =
-        (0..groups.len()).map(|_| Vec::new()).collect();
-    for (job, sols) in jobs.iter().zip(solved) {
-        by_group[job.0].extend(sols);
-    }
     let mut rows = Vec::new();
     for (g, gr) in groups.iter().enumerate() {
         let subject = &subjects[gr.model];
@@ -338,7 +332,7 @@ fn main() -> Result<()> {
                 subject.name, gr.image, gr.eps
             );
             let j = gr.j[t];
-            let min_sampled = mins.margins[t];
+            let min_sampled = mins[t];
             let tol_j = 1e-9 * j.abs().max(1.0);
             if j > min_sampled + tol_j {
                 bail!("{name}: J = {j} is above a sampled point's margin {min_sampled}");
@@ -435,21 +429,16 @@ fn objective(n: usize, y: usize, t: usize) -> Vec<f64> {
     c
 }
 
-/// The smallest margin `c_t^T f(x')` over the sampled points, per target.
-struct Sampled {
-    margins: Vec<f64>,
-}
-
 /// Samples the ball (random corners for half the points, uniform for the rest, seeded by
 /// the run's seed and the ball), checks every point against the Algorithm 1 bounds of
-/// every layer, and returns the smallest margins.
+/// every layer, and returns the smallest margin `c_t^T f(x')` per target.
 fn sampled_minima(
     model: &Model,
     test: &network::Dataset,
     gr: &Group,
     samples: usize,
     seed: u64,
-) -> Result<Sampled> {
+) -> Result<Vec<f64>> {
     let (x, y) = test.example(gr.image);
     let mut rng = ChaCha8Rng::seed_from_u64(
         seed ^ (gr.image as u64).wrapping_mul(0x9E37_79B9)
@@ -504,7 +493,7 @@ fn sampled_minima(
             }
         }
     }
-    Ok(Sampled { margins })
+    Ok(margins)
 }
 
 fn write_csv(
@@ -761,12 +750,6 @@ const EPS_COLORS: [RGBColor; 4] = [
     RGBColor(150, 40, 160),
 ];
 
-fn plot_err<E: std::error::Error + Send + Sync + 'static>(
-    e: DrawingAreaErrorKind<E>,
-) -> anyhow::Error {
-    anyhow!("plotting: {e}")
-}
-
 fn draw_scatter<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     subjects: &[Subject],
@@ -777,13 +760,13 @@ fn draw_scatter<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    root.fill(&WHITE).map_err(plot_err)?;
+    root.fill(&WHITE).map_err(experiments::plot_err)?;
     let root = root
         .titled(
             "Exact LP (19) optimum against the dual bound J, every target (cf. Fig. 11)",
             ("sans-serif", 22),
         )
-        .map_err(plot_err)?;
+        .map_err(experiments::plot_err)?;
     let panels = root.split_evenly((1, subjects.len()));
     for (m, (s, area)) in subjects.iter().zip(panels).enumerate() {
         let pts: Vec<(f64, f64, usize)> = rows
@@ -813,19 +796,19 @@ where
             .x_label_area_size(42)
             .y_label_area_size(56)
             .build_cartesian_2d(range.clone(), range.clone())
-            .map_err(plot_err)?;
+            .map_err(experiments::plot_err)?;
         chart
             .configure_mesh()
             .x_desc("dual bound J (Algorithm 1, paper alpha)")
             .y_desc("LP (19) optimum")
             .draw()
-            .map_err(plot_err)?;
+            .map_err(experiments::plot_err)?;
         chart
             .draw_series(LineSeries::new(
                 [(range.start, range.start), (range.end, range.end)],
                 BLACK.mix(0.5),
             ))
-            .map_err(plot_err)?
+            .map_err(experiments::plot_err)?
             .label("y = x (bound exact)")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.mix(0.5)));
         for (ei, &e) in eps.iter().enumerate() {
@@ -836,20 +819,13 @@ where
                         .filter(|p| p.2 == ei)
                         .map(|p| Circle::new((p.0, p.1), 3, col.filled())),
                 )
-                .map_err(plot_err)?
+                .map_err(experiments::plot_err)?
                 .label(format!("eps = {e}"))
                 .legend(move |(x, y)| Circle::new((x + 8, y), 4, col.filled()));
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()
-            .map_err(plot_err)?;
+        experiments::legend(&mut chart, SeriesLabelPosition::UpperLeft, 14)?;
     }
-    root.present().map_err(plot_err)?;
+    root.present().map_err(experiments::plot_err)?;
     Ok(())
 }
 
@@ -866,13 +842,13 @@ where
     DB::ErrorType: 'static,
 {
     const FLOOR: f64 = 1e-9;
-    root.fill(&WHITE).map_err(plot_err)?;
+    root.fill(&WHITE).map_err(experiments::plot_err)?;
     let root = root
         .titled(
             "Gap between the exact LP (19) and the dual bound, per model and eps",
             ("sans-serif", 22),
         )
-        .map_err(plot_err)?;
+        .map_err(experiments::plot_err)?;
     let mut strips: Vec<(String, usize, Vec<f64>)> = Vec::new();
     for (m, s) in subjects.iter().enumerate() {
         for (ei, &e) in eps.iter().enumerate() {
@@ -903,7 +879,7 @@ where
             -0.5..(n as f64 - 0.5),
             (lo.max(FLOOR * 0.5)..hi).log_scale(),
         )
-        .map_err(plot_err)?;
+        .map_err(experiments::plot_err)?;
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -925,7 +901,7 @@ where
         .y_desc("LP (19) - J  (log scale)")
         .y_label_formatter(&|v| format!("{v:.0e}"))
         .draw()
-        .map_err(plot_err)?;
+        .map_err(experiments::plot_err)?;
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     for (i, (_, ei, gaps)) in strips.iter().enumerate() {
         let col = EPS_COLORS[ei % EPS_COLORS.len()];
@@ -938,7 +914,7 @@ where
                 pts.iter()
                     .map(|&p| Circle::new(p, 3, col.mix(0.7).filled())),
             )
-            .map_err(plot_err)?;
+            .map_err(experiments::plot_err)?;
         let mut v = gaps.clone();
         let med = median(&mut v);
         if med.is_finite() {
@@ -947,22 +923,15 @@ where
                     [(i as f64 - 0.35, med), (i as f64 + 0.35, med)],
                     BLACK.stroke_width(2),
                 ))
-                .map_err(plot_err)?;
+                .map_err(experiments::plot_err)?;
         }
     }
     chart
         .draw_series(LineSeries::new([(-10.0, hi * 10.0)], BLACK.stroke_width(2)))
-        .map_err(plot_err)?
+        .map_err(experiments::plot_err)?
         .label("median")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 14))
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()
-        .map_err(plot_err)?;
-    root.present().map_err(plot_err)?;
+    experiments::legend(&mut chart, SeriesLabelPosition::UpperLeft, 14)?;
+    root.present().map_err(experiments::plot_err)?;
     Ok(())
 }

@@ -23,7 +23,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use candle_core::{DType, Device};
 use clap::Parser;
-use dual::{algorithm1, certify, dual_objective, AlphaRule, InputDomain};
+use dual::{algorithm1, dual_objective, robust_error, AlphaRule, InputDomain};
 use lp::{Lp19, Solver};
 use network::{data::toy2d, Architecture, Dataset, Init, Model};
 use plotters::coord::Shift;
@@ -82,14 +82,8 @@ struct Trained {
 
 /// Fraction of the points not certified by the exact f64 dual at `eps`.
 fn certified_error(model: &Model, data: &Dataset, eps: f64) -> Result<f64> {
-    let mut bad = 0;
-    for i in 0..data.len() {
-        let (x, y) = data.example(i);
-        if !certify(model, x, y, eps, None)?.certified {
-            bad += 1;
-        }
-    }
-    Ok(bad as f64 / data.len() as f64)
+    let all: Vec<usize> = (0..data.len()).collect();
+    Ok(robust_error(model, data, &all, eps, None)?.robust_error)
 }
 
 fn run(a: &Args, data: &Dataset, robust: bool) -> Result<Trained> {
@@ -181,14 +175,14 @@ fn main() -> Result<()> {
 
     // Fig. 7: the robust model's least-certified training point.
     let robust = &runs[1].model;
-    let mut worst = (0, f64::INFINITY);
-    for i in 0..data.len() {
-        let (x, y) = data.example(i);
-        let m = certify(robust, x, y, a.eps, None)?.min_margin();
-        if m < worst.1 {
-            worst = (i, m);
-        }
-    }
+    let all: Vec<usize> = (0..data.len()).collect();
+    let margins = robust_error(robust, &data, &all, a.eps, None)?.min_margin;
+    let worst = margins
+        .iter()
+        .copied()
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .expect("12 points");
     let (x, label) = data.example(worst.0);
     let x = [x[0], x[1]];
     let dom = InputDomain::new(&x, a.eps, None)?;
@@ -359,12 +353,6 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-fn plot_err<E: std::error::Error + Send + Sync + 'static>(
-    e: DrawingAreaErrorKind<E>,
-) -> anyhow::Error {
-    anyhow::anyhow!("plotting: {e}")
-}
-
 const CLASS: [RGBColor; 2] = [RGBColor(200, 40, 40), RGBColor(30, 90, 200)];
 
 /// Fig. 3: decision regions on [0, 1]^2 with every point's eps box.
@@ -377,7 +365,7 @@ fn draw_regions<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    root.fill(&WHITE).map_err(plot_err)?;
+    root.fill(&WHITE).map_err(experiments::plot_err)?;
     let root = root
         .titled(
             &format!(
@@ -385,7 +373,7 @@ where
             ),
             ("sans-serif", 20),
         )
-        .map_err(plot_err)?;
+        .map_err(experiments::plot_err)?;
     let n = 160;
     let cell = 1.0 / n as f64;
     let grid: Vec<f64> = (0..n * n)
@@ -399,14 +387,14 @@ where
             .x_label_area_size(36)
             .y_label_area_size(40)
             .build_cartesian_2d(0.0..1.0, 0.0..1.0)
-            .map_err(plot_err)?;
+            .map_err(experiments::plot_err)?;
         chart
             .configure_mesh()
             .disable_mesh()
             .x_desc("x1")
             .y_desc("x2")
             .draw()
-            .map_err(plot_err)?;
+            .map_err(experiments::plot_err)?;
         chart
             .draw_series((0..n * n).map(|p| {
                 let (x, y) = (grid[2 * p], grid[2 * p + 1]);
@@ -419,7 +407,7 @@ where
                     CLASS[class].mix(0.18).filled(),
                 )
             }))
-            .map_err(plot_err)?;
+            .map_err(experiments::plot_err)?;
         for i in 0..data.len() {
             let (x, y) = data.example(i);
             let col = CLASS[y];
@@ -428,29 +416,22 @@ where
                     [(x[0] - eps, x[1] - eps), (x[0] + eps, x[1] + eps)],
                     col.stroke_width(2),
                 )])
-                .map_err(plot_err)?;
+                .map_err(experiments::plot_err)?;
             chart
                 .draw_series([Circle::new((x[0], x[1]), 4, col.filled())])
-                .map_err(plot_err)?;
+                .map_err(experiments::plot_err)?;
         }
         for (c, col) in CLASS.iter().enumerate() {
             let col = *col;
             chart
                 .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
-                .map_err(plot_err)?
+                .map_err(experiments::plot_err)?
                 .label(format!("class {c} (region shaded)"))
                 .legend(move |(x, y)| Circle::new((x + 8, y), 4, col.filled()));
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 13))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(plot_err)?;
+        experiments::legend(&mut chart, SeriesLabelPosition::LowerRight, 13)?;
     }
-    root.present().map_err(plot_err)?;
+    root.present().map_err(experiments::plot_err)?;
     Ok(())
 }
 
@@ -463,21 +444,10 @@ fn draw_polytope<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    root.fill(&WHITE).map_err(plot_err)?;
+    root.fill(&WHITE).map_err(experiments::plot_err)?;
     let lp_poly = experiments::polygon(&p.dirs, &p.lp);
     let dual_poly = experiments::polygon(&p.dirs, &p.dual);
-    let (mut x0, mut x1, mut y0, mut y1) = (
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-    );
-    for &(x, y) in dual_poly.iter().chain(&p.points) {
-        x0 = x0.min(x);
-        x1 = x1.max(x);
-        y0 = y0.min(y);
-        y1 = y1.max(y);
-    }
+    let (x0, x1, y0, y1) = experiments::extent(dual_poly.iter().chain(&p.points));
     let pad = 0.08 * (x1 - x0).max(y1 - y0).max(1e-9);
     let mut chart = ChartBuilder::on(&root)
         .caption(
@@ -491,23 +461,23 @@ where
         .x_label_area_size(40)
         .y_label_area_size(56)
         .build_cartesian_2d((x0 - pad)..(x1 + pad), (y0 - pad)..(y1 + pad))
-        .map_err(plot_err)?;
+        .map_err(experiments::plot_err)?;
     chart
         .configure_mesh()
         .x_desc("zhat_k,1 (logit of class 0)")
         .y_desc("zhat_k,2 (logit of class 1)")
         .draw()
-        .map_err(plot_err)?;
+        .map_err(experiments::plot_err)?;
     let green = RGBColor(0, 150, 60);
     let blue = RGBColor(30, 90, 200);
     let mut closed = lp_poly.clone();
     closed.push(lp_poly[0]);
     chart
         .draw_series([Polygon::new(lp_poly.clone(), green.mix(0.25).filled())])
-        .map_err(plot_err)?;
+        .map_err(experiments::plot_err)?;
     chart
         .draw_series(LineSeries::new(closed, green.stroke_width(2)))
-        .map_err(plot_err)?
+        .map_err(experiments::plot_err)?
         .label("convex outer bound (LP (19))")
         .legend(move |(x, y)| {
             Rectangle::new([(x, y - 5), (x + 14, y + 5)], green.mix(0.5).filled())
@@ -518,14 +488,14 @@ where
                 .iter()
                 .map(|&q| Circle::new(q, 1, RGBColor(90, 90, 90).filled())),
         )
-        .map_err(plot_err)?
+        .map_err(experiments::plot_err)?
         .label("true adversarial polytope (grid of the ball)")
         .legend(|(x, y)| Circle::new((x + 7, y), 3, RGBColor(90, 90, 90).filled()));
     let mut dclosed = dual_poly.clone();
     dclosed.push(dual_poly[0]);
     chart
         .draw_series(DashedLineSeries::new(dclosed, 6, 4, blue.stroke_width(2)))
-        .map_err(plot_err)?
+        .map_err(experiments::plot_err)?
         .label("dual bound, paper alpha")
         .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], blue.stroke_width(2)));
     // The decision boundary zhat_1 = zhat_2.
@@ -533,19 +503,12 @@ where
     if lo < hi {
         chart
             .draw_series(LineSeries::new([(lo, lo), (hi, hi)], BLACK.mix(0.6)))
-            .map_err(plot_err)?
+            .map_err(experiments::plot_err)?
             .label("decision boundary")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.mix(0.6)));
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 13))
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()
-        .map_err(plot_err)?;
-    root.present().map_err(plot_err)?;
+    experiments::legend(&mut chart, SeriesLabelPosition::UpperLeft, 13)?;
+    root.present().map_err(experiments::plot_err)?;
     Ok(())
 }
 
@@ -558,13 +521,13 @@ fn draw_curves<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    root.fill(&WHITE).map_err(plot_err)?;
+    root.fill(&WHITE).map_err(experiments::plot_err)?;
     let root = root
         .titled(
             "Learning curves on the 12 points (full batch, Adam)",
             ("sans-serif", 20),
         )
-        .map_err(plot_err)?;
+        .map_err(experiments::plot_err)?;
     let panels = root.split_evenly((1, 2));
     let epochs = runs[0].curve.len() as f64;
     let colors = [RGBColor(220, 90, 0), RGBColor(0, 150, 60)];
@@ -585,31 +548,25 @@ where
         .x_label_area_size(36)
         .y_label_area_size(60)
         .build_cartesian_2d(0.0..epochs, (lo..hi).log_scale())
-        .map_err(plot_err)?;
+        .map_err(experiments::plot_err)?;
     chart
         .configure_mesh()
         .x_desc("epoch")
         .y_desc("loss")
         .y_label_formatter(&|v| format!("{v:.0e}"))
         .draw()
-        .map_err(plot_err)?;
+        .map_err(experiments::plot_err)?;
     for (r, &col) in runs.iter().zip(&colors) {
         chart
             .draw_series(LineSeries::new(
                 r.curve.iter().map(|c| (c.epoch as f64, c.loss.max(lo))),
                 col.stroke_width(2),
             ))
-            .map_err(plot_err)?
+            .map_err(experiments::plot_err)?
             .label(format!("{} training", r.mode))
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], col.stroke_width(2)));
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 13))
-        .draw()
-        .map_err(plot_err)?;
+    experiments::legend(&mut chart, SeriesLabelPosition::MiddleRight, 13)?;
     let mut chart = ChartBuilder::on(&panels[1])
         .caption(
             format!("error and robust error (exact dual, eps {eps})"),
@@ -619,20 +576,20 @@ where
         .x_label_area_size(36)
         .y_label_area_size(50)
         .build_cartesian_2d(0.0..epochs, -0.02..1.02)
-        .map_err(plot_err)?;
+        .map_err(experiments::plot_err)?;
     chart
         .configure_mesh()
         .x_desc("epoch")
         .y_desc("fraction of the 12 points")
         .draw()
-        .map_err(plot_err)?;
+        .map_err(experiments::plot_err)?;
     for (r, &col) in runs.iter().zip(&colors) {
         chart
             .draw_series(LineSeries::new(
                 r.curve.iter().map(|c| (c.epoch as f64, c.error)),
                 col.stroke_width(1),
             ))
-            .map_err(plot_err)?
+            .map_err(experiments::plot_err)?
             .label(format!("{}: error", r.mode))
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], col.stroke_width(1)));
         chart
@@ -644,17 +601,11 @@ where
                 3,
                 col.stroke_width(2),
             ))
-            .map_err(plot_err)?
+            .map_err(experiments::plot_err)?
             .label(format!("{}: robust error", r.mode))
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], col.stroke_width(3)));
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 13))
-        .draw()
-        .map_err(plot_err)?;
-    root.present().map_err(plot_err)?;
+    experiments::legend(&mut chart, SeriesLabelPosition::MiddleRight, 13)?;
+    root.present().map_err(experiments::plot_err)?;
     Ok(())
 }
