@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use plotters::chart::{ChartContext, SeriesLabelPosition};
-use plotters::coord::CoordTranslate;
-use plotters::prelude::{DrawingAreaErrorKind, DrawingBackend, BLACK, WHITE};
+use plotters::coord::{CoordTranslate, Shift};
+use plotters::prelude::{DrawingArea, DrawingAreaErrorKind, DrawingBackend, BLACK, WHITE};
 use plotters::style::Color;
 
 /// DejaVu Sans (Bitstream Vera licence, `assets/DejaVuSans.LICENSE`).
@@ -159,4 +159,30 @@ pub fn extent<'p>(points: impl IntoIterator<Item = &'p (f64, f64)>) -> (f64, f64
         ),
         |(x0, x1, y0, y1), &(x, y)| (x0.min(x), x1.max(x), y0.min(y), y1.max(y)),
     )
+}
+
+/// Draws one figure twice, as `out.png` and `out.svg`, with a `draw(area, args..)`
+/// function generic over the plotters backend:
+/// `draw_png_svg!(&out, (800, 600), draw, &rows, eps)`.
+#[macro_export]
+macro_rules! draw_png_svg {
+    ($out:expr, $size:expr, $draw:path $(, $arg:expr)* $(,)?) => {{
+        use plotters::prelude::IntoDrawingArea;
+        $draw(plotters::prelude::BitMapBackend::new(&$out.png, $size).into_drawing_area() $(, $arg)*)?;
+        $draw(plotters::prelude::SVGBackend::new(&$out.svg, $size).into_drawing_area() $(, $arg)*)?;
+    }};
+}
+
+/// A white figure with a title; returns the area below the title.
+pub fn titled<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    font_size: u32,
+) -> Result<DrawingArea<DB, Shift>>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(plot_err)?;
+    root.titled(title, ("sans-serif", font_size))
+        .map_err(plot_err)
 }

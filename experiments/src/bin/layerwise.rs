@@ -223,16 +223,7 @@ fn main() -> Result<()> {
     );
 
     experiments::register_font()?;
-    draw(
-        BitMapBackend::new(&out.png, (1100, 260 * a.nets as u32 + 120)).into_drawing_area(),
-        &rows,
-        &a,
-    )?;
-    draw(
-        SVGBackend::new(&out.svg, (1100, 260 * a.nets as u32 + 120)).into_drawing_area(),
-        &rows,
-        &a,
-    )?;
+    experiments::draw_png_svg!(out, (1100, 260 * a.nets as u32 + 120), draw, &rows, &a);
     eprintln!(
         "wrote {}, {} and {}",
         out.csv.display(),
@@ -253,16 +244,14 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, rows: &[Row], a: &Args
 where
     DB::ErrorType: 'static,
 {
-    root.fill(&WHITE).map_err(experiments::plot_err)?;
-    let root = root
-        .titled(
-            &format!(
-                "Output ranges of random 2-100-100-100-100-2 nets, eps = {} (eq. 41-42)",
-                a.eps
-            ),
-            ("sans-serif", 22),
-        )
-        .map_err(experiments::plot_err)?;
+    let root = experiments::titled(
+        root,
+        &format!(
+            "Output ranges of random 2-100-100-100-100-2 nets, eps = {} (eq. 41-42)",
+            a.eps
+        ),
+        22,
+    )?;
     let (left, right) = root.split_horizontally(550);
     for (panel, area, zoom) in [(0, left, false), (1, right, true)] {
         let shown: Vec<usize> = if zoom {

@@ -235,16 +235,13 @@ fn main() -> Result<()> {
     }
     experiments::register_font()?;
     let (cols, rows) = (eps.len() as u32, a.nets as u32);
-    draw(
-        BitMapBackend::new(&out.png, (360 * cols, 340 * rows + 60)).into_drawing_area(),
+    experiments::draw_png_svg!(
+        out,
+        (360 * cols, 340 * rows + 60),
+        draw,
         &panels,
-        cols as usize,
-    )?;
-    draw(
-        SVGBackend::new(&out.svg, (360 * cols, 340 * rows + 60)).into_drawing_area(),
-        &panels,
-        cols as usize,
-    )?;
+        cols as usize
+    );
     eprintln!(
         "wrote {}, {} and {}",
         out.csv.display(),
@@ -262,13 +259,7 @@ fn draw<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    root.fill(&WHITE).map_err(experiments::plot_err)?;
-    let root = root
-        .titled(
-            "True adversarial polytope (gray), convex outer bound by LP (green), paper-alpha dual half-planes (dashed blue)",
-            ("sans-serif", 15),
-        )
-        .map_err(experiments::plot_err)?;
+    let root = experiments::titled(root, "True adversarial polytope (gray), convex outer bound by LP (green), paper-alpha dual half-planes (dashed blue)", 15)?;
     let areas = root.split_evenly((panels.len() / cols, cols));
     for (p, area) in panels.iter().zip(areas) {
         let dual_poly = experiments::polygon(&p.dirs, &p.dual);

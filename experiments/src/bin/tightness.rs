@@ -384,34 +384,8 @@ fn main() -> Result<()> {
     );
     experiments::register_font()?;
     let size = (1500, 520);
-    draw_scatter(
-        BitMapBackend::new(&out.png, size).into_drawing_area(),
-        &subjects,
-        &groups,
-        &rows,
-        &eps,
-    )?;
-    draw_scatter(
-        SVGBackend::new(&out.svg, size).into_drawing_area(),
-        &subjects,
-        &groups,
-        &rows,
-        &eps,
-    )?;
-    draw_gaps(
-        BitMapBackend::new(&out_gap.png, size).into_drawing_area(),
-        &subjects,
-        &groups,
-        &rows,
-        &eps,
-    )?;
-    draw_gaps(
-        SVGBackend::new(&out_gap.svg, size).into_drawing_area(),
-        &subjects,
-        &groups,
-        &rows,
-        &eps,
-    )?;
+    experiments::draw_png_svg!(out, size, draw_scatter, &subjects, &groups, &rows, &eps);
+    experiments::draw_png_svg!(out_gap, size, draw_gaps, &subjects, &groups, &rows, &eps);
     eprintln!(
         "wrote {}, {} (.svg) and {} (.svg)",
         out.csv.display(),
@@ -760,13 +734,11 @@ fn draw_scatter<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    root.fill(&WHITE).map_err(experiments::plot_err)?;
-    let root = root
-        .titled(
-            "Exact LP (19) optimum against the dual bound J, every target (cf. Fig. 11)",
-            ("sans-serif", 22),
-        )
-        .map_err(experiments::plot_err)?;
+    let root = experiments::titled(
+        root,
+        "Exact LP (19) optimum against the dual bound J, every target (cf. Fig. 11)",
+        22,
+    )?;
     let panels = root.split_evenly((1, subjects.len()));
     for (m, (s, area)) in subjects.iter().zip(panels).enumerate() {
         let pts: Vec<(f64, f64, usize)> = rows
@@ -842,13 +814,11 @@ where
     DB::ErrorType: 'static,
 {
     const FLOOR: f64 = 1e-9;
-    root.fill(&WHITE).map_err(experiments::plot_err)?;
-    let root = root
-        .titled(
-            "Gap between the exact LP (19) and the dual bound, per model and eps",
-            ("sans-serif", 22),
-        )
-        .map_err(experiments::plot_err)?;
+    let root = experiments::titled(
+        root,
+        "Gap between the exact LP (19) and the dual bound, per model and eps",
+        22,
+    )?;
     let mut strips: Vec<(String, usize, Vec<f64>)> = Vec::new();
     for (m, s) in subjects.iter().enumerate() {
         for (ei, &e) in eps.iter().enumerate() {

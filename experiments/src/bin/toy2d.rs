@@ -309,40 +309,11 @@ fn main() -> Result<()> {
 
     experiments::register_font()?;
     let s3 = (1100, 560);
-    draw_regions(
-        BitMapBackend::new(&out.png, s3).into_drawing_area(),
-        &runs,
-        &data,
-        a.eps,
-    )?;
-    draw_regions(
-        SVGBackend::new(&out.svg, s3).into_drawing_area(),
-        &runs,
-        &data,
-        a.eps,
-    )?;
+    experiments::draw_png_svg!(out, s3, draw_regions, &runs, &data, a.eps);
     let s7 = (620, 600);
-    draw_polytope(
-        BitMapBackend::new(&out_poly.png, s7).into_drawing_area(),
-        &poly,
-        a.eps,
-    )?;
-    draw_polytope(
-        SVGBackend::new(&out_poly.svg, s7).into_drawing_area(),
-        &poly,
-        a.eps,
-    )?;
+    experiments::draw_png_svg!(out_poly, s7, draw_polytope, &poly, a.eps);
     let sc = (1100, 440);
-    draw_curves(
-        BitMapBackend::new(&out_curves.png, sc).into_drawing_area(),
-        &runs,
-        a.eps,
-    )?;
-    draw_curves(
-        SVGBackend::new(&out_curves.svg, sc).into_drawing_area(),
-        &runs,
-        a.eps,
-    )?;
+    experiments::draw_png_svg!(out_curves, sc, draw_curves, &runs, a.eps);
     eprintln!(
         "wrote {}, {}, {} and {} (each with .svg)",
         out.csv.display(),
@@ -365,15 +336,11 @@ fn draw_regions<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    root.fill(&WHITE).map_err(experiments::plot_err)?;
-    let root = root
-        .titled(
-            &format!(
-                "Decision regions and eps = {eps} boxes of the 12 training points (cf. Fig. 3)"
-            ),
-            ("sans-serif", 20),
-        )
-        .map_err(experiments::plot_err)?;
+    let root = experiments::titled(
+        root,
+        &format!("Decision regions and eps = {eps} boxes of the 12 training points (cf. Fig. 3)"),
+        20,
+    )?;
     let n = 160;
     let cell = 1.0 / n as f64;
     let grid: Vec<f64> = (0..n * n)
@@ -521,13 +488,11 @@ fn draw_curves<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    root.fill(&WHITE).map_err(experiments::plot_err)?;
-    let root = root
-        .titled(
-            "Learning curves on the 12 points (full batch, Adam)",
-            ("sans-serif", 20),
-        )
-        .map_err(experiments::plot_err)?;
+    let root = experiments::titled(
+        root,
+        "Learning curves on the 12 points (full batch, Adam)",
+        20,
+    )?;
     let panels = root.split_evenly((1, 2));
     let epochs = runs[0].curve.len() as f64;
     let colors = [RGBColor(220, 90, 0), RGBColor(0, 150, 60)];
