@@ -186,3 +186,80 @@ where
     root.titled(title, ("sans-serif", font_size))
         .map_err(plot_err)
 }
+
+/// Checks the chain for 2-D outputs in every direction `c_k` of `dirs`:
+/// `J(c_k) <= LP(c_k) <= c_k^T f(x')` for every sampled output `f(x')` (`outputs`, pairs),
+/// with tolerance 1e-7 x max(1, |value|), the LP solvers' accuracy. An error names `what`
+/// and the direction.
+pub fn check_support_chain(
+    what: &str,
+    dirs: &[(f64, f64)],
+    dual: &[f64],
+    lp: &[f64],
+    outputs: &[f64],
+) -> Result<()> {
+    let tol = |v: f64| 1e-7 * v.abs().max(1.0);
+    for (k, d) in dirs.iter().enumerate() {
+        let name = format!("{what}, direction {k} ({:.4}, {:.4})", d.0, d.1);
+        if dual[k] > lp[k] + tol(lp[k]) {
+            anyhow::bail!("{name}: dual {} > LP {}", dual[k], lp[k]);
+        }
+        let min = outputs
+            .chunks(2)
+            .map(|o| d.0 * o[0] + d.1 * o[1])
+            .fold(f64::INFINITY, f64::min);
+        if lp[k] > min + tol(min) {
+            anyhow::bail!(
+                "{name}: LP {} > the smallest sampled c^T f(x') {min}",
+                lp[k]
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_support_chain_check_passes_a_valid_chain_and_names_a_broken_one() {
+        let dirs = directions(4);
+        // Outputs: the unit square's corners; support values min over them.
+        let outputs = [0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0];
+        let exact: Vec<f64> = dirs
+            .iter()
+            .map(|d| {
+                outputs
+                    .chunks(2)
+                    .map(|o| d.0 * o[0] + d.1 * o[1])
+                    .fold(f64::INFINITY, f64::min)
+            })
+            .collect();
+        let dual: Vec<f64> = exact.iter().map(|v| v - 0.1).collect();
+        check_support_chain("square", &dirs, &dual, &exact, &outputs).unwrap();
+        // A dual above the LP, and an LP above a sampled point, are errors naming the row.
+        let mut high = dual.clone();
+        high[2] = exact[2] + 1e-3;
+        let e = check_support_chain("square", &dirs, &high, &exact, &outputs).unwrap_err();
+        assert!(e.to_string().starts_with("square, direction 2"), "{e}");
+        let mut lp = exact.clone();
+        lp[1] += 1e-3;
+        let e = check_support_chain("square", &dirs, &dual, &lp, &outputs).unwrap_err();
+        assert!(
+            e.to_string().contains("direction 1") && e.to_string().contains("LP"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn extent_and_polygon_agree_on_a_square() {
+        let dirs = directions(4);
+        // Half-planes c . z >= h for the square [-1, 1]^2.
+        let poly = polygon(&dirs, &[-1.0, -1.0, -1.0, -1.0]);
+        let (x0, x1, y0, y1) = extent(&poly);
+        for (v, want) in [(x0, -1.0), (x1, 1.0), (y0, -1.0), (y1, 1.0)] {
+            assert!((v - want).abs() < 1e-12, "{poly:?}");
+        }
+    }
+}

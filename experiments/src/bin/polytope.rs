@@ -102,26 +102,13 @@ fn main() -> Result<()> {
                 experiments::solve_with_fallback(&Lp19::new(&model, &dom, &ab)?, &cs, solver)?;
             let t_lp = t.elapsed().as_secs_f64() * 1e3;
             let lpv: Vec<f64> = sols.iter().map(|s| s.value).collect();
-            let tol = |v: f64| 1e-7 * v.abs().max(1.0);
-            for (k, d) in dirs.iter().enumerate() {
-                let name = format!(
-                    "net seed {seed}, eps {e}, direction {k} ({:.4}, {:.4})",
-                    d.0, d.1
-                );
-                if j[k] > lpv[k] + tol(lpv[k]) {
-                    bail!("{name}: dual {} > LP {}", j[k], lpv[k]);
-                }
-                let min = f
-                    .chunks(2)
-                    .map(|o| d.0 * o[0] + d.1 * o[1])
-                    .fold(f64::INFINITY, f64::min);
-                if lpv[k] > min + tol(min) {
-                    bail!(
-                        "{name}: LP {} > the smallest sampled c^T f(x') {min}",
-                        lpv[k]
-                    );
-                }
-            }
+            experiments::check_support_chain(
+                &format!("net seed {seed}, eps {e}"),
+                &dirs,
+                &j,
+                &lpv,
+                &f,
+            )?;
             let ib = interval_bounds(&model, &dom)?;
             let (il, iu) = (ib.lower.last().unwrap(), ib.upper.last().unwrap());
             let step = (g / 101).max(1);

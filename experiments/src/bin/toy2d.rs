@@ -194,26 +194,13 @@ fn main() -> Result<()> {
     let lp: Vec<f64> = sols.iter().map(|s| s.value).collect();
     let g = a.grid;
     let f = robust.forward_batch(&experiments::ball_grid(x, a.eps, g), g * g)?;
-    let tol = |v: f64| 1e-7 * v.abs().max(1.0);
-    for (k, d) in dirs.iter().enumerate() {
-        let name = format!(
-            "robust model, point {}, eps {}, direction {k} ({:.4}, {:.4})",
-            worst.0, a.eps, d.0, d.1
-        );
-        if dual[k] > lp[k] + tol(lp[k]) {
-            bail!("{name}: dual {} > LP {}", dual[k], lp[k]);
-        }
-        let min = f
-            .chunks(2)
-            .map(|o| d.0 * o[0] + d.1 * o[1])
-            .fold(f64::INFINITY, f64::min);
-        if lp[k] > min + tol(min) {
-            bail!(
-                "{name}: LP {} > the smallest sampled c^T f(x') {min}",
-                lp[k]
-            );
-        }
-    }
+    experiments::check_support_chain(
+        &format!("robust model, point {}, eps {}", worst.0, a.eps),
+        &dirs,
+        &dual,
+        &lp,
+        &f,
+    )?;
     let step = (g / 101).max(1);
     let poly = Polytope {
         point: worst.0,
