@@ -57,27 +57,31 @@ impl Outputs {
 }
 
 /// Solves every objective row with `preferred` (warm re-solves where the solver has
-/// them); a row on which it stops short of a proven optimum (clarabel's `AlmostSolved`,
-/// say) is solved again with microlp. Each solution names the solver that gave it.
-pub fn solve_with_fallback(
+/// them) as verified enclosures ([`lp::solve_verified`]): a row that `preferred` does not
+/// settle is retried with the other compiled solvers. Every returned enclosure is an
+/// optimum (its solver value within [`lp::VerifyOptions`]'s tolerance of a proven lower
+/// bound); a row that no solver settles is an error listing every attempt.
+pub fn solve_verified(
     lp19: &lp::Lp19<'_>,
     cs: &[f64],
     preferred: lp::Solver,
-) -> Result<Vec<lp::LpSolution>> {
+) -> Result<Vec<lp::LpEnclosure>> {
     let opts = lp::LpOptions::default();
-    if let Ok(v) = lp::solve_many(lp19, cs, preferred, &opts, true) {
-        return Ok(v);
+    let encs = lp::solve_verified(lp19, cs, preferred, &opts, true, &Default::default())?;
+    for (k, e) in encs.iter().enumerate() {
+        if !e.is_optimum {
+            anyhow::bail!(
+                "objective row {k}: no solver settled LP (19) (proven lower bound {}, attempts: {})",
+                e.proven_lower,
+                e.attempts
+                    .iter()
+                    .map(|a| format!("{} {} {:?}", a.solver.name(), a.status, a.value))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+        }
     }
-    let n = lp19.model.output_len();
-    cs.chunks(n)
-        .map(|c| match lp::solve(lp19, c, preferred, &opts) {
-            Ok(s) => Ok(s),
-            Err(lp::LpError::NotOptimal { .. }) if preferred != lp::Solver::Microlp => {
-                Ok(lp::solve(lp19, c, lp::Solver::Microlp, &opts)?)
-            }
-            Err(e) => Err(e.into()),
-        })
-        .collect()
+    Ok(encs)
 }
 
 /// A `g x g` grid of the 2-D box `x +- eps` (row-major, one point per pair of values).
@@ -187,31 +191,55 @@ where
         .map_err(plot_err)
 }
 
+/// The tolerance policy of every chain check, relative to `max(1, |value|)`:
+/// a proven number against a floating-point forward pass (sampled points) allows
+/// [`SAMPLE_TOL`] for the forward pass's own rounding; the proven `J` against an LP
+/// solver's value allows [`lp::VerifyOptions`]'s tolerance (the value is confirmed to
+/// that tolerance, not proven). Proven numbers against each other allow nothing.
+pub const SAMPLE_TOL: f64 = 1e-9;
+
+/// `a <= b` with both numbers (false when either is NaN: a NaN never passes a check).
+pub fn le(a: f64, b: f64) -> bool {
+    a <= b
+}
+
+/// Scaled tolerance: `rel * max(1, |v|)`.
+pub fn tol(rel: f64, v: f64) -> f64 {
+    rel * v.abs().max(1.0)
+}
+
 /// Checks the chain for 2-D outputs in every direction `c_k` of `dirs`:
-/// `J(c_k) <= LP(c_k) <= c_k^T f(x')` for every sampled output `f(x')` (`outputs`, pairs),
-/// with tolerance 1e-7 x max(1, |value|), the LP solvers' accuracy. An error names `what`
-/// and the direction.
+/// `J(c_k) <= LP(c_k)` (the proven dual against the solver's confirmed value, to the LP
+/// tolerance) and `LP_proven(c_k) <= c_k^T f(x')` for every sampled output `f(x')`
+/// (`outputs`, pairs; [`SAMPLE_TOL`]). An error names `what` and the direction.
 pub fn check_support_chain(
     what: &str,
     dirs: &[(f64, f64)],
     dual: &[f64],
     lp: &[f64],
+    lp_proven: &[f64],
     outputs: &[f64],
 ) -> Result<()> {
-    let tol = |v: f64| 1e-7 * v.abs().max(1.0);
+    let lp_tol = lp::VerifyOptions::default().tolerance;
     for (k, d) in dirs.iter().enumerate() {
         let name = format!("{what}, direction {k} ({:.4}, {:.4})", d.0, d.1);
-        if dual[k] > lp[k] + tol(lp[k]) {
+        if dual[k] > lp[k] + tol(lp_tol, lp[k]) {
             anyhow::bail!("{name}: dual {} > LP {}", dual[k], lp[k]);
         }
         let min = outputs
             .chunks(2)
             .map(|o| d.0 * o[0] + d.1 * o[1])
             .fold(f64::INFINITY, f64::min);
-        if lp[k] > min + tol(min) {
+        if !le(lp_proven[k], min + tol(SAMPLE_TOL, min)) {
             anyhow::bail!(
-                "{name}: LP {} > the smallest sampled c^T f(x') {min}",
-                lp[k]
+                "{name}: proven LP bound {} > the smallest sampled c^T f(x') {min}",
+                lp_proven[k]
+            );
+        }
+        if !le(dual[k], min + tol(SAMPLE_TOL, min)) {
+            anyhow::bail!(
+                "{name}: dual {} > the smallest sampled c^T f(x') {min}",
+                dual[k]
             );
         }
     }
@@ -237,15 +265,15 @@ mod tests {
             })
             .collect();
         let dual: Vec<f64> = exact.iter().map(|v| v - 0.1).collect();
-        check_support_chain("square", &dirs, &dual, &exact, &outputs).unwrap();
+        check_support_chain("square", &dirs, &dual, &exact, &exact, &outputs).unwrap();
         // A dual above the LP, and an LP above a sampled point, are errors naming the row.
         let mut high = dual.clone();
         high[2] = exact[2] + 1e-3;
-        let e = check_support_chain("square", &dirs, &high, &exact, &outputs).unwrap_err();
+        let e = check_support_chain("square", &dirs, &high, &exact, &exact, &outputs).unwrap_err();
         assert!(e.to_string().starts_with("square, direction 2"), "{e}");
         let mut lp = exact.clone();
         lp[1] += 1e-3;
-        let e = check_support_chain("square", &dirs, &dual, &lp, &outputs).unwrap_err();
+        let e = check_support_chain("square", &dirs, &dual, &lp, &lp, &outputs).unwrap_err();
         assert!(
             e.to_string().contains("direction 1") && e.to_string().contains("LP"),
             "{e}"

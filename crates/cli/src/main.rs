@@ -88,7 +88,9 @@ struct TargetArgs {
 
 #[derive(Args, Debug, Clone)]
 struct LpFlags {
-    /// microlp, clarabel or highs (default: highs when compiled in, else clarabel).
+    /// microlp, clarabel, highs, or all (every compiled solver, compared) (default: highs
+    /// when compiled in, else clarabel). A solver that does not settle an LP is followed
+    /// by the others; every attempt is reported.
     #[arg(long)]
     solver: Option<String>,
     /// Per-solve wall-clock limit in seconds; a solve that hits it is an error, not a value.
@@ -224,8 +226,12 @@ struct Prepared {
     predicted: usize,
     label: usize,
     label_source: &'static str,
-    targets: Vec<usize>,
-    /// Row-major objective rows `e_label - e_t`, one per target.
+    /// The target class of each objective row (None for a one-output model's `+f`/`-f`).
+    targets: Vec<Option<usize>>,
+    /// Each objective row in words.
+    names: Vec<String>,
+    /// Row-major objective rows `e_label - e_t`, one per target; for a one-output model
+    /// the rows `+1` and `-1` (lower and upper bounds of the output).
     c: Vec<f64>,
     domain: InputDomain,
 }
@@ -244,26 +250,52 @@ fn prepare(a: &TargetArgs) -> Result<Prepared> {
         (None, None) => (predicted, "predicted"),
     };
     let n_out = model.output_len();
-    if label >= n_out {
-        bail!("label {label} is out of range for a model with {n_out} outputs");
-    }
-    let targets: Vec<usize> = match a.targets.as_str() {
-        "all" => (0..n_out).filter(|&t| t != label).collect(),
-        k => {
-            let t: usize = k.parse().with_context(|| {
-                format!("--targets must be \"all\" or a class index, got {k:?}")
-            })?;
-            if t >= n_out {
-                bail!("--targets {t} is out of range for a model with {n_out} outputs");
-            }
-            vec![t]
+    let (targets, names, c) = if n_out == 1 {
+        // No margin exists; bound the output itself from both sides.
+        if a.targets != "all" || a.label.is_some() {
+            bail!("the model has one output, so there are no margin targets or classes: --targets and --label do not apply (bound and lp report proven lower and upper bounds of the output instead)");
         }
+        (
+            vec![None, None],
+            vec![
+                "+f (J is a lower bound of the output)".to_string(),
+                "-f (-J is an upper bound of the output)".to_string(),
+            ],
+            vec![1.0, -1.0],
+        )
+    } else {
+        if label >= n_out {
+            bail!("label {label} is out of range for a model with {n_out} outputs");
+        }
+        let targets: Vec<usize> = match a.targets.as_str() {
+            "all" => (0..n_out).filter(|&t| t != label).collect(),
+            k => {
+                let t: usize = k.parse().with_context(|| {
+                    format!("--targets must be \"all\" or a class index, got {k:?}")
+                })?;
+                if t >= n_out {
+                    bail!("--targets {t} is out of range for a model with {n_out} outputs");
+                }
+                if t == label {
+                    bail!("--targets {t} is the label itself: its margin is 0 by definition");
+                }
+                vec![t]
+            }
+        };
+        let all = margin_objectives(n_out, label)?;
+        let c: Vec<f64> = targets
+            .iter()
+            .flat_map(|&t| all[t * n_out..(t + 1) * n_out].to_vec())
+            .collect();
+        (
+            targets.iter().map(|&t| Some(t)).collect(),
+            targets
+                .iter()
+                .map(|t| format!("e_{label} - e_{t}"))
+                .collect(),
+            c,
+        )
     };
-    let all = margin_objectives(n_out, label)?;
-    let c: Vec<f64> = targets
-        .iter()
-        .flat_map(|&t| all[t * n_out..(t + 1) * n_out].to_vec())
-        .collect();
     let domain = InputDomain::new(&spec.x, a.eps, a.r#box)?;
     Ok(Prepared {
         model,
@@ -273,6 +305,7 @@ fn prepare(a: &TargetArgs) -> Result<Prepared> {
         label,
         label_source,
         targets,
+        names,
         c,
         domain,
     })
@@ -289,12 +322,17 @@ fn header(p: &Prepared) -> Value {
     })
 }
 
-fn solver_of(f: &LpFlags) -> Result<lp::Solver> {
-    let s = match &f.solver {
-        Some(s) => lp::Solver::parse(s)?,
-        None => lp::Solver::preferred(),
+/// The solvers named by `--solver`: one, or every compiled one for `all`.
+fn solvers_of(f: &LpFlags) -> Result<Vec<lp::Solver>> {
+    let list = match f.solver.as_deref() {
+        Some("all") => lp::Solver::ALL
+            .into_iter()
+            .filter(|s| s.available())
+            .collect(),
+        Some(s) => vec![lp::Solver::parse(s)?],
+        None => vec![lp::Solver::preferred()],
     };
-    if !s.available() {
+    if list.iter().any(|s| !s.available()) {
         bail!("built without HiGHS; rebuild with --features highs (e.g. cargo build --release -p convex-outer --features highs)");
     }
     if let Some(t) = f.time_limit {
@@ -302,18 +340,49 @@ fn solver_of(f: &LpFlags) -> Result<lp::Solver> {
             bail!("--time-limit must be a positive number of seconds, got {t}");
         }
     }
-    Ok(s)
+    Ok(list)
 }
 
-/// LP (19) for every objective row, with the value of the real network at each LP point.
+fn attempt_json(a: &lp::Attempt) -> Value {
+    json!({
+        "solver": a.solver.name(), "status": a.status, "value": a.value,
+        "proven_lower_from_its_multipliers": a.proven_lower,
+        "max_row_violation": a.max_violation, "time_ms": a.time.as_secs_f64() * 1e3,
+    })
+}
+
+/// One objective's LP enclosure as JSON.
+fn enclosure_json(e: &lp::LpEnclosure) -> Value {
+    let s = e.solution.as_ref();
+    json!({
+        "lp_proven_lower": e.proven_lower,
+        "lp_proven_lower_source": e.proven_lower_source,
+        "lp_solver_value": e.value(),
+        "lp_verdict": e.verdict(),
+        "lp_is_optimum": e.is_optimum,
+        "lp_tolerance": e.tolerance,
+        "value_at_lp_point_upper": e.upper_at_input,
+        "solver": s.map(|s| s.solver.name()),
+        "status": s.map(|s| s.status.clone()),
+        "ipm_duality_gap": s.and_then(|s| s.ipm_gap),
+        "warm_start": s.map(|s| s.warm),
+        "iterations": s.map(|s| s.iterations),
+        "lp_point_max_row_violation": e.max_violation,
+        "attempts": e.attempts.iter().map(attempt_json).collect::<Vec<_>>(),
+    })
+}
+
+/// LP (19) for every objective row as verified enclosures: for each solver asked for
+/// (several with `--solver all`, each without fallback, then compared), or the one
+/// solver with fallback to the others.
 fn lp_rows(
     p: &Prepared,
     bounds: &dual::LayerBounds,
-    solver: lp::Solver,
+    solvers: &[lp::Solver],
     f: &LpFlags,
     warm: bool,
-    j: &[f64],
-) -> Result<(Value, Vec<Value>)> {
+    j: &dual::DualBound,
+) -> Result<(Value, Vec<Value>, Vec<lp::LpEnclosure>)> {
     let t = Instant::now();
     let lp19 = lp::Lp19::new(&p.model, &p.domain, bounds)?;
     let build_ms = ms(t);
@@ -321,42 +390,95 @@ fn lp_rows(
         time_limit: f.time_limit,
         ..Default::default()
     };
-    let sols = lp::solve_many(&lp19, &p.c, solver, &opts, warm)?;
-    let n = p.model.output_len();
+    let verify = lp::VerifyOptions {
+        fallback: solvers.len() == 1,
+        ..Default::default()
+    };
+    let per_solver: Vec<Vec<lp::LpEnclosure>> = solvers
+        .iter()
+        .map(|&s| lp::solve_verified(&lp19, &p.c, s, &opts, warm, &verify))
+        .collect::<Result<_, _>>()?;
     let mut rows = Vec::new();
-    for (k, s) in sols.iter().enumerate() {
-        let c = &p.c[k * n..(k + 1) * n];
-        let fx = s.value_at_input_point(&lp19, c)?;
-        rows.push(json!({
+    let mut best = Vec::new();
+    for k in 0..p.names.len() {
+        // Every solver solved the same LP: the best proven lower bound of any of them
+        // verifies each solver's value.
+        let top = per_solver
+            .iter()
+            .map(|v| (v[k].proven_lower, v[k].proven_lower_source.clone()))
+            .fold((f64::NEG_INFINITY, String::new()), |a, b| {
+                if b.0 > a.0 {
+                    b
+                } else {
+                    a
+                }
+            });
+        let encs: Vec<lp::LpEnclosure> = per_solver
+            .iter()
+            .map(|v| {
+                let mut e = v[k].clone();
+                e.tighten(top.0, &top.1);
+                e
+            })
+            .collect();
+        // The reported enclosure: an optimum if any solver gave one, with the largest
+        // proven lower bound of all.
+        let e = encs
+            .iter()
+            .find(|e| e.is_optimum)
+            .unwrap_or(&encs[0])
+            .clone();
+        let mut row = json!({
+            "objective": p.names[k],
             "target": p.targets[k],
-            "J": j[k],
-            "lp": s.value,
-            "value_at_lp_point": fx,
-            "gap_lp_minus_J": s.value - j[k],
-            "solver": s.solver.name(),
-            "status": s.status,
-            "ipm_duality_gap": s.ipm_gap,
-            "exactness": match s.ipm_gap {
-                None => "simplex optimum".to_string(),
-                Some(g) => format!("interior-point value, approximate to its duality gap {g:.1e}"),
-            },
-            "warm_start": s.warm,
-            "iterations": s.iterations,
-            "setup_ms": s.setup_time.as_secs_f64() * 1e3,
-            "solve_ms": s.solve_time.as_secs_f64() * 1e3,
-            "lp_point_max_row_violation": lp19.max_violation(&s.values),
-        }));
+            "J": j.values[k],
+            "J_nominal": j.nominal[k],
+        });
+        let ej = enclosure_json(&e);
+        for (key, v) in ej.as_object().expect("object") {
+            row[key] = v.clone();
+        }
+        if let Some(v) = e.value() {
+            row["gap_lp_minus_J"] = (v - j.values[k]).into();
+        }
+        if solvers.len() > 1 {
+            let vals: Vec<f64> = encs.iter().filter_map(|e| e.value()).collect();
+            let spread = vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max)
+                - vals.iter().cloned().fold(f64::INFINITY, f64::min);
+            row["solvers"] = encs
+                .iter()
+                .zip(solvers)
+                .map(|(e, s)| {
+                    let mut v = enclosure_json(e);
+                    v["solver_asked"] = s.name().into();
+                    v
+                })
+                .collect::<Vec<_>>()
+                .into();
+            row["solver_agreement"] = json!({
+                "values": vals.len(),
+                "max_minus_min": if vals.is_empty() { None } else { Some(spread) },
+                "all_optimum": encs.iter().all(|e| e.is_optimum),
+            });
+        }
+        rows.push(row);
+        best.push(e);
     }
     let size = lp19.size();
     Ok((
         json!({"variables": size.variables, "rows": size.rows, "nonzeros": size.nonzeros, "build_ms": build_ms, "bounds": bounds.source.name()}),
         rows,
+        best,
     ))
 }
 
 fn bound(a: BoundArgs) -> Result<Value> {
     let p = prepare(&a.t)?;
-    let solver = if a.lp { Some(solver_of(&a.lpf)?) } else { None };
+    let solvers = if a.lp {
+        solvers_of(&a.lpf)?
+    } else {
+        Vec::new()
+    };
     let t0 = Instant::now();
     let model = &p.model;
     let t = Instant::now();
@@ -392,29 +514,35 @@ fn bound(a: BoundArgs) -> Result<Value> {
             })
             .collect()
     };
-    let mut objectives: Vec<Value> = p
-        .targets
-        .iter()
-        .zip(&j.values)
-        .map(|(&t, &jv)| {
-            json!({"target": t, "c": format!("e_{} - e_{t}", p.label), "J": jv, "value_at_x": p.logits[p.label] - p.logits[t]})
+    let n = model.output_len();
+    let mut objectives: Vec<Value> = (0..p.names.len())
+        .map(|k| {
+            let c = &p.c[k * n..(k + 1) * n];
+            let at_x: f64 = c.iter().zip(&p.logits).map(|(a, b)| a * b).sum();
+            json!({"objective": p.names[k], "target": p.targets[k], "J": j.values[k], "J_nominal": j.nominal[k], "value_at_x": at_x})
         })
         .collect();
     let mut lp_info = Value::Null;
     let mut t_lp = 0.0;
-    if let Some(solver) = solver {
+    if !solvers.is_empty() {
         let t = Instant::now();
-        let (info, rows) = lp_rows(&p, &ab, solver, &a.lpf, true, &j.values)?;
+        let (info, rows, _) = lp_rows(&p, &ab, &solvers, &a.lpf, true, &j)?;
         t_lp = ms(t);
         for (o, r) in objectives.iter_mut().zip(rows) {
-            for key in [
-                "lp",
-                "value_at_lp_point",
-                "solver",
-                "status",
-                "ipm_duality_gap",
-            ] {
-                o[key] = r[key].clone();
+            for (key, v) in r.as_object().expect("object") {
+                if key.starts_with("lp_")
+                    || key.starts_with("value_at_lp")
+                    || [
+                        "solver",
+                        "status",
+                        "ipm_duality_gap",
+                        "attempts",
+                        "solver_agreement",
+                    ]
+                    .contains(&key.as_str())
+                {
+                    o[key] = v.clone();
+                }
             }
         }
         lp_info = info;
@@ -428,15 +556,26 @@ fn bound(a: BoundArgs) -> Result<Value> {
     if !lp_info.is_null() {
         out["lp"] = lp_info;
     }
-    out["certified"] = j.values.iter().all(|&v| v > 0.0).into();
-    out["certified_note"] = "certified when J > 0 for every listed target (Corollary 1)".into();
+    if n == 1 {
+        out["output_bounds"] = json!({"lower": j.values[0], "upper": -j.values[1]});
+        out["certified"] = Value::Null;
+        out["certified_note"] = "a one-output model has no margin to certify (Corollary 1 needs two classes); output_bounds are proven bounds of the output over the input set".into();
+    } else {
+        out["certified"] = dual::certifies(&j.values, usize::MAX).into();
+        out["certified_note"] =
+            "certified when the proven J > 0 for every listed target (Corollary 1)".into();
+    }
+    out["numbers_note"] = PROVEN_NOTE.into();
     out["time_ms"] = json!({"interval": t_interval, "algorithm1": t_alg1, "objective": t_obj, "lp": t_lp, "total": ms(t0)});
     Ok(out)
 }
 
+/// What "proven", "nominal" and the LP enclosure mean, printed with every bound.
+const PROVEN_NOTE: &str = "J and every interval / Algorithm 1 bound are proven: they hold in exact arithmetic for the stored weights, whatever the rounding; J_nominal is the floating-point value of eq. 6 (not a bound). LP (19) is an enclosure: lp_proven_lower is proven (from the solver's multipliers, Neumaier-Shcherbina, or J); lp_solver_value is the solver's number, called the optimum only when within lp_tolerance of the proven lower bound; value_at_lp_point_upper is a proven upper bound on the exact minimum.";
+
 fn lp_cmd(a: LpArgs) -> Result<Value> {
     let p = prepare(&a.t)?;
-    let solver = solver_of(&a.lp)?;
+    let solvers = solvers_of(&a.lp)?;
     let t0 = Instant::now();
     let alg1 = algorithm1(&p.model, &p.domain)?;
     let j = dual_objective(&p.model, &p.domain, &alg1, &p.c, &AlphaRule::Paper)?;
@@ -448,22 +587,22 @@ fn lp_cmd(a: LpArgs) -> Result<Value> {
                 time_limit: a.lp.time_limit,
                 ..Default::default()
             };
-            lp::lp_all_bounds(&p.model, &p.domain, solver, &opts)?
+            lp::lp_all_bounds(&p.model, &p.domain, solvers[0], &opts)?
         }
         o => bail!("--bounds must be algorithm1 or lp-all, got {o:?}"),
     };
     let t_bounds = ms(t);
-    let (info, rows) = lp_rows(&p, &bounds, solver, &a.lp, !a.cold, &j.values)?;
+    let (info, rows, _) = lp_rows(&p, &bounds, &solvers, &a.lp, !a.cold, &j)?;
     let mut out = header(&p);
     out["method"] = json!({
         "dual": {"bound": j.method, "alpha": j.alpha, "intermediate": j.intermediate.name()},
-        "lp": {"program": "LP (19), appendix A.1", "intermediate": bounds.source.name(), "solver": solver.name()},
+        "lp": {"program": "LP (19), appendix A.1", "intermediate": bounds.source.name(), "solvers": solvers.iter().map(|s| s.name()).collect::<Vec<_>>()},
     });
     out["lp"] = info;
     out["targets"] = rows.into();
     out["chain_note"] =
-        "J <= lp <= exact minimum <= value_at_lp_point (the real network at the LP's input point)"
-            .into();
+        "J <= lp_proven_lower <= LP optimum <= exact minimum <= value_at_lp_point_upper".into();
+    out["numbers_note"] = PROVEN_NOTE.into();
     out["time_ms"] = json!({"intermediate_bounds": t_bounds, "total": ms(t0)});
     Ok(out)
 }
@@ -471,6 +610,12 @@ fn lp_cmd(a: LpArgs) -> Result<Value> {
 fn certify_cmd(a: CertifyArgs) -> Result<Value> {
     check_eps(a.eps)?;
     let model = load(&a.model)?;
+    if model.output_len() < 2 {
+        return Err(dual::DualError::NoTargets {
+            n_out: model.output_len(),
+        }
+        .into());
+    }
     let data = load_dataset(&a.data.data, a.data.split_seed)?;
     let idx = input::range(&data, a.data.start, a.data.count)?;
     let t = Instant::now();
@@ -499,6 +644,12 @@ fn certify_cmd(a: CertifyArgs) -> Result<Value> {
 
 fn radius_cmd(a: RadiusArgs) -> Result<Value> {
     let model = load(&a.model)?;
+    if model.output_len() < 2 {
+        return Err(dual::DualError::NoTargets {
+            n_out: model.output_len(),
+        }
+        .into());
+    }
     if !(a.rel_tol > 0.0 && a.rel_tol < 1.0) {
         bail!("--rel-tol must be in (0, 1), got {}", a.rel_tol);
     }

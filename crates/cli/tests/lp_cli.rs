@@ -56,11 +56,13 @@ fn lp_reproduces_golden_values_and_the_chain() {
             let want = case["lp19_algorithm1_bounds"].as_array().unwrap();
             for row in out["targets"].as_array().unwrap() {
                 let t = row["target"].as_u64().unwrap() as usize;
-                let (lp, j, fx) = (
-                    row["lp"].as_f64().unwrap(),
+                let (lp, j, fx, proven) = (
+                    row["lp_solver_value"].as_f64().unwrap(),
                     row["J"].as_f64().unwrap(),
-                    row["value_at_lp_point"].as_f64().unwrap(),
+                    row["value_at_lp_point_upper"].as_f64().unwrap(),
+                    row["lp_proven_lower"].as_f64().unwrap(),
                 );
+                assert_eq!(row["lp_verdict"], "optimum", "case {i} {solver} t{t}");
                 let w = want[t].as_f64().unwrap();
                 // 1e-6: clarabel's stated accuracy (see crates/lp/tests/chain.rs).
                 let tol = 1e-6 * w.abs().max(1.0);
@@ -72,8 +74,20 @@ fn lp_reproduces_golden_values_and_the_chain() {
                     j <= lp + tol && lp <= fx + tol,
                     "case {i} {solver} t{t}: J {j}, LP {lp}, f(x'_LP) {fx}"
                 );
+                // Proven numbers: J <= proven LP lower bound <= golden LP (no tolerance:
+                // the golden value is an LP optimum, the proven bound is below it unless
+                // rounding was mishandled; 1e-12 relative allows for the golden file's own
+                // 1e-9-agreement).
+                assert!(
+                    j <= proven,
+                    "case {i} {solver} t{t}: J {j} > proven {proven}"
+                );
+                assert!(
+                    proven <= w + 1e-9 * w.abs().max(1.0),
+                    "case {i} {solver} t{t}: proven {proven} above golden {w}"
+                );
             }
-            assert_eq!(out["method"]["lp"]["solver"], solver);
+            assert_eq!(out["method"]["lp"]["solvers"][0], solver);
         }
     }
 }
@@ -97,7 +111,10 @@ fn lp_all_is_at_least_lp_last_through_the_cli() {
         .iter()
         .zip(last["targets"].as_array().unwrap())
     {
-        let (a, l) = (a["lp"].as_f64().unwrap(), l["lp"].as_f64().unwrap());
+        let (a, l) = (
+            a["lp_solver_value"].as_f64().unwrap(),
+            l["lp_solver_value"].as_f64().unwrap(),
+        );
         assert!(a >= l - 1e-7 * l.abs().max(1.0), "LP-all {a} < LP-last {l}");
     }
 }
@@ -118,8 +135,10 @@ fn bound_with_lp_adds_the_lp_column() {
     ]);
     assert!(ok, "{err}");
     let o = &out["objectives"][0];
-    assert!(o["J"].as_f64().unwrap() <= o["lp"].as_f64().unwrap() + 1e-9);
+    assert!(o["J"].as_f64().unwrap() <= o["lp_solver_value"].as_f64().unwrap() + 1e-9);
+    assert!(o["J"].as_f64().unwrap() <= o["lp_proven_lower"].as_f64().unwrap());
     assert_eq!(o["status"], "ProvenOptimal");
+    assert_eq!(o["lp_verdict"], "optimum");
     assert!(out["lp"]["variables"].as_u64().unwrap() > 0);
 }
 
@@ -146,7 +165,10 @@ fn highs_agrees_or_says_it_is_not_compiled() {
         .iter()
         .zip(m["targets"].as_array().unwrap())
     {
-        let (h, m) = (h["lp"].as_f64().unwrap(), m["lp"].as_f64().unwrap());
+        let (h, m) = (
+            h["lp_solver_value"].as_f64().unwrap(),
+            m["lp_solver_value"].as_f64().unwrap(),
+        );
         assert!(
             (h - m).abs() <= 1e-7 * m.abs().max(1.0),
             "HiGHS {h} vs microlp {m}"
@@ -181,4 +203,154 @@ fn lp_flag_errors_are_clear() {
         "-1",
     ]);
     assert!(!ok && err.contains("--time-limit"), "{err}");
+}
+
+fn proven(name: &str) -> String {
+    format!(
+        "{}/../../testdata/proven/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn input_file(name: &str, x: &str) -> String {
+    let p = std::env::temp_dir().join(format!("convex-outer-lpcli-{}-{name}", std::process::id()));
+    std::fs::write(&p, x).unwrap();
+    p.display().to_string()
+}
+
+/// Issue inputs 2 and 3 through the CLI: clarabel's `Solved` value above the optimum is
+/// not called the optimum, microlp's spurious `Infeasible` is retried, and every attempt
+/// is listed.
+#[test]
+fn lp_reports_an_enclosure_and_every_attempt() {
+    let x = input_file("x05.json", "[0.5]");
+    let (ok, out, err) = run(&[
+        "lp",
+        "--model",
+        &proven("clarabel_gap.json"),
+        "--input",
+        &x,
+        "--eps",
+        "0.01",
+        "--label",
+        "0",
+        "--solver",
+        "clarabel",
+    ]);
+    assert!(ok, "{err}");
+    let row = &out["targets"][0];
+    assert!(row["lp_proven_lower"].as_f64().unwrap() <= -1.000051e12);
+    let attempts = row["attempts"].as_array().unwrap();
+    assert_eq!(attempts[0]["solver"], "clarabel");
+    if row["lp_verdict"] == "optimum" {
+        let v = row["lp_solver_value"].as_f64().unwrap();
+        assert!((v + 1.000051e12).abs() <= 1e-6 * 1.000051e12, "{v}");
+    }
+    let x = input_file("x08.json", "[-0.8]");
+    let (ok, out, err) = run(&[
+        "lp",
+        "--model",
+        &proven("microlp_infeasible.json"),
+        "--input",
+        &x,
+        "--eps",
+        "0.09",
+        "--label",
+        "0",
+        "--solver",
+        "microlp",
+    ]);
+    assert!(ok, "{err}");
+    let row = &out["targets"][0];
+    let attempts = row["attempts"].as_array().unwrap();
+    assert_eq!(attempts[0]["solver"], "microlp");
+    assert!(attempts.len() >= 2, "{attempts:?}");
+    assert_eq!(row["lp_verdict"], "optimum");
+}
+
+/// `--solver all` solves with every compiled solver and reports their agreement.
+#[test]
+fn solver_all_compares_every_compiled_solver() {
+    let (mp, ip, case) = golden_case(1);
+    let eps = case["eps"].to_string();
+    let (ok, out, err) = run(&[
+        "lp", "--model", &mp, "--input", &ip, "--eps", &eps, "--solver", "all",
+    ]);
+    assert!(ok, "{err}");
+    let n = out["method"]["lp"]["solvers"].as_array().unwrap().len();
+    assert!(n >= 2);
+    for row in out["targets"].as_array().unwrap() {
+        assert_eq!(row["solvers"].as_array().unwrap().len(), n);
+        let agree = &row["solver_agreement"];
+        let scale = row["lp_solver_value"].as_f64().unwrap().abs().max(1.0);
+        assert!(
+            agree["max_minus_min"].as_f64().unwrap() <= 1e-6 * scale,
+            "{agree}"
+        );
+        assert_eq!(agree["all_optimum"], true);
+    }
+}
+
+/// Issue inputs 1 and 4 through the CLI.
+#[test]
+fn overflow_and_one_output_models_get_clear_answers() {
+    let x = input_file("x0.json", "[0]");
+    let (ok, _, err) = run(&[
+        "radius",
+        "--model",
+        &proven("nan_radius.json"),
+        "--input",
+        &x,
+    ]);
+    assert!(
+        !ok && err.contains("overflow") && err.contains("layer 2"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&[
+        "bound",
+        "--model",
+        &proven("nan_radius.json"),
+        "--input",
+        &x,
+        "--eps",
+        "0.01",
+    ]);
+    assert!(!ok && err.contains("overflow"), "{err}");
+    let x = input_file("x2.json", "[0.3, -0.2]");
+    let (ok, out, err) = run(&[
+        "bound",
+        "--model",
+        &proven("one_output.json"),
+        "--input",
+        &x,
+        "--eps",
+        "0.1",
+    ]);
+    assert!(ok, "{err}");
+    let (lo, hi) = (
+        out["output_bounds"]["lower"].as_f64().unwrap(),
+        out["output_bounds"]["upper"].as_f64().unwrap(),
+    );
+    assert!(lo <= 0.75 && 0.75 <= hi && hi - lo < 1.0, "[{lo}, {hi}]");
+    assert!(out["certified"].is_null());
+    let (ok, _, err) = run(&[
+        "bound",
+        "--model",
+        &proven("one_output.json"),
+        "--input",
+        &x,
+        "--eps",
+        "0.1",
+        "--targets",
+        "1",
+    ]);
+    assert!(!ok && err.contains("one output"), "{err}");
+    let (ok, _, err) = run(&[
+        "radius",
+        "--model",
+        &proven("one_output.json"),
+        "--input",
+        &x,
+    ]);
+    assert!(!ok && err.contains("at least 2 outputs"), "{err}");
 }

@@ -27,7 +27,8 @@ use network::Model;
 
 use crate::bounds::{stability, BoundSource, LayerBounds, Stability};
 use crate::domain::InputDomain;
-use crate::error::Result;
+use crate::error::{DualError, Result};
+use crate::rounding::{error_bound, gamma, UNIT_ROUNDOFF};
 
 /// Work done by one run of Algorithm 1, for benchmarks and reports.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -39,6 +40,23 @@ pub struct Algorithm1Stats {
 }
 
 /// Algorithm 1 bounds on `zhat_2 .. zhat_k` (the logits included) for one input set.
+///
+/// Proven: the pass carries, per unit, a remainder `rem_t >= 0` such that in exact
+/// arithmetic `zhat_t` lies within `rem_t` of the symbolic form `psi_t + M_t v` built from
+/// the floating-point columns. The rounding of `W D M_t` perturbs row `k`'s coefficients
+/// by at most `gamma_{n+2} (|W| |D M_t|)_k`, which over the columns' ranges adds
+/// `gamma_{n+2} (|W| D rho_t)_k` with `rho_t = sum_c w_c |M_c|` (the width the bound
+/// itself uses), so
+///
+/// ```text
+/// rem_{t+1} = |W| D (rem_t + gamma_{n+2} (rho_t + |psi_t|)) + (rounding of the bias add)
+/// ```
+///
+/// costs one extra matrix-vector product with `|W|` per layer. Each bound is widened by
+/// `rem` and by the rounding of its own sum, then rounded outwards (see
+/// [`crate::rounding`]). The slopes `d = fl(u/(u-l))` need no exactness (any slope in
+/// [0, 1] gives a valid lower line); the upper line's offset is widened for the rounding
+/// of `d`. Overflow is [`crate::DualError::Overflow`] naming the layer.
 pub fn algorithm1(model: &Model, domain: &InputDomain) -> Result<LayerBounds> {
     Ok(algorithm1_with_stats(model, domain)?.0)
 }
@@ -61,11 +79,19 @@ pub fn algorithm1_with_stats(
     for (p, b) in psi.iter_mut().zip(&first.bias) {
         *p += b;
     }
+    // psi = fl(W c + b): rem = gamma (|W| |c| + |b| + |psi|).
+    let abs_c: Vec<f64> = domain.center.iter().map(|v| v.abs()).collect();
+    let wc = abs_apply(&first.op, &abs_c);
+    let len = first.op.n_in() + 3;
+    let mut rem: Vec<f64> = (0..n)
+        .map(|k| error_bound(len, wc[k] + first.bias[k].abs() + psi[k].abs()))
+        .collect();
     let inputs: Vec<usize> = (0..domain.radius.len())
         .filter(|&j| domain.radius[j] > 0.0)
         .collect();
     let mut m = vec![0.0; n * inputs.len()];
     for (col, &j) in m.chunks_mut(n.max(1)).zip(&inputs) {
+        // W e_j is copied exactly.
         first.op.add_unit_column(j, 1.0, col);
         weights.push(ColumnWeight::Input(domain.radius[j]));
     }
@@ -74,7 +100,7 @@ pub fn algorithm1_with_stats(
 
     let mut lower = Vec::with_capacity(aff.len());
     let mut upper = Vec::with_capacity(aff.len());
-    let (l, u) = bounds_from_columns(&psi, &m, n, &weights);
+    let (l, u, mut rho) = bounds_from_columns(&psi, &m, n, &weights, &rem, first.layer_index)?;
     lower.push(l);
     upper.push(u);
 
@@ -84,18 +110,33 @@ pub fn algorithm1_with_stats(
             lower.last().expect("pushed above"),
             upper.last().expect("pushed above"),
         );
-        // D for the layer just bounded.
+        // D for the layer just bounded, and the vector whose image under |W| bounds the
+        // new remainder.
+        let g = gamma(n_prev + 3);
         let mut d = vec![0.0; n_prev];
+        let mut q = vec![0.0; n_prev];
         let mut unstable = Vec::new();
+        let mut l_eff = Vec::new();
         for j in 0..n_prev {
             d[j] = match stability(l[j], u[j]) {
                 Stability::Off => 0.0,
                 Stability::On => 1.0,
                 Stability::Unstable => {
                     unstable.push(j);
+                    // s / d ranges over [0, -l] with the exact slope; widened for the
+                    // rounding of d.
+                    let g4 = gamma(4);
+                    l_eff.push((l[j] * (1.0 + g4) - g4 * l[j].abs().max(u[j])).next_down());
                     u[j] / (u[j] - l[j])
                 }
             };
+            if d[j] > 0.0 {
+                q[j] = d[j] * (rem[j] + g * (rho[j] + psi[j].abs()));
+            }
+        }
+        for (&j, &le) in unstable.iter().zip(&l_eff) {
+            // The new column d_j W e_j is rounded once per entry.
+            q[j] += 2.0 * UNIT_ROUNDOFF * d[j] * le.abs();
         }
         for v in psi.iter_mut().zip(&d) {
             *v.0 *= v.1;
@@ -113,16 +154,29 @@ pub fn algorithm1_with_stats(
         if old_cols > 0 {
             a.op.apply(&m, old_cols, &mut next[..n_next * old_cols]);
         }
-        for (col, &j) in next[n_next * old_cols..].chunks_mut(n_next).zip(&unstable) {
+        for ((col, &j), &le) in next[n_next * old_cols..]
+            .chunks_mut(n_next)
+            .zip(&unstable)
+            .zip(&l_eff)
+        {
             a.op.add_unit_column(j, d[j], col);
-            weights.push(ColumnWeight::Unstable(l[j]));
+            weights.push(ColumnWeight::Unstable(le));
         }
         stats.columns.push(old_cols + 1);
         stats.macs += ((old_cols + 1) * a.op.macs_per_column()) as u64;
 
-        let (ln, un) = bounds_from_columns(&psi_next, &next, n_next, &weights);
+        let wq = abs_apply(&a.op, &q);
+        let inflate = 1.0 + gamma(n_prev + 2);
+        rem = (0..n_next)
+            .map(|k| {
+                (wq[k] * inflate + error_bound(2, psi_next[k].abs() + a.bias[k].abs())).next_up()
+            })
+            .collect();
+        let (ln, un, rn) =
+            bounds_from_columns(&psi_next, &next, n_next, &weights, &rem, a.layer_index)?;
         lower.push(ln);
         upper.push(un);
+        rho = rn;
         psi = psi_next;
         m = next;
     }
@@ -134,6 +188,13 @@ pub fn algorithm1_with_stats(
         },
         stats,
     ))
+}
+
+/// `fl(|W| x)` for one nonnegative column.
+fn abs_apply(op: &network::LinearOp, x: &[f64]) -> Vec<f64> {
+    let mut out = vec![0.0; op.n_out()];
+    op.abs().apply(x, 1, &mut out);
+    out
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -156,22 +217,29 @@ fn scale_rows(m: &mut [f64], n: usize, d: &[f64]) {
     });
 }
 
-/// `l, u` of every row from the columns (see the module docs).
+/// Proven `l, u` of every row from the columns (see the module docs), and an upper
+/// bound on each row's width `rho = sum_c w_c |M_kc|`: the floating-point value is
+/// widened by the remainder `rem` and by the rounding of its own sum.
 fn bounds_from_columns(
     psi: &[f64],
     m: &[f64],
     n: usize,
     weights: &[ColumnWeight],
-) -> (Vec<f64>, Vec<f64>) {
+    rem: &[f64],
+    layer: usize,
+) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
     use rayon::prelude::*;
     const ROWS: usize = 256;
+    let sum_len = weights.len() + 4;
     let mut lower = vec![0.0; n];
     let mut upper = vec![0.0; n];
+    let mut rho = vec![0.0; n];
     lower
         .par_chunks_mut(ROWS)
         .zip(upper.par_chunks_mut(ROWS))
+        .zip(rho.par_chunks_mut(ROWS))
         .enumerate()
-        .for_each(|(chunk, (lo, hi))| {
+        .for_each(|(chunk, ((lo, hi), rh))| {
             let start = chunk * ROWS;
             let len = lo.len();
             let mut abs_acc = vec![0.0; len];
@@ -195,9 +263,22 @@ fn bounds_from_columns(
             }
             for k in 0..len {
                 let p = psi[start + k];
-                lo[k] = p - abs_acc[k] + lo_acc[k];
-                hi[k] = p + abs_acc[k] + hi_acc[k];
+                let r = rem[start + k];
+                // Every term of abs_acc and hi_acc is >= 0 and of lo_acc <= 0, so these
+                // accumulators are (up to rounding) the sums of the terms' magnitudes.
+                let width = abs_acc[k] + hi_acc[k] - lo_acc[k];
+                let e = error_bound(sum_len, p.abs() + width) + r;
+                lo[k] = (p - abs_acc[k] + lo_acc[k] - e).next_down();
+                hi[k] = (p + abs_acc[k] + hi_acc[k] + e).next_up();
+                rh[k] = (width * (1.0 + gamma(sum_len))).next_up();
             }
         });
-    (lower, upper)
+    if let Some(k) = (0..n).find(|&k| !lower[k].is_finite() || !upper[k].is_finite()) {
+        return Err(DualError::Overflow {
+            layer,
+            what: "Algorithm 1 bounds",
+            detail: format!("unit {k} of {n} has bounds [{}, {}]", lower[k], upper[k]),
+        });
+    }
+    Ok((lower, upper, rho))
 }

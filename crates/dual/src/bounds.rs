@@ -5,6 +5,7 @@ use network::Model;
 
 use crate::domain::InputDomain;
 use crate::error::{DualError, Result};
+use crate::rounding::{error_bound, gamma};
 
 /// How a set of pre-activation bounds was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -135,6 +136,11 @@ impl LayerBounds {
 
 /// Interval bounds (eq. 42): push the box through each layer as centre and radius,
 /// `W c + b +- |W| r`, clamping at every ReLU.
+///
+/// Proven: each bound is widened by the rounding error of its dot products
+/// (`gamma_n |W| (|c| + r) + ...`, see [`crate::rounding`]) and rounded outwards, so it
+/// holds in exact arithmetic for the stored weights. An overflow is
+/// [`DualError::Overflow`] naming the layer.
 pub fn interval_bounds(model: &Model, domain: &InputDomain) -> Result<LayerBounds> {
     model.check_input(&domain.x)?;
     let aff = model.affine();
@@ -143,24 +149,9 @@ pub fn interval_bounds(model: &Model, domain: &InputDomain) -> Result<LayerBound
     let mut lower = Vec::with_capacity(aff.len());
     let mut upper = Vec::with_capacity(aff.len());
     for (i, a) in aff.iter().enumerate() {
-        let n = a.op.n_out();
-        let mut cn = vec![0.0; n];
-        let mut rn = vec![0.0; n];
-        a.op.apply(&c, 1, &mut cn);
-        a.op.abs().apply(&r, 1, &mut rn);
-        let l: Vec<f64> = (0..n).map(|j| cn[j] + a.bias[j] - rn[j]).collect();
-        let u: Vec<f64> = (0..n).map(|j| cn[j] + a.bias[j] + rn[j]).collect();
+        let (l, u) = interval_step(a, &c, &r)?;
         if i + 1 < aff.len() {
-            c = l
-                .iter()
-                .zip(&u)
-                .map(|(a, b)| 0.5 * (a.max(0.0) + b.max(0.0)))
-                .collect();
-            r = l
-                .iter()
-                .zip(&u)
-                .map(|(a, b)| 0.5 * (b.max(0.0) - a.max(0.0)))
-                .collect();
+            (c, r) = relu_box(&l, &u);
         }
         lower.push(l);
         upper.push(u);
@@ -169,5 +160,103 @@ pub fn interval_bounds(model: &Model, domain: &InputDomain) -> Result<LayerBound
         lower,
         upper,
         source: BoundSource::Interval,
+    })
+}
+
+/// The box `c +- r` after a ReLU applied to `[l, u]`, rounded so that it contains
+/// `[max(l, 0), max(u, 0)]` exactly.
+pub(crate) fn relu_box(l: &[f64], u: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let mut c = Vec::with_capacity(l.len());
+    let mut r = Vec::with_capacity(l.len());
+    for (&a, &b) in l.iter().zip(u) {
+        let (a, b) = (a.max(0.0), b.max(0.0));
+        let mid = 0.5 * (a + b);
+        c.push(mid);
+        r.push((b - mid).max(mid - a).next_up().max(0.0));
+    }
+    (c, r)
+}
+
+/// Proven interval bounds of one affine layer `W x + b` over the box `c +- r`.
+pub(crate) fn interval_step(
+    a: &network::Affine,
+    c: &[f64],
+    r: &[f64],
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let n = a.op.n_out();
+    let abs = a.op.abs();
+    let mut cn = vec![0.0; n];
+    let mut rn = vec![0.0; n];
+    let mut mag = vec![0.0; n];
+    a.op.apply(c, 1, &mut cn);
+    abs.apply(r, 1, &mut rn);
+    let c_abs_plus_r: Vec<f64> = c.iter().zip(r).map(|(c, r)| c.abs() + r).collect();
+    abs.apply(&c_abs_plus_r, 1, &mut mag);
+    let len = a.op.n_in() + 3;
+    let mut l = Vec::with_capacity(n);
+    let mut u = Vec::with_capacity(n);
+    for j in 0..n {
+        // |W| (|c| + r) is itself rounded: inflate it before using it as a magnitude.
+        let m = mag[j] * (1.0 + gamma(len)) + a.bias[j].abs() + rn[j];
+        let err = error_bound(len, m);
+        let mid = cn[j] + a.bias[j];
+        l.push((mid - rn[j] - err).next_down());
+        u.push((mid + rn[j] + err).next_up());
+    }
+    if let Some(j) = (0..n).find(|&j| !l[j].is_finite() || !u[j].is_finite()) {
+        return Err(DualError::Overflow {
+            layer: a.layer_index,
+            what: "interval bounds",
+            detail: format!("unit {j} of {n} has bounds [{}, {}]", l[j], u[j]),
+        });
+    }
+    Ok((l, u))
+}
+
+/// Proven bounds of one affine layer `W z + b` over the box `lo <= z <= hi` (e.g. the
+/// logits from the last hidden layer's bounds through a ReLU). Errors: overflow.
+pub fn affine_over_box(
+    a: &network::Affine,
+    lo: &[f64],
+    hi: &[f64],
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let mut c = Vec::with_capacity(lo.len());
+    let mut r = Vec::with_capacity(lo.len());
+    for (&a, &b) in lo.iter().zip(hi) {
+        let mid = 0.5 * (a + b);
+        c.push(mid);
+        r.push((b - mid).max(mid - a).next_up().max(0.0));
+    }
+    interval_step(a, &c, &r)
+}
+
+/// A proven upper bound on `c^T f(x)` for one input: the network at a point, evaluated
+/// with proven interval bounds (radius 0) and rounded up. This is what makes "the network's
+/// value at an adversarial candidate" a true upper bound on the exact minimum.
+pub fn value_upper_bound(model: &Model, x: &[f64], c: &[f64]) -> Result<f64> {
+    let dom = InputDomain::new(x, 0.0, None)?;
+    let b = interval_bounds(model, &dom)?;
+    let (l, u) = (
+        b.lower.last().expect("logits"),
+        b.upper.last().expect("logits"),
+    );
+    if c.len() != l.len() {
+        return Err(DualError::Objective {
+            n_out: l.len(),
+            actual: c.len(),
+        });
+    }
+    let mut s = crate::rounding::RoundedSum::new();
+    for ((&ci, &lk), &uk) in c.iter().zip(l).zip(u) {
+        // max of ci * f_k over [lk, uk], as a lower bound of its negation.
+        s.add_exact(crate::rounding::mul_down(
+            -ci,
+            if ci >= 0.0 { uk } else { lk },
+        ));
+    }
+    s.lower().map(|v| -v).ok_or_else(|| DualError::Overflow {
+        layer: model.affine().last().expect("logits").layer_index,
+        what: "the network's value at a point",
+        detail: "c^T f(x) is not finite".into(),
     })
 }

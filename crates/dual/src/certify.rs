@@ -23,21 +23,48 @@ pub struct Certificate {
     pub eps: f64,
     /// `J(e_class - e_t)` for every `t`, with provenance.
     pub bound: DualBound,
-    /// True when every entry but `class` is > 0.
+    /// True when every proven entry but `class` is > 0.
     pub certified: bool,
 }
 
 impl Certificate {
-    /// The smallest bound over targets `t != class` (+inf for a one-output model).
+    /// The smallest proven bound over targets `t != class` (NaN if any is NaN: a NaN is
+    /// never skipped).
     pub fn min_margin(&self) -> f64 {
-        self.bound
-            .values
-            .iter()
-            .enumerate()
-            .filter(|&(t, _)| t != self.class)
-            .map(|(_, &v)| v)
-            .fold(f64::INFINITY, f64::min)
+        min_over_targets(&self.bound.values, self.class)
     }
+}
+
+/// `min_{t != y} v_t`, NaN if any of them is NaN (`f64::min` would skip it).
+pub fn min_over_targets(values: &[f64], y: usize) -> f64 {
+    values
+        .iter()
+        .enumerate()
+        .filter(|&(t, _)| t != y)
+        .map(|(_, &v)| v)
+        .fold(f64::INFINITY, |m, v| {
+            if v.is_nan() || m.is_nan() {
+                f64::NAN
+            } else {
+                m.min(v)
+            }
+        })
+}
+
+/// Corollary 1's test on proven margin bounds: every `v_t` with `t != y` is a number
+/// `> 0` (a tie, a NaN or an empty target set certifies nothing).
+pub fn certifies(values: &[f64], y: usize) -> bool {
+    let mut any = false;
+    for (t, &v) in values.iter().enumerate() {
+        if t == y {
+            continue;
+        }
+        any = true;
+        if v.is_nan() || v <= 0.0 {
+            return false;
+        }
+    }
+    any
 }
 
 /// Bounds the margins of class `y` over the input set (Corollary 1).
@@ -55,14 +82,13 @@ pub fn certify(
 /// As [`certify`] for a prepared input set.
 pub fn certify_domain(model: &Model, domain: &InputDomain, y: usize) -> Result<Certificate> {
     let n = model.output_len();
+    if n < 2 {
+        return Err(crate::DualError::NoTargets { n_out: n });
+    }
     let c = margin_objectives(n, y)?;
     let bounds = algorithm1(model, domain)?;
     let bound = dual_objective(model, domain, &bounds, &c, &AlphaRule::Paper)?;
-    let certified = bound
-        .values
-        .iter()
-        .enumerate()
-        .all(|(t, &v)| t == y || v > 0.0);
+    let certified = certifies(&bound.values, y);
     Ok(Certificate {
         class: y,
         eps: domain.eps,
@@ -216,7 +242,7 @@ pub fn certified_radius(
         margin: g0,
         kind: "start",
     });
-    if g0 <= 0.0 {
+    if g0.is_nan() || g0 <= 0.0 {
         return Ok(RadiusResult {
             radius: 0.0,
             upper: Some(0.0),

@@ -53,8 +53,14 @@ impl InputDomain {
                             value: v,
                         });
                     }
-                    c.push(0.5 * (a + b));
-                    r.push(0.5 * (b - a));
+                    let mid = 0.5 * (a + b);
+                    // The radius must cover the exact intersection despite the rounding
+                    // of `v -+ eps` and of the midpoint: widen to the outward-rounded ends.
+                    let a_dn = (v - eps).next_down().max(lo);
+                    let b_up = (v + eps).next_up().min(hi);
+                    let rad = (b_up - mid).max(mid - a_dn).next_up().max(0.5 * (b - a));
+                    c.push(mid);
+                    r.push(rad);
                 }
                 (c, r)
             }
@@ -66,6 +72,24 @@ impl InputDomain {
             center,
             radius,
         })
+    }
+
+    /// Corners of a box that contains the input set in exact arithmetic
+    /// (`center -+ radius` rounded outwards): what proven bounds range over.
+    pub fn enclosing_box(&self) -> (Vec<f64>, Vec<f64>) {
+        let lo = self
+            .center
+            .iter()
+            .zip(&self.radius)
+            .map(|(c, r)| (c - r).next_down())
+            .collect();
+        let hi = self
+            .center
+            .iter()
+            .zip(&self.radius)
+            .map(|(c, r)| (c + r).next_up())
+            .collect();
+        (lo, hi)
     }
 
     /// Lower corner of the box.

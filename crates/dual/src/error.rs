@@ -29,6 +29,17 @@ pub enum DualError {
     /// An objective matrix does not fit the model's output.
     #[error("objective matrix has {actual} values, expected a multiple of the {n_out} outputs")]
     Objective { n_out: usize, actual: usize },
+    /// A value overflowed (or became NaN) while computing a bound: no bound, proven or
+    /// nominal, exists in f64 for this input. `layer` is the model's layer index.
+    #[error("overflow in {what} at layer {layer}: {detail}; no finite bound can be proven (rescale the model's weights or the input)")]
+    Overflow {
+        layer: usize,
+        what: &'static str,
+        detail: String,
+    },
+    /// Margins need at least two classes.
+    #[error("the model has {n_out} output(s): a certificate needs a margin between the label and another class, so at least 2 outputs (bound a single output with objective c = +1 or -1 instead)")]
+    NoTargets { n_out: usize },
     /// A class index is out of range.
     #[error("class {class} is out of range for a model with {n_classes} outputs")]
     Class { class: usize, n_classes: usize },

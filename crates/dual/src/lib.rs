@@ -13,12 +13,16 @@ pub mod certify;
 pub mod domain;
 pub mod error;
 pub mod objective;
+pub mod rounding;
 
 pub use algorithm1::{algorithm1, algorithm1_with_stats, Algorithm1Stats};
-pub use bounds::{interval_bounds, stability, BoundSource, IndexCounts, LayerBounds, Stability};
+pub use bounds::{
+    affine_over_box, interval_bounds, stability, value_upper_bound, BoundSource, IndexCounts,
+    LayerBounds, Stability,
+};
 pub use certify::{
-    certified_radius, certify, certify_domain, detect, robust_error, Certificate, RadiusOptions,
-    RadiusResult, RadiusStep, RadiusStop, RobustErrorReport,
+    certified_radius, certifies, certify, certify_domain, detect, min_over_targets, robust_error,
+    Certificate, RadiusOptions, RadiusResult, RadiusStep, RadiusStop, RobustErrorReport,
 };
 pub use domain::InputDomain;
 pub use error::{DualError, Result};

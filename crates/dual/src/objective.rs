@@ -18,6 +18,9 @@ use network::Model;
 use crate::bounds::{stability, BoundSource, LayerBounds, Stability};
 use crate::domain::InputDomain;
 use crate::error::{DualError, Result};
+use crate::rounding::{
+    gamma, max_abs, mul_down, mul_up, sub_down, OpMagnitude, RoundedSum, ETA, UNIT_ROUNDOFF,
+};
 
 /// The choice of alpha for unstable units.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,8 +79,13 @@ impl AlphaRule {
 /// obtained.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DualBound {
-    /// `J` for each row of C, in order.
+    /// Proven `J` for each row of C, in order: a lower bound on `J` (and so on
+    /// `min c^T zhat_k`) in exact arithmetic, whatever the rounding. Certificates use
+    /// these.
     pub values: Vec<f64>,
+    /// The nominal floating-point `J` (eq. 6 evaluated as written), for comparison; not
+    /// a bound: under cancellation it can exceed the exact `J`.
+    pub nominal: Vec<f64>,
     /// Always "wong-kolter-dual".
     pub method: &'static str,
     /// The alpha rule ("paper" or "per-unit").
@@ -88,6 +96,19 @@ pub struct DualBound {
 
 /// J (eq. 6) for every row of `c` (row-major, `rows x n_out`), given intermediate bounds
 /// on every hidden layer (as from [`crate::algorithm1`]) and an alpha rule.
+///
+/// Proven values ([`DualBound::values`]): any dual variables give a valid Lagrangian
+/// bound, so `J` is evaluated at the floating-point `nu` with every rounding bounded.
+/// `nuhat = W^T nu` is known to within `E_j = gamma_n sum_k |W_kj| ||nu||_inf`; each
+/// hidden unit then contributes the exact minimum over its relaxation of
+/// `nu_j zhat_j - nuhat_j z_j` for the worst `nuhat_j` in that interval (a vertex of the
+/// triangle `(l, 0), (0, 0), (u, u)` for an unstable unit, `[l, u]` for a stable one), and
+/// the input term is minimised over the outward-rounded box; all sums are rounded down
+/// ([`crate::rounding::RoundedSum`]). The intermediate bounds must themselves be proven
+/// (those of [`crate::algorithm1`] and [`crate::interval_bounds`] are).
+///
+/// Errors: shapes, alpha outside [0, 1], and [`DualError::Overflow`] when a value that
+/// enters the bound is not finite.
 pub fn dual_objective(
     model: &Model,
     domain: &InputDomain,
@@ -106,18 +127,44 @@ pub fn dual_objective(
             actual: c.len(),
         });
     }
+    if let Some(i) = c.iter().position(|v| !v.is_finite()) {
+        return Err(DualError::Overflow {
+            layer: aff[aff.len() - 1].layer_index,
+            what: "objective matrix",
+            detail: format!("entry {i} is {}", c[i]),
+        });
+    }
     let rows = c.len() / n_out;
     let mut acc = vec![0.0; rows];
+    let mut proven = vec![RoundedSum::new(); rows];
+    let (box_lo, box_hi) = domain.enclosing_box();
     // nu_{k}: columns -c.
     let mut nu: Vec<f64> = c.iter().map(|v| -v).collect();
     for t in (0..aff.len()).rev() {
         let a = &aff[t];
         let (ni, no) = (a.op.n_in(), a.op.n_out());
+        let mag = OpMagnitude::of(&a.op);
+        let g = gamma(mag.dot_len_t);
+        let under = mag.dot_len_t as f64 * ETA;
+        let mut nu_norm = vec![0.0; rows];
         for (r, col) in nu.chunks(no).enumerate() {
             acc[r] -= col.iter().zip(&a.bias).map(|(v, b)| v * b).sum::<f64>();
+            for (v, b) in col.iter().zip(&a.bias) {
+                proven[r].add_product(-v, *b);
+            }
+            nu_norm[r] = max_abs(col);
         }
         let mut nuhat = vec![0.0; ni * rows];
         a.op.apply_transpose(&nu, rows, &mut nuhat);
+        // |exact nuhat_j - computed| <= e(r, j)
+        let e = |r: usize, j: usize| -> f64 {
+            (g * mag.col_abs[j] * nu_norm[r] * (1.0 + 4.0 * UNIT_ROUNDOFF) + under).next_up()
+        };
+        let overflow = |j: usize, v: f64| DualError::Overflow {
+            layer: a.layer_index,
+            what: "the dual network (nuhat = W^T nu)",
+            detail: format!("input unit {j} of this layer has nuhat = {v}"),
+        };
         if t == 0 {
             for (r, col) in nuhat.chunks(ni).enumerate() {
                 let mut s = 0.0;
@@ -125,6 +172,24 @@ pub fn dual_objective(
                     s += x * v + rad * v.abs();
                 }
                 acc[r] -= s;
+                // min over x' in [lo, hi], nuhat in [v - e, v + e] of -nuhat x'.
+                for j in 0..ni {
+                    let v = col[j];
+                    if !v.is_finite() {
+                        return Err(overflow(j, v));
+                    }
+                    let ej = e(r, j);
+                    let (g_lo, g_hi) = ((v - ej).next_down(), (v + ej).next_up());
+                    let worst = [
+                        mul_down(-g_lo, box_lo[j]),
+                        mul_down(-g_lo, box_hi[j]),
+                        mul_down(-g_hi, box_lo[j]),
+                        mul_down(-g_hi, box_hi[j]),
+                    ]
+                    .into_iter()
+                    .fold(f64::INFINITY, f64::min);
+                    proven[r].add_exact(worst);
+                }
             }
             break;
         }
@@ -138,15 +203,32 @@ pub fn dual_objective(
             let mut s = 0.0;
             for j in 0..ni {
                 let v = col[j];
-                col[j] = match stability(l[j], u[j]) {
+                let st = stability(l[j], u[j]);
+                if st != Stability::Off && !v.is_finite() {
+                    return Err(overflow(j, v));
+                }
+                col[j] = match st {
                     Stability::Off => 0.0,
-                    Stability::On => v,
+                    Stability::On => {
+                        // nu_j = v; (nu_j - nuhat_j) zhat with zhat in [l, u], l >= 0.
+                        let ej = e(r, j);
+                        proven[r].add_exact(-mul_up(ej, u[j]));
+                        v
+                    }
                     Stability::Unstable => {
                         let d = u[j] / (u[j] - l[j]);
                         let al = alpha_t.map_or(d, |a| a[j]);
                         let pos = d * v.max(0.0);
                         s += l[j] * pos;
-                        pos + al * v.min(0.0)
+                        let nu_j = pos + al * v.min(0.0);
+                        // min of nu_j zhat - nuhat_j z over the triangle's vertices, with
+                        // the largest nuhat_j (z >= 0 there).
+                        let g_hi = (v + e(r, j)).next_up();
+                        let worst = mul_down(nu_j, l[j])
+                            .min(0.0)
+                            .min(mul_down(sub_down(nu_j, g_hi), u[j]));
+                        proven[r].add_exact(worst);
+                        nu_j
                     }
                 };
             }
@@ -154,8 +236,25 @@ pub fn dual_objective(
         }
         nu = nuhat;
     }
+    let mut values = Vec::with_capacity(rows);
+    for (r, p) in proven.iter().enumerate() {
+        match p.lower() {
+            Some(v) => values.push(v),
+            None => {
+                return Err(DualError::Overflow {
+                    layer: aff[0].layer_index,
+                    what: "the dual objective J",
+                    detail: format!(
+                        "objective row {r}: the terms of J do not sum to a finite number (nominal J = {})",
+                        acc[r]
+                    ),
+                })
+            }
+        }
+    }
     Ok(DualBound {
-        values: acc,
+        values,
+        nominal: acc,
         method: "wong-kolter-dual",
         alpha: alpha.name(),
         intermediate: bounds.source,

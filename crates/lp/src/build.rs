@@ -55,6 +55,12 @@ pub struct Lp19<'m> {
     pub bounds: LayerBounds,
     pub var_lo: Vec<f64>,
     pub var_hi: Vec<f64>,
+    /// Finite, proven bounds on every variable, valid for every point of the relaxation
+    /// (the outward-rounded input box; `l <= zhat <= u` from the bounds the LP was built
+    /// with; `0 <= z <= max(u, 0)`; proven interval bounds on the logits). The solvers do
+    /// not see them; the proven lower bound of [`crate::verified`] ranges over them.
+    pub proof_lo: Vec<f64>,
+    pub proof_hi: Vec<f64>,
     /// Rows in CSR form: row `r` is `row_idx/row_val[row_start[r]..row_start[r+1]]`.
     pub row_start: Vec<usize>,
     pub row_idx: Vec<usize>,
@@ -95,6 +101,8 @@ impl<'m> Lp19<'m> {
             bounds: hidden,
             var_lo: Vec::new(),
             var_hi: Vec::new(),
+            proof_lo: Vec::new(),
+            proof_hi: Vec::new(),
             row_start: vec![0],
             row_idx: Vec::new(),
             row_val: Vec::new(),
@@ -107,7 +115,11 @@ impl<'m> Lp19<'m> {
             build_time: Duration::ZERO,
         };
         let (lo, hi) = (domain.lower(), domain.upper());
-        lp.z1 = (0..lo.len()).map(|i| lp.add_var(lo[i], hi[i])).collect();
+        let (plo, phi) = domain.enclosing_box();
+        lp.z1 = (0..lo.len())
+            .map(|i| lp.add_var(lo[i], hi[i], (plo[i], phi[i])))
+            .collect();
+        let out_box = output_bounds(model, bounds, (&plo, &phi))?;
         let mut prev: Vec<ZVar> = lp.z1.iter().map(|&v| ZVar::Var(v)).collect();
         for (t, a) in aff.iter().enumerate() {
             let n = a.op.n_out();
@@ -122,8 +134,15 @@ impl<'m> Lp19<'m> {
                 .collect();
             let zh: Vec<Option<usize>> = st
                 .iter()
-                .map(|s| {
-                    (*s != Stability::Off).then(|| lp.add_var(f64::NEG_INFINITY, f64::INFINITY))
+                .enumerate()
+                .map(|(j, s)| {
+                    let proof = if t < nh {
+                        (lp.bounds.lower[t][j], lp.bounds.upper[t][j])
+                    } else {
+                        (out_box.0[j], out_box.1[j])
+                    };
+                    (*s != Stability::Off)
+                        .then(|| lp.add_var(f64::NEG_INFINITY, f64::INFINITY, proof))
                 })
                 .collect();
             lp.add_affine_rows(t, &a.op, &a.bias, &prev, &zh);
@@ -135,7 +154,7 @@ impl<'m> Lp19<'m> {
                         (Stability::Off, _) | (_, None) => ZVar::Zero,
                         (Stability::On, Some(v)) => ZVar::Var(v),
                         (Stability::Unstable, Some(zhj)) => {
-                            let z = lp.add_var(0.0, f64::INFINITY);
+                            let z = lp.add_var(0.0, f64::INFINITY, (0.0, u[j].max(0.0)));
                             lp.add_row(
                                 &[(zhj, 1.0), (z, -1.0)],
                                 f64::NEG_INFINITY,
@@ -161,9 +180,11 @@ impl<'m> Lp19<'m> {
         Ok(lp)
     }
 
-    fn add_var(&mut self, lo: f64, hi: f64) -> usize {
+    fn add_var(&mut self, lo: f64, hi: f64, proof: (f64, f64)) -> usize {
         self.var_lo.push(lo);
         self.var_hi.push(hi);
+        self.proof_lo.push(proof.0);
+        self.proof_hi.push(proof.1);
         self.var_lo.len() - 1
     }
 
@@ -207,6 +228,16 @@ impl<'m> Lp19<'m> {
                 bias[k],
                 RowKind::Affine { layer: t, unit: k },
             );
+        }
+    }
+
+    /// The row's right-hand side for a multiplier `y` (shadow price): the upper end for
+    /// `y < 0`, the lower end otherwise (see [`crate::verified`]).
+    pub fn row_rhs(&self, r: usize, y: f64) -> f64 {
+        if y < 0.0 {
+            self.row_hi[r]
+        } else {
+            self.row_lo[r]
         }
     }
 
@@ -260,4 +291,32 @@ impl<'m> Lp19<'m> {
         }
         worst
     }
+}
+
+/// Proven bounds on the logits: the output-layer entry of `bounds` if it has one,
+/// intersected with the proven interval image of the last hidden layer's bounds.
+fn output_bounds(
+    model: &Model,
+    bounds: &LayerBounds,
+    input: (&[f64], &[f64]),
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let aff = model.affine();
+    let nh = aff.len() - 1;
+    let last = &aff[nh];
+    let (lo, hi): (Vec<f64>, Vec<f64>) = if nh == 0 {
+        (input.0.to_vec(), input.1.to_vec())
+    } else {
+        (
+            bounds.lower[nh - 1].iter().map(|v| v.max(0.0)).collect(),
+            bounds.upper[nh - 1].iter().map(|v| v.max(0.0)).collect(),
+        )
+    };
+    let (mut l, mut u) = dual::affine_over_box(last, &lo, &hi)?;
+    if bounds.lower.len() == aff.len() {
+        for j in 0..l.len() {
+            l[j] = l[j].max(bounds.lower[nh][j]);
+            u[j] = u[j].min(bounds.upper[nh][j]);
+        }
+    }
+    Ok((l, u))
 }

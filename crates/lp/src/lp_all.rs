@@ -5,9 +5,11 @@
 //! deeper layer only the units that Algorithm 1 leaves unstable are solved: LP-all bounds
 //! are never looser than Algorithm 1's (the dual is a lower bound of the same LP over a
 //! looser relaxation), so a unit Algorithm 1 proves stable is stable for LP-all too, and
-//! a stable unit's bound values never enter the relaxation. Each LP value is loosened by
-//! the solver's tolerance (`1e-9 * max(1, |v|)`, plus the duality gap for an interior
-//! point) before use, so that solver round-off can only loosen, never invalidate, a bound.
+//! a stable unit's bound values never enter the relaxation. A solver's value is never
+//! used as a bound: each bound is the *proven* lower end of the LP's enclosure
+//! ([`crate::verified`]: the Neumaier-Shcherbina bound from the solver's multipliers, or
+//! the proven dual `J`), so that solver round-off can only loosen, never invalidate, a
+//! bound.
 
 use rayon::prelude::*;
 
@@ -18,14 +20,8 @@ use network::Model;
 
 use crate::build::Lp19;
 use crate::error::{LpError, Result};
-use crate::solve::{solve, solve_many, LpOptions, LpSolution, Solver};
-
-/// How much a solved bound is loosened before use.
-pub const BOUND_SLACK: f64 = 1e-9;
-
-fn slack(s: &LpSolution) -> f64 {
-    BOUND_SLACK * s.value.abs().max(1.0) + s.ipm_gap.unwrap_or(0.0)
-}
+use crate::solve::{LpOptions, Solver};
+use crate::verified::{solve_verified, LpEnclosure, VerifyOptions};
 
 /// LP-all bounds on every hidden layer (see the module docs).
 pub fn lp_all_bounds(
@@ -62,21 +58,22 @@ pub fn lp_all_bounds(
             cs[(2 * k) * n + j] = 1.0;
             cs[(2 * k + 1) * n + j] = -1.0;
         }
-        let sols: Vec<LpSolution> = if solver == Solver::Highs {
-            if todo.is_empty() {
-                Vec::new()
-            } else {
-                solve_many(&lp, &cs, solver, opts, true)?
-            }
+        let verify = VerifyOptions::default();
+        let encs: Vec<LpEnclosure> = if todo.is_empty() {
+            Vec::new()
+        } else if solver == Solver::Highs {
+            solve_verified(&lp, &cs, solver, opts, true, &verify)?
         } else {
             cs.par_chunks(n)
-                .map(|c| solve(&lp, c, solver, opts))
+                .map(|c| {
+                    solve_verified(&lp, c, solver, opts, false, &verify).map(|mut v| v.remove(0))
+                })
                 .collect::<Result<_, LpError>>()?
         };
         for (k, &j) in todo.iter().enumerate() {
-            let (lo, hi) = (&sols[2 * k], &sols[2 * k + 1]);
-            l[j] = l[j].max(lo.value - slack(lo));
-            u[j] = u[j].min(-hi.value + slack(hi));
+            let (lo, hi) = (&encs[2 * k], &encs[2 * k + 1]);
+            l[j] = l[j].max(lo.proven_lower);
+            u[j] = u[j].min(-hi.proven_lower);
         }
         lower.push(l);
         upper.push(u);

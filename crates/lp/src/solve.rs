@@ -10,7 +10,10 @@
 use std::time::{Duration, Instant};
 
 use good_lp::solvers::{SolutionStatus, WithTimeLimit};
-use good_lp::{variable, Expression, ProblemVariables, Solution, SolverModel, Variable};
+use good_lp::{
+    variable, DualValues, Expression, ProblemVariables, Solution, SolutionWithDual, SolverModel,
+    Variable,
+};
 
 use crate::build::Lp19;
 use crate::error::{LpError, Result};
@@ -108,6 +111,10 @@ pub struct LpSolution {
     pub solve_time: Duration,
     /// True when this solve started from the basis of the previous objective (HiGHS).
     pub warm: bool,
+    /// The solver's multiplier (shadow price, `d value / d rhs`) of every LP row, when
+    /// the solver reports them (clarabel, HiGHS; microlp does not). The proven lower
+    /// bound of [`crate::verified`] is computed from these.
+    pub row_duals: Option<Vec<f64>>,
 }
 
 impl LpSolution {
@@ -207,7 +214,9 @@ fn good_lp_problem(lp: &Lp19<'_>, c: &[f64]) -> (ProblemVariables, Vec<Variable>
     (pv, vars, obj)
 }
 
-fn good_lp_constraints(lp: &Lp19<'_>, vars: &[Variable]) -> Vec<good_lp::Constraint> {
+/// good_lp constraints of every LP row, each with the index of its row (a range row
+/// gives two).
+fn good_lp_constraints(lp: &Lp19<'_>, vars: &[Variable]) -> Vec<(usize, good_lp::Constraint)> {
     let mut out = Vec::with_capacity(lp.row_lo.len());
     for r in 0..lp.row_lo.len() {
         let (s, e) = (lp.row_start[r], lp.row_start[r + 1]);
@@ -217,13 +226,13 @@ fn good_lp_constraints(lp: &Lp19<'_>, vars: &[Variable]) -> Vec<good_lp::Constra
         }
         let (lo, hi) = (lp.row_lo[r], lp.row_hi[r]);
         if lo == hi {
-            out.push(ex.eq(lo));
+            out.push((r, ex.eq(lo)));
         } else {
             if hi.is_finite() {
-                out.push(ex.clone().leq(hi));
+                out.push((r, ex.clone().leq(hi)));
             }
             if lo.is_finite() {
-                out.push(ex.geq(lo));
+                out.push((r, ex.geq(lo)));
             }
         }
     }
@@ -249,11 +258,11 @@ fn solve_good_lp(lp: &Lp19<'_>, c: &[f64], solver: Solver, opts: &LpOptions) -> 
                 p = p.with_time_limit(s);
             }
             let sol = p
-                .with_all(constraints)
+                .with_all(constraints.into_iter().map(|(_, c)| c))
                 .solve()
                 .map_err(|e| not_opt(resolution_status(&e), Some(e.to_string())))?;
             let status = sol.status();
-            if !matches!(status, SolutionStatus::Optimal) {
+            if !good_lp_status_is_value(status) {
                 return Err(not_opt(format!("{status:?}"), None));
             }
             let values: Vec<f64> = vars.iter().map(|&v| sol.value(v)).collect();
@@ -269,6 +278,7 @@ fn solve_good_lp(lp: &Lp19<'_>, c: &[f64], solver: Solver, opts: &LpOptions) -> 
                 setup_time,
                 solve_time: t.elapsed(),
                 warm: false,
+                row_duals: None,
             })
         }
         Solver::Clarabel => {
@@ -286,34 +296,66 @@ fn solve_good_lp(lp: &Lp19<'_>, c: &[f64], solver: Solver, opts: &LpOptions) -> 
                     s.time_limit(l);
                 }
             }
-            let sol = p
-                .with_all(constraints)
+            let mut refs = Vec::with_capacity(constraints.len());
+            for (r, c) in constraints {
+                refs.push((r, p.add_constraint(c)));
+            }
+            let mut sol = p
                 .solve()
                 .map_err(|e| not_opt(resolution_status(&e), Some(e.to_string())))?;
             let inner = sol.inner();
             let status = format!("{:?}", inner.status);
-            if status != "Solved" {
+            if !clarabel_status_is_value(&status) {
                 return Err(not_opt(
                     status,
-                    Some("clarabel reports only Solved as a proven optimum".into()),
+                    Some("clarabel reports only Solved as an optimum".into()),
                 ));
             }
             let gap = (inner.obj_val - inner.obj_val_dual).abs();
+            let obj_val = inner.obj_val;
+            let iterations = inner.iterations as u64;
             let values: Vec<f64> = vars.iter().map(|&v| sol.value(v)).collect();
+            let mut row_duals = vec![0.0; lp.row_lo.len()];
+            {
+                let duals = sol.compute_dual();
+                for (r, cref) in refs {
+                    row_duals[r] += duals.dual(cref);
+                }
+            }
             Ok(LpSolution {
-                value: inner.obj_val,
+                value: obj_val,
                 solver,
                 status,
                 ipm_gap: Some(gap),
                 values,
-                iterations: inner.iterations as u64,
+                iterations,
                 setup_time,
                 solve_time: t.elapsed(),
                 warm: false,
+                row_duals: Some(row_duals),
             })
         }
         Solver::Highs => unreachable!("HiGHS is solved through its own backend"),
     }
+}
+
+/// The status rule for microlp (through good_lp): only `Optimal` carries a value.
+/// `TimeLimit` (a MIP's incumbent) and anything else do not.
+pub fn good_lp_status_is_value(status: SolutionStatus) -> bool {
+    matches!(status, SolutionStatus::Optimal)
+}
+
+/// The status rule for clarabel: only `Solved` carries a value. `AlmostSolved` (reduced
+/// accuracy), the infeasibility certificates, and the iteration, time and numerical
+/// stops do not.
+pub fn clarabel_status_is_value(status: &str) -> bool {
+    status == "Solved"
+}
+
+/// The status rule for HiGHS: only `Optimal` carries a value.
+#[cfg(feature = "highs")]
+pub fn highs_status_is_value(status: highs::HighsModelStatus) -> bool {
+    status == highs::HighsModelStatus::Optimal
 }
 
 fn resolution_status(e: &good_lp::ResolutionError) -> String {
@@ -328,7 +370,7 @@ fn resolution_status(e: &good_lp::ResolutionError) -> String {
 #[cfg(feature = "highs")]
 mod highs_backend {
     use super::*;
-    use highs::{HighsModelStatus, Model, RowProblem, Sense};
+    use highs::{Model, RowProblem, Sense};
 
     pub fn solve_many(
         lp: &Lp19<'_>,
@@ -391,14 +433,16 @@ mod highs_backend {
                 detail: None,
             })?;
             let status = solved.status();
-            if status != HighsModelStatus::Optimal {
+            if !highs_status_is_value(status) {
                 return Err(LpError::NotOptimal {
                     solver: "highs",
                     status: format!("{status:?}"),
                     detail: None,
                 });
             }
-            let values = solved.get_solution().columns().to_vec();
+            let solution = solved.get_solution();
+            let values = solution.columns().to_vec();
+            let row_duals = Some(solution.dual_rows().to_vec());
             let value = solved.objective_value();
             let iterations = solved.simplex_iteration_count().max(0) as u64;
             res.push(LpSolution {
@@ -411,6 +455,7 @@ mod highs_backend {
                 setup_time,
                 solve_time: t.elapsed(),
                 warm: warm && i > 0,
+                row_duals,
             });
             setup_time = Duration::ZERO;
             model = solved.into();

@@ -9,6 +9,7 @@
 
 pub mod data;
 pub mod error;
+pub mod exact;
 pub mod format;
 pub mod init;
 pub mod model;
@@ -17,6 +18,7 @@ pub mod shape;
 
 pub use data::Dataset;
 pub use error::{NetworkError, Result};
+pub use exact::{objective_exact, preactivations_exact, Dyadic};
 pub use format::{load_model, model_from_json, model_to_json, save_model};
 pub use init::{Architecture, Init, LayerSpec};
 pub use model::{argmax, Affine, Layer, Model};

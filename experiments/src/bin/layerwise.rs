@@ -93,15 +93,22 @@ fn main() -> Result<()> {
         let t = Instant::now();
         let lp19 = Lp19::new(&model, &dom, &ab)?;
         let cs = [1.0, 0.0, -1.0, 0.0, 0.0, 1.0, 0.0, -1.0];
-        let sols = experiments::solve_with_fallback(&lp19, &cs, solver)?;
+        let sols = experiments::solve_verified(&lp19, &cs, solver)?;
         let t_lp = t.elapsed().as_secs_f64() * 1e3;
         for k in 0..2 {
             let tmin = f.chunks(2).map(|o| o[k]).fold(f64::INFINITY, f64::min);
             let tmax = f.chunks(2).map(|o| o[k]).fold(f64::NEG_INFINITY, f64::max);
-            let lp = (sols[2 * k].value, -sols[2 * k + 1].value);
+            let lp = (
+                sols[2 * k].value().expect("an optimum"),
+                -sols[2 * k + 1].value().expect("an optimum"),
+            );
+            // Proven LP range: the sampled values must lie inside it (no LP tolerance).
+            let lp_proven = (sols[2 * k].proven_lower, -sols[2 * k + 1].proven_lower);
             let du = (ab.lower.last().unwrap()[k], ab.upper.last().unwrap()[k]);
             let iv = (ib.lower.last().unwrap()[k], ib.upper.last().unwrap()[k]);
-            let tol = |v: f64| 1e-7 * v.abs().max(1.0);
+            let lp_tol = lp::VerifyOptions::default().tolerance;
+            let tol = |v: f64| experiments::tol(lp_tol, v);
+            let stol = |v: f64| experiments::tol(experiments::SAMPLE_TOL, v);
             let name = format!(
                 "net seed {seed}, x ({:.4}, {:.4}), eps {}, output {k}",
                 x[0], x[1], a.eps
@@ -115,14 +122,14 @@ fn main() -> Result<()> {
                     lp.1
                 );
             }
-            if lp.0 > tmin + tol(tmin) || lp.1 < tmax - tol(tmax) {
+            if lp_proven.0 > tmin + stol(tmin) || lp_proven.1 < tmax - stol(tmax) {
                 bail!(
-                    "{name}: LP range [{}, {}] misses sampled values [{tmin}, {tmax}]",
-                    lp.0,
-                    lp.1
+                    "{name}: proven LP range [{}, {}] misses sampled values [{tmin}, {tmax}]",
+                    lp_proven.0,
+                    lp_proven.1
                 );
             }
-            if iv.0 > tmin + tol(tmin) || iv.1 < tmax - tol(tmax) {
+            if iv.0 > tmin + stol(tmin) || iv.1 < tmax - stol(tmax) {
                 bail!(
                     "{name}: interval range [{}, {}] misses sampled values [{tmin}, {tmax}]",
                     iv.0,
@@ -134,11 +141,11 @@ fn main() -> Result<()> {
                 x,
                 output: k,
                 ranges: [(tmin, tmax), lp, du, iv],
-                status: format!("{}/{}", sols[2 * k].status, sols[2 * k + 1].status),
+                status: format!("{}/{}", sols[2 * k].status(), sols[2 * k + 1].status()),
                 solver: format!(
                     "{}/{}",
-                    sols[2 * k].solver.name(),
-                    sols[2 * k + 1].solver.name()
+                    sols[2 * k].solver_name(),
+                    sols[2 * k + 1].solver_name()
                 ),
                 ms: [t_true, t_lp, t_dual, t_int],
             });

@@ -98,15 +98,19 @@ fn main() -> Result<()> {
             let j = dual_objective(&model, &dom, &ab, &cs, &AlphaRule::Paper)?.values;
             let t_dual = t.elapsed().as_secs_f64() * 1e3;
             let t = Instant::now();
-            let sols =
-                experiments::solve_with_fallback(&Lp19::new(&model, &dom, &ab)?, &cs, solver)?;
+            let sols = experiments::solve_verified(&Lp19::new(&model, &dom, &ab)?, &cs, solver)?;
             let t_lp = t.elapsed().as_secs_f64() * 1e3;
-            let lpv: Vec<f64> = sols.iter().map(|s| s.value).collect();
+            let lpv: Vec<f64> = sols
+                .iter()
+                .map(|s| s.value().expect("an optimum"))
+                .collect();
+            let lp_proven: Vec<f64> = sols.iter().map(|s| s.proven_lower).collect();
             experiments::check_support_chain(
                 &format!("net seed {seed}, eps {e}"),
                 &dirs,
                 &j,
                 &lpv,
+                &lp_proven,
                 &f,
             )?;
             let ib = interval_bounds(&model, &dom)?;
@@ -125,8 +129,8 @@ fn main() -> Result<()> {
                 dual: j,
                 dirs: dirs.clone(),
                 interval: [(il[0], iu[0]), (il[1], iu[1])],
-                status: sols.iter().map(|s| s.status.clone()).collect(),
-                solvers: sols.iter().map(|s| s.solver.name()).collect(),
+                status: sols.iter().map(|s| s.status()).collect(),
+                solvers: sols.iter().map(|s| s.solver_name()).collect(),
                 unstable: ab
                     .counts(model.hidden_layers())
                     .iter()

@@ -7,11 +7,14 @@
 //! prints a summary: median and max gap, the share of (image, target) pairs each method
 //! certifies, and times.
 //!
-//! Checked as it runs (an error names the row otherwise): `J <= LP` within the LP
-//! solver's accuracy (1e-6 x max(1, |LP|) plus the interior-point duality gap),
-//! `LP <= c^T f(x'_LP)` (the network at the LP's own input point), and every sampled
-//! point of the ball inside the Algorithm 1 bounds of every layer and at or above both
-//! `J` and LP for every target.
+//! Every LP is a verified enclosure (`lp::verified`): a proven lower bound, the solver's
+//! value (confirmed to 1e-6 relative against the proven bound, else the other solvers
+//! are tried) and a proven upper bound at the LP's input point. Checked as it runs (an
+//! error names the row otherwise), with the tolerance policy of `experiments::tol`: the
+//! proven `J` <= the LP value (LP tolerance); the proven LP lower bound <= the proven
+//! value at the LP's own input point (no tolerance); every sampled point of the ball
+//! inside the Algorithm 1 bounds of every layer and at or above both the proven `J` and
+//! the proven LP bound for every target (`SAMPLE_TOL`, the forward pass's rounding).
 //!
 //! The time goes into the LP. An LP with more variables than `--max-lp-vars` is not
 //! solved (its rows keep `J` and say why in `lp_status`), and the summary prints what
@@ -24,7 +27,7 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
 use dual::{algorithm1, dual_objective, margin_objectives, AlphaRule, InputDomain, LayerBounds};
-use lp::{Lp19, LpSolution, Solver};
+use lp::{Lp19, LpEnclosure, LpSolution, Solver};
 use network::{data, load_model, Architecture, Init, Model};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -105,6 +108,8 @@ struct Row {
     target: usize,
     j: f64,
     lp: Option<LpSolution>,
+    /// The proven lower end of the LP's enclosure.
+    lp_proven: Option<f64>,
     lp_ms: f64,
     value_at_lp_point: Option<f64>,
     min_sampled: f64,
@@ -269,7 +274,7 @@ fn main() -> Result<()> {
     let failed = AtomicBool::new(false);
     // One LP per ball, solved for each target: HiGHS re-solves the targets in turn from
     // the last basis (warm); the other solvers take the targets in parallel.
-    type Solved = (usize, LpSolution, f64, f64);
+    type Solved = (usize, LpEnclosure, f64);
     let mut by_group: Vec<Vec<Solved>> = groups
         .par_iter()
         .map(|gr| -> Result<Vec<Solved>> {
@@ -289,7 +294,7 @@ fn main() -> Result<()> {
                     .flat_map(|&t| objective(n_out, gr.label, t))
                     .collect();
                 let t = Instant::now();
-                let sols = experiments::solve_with_fallback(&lp19, &cs, solver).map_err(|e| {
+                let sols = experiments::solve_verified(&lp19, &cs, solver).map_err(|e| {
                     failed.store(true, Ordering::Relaxed);
                     e.context(format!(
                         "{} model, image {}, eps {}: LP (19)",
@@ -298,13 +303,7 @@ fn main() -> Result<()> {
                 })?;
                 let ms = t.elapsed().as_secs_f64() * 1e3 / ts.len() as f64;
                 pb.inc(ts.len() as u64);
-                ts.iter()
-                    .zip(sols)
-                    .map(|(&t, s)| {
-                        let v = s.value_at_input_point(&lp19, &objective(n_out, gr.label, t))?;
-                        Ok((t, s, ms, v))
-                    })
-                    .collect()
+                Ok(ts.iter().zip(sols).map(|(&t, e)| (t, e, ms)).collect())
             };
             if solver == Solver::Highs {
                 solve(&targets)
@@ -333,39 +332,46 @@ fn main() -> Result<()> {
             );
             let j = gr.j[t];
             let min_sampled = mins[t];
-            let tol_j = 1e-9 * j.abs().max(1.0);
-            if j > min_sampled + tol_j {
+            let tol_j = experiments::tol(experiments::SAMPLE_TOL, min_sampled);
+            if !experiments::le(j, min_sampled + tol_j) {
                 bail!("{name}: J = {j} is above a sampled point's margin {min_sampled}");
             }
             let pos = sols.iter().position(|s| s.0 == t);
             let (lp, lp_ms, v) = match pos {
                 Some(p) => {
-                    let (_, s, ms, v) = sols.swap_remove(p);
-                    let tol = 1e-6 * s.value.abs().max(1.0) + s.ipm_gap.unwrap_or(0.0);
-                    if j > s.value + tol {
+                    let (_, e, ms) = sols.swap_remove(p);
+                    let s = e.solution.clone().expect("solve_verified returns optima");
+                    let v = e.upper_at_input.expect("an optimum has an input point");
+                    let lp_tol = experiments::tol(e.tolerance, s.value);
+                    if j > s.value + lp_tol {
                         bail!(
-                            "{name}: J = {j} exceeds the LP optimum {} (tolerance {tol:.1e})",
+                            "{name}: proven J = {j} exceeds the LP optimum {} (tolerance {lp_tol:.1e})",
                             s.value
                         );
                     }
-                    if s.value > v + tol {
-                        bail!("{name}: LP = {} exceeds the network's value {v} at the LP's own input point", s.value);
+                    if !experiments::le(e.proven_lower, v) {
+                        bail!("{name}: proven LP bound {} exceeds the proven value {v} at the LP's own input point", e.proven_lower);
                     }
-                    if s.value > min_sampled + tol {
+                    if e.proven_lower > min_sampled + tol_j {
                         bail!(
-                            "{name}: LP = {} is above a sampled point's margin {min_sampled}",
-                            s.value
+                            "{name}: proven LP bound {} is above a sampled point's margin {min_sampled}",
+                            e.proven_lower
                         );
                     }
-                    (Some(s), ms, Some(v))
+                    (Some((s, e.proven_lower)), ms, Some(v))
                 }
                 None => (None, 0.0, None),
+            };
+            let (lp, lp_proven) = match lp {
+                Some((s, p)) => (Some(s), Some(p)),
+                None => (None, None),
             };
             rows.push(Row {
                 group: g,
                 target: t,
                 j,
                 lp,
+                lp_proven,
                 lp_ms,
                 value_at_lp_point: v,
                 min_sampled,
@@ -495,6 +501,7 @@ fn write_csv(
         "dual_J",
         "dual_ms",
         "lp_value",
+        "lp_proven_lower",
         "lp_solver",
         "lp_status",
         "lp_ipm_gap",
@@ -504,7 +511,7 @@ fn write_csv(
         "lp_rows",
         "lp_nonzeros",
         "gap_lp_minus_J",
-        "value_at_lp_point",
+        "value_at_lp_point_upper",
         "samples",
         "min_sampled_margin",
         "dual_certified",
@@ -534,6 +541,7 @@ fn write_csv(
             r.j.to_string(),
             g.dual_ms.to_string(),
             opt(r.lp.as_ref().map(|l| l.value)),
+            opt(r.lp_proven),
             r.lp.as_ref()
                 .map(|l| l.solver.name().to_string())
                 .unwrap_or_else(|| solver.name().to_string()),
@@ -559,8 +567,8 @@ fn write_csv(
             a.samples.to_string(),
             r.min_sampled.to_string(),
             (r.j > 0.0).to_string(),
-            r.lp.as_ref()
-                .map(|l| (l.value > 0.0).to_string())
+            r.lp_proven
+                .map(|p| (p > 0.0).to_string())
                 .unwrap_or_default(),
         ])?;
     }

@@ -190,8 +190,12 @@ fn main() -> Result<()> {
     let dirs = experiments::directions(a.directions);
     let cs: Vec<f64> = dirs.iter().flat_map(|d| [d.0, d.1]).collect();
     let dual = dual_objective(robust, &dom, &ab, &cs, &AlphaRule::Paper)?.values;
-    let sols = experiments::solve_with_fallback(&Lp19::new(robust, &dom, &ab)?, &cs, solver)?;
-    let lp: Vec<f64> = sols.iter().map(|s| s.value).collect();
+    let sols = experiments::solve_verified(&Lp19::new(robust, &dom, &ab)?, &cs, solver)?;
+    let lp: Vec<f64> = sols
+        .iter()
+        .map(|s| s.value().expect("an optimum"))
+        .collect();
+    let lp_proven: Vec<f64> = sols.iter().map(|s| s.proven_lower).collect();
     let g = a.grid;
     let f = robust.forward_batch(&experiments::ball_grid(x, a.eps, g), g * g)?;
     experiments::check_support_chain(
@@ -199,6 +203,7 @@ fn main() -> Result<()> {
         &dirs,
         &dual,
         &lp,
+        &lp_proven,
         &f,
     )?;
     let step = (g / 101).max(1);
@@ -215,7 +220,7 @@ fn main() -> Result<()> {
         dual,
         solver: sols
             .iter()
-            .map(|s| s.solver.name())
+            .map(|s| s.solver_name())
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect::<Vec<_>>()

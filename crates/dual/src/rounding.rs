@@ -1,0 +1,258 @@
+//! Rounding-error accounting that turns floating-point bounds into *proven* ones.
+//!
+//! A value is proven when it holds in exact real arithmetic for the stored weights and
+//! inputs, whatever the rounding (`DESIGN.md`, "Proven numbers"). Every bound of this
+//! crate is made proven with a priori error bounds (Higham, *Accuracy and Stability of
+//! Numerical Algorithms*, 2nd ed., ch. 3): for any summation order, with or without FMA,
+//!
+//! ```text
+//! |fl(sum_i a_i b_i) - sum_i a_i b_i| <= gamma_n sum_i |a_i b_i| + n eta,
+//! gamma_n = n u / (1 - n u),  u = 2^-53,  eta = 2^-1074 (gradual underflow)
+//! ```
+//!
+//! The error bounds are themselves computed in floating point, so each is inflated by a
+//! few units of roundoff and the final subtraction is rounded outwards with
+//! `next_down`/`next_up`. A non-finite number anywhere is an overflow, never a bound.
+
+/// Unit roundoff of f64, `u = 2^-53`.
+pub const UNIT_ROUNDOFF: f64 = f64::EPSILON / 2.0;
+
+/// The smallest positive subnormal f64, `eta = 2^-1074`: the absolute error of a
+/// product that underflows.
+pub const ETA: f64 = f64::from_bits(1);
+
+/// `gamma_n = n u / (1 - n u)`, inflated by `1 + 8u` so that its own rounding cannot
+/// make it too small; `+inf` when `n u >= 1/2` (no useful bound exists).
+pub fn gamma(n: usize) -> f64 {
+    let nu = n as f64 * UNIT_ROUNDOFF;
+    if nu >= 0.5 {
+        return f64::INFINITY;
+    }
+    (nu / (1.0 - nu) * (1.0 + 8.0 * UNIT_ROUNDOFF)).next_up()
+}
+
+/// An upper bound on the rounding error of a floating-point sum of `n` products (or of
+/// `n` operations in all) whose absolute values add up to `abs_sum`.
+pub fn error_bound(n: usize, abs_sum: f64) -> f64 {
+    (gamma(n) * abs_sum * (1.0 + 4.0 * UNIT_ROUNDOFF) + (n as f64 + 1.0) * ETA).next_up()
+}
+
+/// A lower bound on the exact value `a * b` from its rounded product.
+pub fn mul_down(a: f64, b: f64) -> f64 {
+    let p = a * b;
+    (p - p.abs() * (2.0 * UNIT_ROUNDOFF) - ETA).next_down()
+}
+
+/// An upper bound on the exact value `a * b` from its rounded product.
+pub fn mul_up(a: f64, b: f64) -> f64 {
+    -mul_down(-a, b)
+}
+
+/// A lower bound on the exact `a - b`.
+pub fn sub_down(a: f64, b: f64) -> f64 {
+    (a - b).next_down()
+}
+
+/// An upper bound on the exact `a + b`.
+pub fn add_up(a: f64, b: f64) -> f64 {
+    (a + b).next_up()
+}
+
+/// A sum whose exact value is bounded from below and above: terms are added in floating point and
+/// the rounding error of the whole sum (every term's own rounding included, counted
+/// with [`RoundedSum::add_rounded`]) is subtracted at the end.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RoundedSum {
+    sum: f64,
+    abs: f64,
+    ops: usize,
+}
+
+impl RoundedSum {
+    /// An empty sum.
+    pub fn new() -> RoundedSum {
+        RoundedSum::default()
+    }
+
+    /// Adds a term that is exact (e.g. a lower bound already rounded down).
+    pub fn add_exact(&mut self, t: f64) {
+        self.sum += t;
+        self.abs += t.abs();
+        self.ops += 1;
+    }
+
+    /// Adds a term computed with `roundings` rounding errors of its own (e.g. one for a
+    /// product `a * b`).
+    pub fn add_rounded(&mut self, t: f64, roundings: usize) {
+        self.sum += t;
+        self.abs += t.abs();
+        self.ops += 1 + roundings;
+    }
+
+    /// Adds the product `a * b` (one rounding).
+    pub fn add_product(&mut self, a: f64, b: f64) {
+        self.add_rounded(a * b, 1);
+    }
+
+    /// The floating-point value of the sum (not proven).
+    pub fn nominal(&self) -> f64 {
+        self.sum
+    }
+
+    /// A lower bound on the exact sum; `None` if anything overflowed or was NaN.
+    pub fn lower(&self) -> Option<f64> {
+        let v = (self.sum - error_bound(self.ops, self.abs)).next_down();
+        v.is_finite().then_some(v)
+    }
+
+    /// An upper bound on the exact sum; `None` if anything overflowed or was NaN.
+    pub fn upper(&self) -> Option<f64> {
+        let v = (self.sum + error_bound(self.ops, self.abs)).next_up();
+        v.is_finite().then_some(v)
+    }
+}
+
+/// The largest absolute value of a slice (NaN propagates as NaN).
+pub fn max_abs(v: &[f64]) -> f64 {
+    v.iter().fold(0.0f64, |m, &x| {
+        if x.is_nan() || m.is_nan() {
+            f64::NAN
+        } else {
+            m.max(x.abs())
+        }
+    })
+}
+
+/// Magnitudes of a layer's operator that the error bounds need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpMagnitude {
+    /// An upper bound on `max_k sum_j |W_kj|` (the operator's inf-norm).
+    pub row_abs_max: f64,
+    /// An upper bound on `sum_k |W_kj|` for every input `j` (column absolute sums).
+    pub col_abs: Vec<f64>,
+    /// Products in one entry of `W x` (dense: columns; conv: one patch).
+    pub dot_len: usize,
+    /// Products in one entry of `W^T y` (dense: rows; conv: out channels x kernel).
+    pub dot_len_t: usize,
+}
+
+impl OpMagnitude {
+    /// Computes the magnitudes of `op` in one pass over its weights (no dense lowering
+    /// of a convolution: a pixel's column sum is bounded by its input channel's whole
+    /// kernel, since each tap reaches a pixel at most once).
+    pub fn of(op: &network::LinearOp) -> OpMagnitude {
+        use network::LinearOp;
+        match op {
+            LinearOp::Dense { weight, rows, cols } => {
+                let mut col_abs = vec![0.0; *cols];
+                let mut row_max = 0.0f64;
+                for r in 0..*rows {
+                    let row = &weight[r * cols..(r + 1) * cols];
+                    let mut s = 0.0;
+                    for (c, w) in col_abs.iter_mut().zip(row) {
+                        *c += w.abs();
+                        s += w.abs();
+                    }
+                    row_max = row_max.max(s);
+                }
+                let inflate_r = 1.0 + gamma(*cols + 1);
+                let inflate_c = 1.0 + gamma(*rows + 1);
+                OpMagnitude {
+                    row_abs_max: (row_max * inflate_r).next_up(),
+                    col_abs: col_abs.iter().map(|c| (c * inflate_c).next_up()).collect(),
+                    dot_len: *cols,
+                    dot_len_t: *rows,
+                }
+            }
+            LinearOp::Conv { weight, geom: g } => {
+                let k = g.patch();
+                let taps = g.kernel_h * g.kernel_w;
+                let mut per_in = vec![0.0; g.in_channels];
+                let mut row_max = 0.0f64;
+                for co in 0..g.out_channels {
+                    let kern = &weight[co * k..(co + 1) * k];
+                    let mut s = 0.0;
+                    for (ci, acc) in per_in.iter_mut().enumerate() {
+                        let part: f64 = kern[ci * taps..(ci + 1) * taps]
+                            .iter()
+                            .map(|w| w.abs())
+                            .sum();
+                        *acc += part;
+                        s += part;
+                    }
+                    row_max = row_max.max(s);
+                }
+                let inflate = 1.0 + gamma(k + g.out_channels * taps + 2);
+                let plane = g.in_h * g.in_w;
+                let mut col_abs = Vec::with_capacity(g.n_in());
+                for c in per_in {
+                    col_abs.extend(std::iter::repeat_n((c * inflate).next_up(), plane));
+                }
+                OpMagnitude {
+                    row_abs_max: (row_max * inflate).next_up(),
+                    col_abs,
+                    dot_len: k,
+                    dot_len_t: g.out_channels * taps,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gamma_grows_and_saturates() {
+        assert!(gamma(1) > UNIT_ROUNDOFF);
+        assert!(gamma(10) > 10.0 * UNIT_ROUNDOFF);
+        assert!(gamma(1 << 52).is_infinite());
+    }
+
+    #[test]
+    fn lower_sum_contains_the_exact_sum_under_cancellation() {
+        // 1e16 + 1.5 - 1e16 = 1.5 exactly; in floating point the first sum rounds to
+        // 1e16 + 2, so the nominal sum is 2 and above the exact value.
+        let mut s = RoundedSum::new();
+        for t in [1e16, 1.5, -1e16] {
+            s.add_exact(t);
+        }
+        assert_eq!(s.nominal(), 2.0);
+        let lo = s.lower().unwrap();
+        assert!(lo <= 1.5, "lower bound {lo} above the exact sum 1.5");
+        assert!(lo > -20.0, "lower bound {lo} is needlessly loose");
+    }
+
+    #[test]
+    fn overflow_has_no_lower_bound() {
+        let mut s = RoundedSum::new();
+        s.add_product(1e308, 10.0);
+        assert_eq!(s.lower(), None);
+        let mut s = RoundedSum::new();
+        s.add_exact(f64::NAN);
+        assert_eq!(s.lower(), None);
+    }
+
+    #[test]
+    fn directed_products_bracket_the_exact_product() {
+        // 0.1 * 3 is not representable; the bracket must contain the exact product of
+        // the stored doubles, checked here with an error-free transformation (FMA).
+        for (a, b) in [
+            (0.1, 3.0),
+            (1.0 / 3.0, 7.0),
+            (-2.5e-300f64, 1e-20f64),
+            (1e300, -1e7),
+        ] {
+            let p = a * b;
+            let err = a.mul_add(b, -p); // exact: a*b = p + err
+            let (lo, hi) = (mul_down(a, b), mul_up(a, b));
+            assert!(
+                lo - p <= err && err <= hi - p,
+                "{a} * {b}: [{lo}, {hi}] vs {p} + {err}"
+            );
+        }
+        assert_eq!(max_abs(&[1.0, -3.0, 2.0]), 3.0);
+        assert!(max_abs(&[1.0, f64::NAN]).is_nan());
+    }
+}

@@ -1,0 +1,224 @@
+//! Proven numbers: bounds that hold in exact arithmetic, whatever the rounding.
+//!
+//! The reference is `network::exact`, the forward pass in exact dyadic arithmetic, so
+//! "inside the bound" here means inside it for the real numbers the stored weights
+//! define, not for another floating-point evaluation. The models of the verified-numbers
+//! issue live in `testdata/proven/`.
+
+use std::cmp::Ordering;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use dual::{
+    algorithm1, certified_radius, certify, dual_objective, interval_bounds, margin_objectives,
+    AlphaRule, DualError, InputDomain, RadiusOptions, RadiusStop,
+};
+use network::{load_model, objective_exact, preactivations_exact, Architecture, Init, Model};
+
+fn testdata(name: &str) -> Model {
+    load_model(format!(
+        "{}/../../testdata/proven/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// Issue input 1: `[[-1e308], [1e308]]` makes the margin's dual `inf - inf`. Before,
+/// the NaN was skipped by a min over targets and the radius came out as 10 (certified
+/// everywhere); the true radius is about 5e-308. Now: an error naming the overflow.
+#[test]
+fn an_overflowing_margin_is_an_error_not_a_radius() {
+    let model = testdata("nan_radius.json");
+    let err = certified_radius(&model, &[0.0], 0, None, RadiusOptions::default()).unwrap_err();
+    assert!(
+        matches!(err, DualError::Overflow { layer: 2, .. }),
+        "expected an overflow at layer 2, got {err}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains("overflow") && msg.contains("layer 2"), "{msg}");
+    for eps in [1e-300, 0.01, 1.0] {
+        assert!(
+            matches!(
+                certify(&model, &[0.0], 0, eps, None),
+                Err(DualError::Overflow { .. })
+            ),
+            "eps {eps} must not certify"
+        );
+    }
+}
+
+/// A network whose nominal floating-point J is +0.25 while the exact J (and the exact
+/// margin) is -0.25: `1e16 + 1.5` rounds to `1e16 + 2`. The proven J must not certify.
+#[test]
+fn cancellation_between_huge_terms_does_not_certify() {
+    let model = testdata("cancellation.json");
+    let x = [1.0];
+    let exact = objective_exact(&model, &x, &[1.0, -1.0]).unwrap();
+    assert_eq!(exact.cmp_f64(-0.25), Some(Ordering::Equal));
+    // The floating-point forward pass is wrong, and so is the nominal J.
+    let f = model.forward(&x).unwrap();
+    assert_eq!(f[0] - f[1], 0.25);
+    let cert = certify(&model, &x, 0, 0.0, None).unwrap();
+    assert_eq!(cert.bound.nominal[1], 0.25, "the nominal J is fooled");
+    assert!(
+        cert.bound.values[1] <= -0.25,
+        "proven J {} above the exact margin -0.25",
+        cert.bound.values[1]
+    );
+    assert!(!cert.certified);
+    let r = certified_radius(&model, &x, 0, None, RadiusOptions::default()).unwrap();
+    assert_eq!(r.stop, RadiusStop::NotCertifiedAtZero);
+    assert_eq!(r.radius, 0.0);
+    // Interval and Algorithm 1 bounds on logit 0 contain the exact -0.25.
+    let dom = InputDomain::new(&x, 0.0, None).unwrap();
+    for b in [
+        interval_bounds(&model, &dom).unwrap(),
+        algorithm1(&model, &dom).unwrap(),
+    ] {
+        let (l, u) = (b.lower[1][0], b.upper[1][0]);
+        assert!(l <= -0.25 && -0.25 <= u, "{:?}: [{l}, {u}]", b.source);
+    }
+}
+
+/// Issue input 4: a one-output model has no margin; certify says so, and the output
+/// itself is bounded with c = +1 and c = -1.
+#[test]
+fn a_one_output_model_has_no_certificate_but_has_bounds() {
+    let model = testdata("one_output.json");
+    let x = [0.3, -0.2];
+    let err = certify(&model, &x, 0, 0.1, None).unwrap_err();
+    assert!(matches!(err, DualError::NoTargets { n_out: 1 }), "{err}");
+    assert!(err.to_string().contains("at least 2 outputs"), "{err}");
+    let dom = InputDomain::new(&x, 0.1, None).unwrap();
+    let b = algorithm1(&model, &dom).unwrap();
+    let j = dual_objective(&model, &dom, &b, &[1.0, -1.0], &AlphaRule::Paper).unwrap();
+    let (lo, hi) = (j.values[0], -j.values[1]);
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    for _ in 0..2000 {
+        let xs: Vec<f64> = x.iter().map(|v| v + rng.random_range(-0.1..=0.1)).collect();
+        let e = objective_exact(&model, &xs, &[1.0]).unwrap();
+        assert_ne!(e.cmp_f64(lo), Some(Ordering::Less), "below {lo} at {xs:?}");
+        assert_ne!(
+            e.cmp_f64(hi),
+            Some(Ordering::Greater),
+            "above {hi} at {xs:?}"
+        );
+    }
+    // margin_objectives for one class is a zero row: nothing to certify.
+    assert_eq!(margin_objectives(1, 0).unwrap(), vec![0.0]);
+}
+
+/// Scales every weight and bias of a model by per-layer factors.
+fn scaled(model: &Model, scales: &[(f64, f64)]) -> Model {
+    use network::Layer;
+    let mut k = 0;
+    let layers = model
+        .layers()
+        .iter()
+        .map(|l| match l {
+            Layer::Dense {
+                weight,
+                bias,
+                out_features,
+                in_features,
+            } => {
+                let (sw, sb) = scales[k];
+                k += 1;
+                Layer::Dense {
+                    weight: weight.iter().map(|w| w * sw).collect(),
+                    bias: bias.iter().map(|b| b * sb).collect(),
+                    out_features: *out_features,
+                    in_features: *in_features,
+                }
+            }
+            o => o.clone(),
+        })
+        .collect();
+    Model::new(model.input_shape(), layers).unwrap()
+}
+
+/// Random dense nets with weights and biases scaled from 1e-6 to 1e6 per layer: every
+/// exact pre-activation of sampled inputs (corners and uniform) lies inside the proven
+/// interval and Algorithm 1 bounds, and every exact margin is >= the proven J. Checked in
+/// exact arithmetic, so a bound off by one rounding fails.
+#[test]
+fn proven_bounds_hold_in_exact_arithmetic_across_scales() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let mut checked = 0usize;
+    for case in 0..24 {
+        let widths = [3, 6 + case % 5, 5, 3];
+        let base = Architecture::mlp(&widths)
+            .init(Init::Paper, case as u64)
+            .unwrap();
+        let scales: Vec<(f64, f64)> = (0..3)
+            .map(|_| {
+                (
+                    10f64.powf(rng.random_range(-6.0..6.0)),
+                    10f64.powf(rng.random_range(-6.0..6.0)),
+                )
+            })
+            .collect();
+        let model = scaled(&base, &scales);
+        let x: Vec<f64> = (0..3).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let eps = [0.0, 1e-9, 0.01, 0.3][case % 4];
+        let input_box = (case % 3 == 0).then_some((-0.5, 0.8));
+        let Ok(dom) = InputDomain::new(&x, eps, input_box) else {
+            continue;
+        };
+        let ib = interval_bounds(&model, &dom).unwrap();
+        let ab = algorithm1(&model, &dom).unwrap();
+        let c = margin_objectives(3, 0).unwrap();
+        let j = dual_objective(&model, &dom, &ab, &c, &AlphaRule::Paper).unwrap();
+        let (lo, hi) = (dom.lower(), dom.upper());
+        for s in 0..60 {
+            let xs: Vec<f64> = (0..3)
+                .map(|i| match s {
+                    0..8 => {
+                        if (s >> i) & 1 == 1 {
+                            hi[i]
+                        } else {
+                            lo[i]
+                        }
+                    }
+                    _ => rng.random_range(lo[i]..=hi[i]),
+                })
+                .collect();
+            let pre = preactivations_exact(&model, &xs).unwrap();
+            for b in [&ib, &ab] {
+                for (layer, zs) in pre.iter().enumerate() {
+                    for (k, z) in zs.iter().enumerate() {
+                        assert_ne!(
+                            z.cmp_f64(b.lower[layer][k]),
+                            Some(Ordering::Less),
+                            "case {case} {:?} layer {layer} unit {k}: exact {} below {}",
+                            b.source,
+                            z.to_f64(),
+                            b.lower[layer][k]
+                        );
+                        assert_ne!(
+                            z.cmp_f64(b.upper[layer][k]),
+                            Some(Ordering::Greater),
+                            "case {case} {:?} layer {layer} unit {k}: exact {} above {}",
+                            b.source,
+                            z.to_f64(),
+                            b.upper[layer][k]
+                        );
+                    }
+                }
+            }
+            for t in 1..3 {
+                let m = objective_exact(&model, &xs, &c[t * 3..(t + 1) * 3]).unwrap();
+                assert_ne!(
+                    m.cmp_f64(j.values[t]),
+                    Some(Ordering::Less),
+                    "case {case} target {t}: exact margin {} below proven J {}",
+                    m.to_f64(),
+                    j.values[t]
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 2000, "only {checked} margins checked");
+}

@@ -1,0 +1,144 @@
+//! Verified LP values: enclosures with a proven lower bound, solver retries, and the
+//! inputs of the verified-numbers issue (`testdata/proven/`).
+
+use std::cmp::Ordering;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use dual::{algorithm1, margin_objectives, InputDomain};
+use lp::{proven_lower_bound, solve, solve_verified, Lp19, LpOptions, Solver, VerifyOptions};
+use network::{load_model, objective_exact, Architecture, Init, Model};
+
+fn testdata(name: &str) -> Model {
+    load_model(format!(
+        "{}/../../testdata/proven/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// Issue input 2: clarabel says `Solved` for -1.0000155e12 with its primal point
+/// violating a row; the true optimum (every unit stable: LP = J = exact minimum) is
+/// -1.000051e12. The enclosure's proven lower bound must be <= -1.000051e12, and
+/// clarabel's value must not be called the optimum.
+#[test]
+fn a_solved_value_above_the_optimum_is_not_the_optimum() {
+    let model = testdata("clarabel_gap.json");
+    let dom = InputDomain::new(&[0.5], 0.01, None).unwrap();
+    let b = algorithm1(&model, &dom).unwrap();
+    let lp = Lp19::new(&model, &dom, &b).unwrap();
+    let c = margin_objectives(2, 0).unwrap()[2..].to_vec();
+    let truth = -1.000051e12;
+    let no_fallback = VerifyOptions {
+        fallback: false,
+        ..Default::default()
+    };
+    let e = solve_verified(
+        &lp,
+        &c,
+        Solver::Clarabel,
+        &LpOptions::default(),
+        false,
+        &no_fallback,
+    )
+    .unwrap()
+    .remove(0);
+    assert!(
+        e.proven_lower <= truth,
+        "proven lower {} above the optimum {truth}",
+        e.proven_lower
+    );
+    if let Some(v) = e.value() {
+        if v > truth * (1.0 - 1e-6) {
+            assert!(!e.is_optimum, "clarabel's {v} called the optimum");
+        }
+    }
+    // With the fallback, some solver settles it, and the enclosure is tight.
+    let e = solve_verified(
+        &lp,
+        &c,
+        Solver::Clarabel,
+        &LpOptions::default(),
+        false,
+        &VerifyOptions::default(),
+    )
+    .unwrap()
+    .remove(0);
+    assert!(e.proven_lower <= truth);
+    assert!(e.proven_lower >= truth * (1.0 + 1e-9), "{}", e.proven_lower);
+    assert!(e.is_optimum, "attempts: {:?}", e.attempts);
+    let up = e.upper_at_input.unwrap();
+    assert!(up >= truth, "upper bound {up} below the exact minimum");
+}
+
+/// Issue input 3: microlp reports `Infeasible` for an LP that is feasible by
+/// construction (every unit stably on). The enclosure records the failure, retries with
+/// the other solvers, and ends at the optimum, which equals J (7.668e12).
+#[test]
+fn a_spurious_infeasible_is_retried_with_the_other_solvers() {
+    let model = testdata("microlp_infeasible.json");
+    let dom = InputDomain::new(&[-0.8], 0.09, None).unwrap();
+    let b = algorithm1(&model, &dom).unwrap();
+    let lp = Lp19::new(&model, &dom, &b).unwrap();
+    let c = margin_objectives(2, 0).unwrap()[2..].to_vec();
+    let e = solve_verified(
+        &lp,
+        &c,
+        Solver::Microlp,
+        &LpOptions::default(),
+        false,
+        &VerifyOptions::default(),
+    )
+    .unwrap()
+    .remove(0);
+    assert_eq!(e.attempts[0].solver, Solver::Microlp);
+    assert!(e.attempts.len() >= 2 || e.is_optimum, "{:?}", e.attempts);
+    assert!(e.is_optimum, "attempts: {:?}", e.attempts);
+    let truth = 7.668e12;
+    assert!(
+        e.proven_lower <= truth * (1.0 + 1e-12),
+        "{}",
+        e.proven_lower
+    );
+    assert!(((e.value().unwrap() - truth) / truth).abs() < 1e-6);
+}
+
+/// On random nets, the Neumaier-Shcherbina bound from each solver's multipliers is
+/// (a) below the exact network value at sampled points, checked in exact arithmetic,
+/// and (b) within 1e-6 relative of the solver's optimum (the multipliers are good).
+/// Zero multipliers give a valid but loose bound (the proof box alone).
+#[test]
+fn the_proven_lower_bound_is_sound_and_tight() {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    for seed in 0..6u64 {
+        let model = Architecture::mlp(&[3, 12, 12, 3])
+            .init(Init::Paper, seed)
+            .unwrap();
+        let x: Vec<f64> = (0..3).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let dom = InputDomain::new(&x, 0.1, None).unwrap();
+        let b = algorithm1(&model, &dom).unwrap();
+        let lp = Lp19::new(&model, &dom, &b).unwrap();
+        let cs = margin_objectives(3, 0).unwrap();
+        for t in 1..3 {
+            let c = &cs[t * 3..(t + 1) * 3];
+            let sol = solve(&lp, c, Solver::Clarabel, &LpOptions::default()).unwrap();
+            let y = sol.row_duals.as_ref().unwrap();
+            let p = proven_lower_bound(&lp, c, y).unwrap();
+            let scale = sol.value.abs().max(1.0);
+            assert!(
+                p <= sol.value + 1e-7 * scale && sol.value - p <= 1e-6 * scale,
+                "seed {seed} t {t}: proven {p} vs clarabel {}",
+                sol.value
+            );
+            let zero = proven_lower_bound(&lp, c, &vec![0.0; y.len()]).unwrap();
+            assert!(zero <= p, "zero multipliers {zero} beat the solver's {p}");
+            let (lo, hi) = (dom.lower(), dom.upper());
+            for _ in 0..300 {
+                let xs: Vec<f64> = (0..3).map(|i| rng.random_range(lo[i]..=hi[i])).collect();
+                let e = objective_exact(&model, &xs, c).unwrap();
+                assert_ne!(e.cmp_f64(p), Some(Ordering::Less), "exact value below {p}");
+            }
+        }
+    }
+}
