@@ -3,6 +3,8 @@
 //! fonts). The binaries themselves are thin: they parse flags, call the library crates
 //! and write files.
 
+pub mod soundness;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};

@@ -1,6 +1,9 @@
 //! Certificates, detection, robust error and the certified radius.
 
-use dual::{certified_radius, certify, detect, robust_error, RadiusOptions, RadiusStop};
+use dual::{
+    algorithm1, certified_radius, certify, detect, dual_objective, margin_objectives, robust_error,
+    AlphaRule, InputDomain, RadiusOptions, RadiusStop,
+};
 use network::{data::toy2d, Architecture, Init};
 
 #[test]
@@ -106,13 +109,24 @@ fn robust_error_counts_agree_with_certify() {
         .unwrap();
     let idx: Vec<usize> = (0..data.len()).collect();
     let rep = robust_error(&model, &data, &idx, 0.05, None).unwrap();
+    // An independent count: J of every margin row computed here, not through certify.
     let mut not_cert = 0;
     for &i in &idx {
         let (x, y) = data.example(i);
-        let c = certify(&model, x, y, 0.05, None).unwrap();
-        assert_eq!(c.certified, rep.certified[i]);
-        not_cert += usize::from(!c.certified);
+        let dom = InputDomain::new(x, 0.05, None).unwrap();
+        let b = algorithm1(&model, &dom).unwrap();
+        let c = margin_objectives(2, y).unwrap();
+        let j = dual_objective(&model, &dom, &b, &c, &AlphaRule::Paper).unwrap();
+        let certified = j.values[1 - y] > 0.0;
+        assert_eq!(certified, rep.certified[i], "point {i}");
+        not_cert += usize::from(!certified);
     }
+    // The data and eps are chosen so that some points are certified and some are not:
+    // otherwise the agreement above would be vacuous.
+    assert!(
+        0 < not_cert && not_cert < 12,
+        "{not_cert} of 12 not certified"
+    );
     assert_eq!(rep.robust_error, not_cert as f64 / 12.0);
     assert!(
         rep.robust_error >= rep.clean_error,

@@ -14,6 +14,8 @@
 //! 1e-12 and 1e-10: the two sides sum the same O(1) products in a different order over
 //! at most a few thousand terms, so they differ by rounding only (~1e-14 relative).
 
+mod common;
+
 use dual::{
     algorithm1, dual_objective, margin_objectives, AlphaRule, BoundSource, InputDomain, LayerBounds,
 };
@@ -339,37 +341,28 @@ fn conv_transpose_is_the_adjoint() {
 
 #[test]
 fn the_sampling_check_catches_a_bound_that_is_too_tight() {
-    // Shrink the Algorithm 1 bounds of the last hidden layer by 5% of their width: some
-    // sampled pre-activation must fall outside, or the sampling check could never fail.
+    // The soundness tests' own checker (`common::check_inside` with `common::sample_points`)
+    // must reject Algorithm 1 bounds of the last hidden layer shrunk by 5% of their
+    // width, or the soundness tests could never fail; the unshrunk bounds must pass.
     let model = Architecture::mlp(&[2, 100, 100, 100, 100, 2])
         .init(Init::Paper, 1)
         .unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(10);
     let x = [0.4, 0.6];
     let dom = InputDomain::new(&x, 0.1, None).unwrap();
-    let mut b = algorithm1(&model, &dom).unwrap();
+    let good = algorithm1(&model, &dom).unwrap();
+    let pts = common::sample_points(&dom, 2000, &mut rng);
+    let npts = pts.len() / 2;
+    let pre = model.preactivations_batch(&pts, npts).unwrap();
+    common::check_inside("proven", &good, &pre, npts).unwrap();
+    let mut b = good.clone();
     let last = model.hidden_layers() - 1;
     for k in 0..b.lower[last].len() {
         let w = b.upper[last][k] - b.lower[last][k];
         b.lower[last][k] += 0.05 * w;
         b.upper[last][k] -= 0.05 * w;
     }
-    let pts: Vec<f64> = (0..2000)
-        .flat_map(|_| {
-            [
-                x[0] + 0.1 * (2.0 * rng.random::<f64>() - 1.0),
-                x[1] + 0.1 * (2.0 * rng.random::<f64>() - 1.0),
-            ]
-        })
-        .collect();
-    let pre = model.preactivations_batch(&pts, 2000).unwrap();
-    let outside = pre[last].chunks(100).any(|col| {
-        col.iter()
-            .enumerate()
-            .any(|(k, &v)| v < b.lower[last][k] || v > b.upper[last][k])
-    });
-    assert!(
-        outside,
-        "no sample left bounds shrunk by 5%: the sampling check would be blind"
-    );
+    let err = common::check_inside("shrunk", &b, &pre, npts)
+        .expect_err("no sample left bounds shrunk by 5%: the sampling check would be blind");
+    assert!(err.contains(&format!("layer {last}")), "{err}");
 }

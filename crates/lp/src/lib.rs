@@ -22,6 +22,8 @@ pub mod verified;
 pub use build::{Lp19, LpSize, RowKind, ZVar};
 pub use error::{LpError, Result};
 pub use lp_all::lp_all_bounds;
+#[cfg(feature = "highs")]
+pub use solve::highs_status_is_value;
 pub use solve::{
     clarabel_status_is_value, good_lp_status_is_value, solve, solve_many, LpOptions, LpSolution,
     Solver,

@@ -46,6 +46,10 @@ pub struct VerifyOptions {
     pub tolerance: f64,
     /// Try the other compiled solvers when the first does not give an optimum.
     pub fallback: bool,
+    /// Wall-clock limit (seconds) of each fallback attempt when the caller set none: a
+    /// solver tried because another failed must not hang the run (microlp has been seen
+    /// to cycle on LPs with coefficients near 1e155).
+    pub fallback_time_limit: Option<f64>,
 }
 
 impl Default for VerifyOptions {
@@ -53,6 +57,7 @@ impl Default for VerifyOptions {
         VerifyOptions {
             tolerance: 1e-6,
             fallback: true,
+            fallback_time_limit: Some(120.0),
         }
     }
 }
@@ -257,7 +262,11 @@ pub fn solve_verified(
                     continue;
                 }
                 let t = Instant::now();
-                let res = solve(lp, c, other, opts);
+                let fallback_opts = LpOptions {
+                    time_limit: opts.time_limit.or(verify.fallback_time_limit),
+                    ..*opts
+                };
+                let res = solve(lp, c, other, &fallback_opts);
                 record(lp, c, &mut enc, &mut sols, other, res, t.elapsed())?;
                 settle(&mut enc, &sols, verify);
             }

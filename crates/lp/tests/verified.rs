@@ -7,8 +7,12 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use dual::{algorithm1, margin_objectives, InputDomain};
-use lp::{proven_lower_bound, solve, solve_verified, Lp19, LpOptions, Solver, VerifyOptions};
+use lp::{
+    lp_all_bounds, proven_lower_bound, solve, solve_verified, Lp19, LpOptions, Solver,
+    VerifyOptions,
+};
 use network::{load_model, objective_exact, Architecture, Init, Model};
+use network::{preactivations_exact, Layer};
 
 fn testdata(name: &str) -> Model {
     load_model(format!(
@@ -141,4 +145,113 @@ fn the_proven_lower_bound_is_sound_and_tight() {
             }
         }
     }
+}
+
+/// LP-all bounds are proven, not solver values: on nets whose first layer is stably on
+/// (so the relaxation is exact up to layer 2 and the LP's minimum is the exact minimum,
+/// attained at a corner), every corner's exact layer-2 pre-activation lies inside the
+/// LP-all bounds, checked in exact arithmetic, and the bounds are tight (1e-6). A bound
+/// taken from the solver's value instead (off by its 1e-9 accuracy, either way) fails.
+#[test]
+fn lp_all_bounds_are_proven_and_tight() {
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    let mut tight = 0;
+    for seed in 0..8u64 {
+        let base = Architecture::mlp(&[3, 5, 6, 2])
+            .init(Init::Paper, seed)
+            .unwrap();
+        let layers: Vec<Layer> = base
+            .layers()
+            .iter()
+            .enumerate()
+            .map(|(i, l)| match (i, l) {
+                (
+                    0,
+                    Layer::Dense {
+                        weight,
+                        out_features,
+                        in_features,
+                        ..
+                    },
+                ) => Layer::Dense {
+                    weight: weight.clone(),
+                    bias: vec![20.0; *out_features],
+                    out_features: *out_features,
+                    in_features: *in_features,
+                },
+                (_, o) => o.clone(),
+            })
+            .collect();
+        let model = Model::new(base.input_shape(), layers.clone()).unwrap();
+        let x: Vec<f64> = (0..3).map(|_| rng.random_range(-1.0..1.0)).collect();
+        // Shift layer 2's bias so that its pre-activations cross 0 inside the ball.
+        let at_x = model.preactivations_batch(&x, 1).unwrap()[1].clone();
+        let layers: Vec<Layer> = layers
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| match (i, l) {
+                (
+                    2,
+                    Layer::Dense {
+                        weight,
+                        bias,
+                        out_features,
+                        in_features,
+                    },
+                ) => Layer::Dense {
+                    bias: bias
+                        .iter()
+                        .zip(&at_x)
+                        .map(|(b, z)| b - z + 0.3 * b)
+                        .collect(),
+                    weight,
+                    out_features,
+                    in_features,
+                },
+                (_, o) => o,
+            })
+            .collect();
+        let model = Model::new(base.input_shape(), layers).unwrap();
+        let dom = InputDomain::new(&x, 0.7, None).unwrap();
+        for solver in [Solver::Clarabel, Solver::Microlp] {
+            let b = lp_all_bounds(&model, &dom, solver, &LpOptions::default()).unwrap();
+            let (lo, hi) = (dom.lower(), dom.upper());
+            let mut min = vec![f64::INFINITY; 6];
+            for mask in 0..8 {
+                let xs: Vec<f64> = (0..3)
+                    .map(|i| if mask >> i & 1 == 1 { hi[i] } else { lo[i] })
+                    .collect();
+                let pre = preactivations_exact(&model, &xs).unwrap();
+                for k in 0..6 {
+                    let z = &pre[1][k];
+                    assert_ne!(
+                        z.cmp_f64(b.lower[1][k]),
+                        Some(Ordering::Less),
+                        "seed {seed} unit {k}"
+                    );
+                    assert_ne!(
+                        z.cmp_f64(b.upper[1][k]),
+                        Some(Ordering::Greater),
+                        "seed {seed} unit {k}"
+                    );
+                    min[k] = min[k].min(z.to_f64());
+                }
+            }
+            for k in 0..6 {
+                if b.lower[1][k] < 0.0 && b.upper[1][k] > 0.0 {
+                    assert!(
+                        (min[k] - b.lower[1][k]) <= 1e-6 * min[k].abs().max(1.0),
+                        "seed {seed} unit {k}: LP-all lower {} vs exact minimum {}",
+                        b.lower[1][k],
+                        min[k]
+                    );
+                    tight += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        tight >= 10,
+        "only {tight} unstable units checked for tightness"
+    );
 }

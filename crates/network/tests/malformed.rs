@@ -12,6 +12,10 @@ fn corpus(name: &str) -> String {
 
 /// (file, fragments the message must contain)
 const CASES: &[(&str, &[&str])] = &[
+    (
+        "missing_bias.json",
+        &["missing_bias.json", "layer 0 (dense)", "missing \"bias\""],
+    ),
     ("truncated.json", &["truncated.json", "not valid JSON"]),
     (
         "invalid.json",

@@ -1,0 +1,75 @@
+//! Helpers shared by the soundness and exactness tests: the ball sampler and the check
+//! that sampled pre-activations lie inside a set of bounds.
+
+#![allow(dead_code)]
+
+use dual::{InputDomain, LayerBounds};
+use rand::Rng;
+
+/// Tolerance of the sampled checks: `1e-9 * max(1, |value|)`. The bounds are proven, but
+/// the sampled forward passes are floating point: sums of at most a few thousand f64
+/// products of O(1) values, whose rounding is below 1e-12 relative.
+pub const TOL: f64 = 1e-9;
+
+/// `TOL * max(1, |v|)`.
+pub fn tol(v: f64) -> f64 {
+    TOL * v.abs().max(1.0)
+}
+
+/// At least `n` points of the domain's box: every corner if there are few, then random
+/// corners and uniform draws, alternating.
+pub fn sample_points(dom: &InputDomain, n: usize, rng: &mut impl Rng) -> Vec<f64> {
+    let (lo, hi) = (dom.lower(), dom.upper());
+    let d = lo.len();
+    let mut pts = Vec::with_capacity(n * d);
+    let mut count = 0;
+    if d <= 9 {
+        for mask in 0..(1usize << d) {
+            for i in 0..d {
+                pts.push(if mask >> i & 1 == 1 { hi[i] } else { lo[i] });
+            }
+            count += 1;
+        }
+    }
+    while count < n {
+        let corner = count % 2 == 0;
+        for i in 0..d {
+            let t: f64 = if corner {
+                f64::from(rng.random_range(0..2u8))
+            } else {
+                rng.random()
+            };
+            pts.push(lo[i] + t * (hi[i] - lo[i]));
+        }
+        count += 1;
+    }
+    pts
+}
+
+/// Every sampled pre-activation inside the bounds (tolerance [`tol`]); an error names
+/// the first point outside.
+pub fn check_inside(
+    name: &str,
+    b: &LayerBounds,
+    pre: &[Vec<f64>],
+    npts: usize,
+) -> Result<(), String> {
+    for (layer, (vals, (l, u))) in pre.iter().zip(b.lower.iter().zip(&b.upper)).enumerate() {
+        let n = l.len();
+        assert_eq!(vals.len(), n * npts);
+        for (p, col) in vals.chunks(n).enumerate() {
+            for k in 0..n {
+                let v = col[k];
+                if !(v >= l[k] - tol(l[k]) && v <= u[k] + tol(u[k])) {
+                    return Err(format!(
+                        "{name} ({} bounds): point {p}, layer {layer}, unit {k}: {v} outside [{}, {}]",
+                        b.source.name(),
+                        l[k],
+                        u[k]
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
