@@ -181,7 +181,8 @@ pub struct RadiusStep {
     pub eps: f64,
     /// `min_{t != y} J_t(eps)`.
     pub margin: f64,
-    /// "newton", "bisect" or "expand": how this eps was chosen.
+    /// "newton", "secant" (false position on the bracket), "bisect" or "expand": how
+    /// this eps was chosen.
     pub kind: &'static str,
 }
 
@@ -255,6 +256,7 @@ pub fn certified_radius(
     let mut prev = (0.0f64, g0);
     let mut eps = opts.initial.min(opts.max_eps).max(f64::MIN_POSITIVE);
     let mut kind = "expand";
+    let mut fails_in_row = 0usize;
     while steps.len() < opts.max_steps {
         let ge = g(eps)?;
         steps.push(RadiusStep {
@@ -265,8 +267,10 @@ pub fn certified_radius(
         if ge > 0.0 {
             lo = eps;
             glo = ge;
+            fails_in_row = 0;
         } else {
             hi = Some((eps, ge));
+            fails_in_row += 1;
         }
         if let Some((h, _)) = hi {
             if h - lo <= opts.rel_tol * lo.max(f64::MIN_POSITIVE) {
@@ -302,18 +306,35 @@ pub fn certified_radius(
                     ((2.0 * lo).min(opts.max_eps), "expand")
                 }
             }
-            Some((h, _)) => {
+            Some((h, gh)) => {
                 let mid = 0.5 * (lo + h);
-                if newton.is_finite() && newton > lo && newton < h {
-                    // Keep Newton's point off the bracket's ends so the bracket shrinks.
-                    let guard = 0.25 * opts.rel_tol * lo;
-                    (newton.clamp(lo + guard, h - guard), "newton")
+                // Keep the step off the bracket's ends so the bracket shrinks.
+                let guard = 0.25 * opts.rel_tol * lo;
+                // The secant through the bracket's ends (false position): when Newton from
+                // the newest point lands on or past the failing end (a root at the end, as
+                // after an overshoot), this still steps inside the bracket.
+                let secant = if glo > 0.0 && gh <= 0.0 {
+                    lo + glo * (h - lo) / (glo - gh)
+                } else {
+                    f64::NAN
+                };
+                if fails_in_row >= 2 {
+                    // Two steps in a row landed on the failing side: the model of g is
+                    // off, so halve the bracket (the backtracking safeguard).
+                    (mid, "bisect")
+                } else if newton.is_finite() && newton > lo && newton < h {
+                    // Aim a guard below the predicted root, on the certified side, so that
+                    // a root the rounding puts a hair lower still gives a certified point.
+                    ((newton - guard).clamp(lo + guard, h - guard), "newton")
+                } else if secant.is_finite() && secant > lo {
+                    // A root at or just below the failing end (e.g. where rounding makes
+                    // the proven margin a hair negative): step just inside it.
+                    (secant.clamp(lo + guard, h - guard), "secant")
                 } else {
                     (mid, "bisect")
                 }
             }
         };
-        let _ = glo;
         eps = next;
         kind = k;
     }

@@ -157,3 +157,89 @@ fn bad_eps_and_box_are_errors() {
     let e = certify(&model, &[0.5, 0.5], 7, 0.1, None).unwrap_err();
     assert!(e.to_string().contains("class 7 is out of range"), "{e}");
 }
+
+/// A network whose units are all stably on for every eps searched: the margin bound is
+/// exactly affine in eps, so the secant-Newton search of eq. 17 must land on the root in
+/// a few steps without ever bisecting (the paper: 5-6 Newton steps), and the radius is
+/// the root `m0 / ||w||_1` to the relative tolerance. A search that bisects or expands
+/// needlessly (a broken Newton step) takes more steps and fails here.
+#[test]
+fn radius_newton_steps_on_an_affine_margin() {
+    use network::{Layer, Model, Shape};
+    let model = Model::new(
+        Shape::Flat(2),
+        vec![
+            Layer::Dense {
+                weight: vec![1.0, 0.5, -0.25, 1.0],
+                bias: vec![100.0, 100.0],
+                out_features: 2,
+                in_features: 2,
+            },
+            Layer::Relu,
+            Layer::Dense {
+                weight: vec![1.0, 0.0, 0.0, 1.0],
+                bias: vec![0.3, 0.0],
+                out_features: 2,
+                in_features: 2,
+            },
+        ],
+    )
+    .unwrap();
+    let x = [0.1, 0.2];
+    // margin f0 - f1 = 0.3 + (1.25 x0 - 0.5 x1): at x it is 0.325; its minimum over the
+    // ball is 0.325 - eps * (1.25 + 0.5), so the radius is 0.325 / 1.75.
+    let root = 0.325 / 1.75;
+    let opts = RadiusOptions::default();
+    let r = certified_radius(&model, &x, 0, None, opts).unwrap();
+    assert_eq!(r.stop, RadiusStop::Converged);
+    assert!(
+        r.radius <= root && root - r.radius <= 2.0 * opts.rel_tol * root,
+        "{r:?}"
+    );
+    let upper = r.upper.unwrap();
+    assert!(
+        upper >= root && upper - r.radius <= opts.rel_tol * r.radius,
+        "{r:?}"
+    );
+    assert!(
+        r.steps.iter().all(|s| s.kind != "bisect"),
+        "an affine margin needs no bisection: {:?}",
+        r.steps
+    );
+    assert!(r.steps.len() <= 6, "{} steps: {:?}", r.steps.len(), r.steps);
+}
+
+/// A margin that no eps can break: the search stops at `max_eps` with `ReachedMaxEps`
+/// and reports that eps as the radius (a lower bound on the true radius).
+#[test]
+fn radius_reaches_max_eps_when_always_certified() {
+    use network::{Layer, Model, Shape};
+    let model = Model::new(
+        Shape::Flat(1),
+        vec![
+            Layer::Dense {
+                weight: vec![0.0],
+                bias: vec![1.0],
+                out_features: 1,
+                in_features: 1,
+            },
+            Layer::Relu,
+            Layer::Dense {
+                weight: vec![1.0, -1.0],
+                bias: vec![0.0, 0.0],
+                out_features: 2,
+                in_features: 1,
+            },
+        ],
+    )
+    .unwrap();
+    let opts = RadiusOptions {
+        max_eps: 4.0,
+        ..Default::default()
+    };
+    let r = certified_radius(&model, &[0.5], 0, None, opts).unwrap();
+    assert_eq!(r.stop, RadiusStop::ReachedMaxEps, "{r:?}");
+    assert_eq!(r.radius, 4.0);
+    assert_eq!(r.upper, None);
+    assert!(r.steps.len() < opts.max_steps, "{r:?}");
+}
