@@ -28,7 +28,7 @@ use dual::{
     algorithm1, certifies, dual_objective, interval_bounds, margin_objectives, AlphaRule,
     DualError, InputDomain,
 };
-use network::{preactivations_exact, Architecture, Dyadic, Init, Layer, Model, Shape};
+use network::{preactivations_exact, Architecture, Dyadic, Init, Model, Shape};
 
 /// Seconds each LP solve may take (microlp can cycle on badly scaled LPs; a solve that
 /// hits the limit is a failed attempt, and the case's LP is then "not settled").
@@ -62,11 +62,9 @@ pub struct Case {
 
 fn scale_layers(model: &Model, rng: &mut ChaCha8Rng, mode: u32) -> Model {
     let n_aff = model.affine().len();
-    let mut k = 0;
-    let layers: Vec<Layer> = model
-        .layers()
-        .iter()
-        .map(|l| {
+    let out_features = model.output_len();
+    model
+        .map_parameters(|k, w, b| {
             let sw = if mode == 4 && k <= 1 {
                 // Near the top of the f64 range: products overflow somewhere.
                 10f64.powf(rng.random_range(100.0..300.0))
@@ -74,68 +72,27 @@ fn scale_layers(model: &Model, rng: &mut ChaCha8Rng, mode: u32) -> Model {
                 10f64.powf(rng.random_range(-6.0..6.0))
             };
             let sb = 10f64.powf(rng.random_range(-6.0..6.0));
-            let (is_last, idx) = (k + 1 == n_aff, k);
-            let bias_map = |b: &[f64], w: &[f64]| -> Vec<f64> {
-                let big = w.iter().fold(0.0f64, |m, v| m.max(v.abs())) * sw * 1e3 + 1.0;
-                b.iter()
-                    .map(|v| match (mode, is_last, idx) {
-                        (1, false, 0) => -big, // a dead first layer
-                        (2, false, _) => big,  // always-on hidden layers
-                        _ => v * sb,
-                    })
-                    .collect()
-            };
-            match l {
-                Layer::Dense {
-                    weight,
-                    bias,
-                    out_features,
-                    in_features,
-                } => {
-                    k += 1;
-                    let mut w: Vec<f64> = weight.iter().map(|v| v * sw).collect();
-                    let mut b = bias_map(bias, weight);
-                    if mode == 3 && is_last && *out_features >= 2 {
-                        // Exact tie: the last two logits are the same function.
-                        let n = *in_features;
-                        let (head, tail) = w.split_at_mut((out_features - 1) * n);
-                        tail.copy_from_slice(&head[(out_features - 2) * n..]);
-                        b[out_features - 1] = b[out_features - 2];
-                    }
-                    Layer::Dense {
-                        weight: w,
-                        bias: b,
-                        out_features: *out_features,
-                        in_features: *in_features,
-                    }
-                }
-                Layer::Conv2d {
-                    weight,
-                    bias,
-                    out_channels,
-                    in_channels,
-                    kernel_h,
-                    kernel_w,
-                    stride,
-                    padding,
-                } => {
-                    k += 1;
-                    Layer::Conv2d {
-                        weight: weight.iter().map(|v| v * sw).collect(),
-                        bias: bias_map(bias, weight),
-                        out_channels: *out_channels,
-                        in_channels: *in_channels,
-                        kernel_h: *kernel_h,
-                        kernel_w: *kernel_w,
-                        stride: *stride,
-                        padding: *padding,
-                    }
-                }
-                o => o.clone(),
+            let is_last = k + 1 == n_aff;
+            let big = w.iter().fold(0.0f64, |m, v| m.max(v.abs())) * sw * 1e3 + 1.0;
+            for v in w.iter_mut() {
+                *v *= sw;
+            }
+            for v in b.iter_mut() {
+                *v = match (mode, is_last, k) {
+                    (1, false, 0) => -big, // a dead first layer
+                    (2, false, _) => big,  // always-on hidden layers
+                    _ => *v * sb,
+                };
+            }
+            if mode == 3 && is_last && out_features >= 2 {
+                // Exact tie: the last two logits are the same function.
+                let n = w.len() / out_features;
+                let (head, tail) = w.split_at_mut((out_features - 1) * n);
+                tail.copy_from_slice(&head[(out_features - 2) * n..]);
+                b[out_features - 1] = b[out_features - 2];
             }
         })
-        .collect();
-    Model::new(model.input_shape(), layers).expect("scaling keeps a valid model")
+        .expect("scaling keeps a valid model (finite: |w| <= 1e300 * 1e3)")
 }
 
 /// Draws case `index` of a campaign with seed `seed`.

@@ -111,31 +111,13 @@ fn a_one_output_model_has_no_certificate_but_has_bounds() {
 
 /// Scales every weight and bias of a model by per-layer factors.
 fn scaled(model: &Model, scales: &[(f64, f64)]) -> Model {
-    use network::Layer;
-    let mut k = 0;
-    let layers = model
-        .layers()
-        .iter()
-        .map(|l| match l {
-            Layer::Dense {
-                weight,
-                bias,
-                out_features,
-                in_features,
-            } => {
-                let (sw, sb) = scales[k];
-                k += 1;
-                Layer::Dense {
-                    weight: weight.iter().map(|w| w * sw).collect(),
-                    bias: bias.iter().map(|b| b * sb).collect(),
-                    out_features: *out_features,
-                    in_features: *in_features,
-                }
-            }
-            o => o.clone(),
+    model
+        .map_parameters(|k, w, b| {
+            let (sw, sb) = scales[k];
+            w.iter_mut().for_each(|v| *v *= sw);
+            b.iter_mut().for_each(|v| *v *= sb);
         })
-        .collect();
-    Model::new(model.input_shape(), layers).unwrap()
+        .unwrap()
 }
 
 /// Random dense nets with weights and biases scaled from 1e-6 to 1e6 per layer: every

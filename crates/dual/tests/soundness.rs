@@ -13,7 +13,6 @@
 
 use dual::{
     algorithm1, dual_objective, interval_bounds, margin_objectives, AlphaRule, InputDomain,
-    LayerBounds,
 };
 use network::{Architecture, Init, Layer, Model, Shape};
 use rand::{Rng, SeedableRng};

@@ -11,8 +11,8 @@ use lp::{
     lp_all_bounds, proven_lower_bound, solve, solve_verified, Lp19, LpOptions, Solver,
     VerifyOptions,
 };
+use network::preactivations_exact;
 use network::{load_model, objective_exact, Architecture, Init, Model};
-use network::{preactivations_exact, Layer};
 
 fn testdata(name: &str) -> Model {
     load_model(format!(
@@ -160,63 +160,30 @@ fn lp_all_bounds_are_proven_and_tight() {
         let base = Architecture::mlp(&[3, 5, 6, 2])
             .init(Init::Paper, seed)
             .unwrap();
-        let layers: Vec<Layer> = base
-            .layers()
-            .iter()
-            .enumerate()
-            .map(|(i, l)| match (i, l) {
-                (
-                    0,
-                    Layer::Dense {
-                        weight,
-                        out_features,
-                        in_features,
-                        ..
-                    },
-                ) => Layer::Dense {
-                    weight: weight.clone(),
-                    bias: vec![20.0; *out_features],
-                    out_features: *out_features,
-                    in_features: *in_features,
-                },
-                (_, o) => o.clone(),
+        let model = base
+            .map_parameters(|k, _, b| {
+                if k == 0 {
+                    b.iter_mut().for_each(|v| *v = 20.0);
+                }
             })
-            .collect();
-        let model = Model::new(base.input_shape(), layers.clone()).unwrap();
+            .unwrap();
         let x: Vec<f64> = (0..3).map(|_| rng.random_range(-1.0..1.0)).collect();
         // Shift layer 2's bias so that its pre-activations cross 0 inside the ball.
         let at_x = model.preactivations_batch(&x, 1).unwrap()[1].clone();
-        let layers: Vec<Layer> = layers
-            .into_iter()
-            .enumerate()
-            .map(|(i, l)| match (i, l) {
-                (
-                    2,
-                    Layer::Dense {
-                        weight,
-                        bias,
-                        out_features,
-                        in_features,
-                    },
-                ) => Layer::Dense {
-                    bias: bias
-                        .iter()
-                        .zip(&at_x)
-                        .map(|(b, z)| b - z + 0.3 * b)
-                        .collect(),
-                    weight,
-                    out_features,
-                    in_features,
-                },
-                (_, o) => o,
+        let model = model
+            .map_parameters(|k, _, b| {
+                if k == 1 {
+                    for (v, z) in b.iter_mut().zip(&at_x) {
+                        *v = 1.3 * *v - z;
+                    }
+                }
             })
-            .collect();
-        let model = Model::new(base.input_shape(), layers).unwrap();
+            .unwrap();
         let dom = InputDomain::new(&x, 0.7, None).unwrap();
         for solver in [Solver::Clarabel, Solver::Microlp] {
             let b = lp_all_bounds(&model, &dom, solver, &LpOptions::default()).unwrap();
             let (lo, hi) = (dom.lower(), dom.upper());
-            let mut min = vec![f64::INFINITY; 6];
+            let mut min = [f64::INFINITY; 6];
             for mask in 0..8 {
                 let xs: Vec<f64> = (0..3)
                     .map(|i| if mask >> i & 1 == 1 { hi[i] } else { lo[i] })
@@ -237,13 +204,12 @@ fn lp_all_bounds_are_proven_and_tight() {
                     min[k] = min[k].min(z.to_f64());
                 }
             }
-            for k in 0..6 {
+            for (k, m) in min.iter().enumerate() {
                 if b.lower[1][k] < 0.0 && b.upper[1][k] > 0.0 {
                     assert!(
-                        (min[k] - b.lower[1][k]) <= 1e-6 * min[k].abs().max(1.0),
-                        "seed {seed} unit {k}: LP-all lower {} vs exact minimum {}",
-                        b.lower[1][k],
-                        min[k]
+                        (m - b.lower[1][k]) <= 1e-6 * m.abs().max(1.0),
+                        "seed {seed} unit {k}: LP-all lower {} vs exact minimum {m}",
+                        b.lower[1][k]
                     );
                     tight += 1;
                 }

@@ -460,6 +460,25 @@ impl Model {
         self.forward_batch(x, 1)
     }
 
+    /// A copy of the model with every affine layer's parameters passed through `f`
+    /// (`f(affine_index, weight, bias)`, the layouts of [`Layer`]); the result is
+    /// validated like any model (shapes, finite values). For scaled or edited copies in
+    /// tests and campaigns.
+    pub fn map_parameters(
+        &self,
+        mut f: impl FnMut(usize, &mut Vec<f64>, &mut Vec<f64>),
+    ) -> Result<Model> {
+        let mut k = 0;
+        let mut layers = self.layers.clone();
+        for l in &mut layers {
+            if let Layer::Dense { weight, bias, .. } | Layer::Conv2d { weight, bias, .. } = l {
+                f(k, weight, bias);
+                k += 1;
+            }
+        }
+        Model::new(self.input_shape, layers)
+    }
+
     /// The predicted class (first index of the largest logit).
     pub fn predict(&self, x: &[f64]) -> Result<usize> {
         Ok(argmax(&self.forward(x)?))

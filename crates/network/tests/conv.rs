@@ -110,8 +110,8 @@ fn conv_kernels_match_the_definition() {
         for j in 0..g.n_in() {
             let mut col = vec![0.0; g.n_out()];
             op.add_unit_column(j, 2.0, &mut col);
-            for r in 0..g.n_out() {
-                assert_eq!(col[r], 2.0 * m[r][j], "{g:?} unit column {j} row {r}");
+            for (r, row) in m.iter().enumerate() {
+                assert_eq!(col[r], 2.0 * row[j], "{g:?} unit column {j} row {r}");
             }
         }
         for (r, row) in m.iter().enumerate() {
