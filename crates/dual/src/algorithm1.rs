@@ -81,7 +81,7 @@ pub fn algorithm1_with_stats(
     }
     // psi = fl(W c + b): rem = gamma (|W| |c| + |b| + |psi|).
     let abs_c: Vec<f64> = domain.center.iter().map(|v| v.abs()).collect();
-    let wc = abs_apply(&first.op, &abs_c);
+    let wc = abs_apply(first, &abs_c);
     let len = first.op.n_in() + 3;
     let mut rem: Vec<f64> = (0..n)
         .map(|k| error_bound(len, wc[k] + first.bias[k].abs() + psi[k].abs()))
@@ -165,7 +165,7 @@ pub fn algorithm1_with_stats(
         stats.columns.push(old_cols + 1);
         stats.macs += ((old_cols + 1) * a.op.macs_per_column()) as u64;
 
-        let wq = abs_apply(&a.op, &q);
+        let wq = abs_apply(a, &q);
         let inflate = 1.0 + gamma(n_prev + 2);
         rem = (0..n_next)
             .map(|k| {
@@ -191,9 +191,9 @@ pub fn algorithm1_with_stats(
 }
 
 /// `fl(|W| x)` for one nonnegative column.
-fn abs_apply(op: &network::LinearOp, x: &[f64]) -> Vec<f64> {
-    let mut out = vec![0.0; op.n_out()];
-    op.abs().apply(x, 1, &mut out);
+fn abs_apply(a: &network::Affine, x: &[f64]) -> Vec<f64> {
+    let mut out = vec![0.0; a.op.n_out()];
+    a.abs_op.apply(x, 1, &mut out);
     out
 }
 
@@ -231,6 +231,10 @@ fn bounds_from_columns(
     use rayon::prelude::*;
     const ROWS: usize = 256;
     let sum_len = weights.len() + 4;
+    // error_bound(sum_len, m) with gamma computed once per layer.
+    let g_sum = gamma(sum_len) * (1.0 + 4.0 * UNIT_ROUNDOFF);
+    let eta_sum = (sum_len as f64 + 1.0) * crate::rounding::ETA;
+    let inflate_rho = 1.0 + gamma(sum_len);
     let mut lower = vec![0.0; n];
     let mut upper = vec![0.0; n];
     let mut rho = vec![0.0; n];
@@ -267,10 +271,10 @@ fn bounds_from_columns(
                 // Every term of abs_acc and hi_acc is >= 0 and of lo_acc <= 0, so these
                 // accumulators are (up to rounding) the sums of the terms' magnitudes.
                 let width = abs_acc[k] + hi_acc[k] - lo_acc[k];
-                let e = error_bound(sum_len, p.abs() + width) + r;
+                let e = (g_sum * (p.abs() + width) + eta_sum).next_up() + r;
                 lo[k] = (p - abs_acc[k] + lo_acc[k] - e).next_down();
                 hi[k] = (p + abs_acc[k] + hi_acc[k] + e).next_up();
-                rh[k] = (width * (1.0 + gamma(sum_len))).next_up();
+                rh[k] = (width * inflate_rho).next_up();
             }
         });
     if let Some(k) = (0..n).find(|&k| !lower[k].is_finite() || !upper[k].is_finite()) {

@@ -184,7 +184,7 @@ pub(crate) fn interval_step(
     r: &[f64],
 ) -> Result<(Vec<f64>, Vec<f64>)> {
     let n = a.op.n_out();
-    let abs = a.op.abs();
+    let abs = &a.abs_op;
     let mut cn = vec![0.0; n];
     let mut rn = vec![0.0; n];
     let mut mag = vec![0.0; n];

@@ -103,7 +103,9 @@ pub struct DualBound {
 /// hidden unit then contributes the exact minimum over its relaxation of
 /// `nu_j zhat_j - nuhat_j z_j` for the worst `nuhat_j` in that interval (a vertex of the
 /// triangle `(l, 0), (0, 0), (u, u)` for an unstable unit, `[l, u]` for a stable one), and
-/// the input term is minimised over the outward-rounded box; all sums are rounded down
+/// the input term is `-c.nuhat - rad.|nuhat|` (the exact minimum over the box, whose
+/// radius covers the input set) less its rounding and `sum_j E_j (|c_j| + rad_j)`; all
+/// sums are rounded down
 /// ([`crate::rounding::RoundedSum`]). The intermediate bounds must themselves be proven
 /// (those of [`crate::algorithm1`] and [`crate::interval_bounds`] are).
 ///
@@ -137,13 +139,12 @@ pub fn dual_objective(
     let rows = c.len() / n_out;
     let mut acc = vec![0.0; rows];
     let mut proven = vec![RoundedSum::new(); rows];
-    let (box_lo, box_hi) = domain.enclosing_box();
     // nu_{k}: columns -c.
     let mut nu: Vec<f64> = c.iter().map(|v| -v).collect();
     for t in (0..aff.len()).rev() {
         let a = &aff[t];
         let (ni, no) = (a.op.n_in(), a.op.n_out());
-        let mag = OpMagnitude::of(&a.op);
+        let mag = OpMagnitude::of(a);
         let g = gamma(mag.dot_len_t);
         let under = mag.dot_len_t as f64 * ETA;
         let mut nu_norm = vec![0.0; rows];
@@ -158,7 +159,7 @@ pub fn dual_objective(
         a.op.apply_transpose(&nu, rows, &mut nuhat);
         // |exact nuhat_j - computed| <= e(r, j)
         let e = |r: usize, j: usize| -> f64 {
-            (g * mag.col_abs[j] * nu_norm[r] * (1.0 + 4.0 * UNIT_ROUNDOFF) + under).next_up()
+            (g * mag.col_abs(j) * nu_norm[r] * (1.0 + 4.0 * UNIT_ROUNDOFF) + under).next_up()
         };
         let overflow = |j: usize, v: f64| DualError::Overflow {
             layer: a.layer_index,
@@ -167,29 +168,39 @@ pub fn dual_objective(
         };
         if t == 0 {
             for (r, col) in nuhat.chunks(ni).enumerate() {
+                // min over x' in [c - rad, c + rad] of -nuhat x' is -c nuhat - rad |nuhat|
+                // (the domain's radius covers the exact input set). With nuhat within e_j
+                // of the computed v, each term is at least -c v - rad |v| - e_j (|c| + rad).
                 let mut s = 0.0;
-                for ((v, x), rad) in col.iter().zip(&domain.center).zip(&domain.radius) {
-                    s += x * v + rad * v.abs();
+                let mut spread = 0.0;
+                let (g, nu_norm_r) = (g * (1.0 + 4.0 * UNIT_ROUNDOFF), nu_norm[r]);
+                for (j, ((v, x), rad)) in col
+                    .iter()
+                    .zip(&domain.center)
+                    .zip(&domain.radius)
+                    .enumerate()
+                {
+                    if !v.is_finite() {
+                        return Err(overflow(j, *v));
+                    }
+                    let term = x * v + rad * v.abs();
+                    s += term;
+                    spread += mag.col_abs(j) * (x.abs() + rad);
+                    proven[r].add_rounded(-term, 3);
                 }
                 acc[r] -= s;
-                // min over x' in [lo, hi], nuhat in [v - e, v + e] of -nuhat x'.
-                for j in 0..ni {
-                    let v = col[j];
-                    if !v.is_finite() {
-                        return Err(overflow(j, v));
-                    }
-                    let ej = e(r, j);
-                    let (g_lo, g_hi) = ((v - ej).next_down(), (v + ej).next_up());
-                    let worst = [
-                        mul_down(-g_lo, box_lo[j]),
-                        mul_down(-g_lo, box_hi[j]),
-                        mul_down(-g_hi, box_lo[j]),
-                        mul_down(-g_hi, box_hi[j]),
-                    ]
-                    .into_iter()
-                    .fold(f64::INFINITY, f64::min);
-                    proven[r].add_exact(worst);
-                }
+                // sum_j e_j (|c_j| + rad_j) with e_j = gamma col_abs_j ||nu|| + n eta.
+                let under_total = under
+                    * domain
+                        .radius
+                        .iter()
+                        .zip(&domain.center)
+                        .map(|(r, c)| r + c.abs())
+                        .sum::<f64>();
+                let err = ((g * nu_norm_r * spread) * (1.0 + crate::rounding::gamma(ni + 2))
+                    + under_total * 2.0)
+                    .next_up();
+                proven[r].add_exact(-err);
             }
             break;
         }

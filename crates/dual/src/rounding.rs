@@ -125,77 +125,40 @@ pub fn max_abs(v: &[f64]) -> f64 {
 
 /// Magnitudes of a layer's operator that the error bounds need.
 #[derive(Debug, Clone, PartialEq)]
-pub struct OpMagnitude {
+pub struct OpMagnitude<'a> {
     /// An upper bound on `max_k sum_j |W_kj|` (the operator's inf-norm).
     pub row_abs_max: f64,
-    /// An upper bound on `sum_k |W_kj|` for every input `j` (column absolute sums).
-    pub col_abs: Vec<f64>,
+    /// The model's floating-point column sums `sum_k |W_kj|`; see [`OpMagnitude::col_abs`].
+    col_abs_sum: &'a [f64],
+    inflate_c: f64,
     /// Products in one entry of `W x` (dense: columns; conv: one patch).
     pub dot_len: usize,
     /// Products in one entry of `W^T y` (dense: rows; conv: out channels x kernel).
     pub dot_len_t: usize,
 }
 
-impl OpMagnitude {
-    /// Computes the magnitudes of `op` in one pass over its weights (no dense lowering
-    /// of a convolution: a pixel's column sum is bounded by its input channel's whole
-    /// kernel, since each tap reaches a pixel at most once).
-    pub fn of(op: &network::LinearOp) -> OpMagnitude {
+impl<'a> OpMagnitude<'a> {
+    /// The magnitudes of one affine layer, from the sums the model keeps
+    /// ([`network::Affine::col_abs_sum`], [`network::Affine::row_abs_max`]), inflated
+    /// for the rounding of those sums (each a sum of at most `n` nonnegative terms).
+    pub fn of(a: &'a network::Affine) -> OpMagnitude<'a> {
         use network::LinearOp;
-        match op {
-            LinearOp::Dense { weight, rows, cols } => {
-                let mut col_abs = vec![0.0; *cols];
-                let mut row_max = 0.0f64;
-                for r in 0..*rows {
-                    let row = &weight[r * cols..(r + 1) * cols];
-                    let mut s = 0.0;
-                    for (c, w) in col_abs.iter_mut().zip(row) {
-                        *c += w.abs();
-                        s += w.abs();
-                    }
-                    row_max = row_max.max(s);
-                }
-                let inflate_r = 1.0 + gamma(*cols + 1);
-                let inflate_c = 1.0 + gamma(*rows + 1);
-                OpMagnitude {
-                    row_abs_max: (row_max * inflate_r).next_up(),
-                    col_abs: col_abs.iter().map(|c| (c * inflate_c).next_up()).collect(),
-                    dot_len: *cols,
-                    dot_len_t: *rows,
-                }
-            }
-            LinearOp::Conv { weight, geom: g } => {
-                let k = g.patch();
-                let taps = g.kernel_h * g.kernel_w;
-                let mut per_in = vec![0.0; g.in_channels];
-                let mut row_max = 0.0f64;
-                for co in 0..g.out_channels {
-                    let kern = &weight[co * k..(co + 1) * k];
-                    let mut s = 0.0;
-                    for (ci, acc) in per_in.iter_mut().enumerate() {
-                        let part: f64 = kern[ci * taps..(ci + 1) * taps]
-                            .iter()
-                            .map(|w| w.abs())
-                            .sum();
-                        *acc += part;
-                        s += part;
-                    }
-                    row_max = row_max.max(s);
-                }
-                let inflate = 1.0 + gamma(k + g.out_channels * taps + 2);
-                let plane = g.in_h * g.in_w;
-                let mut col_abs = Vec::with_capacity(g.n_in());
-                for c in per_in {
-                    col_abs.extend(std::iter::repeat_n((c * inflate).next_up(), plane));
-                }
-                OpMagnitude {
-                    row_abs_max: (row_max * inflate).next_up(),
-                    col_abs,
-                    dot_len: k,
-                    dot_len_t: g.out_channels * taps,
-                }
-            }
+        let (dot_len, dot_len_t) = match &a.op {
+            LinearOp::Dense { rows, cols, .. } => (*cols, *rows),
+            LinearOp::Conv { geom: g, .. } => (g.patch(), g.out_channels * g.kernel_h * g.kernel_w),
+        };
+        OpMagnitude {
+            row_abs_max: (a.row_abs_max * (1.0 + gamma(dot_len + 1))).next_up(),
+            col_abs_sum: &a.col_abs_sum,
+            inflate_c: 1.0 + gamma(dot_len_t + 1),
+            dot_len,
+            dot_len_t,
         }
+    }
+
+    /// An upper bound on `sum_k |W_kj|` for input `j`.
+    pub fn col_abs(&self, j: usize) -> f64 {
+        (self.col_abs_sum[j] * self.inflate_c).next_up()
     }
 }
 

@@ -62,6 +62,14 @@ pub struct Affine {
     pub out_shape: Shape,
     /// Index of this layer in [`Model::layers`].
     pub layer_index: usize,
+    /// `|W|`, every weight replaced by its absolute value (kept so that error bounds
+    /// and interval arithmetic need no copy per call).
+    pub abs_op: LinearOp,
+    /// `sum_k |W_kj|` for every input `j` (floating-point sums; callers that need an
+    /// upper bound inflate them for their rounding).
+    pub col_abs_sum: Vec<f64>,
+    /// `max_k sum_j |W_kj|`, the operator's inf-norm (floating point, as above).
+    pub row_abs_max: f64,
 }
 
 /// A validated feed-forward ReLU network.
@@ -299,12 +307,21 @@ impl Model {
                 }
                 Layer::Relu | Layer::Flatten => unreachable!("handled above"),
             };
+            let abs_op = op.abs();
+            let mut col_abs_sum = vec![0.0; op.n_in()];
+            abs_op.apply_transpose(&vec![1.0; op.n_out()], 1, &mut col_abs_sum);
+            let mut row_sums = vec![0.0; op.n_out()];
+            abs_op.apply(&vec![1.0; op.n_in()], 1, &mut row_sums);
+            let row_abs_max = row_sums.iter().fold(0.0f64, |m, v| m.max(*v));
             affine.push(Affine {
                 op,
                 bias,
                 in_shape: shape,
                 out_shape,
                 layer_index: i,
+                abs_op,
+                col_abs_sum,
+                row_abs_max,
             });
             shape = out_shape;
             prev_affine = Some(true);
