@@ -53,12 +53,7 @@ pub fn sub_down(a: f64, b: f64) -> f64 {
     (a - b).next_down()
 }
 
-/// An upper bound on the exact `a + b`.
-pub fn add_up(a: f64, b: f64) -> f64 {
-    (a + b).next_up()
-}
-
-/// A sum whose exact value is bounded from below and above: terms are added in floating point and
+/// A sum whose exact value is bounded from below: terms are added in floating point and
 /// the rounding error of the whole sum (every term's own rounding included, counted
 /// with [`RoundedSum::add_rounded`]) is subtracted at the end.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -102,12 +97,6 @@ impl RoundedSum {
     /// A lower bound on the exact sum; `None` if anything overflowed or was NaN.
     pub fn lower(&self) -> Option<f64> {
         let v = (self.sum - error_bound(self.ops, self.abs)).next_down();
-        v.is_finite().then_some(v)
-    }
-
-    /// An upper bound on the exact sum; `None` if anything overflowed or was NaN.
-    pub fn upper(&self) -> Option<f64> {
-        let v = (self.sum + error_bound(self.ops, self.abs)).next_up();
         v.is_finite().then_some(v)
     }
 }

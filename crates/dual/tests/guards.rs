@@ -140,3 +140,89 @@ fn stability_at_exact_zeros() {
     let c = b.counts(1)[0];
     assert_eq!((c.off, c.on, c.unstable), (2, 1, 1));
 }
+
+/// Bounds handed to the dual must fit the model and be ordered finite numbers; each
+/// defect is an error naming the layer (the LP refuses the same bounds through this).
+#[test]
+fn layer_bounds_are_validated() {
+    let model = Architecture::mlp(&[2, 3, 4, 2])
+        .init(Init::Paper, 1)
+        .unwrap();
+    let good = || LayerBounds {
+        lower: vec![vec![-1.0; 3], vec![-1.0; 4]],
+        upper: vec![vec![1.0; 3], vec![1.0; 4]],
+        source: BoundSource::Given,
+    };
+    good().validate(&model).unwrap();
+    let mut with_output = good();
+    with_output.lower.push(vec![-1.0; 2]);
+    with_output.upper.push(vec![1.0; 2]);
+    with_output.validate(&model).unwrap();
+    let cases: Vec<(&str, Box<dyn Fn(&mut LayerBounds)>)> = vec![
+        (
+            "missing layer",
+            Box::new(|b| {
+                b.lower.pop();
+                b.upper.pop();
+            }),
+        ),
+        (
+            "lower/upper count",
+            Box::new(|b| {
+                b.upper.pop();
+            }),
+        ),
+        (
+            "too many layers",
+            Box::new(|b| {
+                for _ in 0..2 {
+                    b.lower.push(vec![0.0; 2]);
+                    b.upper.push(vec![0.0; 2]);
+                }
+            }),
+        ),
+        ("lower length", Box::new(|b| b.lower[1].push(0.0))),
+        (
+            "upper length",
+            Box::new(|b| {
+                b.upper[0].pop();
+            }),
+        ),
+        ("l > u", Box::new(|b| b.lower[1][2] = 2.0)),
+        ("NaN lower", Box::new(|b| b.lower[0][1] = f64::NAN)),
+        ("NaN upper", Box::new(|b| b.upper[1][0] = f64::NAN)),
+        (
+            "infinite upper",
+            Box::new(|b| b.upper[0][2] = f64::INFINITY),
+        ),
+        (
+            "infinite lower",
+            Box::new(|b| b.lower[1][3] = f64::NEG_INFINITY),
+        ),
+    ];
+    for (what, edit) in cases {
+        let mut b = good();
+        edit(&mut b);
+        let err = b.validate(&model).expect_err(what);
+        assert!(matches!(err, DualError::Bounds { .. }), "{what}: {err}");
+    }
+    // The layer named is the one at fault.
+    let mut b = good();
+    b.lower[1][2] = 2.0;
+    let err = b.validate(&model).unwrap_err().to_string();
+    assert!(
+        err.contains("hidden layer 1") && err.contains("unit 2"),
+        "{err}"
+    );
+}
+
+/// The names written into results files and JSON.
+#[test]
+fn sources_and_rules_have_their_names() {
+    assert_eq!(BoundSource::Interval.name(), "interval");
+    assert_eq!(BoundSource::Algorithm1.name(), "algorithm1");
+    assert_eq!(BoundSource::LpAll.name(), "lp-all");
+    assert_eq!(BoundSource::Given.name(), "given");
+    assert_eq!(AlphaRule::Paper.name(), "paper");
+    assert_eq!(AlphaRule::PerUnit(vec![]).name(), "per-unit");
+}

@@ -204,3 +204,89 @@ fn proven_bounds_hold_in_exact_arithmetic_across_scales() {
     }
     assert!(checked >= 2000, "only {checked} margins checked");
 }
+
+/// The helpers the LP's proof uses: `enclosing_box` contains the input set,
+/// `affine_over_box` contains the exact image of every corner of a box, and
+/// `value_upper_bound` is above the exact value at a point and within rounding of it.
+#[test]
+fn proof_helpers_contain_the_exact_values() {
+    use dual::{affine_over_box, value_upper_bound};
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let model = Architecture::mlp(&[3, 5, 4]).init(Init::Paper, 2).unwrap();
+    for input_box in [None, Some((-0.3, 0.4))] {
+        let x = [0.1, -0.2, 0.35];
+        let dom = InputDomain::new(&x, 0.25, input_box).unwrap();
+        let (lo, hi) = dom.enclosing_box();
+        let (nlo, nhi) = (dom.lower(), dom.upper());
+        for i in 0..3 {
+            assert!(lo[i] <= nlo[i] && nhi[i] <= hi[i], "{lo:?} {hi:?}");
+            assert!(
+                hi[i] - lo[i] <= 2.0 * dom.radius[i] + 1e-15,
+                "{lo:?} {hi:?}"
+            );
+        }
+    }
+    let a = &model.affine()[0];
+    let (blo, bhi) = (vec![-0.5, 0.0, 0.2], vec![0.5, 0.3, 0.2]);
+    let (l, u) = affine_over_box(a, &blo, &bhi).unwrap();
+    assert_eq!((l.len(), u.len()), (5, 5));
+    let first = Model::new(model.input_shape(), model.layers()[..1].to_vec()).unwrap();
+    for mask in 0..8 {
+        let z: Vec<f64> = (0..3)
+            .map(|i| if mask >> i & 1 == 1 { bhi[i] } else { blo[i] })
+            .collect();
+        let exact = preactivations_exact(&first, &z).unwrap().pop().unwrap();
+        for k in 0..5 {
+            assert_ne!(
+                exact[k].cmp_f64(l[k]),
+                Some(Ordering::Less),
+                "corner {mask} unit {k}"
+            );
+            assert_ne!(
+                exact[k].cmp_f64(u[k]),
+                Some(Ordering::Greater),
+                "corner {mask} unit {k}"
+            );
+            // Tight: the box's corners attain each bound up to rounding.
+        }
+    }
+    for k in 0..5 {
+        let w: f64 = (0..3)
+            .map(|i| {
+                let wk = match &a.op {
+                    network::LinearOp::Dense { weight, cols, .. } => weight[k * cols + i],
+                    _ => unreachable!(),
+                };
+                wk.abs() * (bhi[i] - blo[i])
+            })
+            .sum();
+        assert!(
+            ((u[k] - l[k]) - w).abs() <= 1e-12,
+            "unit {k}: width {} vs {w}",
+            u[k] - l[k]
+        );
+    }
+    for _ in 0..20 {
+        let xs: Vec<f64> = (0..3).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let c = [1.0, -2.0, 0.0, 0.5];
+        let up = value_upper_bound(&model, &xs, &c).unwrap();
+        let exact = objective_exact(&model, &xs, &c).unwrap();
+        assert_ne!(
+            exact.cmp_f64(up),
+            Some(Ordering::Greater),
+            "exact above {up}"
+        );
+        assert!(
+            up - exact.to_f64() <= 1e-12 * up.abs().max(1.0),
+            "{up} vs {}",
+            exact.to_f64()
+        );
+        let neg: Vec<f64> = c.iter().map(|v| -v).collect();
+        let up_neg = value_upper_bound(&model, &xs, &neg).unwrap();
+        assert!((up_neg + exact.to_f64()).abs() <= 1e-12 * up.abs().max(1.0));
+    }
+    assert!(
+        value_upper_bound(&model, &[0.0; 3], &[1.0]).is_err(),
+        "wrong objective length"
+    );
+}

@@ -60,6 +60,14 @@ pub fn check_case(
         random_alpha(model, rng),
     ] {
         let j = dual_objective(model, &dom, &ab, &c, &alpha).unwrap();
+        for (t, (&jt, &nom)) in j.values.iter().zip(&j.nominal).enumerate() {
+            // The proven J is the nominal one less a rounding allowance far below 1e-9.
+            assert!(
+                jt <= nom && nom - jt <= tol(nom),
+                "{name} alpha {}: target {t}: proven {jt} vs nominal {nom}",
+                alpha.name()
+            );
+        }
         for (t, &jt) in j.values.iter().enumerate() {
             let row = &c[t * n_out..(t + 1) * n_out];
             for (p, f) in logits.chunks(n_out).enumerate() {

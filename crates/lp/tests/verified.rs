@@ -182,6 +182,11 @@ fn lp_all_bounds_are_proven_and_tight() {
         let dom = InputDomain::new(&x, 0.7, None).unwrap();
         for solver in [Solver::Clarabel, Solver::Microlp] {
             let b = lp_all_bounds(&model, &dom, solver, &LpOptions::default()).unwrap();
+            assert_eq!(
+                b.lower.len(),
+                model.hidden_layers(),
+                "one entry per hidden layer"
+            );
             let (lo, hi) = (dom.lower(), dom.upper());
             let mut min = [f64::INFINITY; 6];
             for mask in 0..8 {
@@ -220,4 +225,196 @@ fn lp_all_bounds_are_proven_and_tight() {
         tight >= 10,
         "only {tight} unstable units checked for tightness"
     );
+}
+
+/// The primal point's worst scaled violation: 0 at a point that satisfies every row
+/// (the network's own forward pass with every unit's relaxation variable at its ReLU
+/// value), and the row's scaled residual at a point that breaks one equality row.
+#[test]
+fn max_violation_measures_the_worst_row() {
+    let model = Architecture::mlp(&[2, 3, 2]).init(Init::Paper, 6).unwrap();
+    let x = [0.2, -0.1];
+    let dom = InputDomain::new(&x, 0.3, None).unwrap();
+    let b = algorithm1(&model, &dom).unwrap();
+    let lp = Lp19::new(&model, &dom, &b).unwrap();
+    let pre = model.preactivations_batch(&x, 1).unwrap();
+    let mut v = vec![0.0; lp.var_lo.len()];
+    for (i, &z) in lp.z1.iter().enumerate() {
+        v[z] = x[i];
+    }
+    for (t, zs) in lp.zhat.iter().enumerate() {
+        for (k, zh) in zs.iter().enumerate() {
+            if let Some(j) = zh {
+                v[*j] = pre[t][k];
+            }
+        }
+    }
+    for (t, zs) in lp.z.iter().enumerate() {
+        for (k, z) in zs.iter().enumerate() {
+            if let lp::ZVar::Var(j) = z {
+                v[*j] = pre[t][k].max(0.0);
+            }
+        }
+    }
+    let ok = lp.max_violation(&v);
+    assert!(ok <= 1e-15, "the forward pass violates (19) by {ok}");
+    // Move the first logit off its defining row by 0.5: its row's violation is
+    // 0.5 / max(1, |rhs|, max |coef * value|).
+    let out = lp.zhat.last().unwrap()[0].unwrap();
+    v[out] += 0.5;
+    let bad = lp.max_violation(&v);
+    assert!(
+        bad >= 0.5 / (1.0 + v[out].abs() + 10.0) && bad <= 0.5,
+        "{bad}"
+    );
+}
+
+/// The Neumaier-Shcherbina bound is valid for *any* multipliers, wrong signs and
+/// nonsense included (the signs are corrected, the rest only loosens it): with random
+/// and sign-flipped multipliers it stays below every sampled exact value. So a bug in
+/// the sign correction or in `r = c - A^T y` shows up as a bound above an exact value.
+#[test]
+fn the_proven_lower_bound_holds_for_any_multipliers() {
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    for seed in 0..5u64 {
+        let model = Architecture::mlp(&[2, 6, 5, 2])
+            .init(Init::Paper, seed)
+            .unwrap();
+        let x: Vec<f64> = (0..2).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let dom = InputDomain::new(&x, 0.2, None).unwrap();
+        let b = algorithm1(&model, &dom).unwrap();
+        let lp = Lp19::new(&model, &dom, &b).unwrap();
+        let c = [1.0, -1.0];
+        let sol = solve(&lp, &c, Solver::Clarabel, &LpOptions::default()).unwrap();
+        let y = sol.row_duals.clone().unwrap();
+        let (lo, hi) = (dom.lower(), dom.upper());
+        let pts: Vec<Vec<f64>> = (0..400)
+            .map(|k| {
+                (0..2)
+                    .map(|i| match k {
+                        0..4 => {
+                            if (k >> i) & 1 == 1 {
+                                hi[i]
+                            } else {
+                                lo[i]
+                            }
+                        }
+                        _ => rng.random_range(lo[i]..=hi[i]),
+                    })
+                    .collect()
+            })
+            .collect();
+        let exact: Vec<network::Dyadic> = pts
+            .iter()
+            .map(|p| objective_exact(&model, p, &c).unwrap())
+            .collect();
+        let mut trials: Vec<Vec<f64>> = vec![
+            y.iter().map(|v| -v).collect(),
+            y.iter().map(|v| 2.0 * v).collect(),
+            y.iter().map(|v| v * 0.5).collect(),
+        ];
+        for _ in 0..20 {
+            trials.push(y.iter().map(|v| v + rng.random_range(-1.0..1.0)).collect());
+            trials.push((0..y.len()).map(|_| rng.random_range(-3.0..3.0)).collect());
+        }
+        for (k, yt) in trials.iter().enumerate() {
+            let p = proven_lower_bound(&lp, &c, yt).unwrap();
+            for e in &exact {
+                assert_ne!(
+                    e.cmp_f64(p),
+                    Some(Ordering::Less),
+                    "seed {seed} trial {k}: bound {p} above an exact value {}",
+                    e.to_f64()
+                );
+            }
+        }
+        // And the solver's own multipliers give the tightest of them, near the optimum.
+        let best = proven_lower_bound(&lp, &c, &y).unwrap();
+        assert!(
+            (sol.value - best).abs() <= 1e-6 * sol.value.abs().max(1.0),
+            "{best} vs {}",
+            sol.value
+        );
+    }
+}
+
+/// What an enclosure reports about itself, and `tighten` with a bound proven elsewhere.
+#[test]
+fn enclosure_reports_and_tightening() {
+    let model = testdata("microlp_infeasible.json");
+    let dom = InputDomain::new(&[-0.8], 0.09, None).unwrap();
+    let b = algorithm1(&model, &dom).unwrap();
+    let lp = Lp19::new(&model, &dom, &b).unwrap();
+    let c = [1.0, -1.0];
+    let no_fallback = VerifyOptions {
+        fallback: false,
+        ..Default::default()
+    };
+    let e = solve_verified(
+        &lp,
+        &c,
+        Solver::Microlp,
+        &LpOptions::default(),
+        false,
+        &no_fallback,
+    )
+    .unwrap()
+    .remove(0);
+    // microlp failed and nothing else was tried.
+    assert_eq!(e.attempts.len(), 1);
+    assert_eq!(e.verdict(), "no solver value");
+    assert_eq!(e.solver_name(), "microlp");
+    assert!(e.status().starts_with("Infeasible"), "{}", e.status());
+    assert!(!e.is_optimum);
+    let e = solve_verified(
+        &lp,
+        &c,
+        Solver::Microlp,
+        &LpOptions::default(),
+        false,
+        &VerifyOptions::default(),
+    )
+    .unwrap()
+    .remove(0);
+    // Every compiled solver at most once, microlp first.
+    let names: Vec<&str> = e.attempts.iter().map(|a| a.solver.name()).collect();
+    let mut uniq = names.clone();
+    uniq.sort();
+    uniq.dedup();
+    assert_eq!(uniq.len(), names.len(), "{names:?}");
+    assert!(e.attempts.iter().all(|a| a.solver.available()), "{names:?}");
+    assert_eq!(e.verdict(), "optimum");
+    assert_eq!(e.status(), e.solution.as_ref().unwrap().status);
+    assert_eq!(e.solver_name(), e.solution.as_ref().unwrap().solver.name());
+    // A larger proven bound from elsewhere is taken, and the verdict re-checked: a bound
+    // far above the value makes it "lower bound only".
+    let mut t = e.clone();
+    let v = t.value().unwrap();
+    t.tighten(v + 1e-3 * v.abs(), "test");
+    assert_eq!(t.proven_lower_source, "test");
+    assert!(!t.is_optimum);
+    assert_eq!(t.verdict(), "lower bound only");
+    let mut t = e.clone();
+    t.tighten(f64::NEG_INFINITY, "ignored");
+    assert_eq!(t.proven_lower, e.proven_lower);
+    assert!(t.is_optimum);
+    // Objectives of the wrong length are refused.
+    assert!(solve_verified(
+        &lp,
+        &[1.0],
+        Solver::Clarabel,
+        &LpOptions::default(),
+        false,
+        &no_fallback
+    )
+    .is_err());
+    assert!(solve_verified(
+        &lp,
+        &[],
+        Solver::Clarabel,
+        &LpOptions::default(),
+        false,
+        &no_fallback
+    )
+    .is_err());
 }
