@@ -158,7 +158,8 @@ fn layer_bounds_are_validated() {
     with_output.lower.push(vec![-1.0; 2]);
     with_output.upper.push(vec![1.0; 2]);
     with_output.validate(&model).unwrap();
-    let cases: Vec<(&str, Box<dyn Fn(&mut LayerBounds)>)> = vec![
+    type Edit = Box<dyn Fn(&mut LayerBounds)>;
+    let cases: Vec<(&str, Edit)> = vec![
         (
             "missing layer",
             Box::new(|b| {
