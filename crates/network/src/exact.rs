@@ -116,10 +116,17 @@ impl Dyadic {
         // Keep 64 significant bits, then scale.
         let bits = self.mantissa.bits() as i64;
         let shift = (bits - 64).max(0);
-        let m = (&self.mantissa >> shift as usize)
+        let mut v = (&self.mantissa >> shift as usize)
             .to_f64()
             .unwrap_or(f64::NAN);
-        m * 2f64.powi((self.exp + shift).clamp(-2000, 2000) as i32)
+        // Scale by 2^e in steps that never overflow or underflow on their own.
+        let mut e = (self.exp + shift).clamp(-3000, 3000);
+        while e != 0 {
+            let step = e.clamp(-1000, 1000);
+            v *= 2f64.powi(step as i32);
+            e -= step;
+        }
+        v
     }
 }
 
