@@ -1,5 +1,7 @@
-//! Anything but a proven optimum is an error carrying the solver's status; bounds with
-//! l > u are refused before any solver runs; HiGHS answers "built without" when off.
+//! End to end: a solve stopped by an iteration or time limit is an error carrying the
+//! solver's status (good_lp reports these stops as errors before our status rules run;
+//! the rules themselves are tested over every status in `status.rs`); bounds with l > u
+//! are refused before any solver runs; HiGHS answers "built without" when off.
 
 use dual::{algorithm1, InputDomain, LayerBounds};
 use lp::{solve, Lp19, LpError, LpOptions, Solver};

@@ -89,6 +89,14 @@ fn exact_arithmetic_orders_and_rounds() {
     assert!(d(1e300).mul(&d(1e10)) > d(f64::MAX));
     assert_eq!(d(123456.789).to_f64(), 123456.789);
     assert_eq!(d(-7.0e-300).to_f64(), -7.0e-300);
+    // A long product has a mantissa far wider than f64's range (30 x 53 bits): the
+    // conversion must keep its leading bits, not overflow.
+    let one_plus = d(1.0 + f64::EPSILON);
+    let mut p = d(1.0);
+    for _ in 0..30 {
+        p = p.mul(&one_plus);
+    }
+    assert!((p.to_f64() - (1.0 + 30.0 * f64::EPSILON)).abs() <= 4.0 * f64::EPSILON, "{}", p.to_f64());
     assert_eq!(m.hidden_layers(), 2);
     assert_eq!(
         Architecture::mlp(&[2, 3])
