@@ -96,7 +96,11 @@ fn exact_arithmetic_orders_and_rounds() {
     for _ in 0..30 {
         p = p.mul(&one_plus);
     }
-    assert!((p.to_f64() - (1.0 + 30.0 * f64::EPSILON)).abs() <= 4.0 * f64::EPSILON, "{}", p.to_f64());
+    assert!(
+        (p.to_f64() - (1.0 + 30.0 * f64::EPSILON)).abs() <= 4.0 * f64::EPSILON,
+        "{}",
+        p.to_f64()
+    );
     assert_eq!(m.hidden_layers(), 2);
     assert_eq!(
         Architecture::mlp(&[2, 3])
