@@ -166,15 +166,17 @@ pub fn interval_bounds(model: &Model, domain: &InputDomain) -> Result<LayerBound
 /// The box `c +- r` after a ReLU applied to `[l, u]`, rounded so that it contains
 /// `[max(l, 0), max(u, 0)]` exactly.
 pub(crate) fn relu_box(l: &[f64], u: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    let mut c = Vec::with_capacity(l.len());
-    let mut r = Vec::with_capacity(l.len());
-    for (&a, &b) in l.iter().zip(u) {
-        let (a, b) = (a.max(0.0), b.max(0.0));
+    center_radius(l.iter().zip(u).map(|(&a, &b)| (a.max(0.0), b.max(0.0))))
+}
+
+/// Centre and radius of boxes `[a, b]`, the radius rounded up so that `c +- r`
+/// contains `[a, b]` in exact arithmetic.
+fn center_radius(ends: impl Iterator<Item = (f64, f64)>) -> (Vec<f64>, Vec<f64>) {
+    ends.map(|(a, b)| {
         let mid = 0.5 * (a + b);
-        c.push(mid);
-        r.push((b - mid).max(mid - a).next_up().max(0.0));
-    }
-    (c, r)
+        (mid, (b - mid).max(mid - a).next_up().max(0.0))
+    })
+    .unzip()
 }
 
 /// Proven interval bounds of one affine layer `W x + b` over the box `c +- r`.
@@ -220,13 +222,7 @@ pub fn affine_over_box(
     lo: &[f64],
     hi: &[f64],
 ) -> Result<(Vec<f64>, Vec<f64>)> {
-    let mut c = Vec::with_capacity(lo.len());
-    let mut r = Vec::with_capacity(lo.len());
-    for (&a, &b) in lo.iter().zip(hi) {
-        let mid = 0.5 * (a + b);
-        c.push(mid);
-        r.push((b - mid).max(mid - a).next_up().max(0.0));
-    }
+    let (c, r) = center_radius(lo.iter().copied().zip(hi.iter().copied()));
     interval_step(a, &c, &r)
 }
 

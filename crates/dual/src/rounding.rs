@@ -115,32 +115,26 @@ pub fn max_abs(v: &[f64]) -> f64 {
 /// Magnitudes of a layer's operator that the error bounds need.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpMagnitude<'a> {
-    /// An upper bound on `max_k sum_j |W_kj|` (the operator's inf-norm).
-    pub row_abs_max: f64,
     /// The model's floating-point column sums `sum_k |W_kj|`; see [`OpMagnitude::col_abs`].
     col_abs_sum: &'a [f64],
     inflate_c: f64,
-    /// Products in one entry of `W x` (dense: columns; conv: one patch).
-    pub dot_len: usize,
     /// Products in one entry of `W^T y` (dense: rows; conv: out channels x kernel).
     pub dot_len_t: usize,
 }
 
 impl<'a> OpMagnitude<'a> {
-    /// The magnitudes of one affine layer, from the sums the model keeps
-    /// ([`network::Affine::col_abs_sum`], [`network::Affine::row_abs_max`]), inflated
-    /// for the rounding of those sums (each a sum of at most `n` nonnegative terms).
+    /// The magnitudes of one affine layer, from the column sums the model keeps
+    /// ([`network::Affine::col_abs_sum`]), inflated for their rounding (each a sum of at
+    /// most `dot_len_t` nonnegative terms).
     pub fn of(a: &'a network::Affine) -> OpMagnitude<'a> {
         use network::LinearOp;
-        let (dot_len, dot_len_t) = match &a.op {
-            LinearOp::Dense { rows, cols, .. } => (*cols, *rows),
-            LinearOp::Conv { geom: g, .. } => (g.patch(), g.out_channels * g.kernel_h * g.kernel_w),
+        let dot_len_t = match &a.op {
+            LinearOp::Dense { rows, .. } => *rows,
+            LinearOp::Conv { geom: g, .. } => g.out_channels * g.kernel_h * g.kernel_w,
         };
         OpMagnitude {
-            row_abs_max: (a.row_abs_max * (1.0 + gamma(dot_len + 1))).next_up(),
             col_abs_sum: &a.col_abs_sum,
             inflate_c: 1.0 + gamma(dot_len_t + 1),
-            dot_len,
             dot_len_t,
         }
     }

@@ -225,13 +225,7 @@ pub fn solve_verified(
     let t = Instant::now();
     let first: Vec<Result<LpSolution>> = match solve_many(lp, cs, solver, opts, warm) {
         Ok(v) => v.into_iter().map(Ok).collect(),
-        Err(e) if solver == Solver::Highs => {
-            // One failure stops a warm sequence; solve each row on its own.
-            let _ = e;
-            cs.chunks(n_out)
-                .map(|c| solve(lp, c, solver, opts))
-                .collect()
-        }
+        // One failure stops a warm HiGHS sequence (or a batch): solve each row alone.
         Err(_) => cs
             .chunks(n_out)
             .map(|c| solve(lp, c, solver, opts))

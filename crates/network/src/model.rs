@@ -68,8 +68,6 @@ pub struct Affine {
     /// `sum_k |W_kj|` for every input `j` (floating-point sums; callers that need an
     /// upper bound inflate them for their rounding).
     pub col_abs_sum: Vec<f64>,
-    /// `max_k sum_j |W_kj|`, the operator's inf-norm (floating point, as above).
-    pub row_abs_max: f64,
 }
 
 /// A validated feed-forward ReLU network.
@@ -310,9 +308,6 @@ impl Model {
             let abs_op = op.abs();
             let mut col_abs_sum = vec![0.0; op.n_in()];
             abs_op.apply_transpose(&vec![1.0; op.n_out()], 1, &mut col_abs_sum);
-            let mut row_sums = vec![0.0; op.n_out()];
-            abs_op.apply(&vec![1.0; op.n_in()], 1, &mut row_sums);
-            let row_abs_max = row_sums.iter().fold(0.0f64, |m, v| m.max(*v));
             affine.push(Affine {
                 op,
                 bias,
@@ -321,7 +316,6 @@ impl Model {
                 layer_index: i,
                 abs_op,
                 col_abs_sum,
-                row_abs_max,
             });
             shape = out_shape;
             prev_affine = Some(true);
