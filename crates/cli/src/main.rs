@@ -601,7 +601,7 @@ fn lp_cmd(a: LpArgs) -> Result<Value> {
     out["lp"] = info;
     out["targets"] = rows.into();
     out["chain_note"] =
-        "J <= lp_proven_lower <= LP optimum <= exact minimum <= value_at_lp_point_upper".into();
+        "J <= lp_proven_lower <= LP optimum <= exact minimum <= value_at_lp_point_upper; lp_solver_value is confirmed to lp_tolerance, not proven, so it may sit that far below lp_proven_lower; method.lp.solvers lists the solvers asked for, attempts those tried".into();
     out["numbers_note"] = PROVEN_NOTE.into();
     out["time_ms"] = json!({"intermediate_bounds": t_bounds, "total": ms(t0)});
     Ok(out)
