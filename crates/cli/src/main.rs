@@ -693,7 +693,7 @@ fn radius_cmd(a: RadiusArgs) -> Result<Value> {
     Ok(json!({
         "model": a.model.display().to_string(),
         "box": a.r#box.map(|(l, h)| vec![l, h]),
-        "method": {"bound": "wong-kolter-dual", "alpha": "paper", "intermediate": "algorithm1", "search": "Newton (secant slope) with bisection backtracking"},
+        "method": {"bound": "wong-kolter-dual", "alpha": "paper", "intermediate": "algorithm1", "search": "Newton (secant slope, growth capped at 8x) until bracketed, then false position with Illinois weights; bisection when a margin is NaN"},
         "rel_tol": a.rel_tol,
         "rows": rows,
     }))

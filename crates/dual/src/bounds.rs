@@ -14,6 +14,9 @@ pub enum BoundSource {
     Interval,
     /// The dual network with the paper's alpha, layer by layer (Algorithm 1).
     Algorithm1,
+    /// CROWN (Zhang et al. 2018): each layer by the dual bound of rows `+-e_j` with
+    /// CROWN's lower slopes on the earlier layers' bounds.
+    Crown,
     /// Each bound the optimum of an LP over the relaxation built from earlier LP bounds.
     LpAll,
     /// Given by the caller.
@@ -26,6 +29,7 @@ impl BoundSource {
         match self {
             BoundSource::Interval => "interval",
             BoundSource::Algorithm1 => "algorithm1",
+            BoundSource::Crown => "crown",
             BoundSource::LpAll => "lp-all",
             BoundSource::Given => "given",
         }

@@ -235,7 +235,22 @@ pub fn certified_radius(
     input_box: Option<(f64, f64)>,
     opts: RadiusOptions,
 ) -> Result<RadiusResult> {
-    let g = |eps: f64| -> Result<f64> { Ok(certify(model, x, y, eps, input_box)?.min_margin()) };
+    radius_search(
+        |eps| Ok(certify(model, x, y, eps, input_box)?.min_margin()),
+        opts,
+    )
+}
+
+/// The search of [`certified_radius`] for any margin `g(eps)` that is decreasing in
+/// eps, certified where `g > 0` (NaN counts as not certified) and evaluated once per
+/// step: the largest eps found with `g > 0`, the bracket, every step and why it stopped.
+/// Used by every bound method's radius (`g` = its proven margin).
+///
+/// Errors: the first error `g` returns.
+pub fn radius_search(
+    mut g: impl FnMut(f64) -> Result<f64>,
+    opts: RadiusOptions,
+) -> Result<RadiusResult> {
     let mut steps = Vec::new();
     let g0 = g(0.0)?;
     steps.push(RadiusStep {
@@ -256,7 +271,10 @@ pub fn certified_radius(
     let mut prev = (0.0f64, g0);
     let mut eps = opts.initial.min(opts.max_eps).max(f64::MIN_POSITIVE);
     let mut kind = "expand";
-    let mut fails_in_row = 0usize;
+    // Illinois weights of the bracket's ends: an end kept by two steps in a row has its
+    // margin halved in the false-position formula, so neither end stalls.
+    let (mut w_lo, mut w_hi) = (1.0f64, 1.0f64);
+    let mut last_moved: Option<bool> = None; // Some(true): the certified end moved.
     while steps.len() < opts.max_steps {
         let ge = g(eps)?;
         steps.push(RadiusStep {
@@ -264,13 +282,25 @@ pub fn certified_radius(
             margin: ge,
             kind,
         });
-        if ge > 0.0 {
+        let certified = ge > 0.0;
+        if certified {
             lo = eps;
             glo = ge;
-            fails_in_row = 0;
+            w_lo = 1.0;
         } else {
             hi = Some((eps, ge));
-            fails_in_row += 1;
+            w_hi = 1.0;
+        }
+        if hi.is_some() {
+            if last_moved == Some(certified) {
+                // The other end was kept twice in a row.
+                if certified {
+                    w_hi *= 0.5;
+                } else {
+                    w_lo *= 0.5;
+                }
+            }
+            last_moved = Some(certified);
         }
         if let Some((h, _)) = hi {
             if h - lo <= opts.rel_tol * lo.max(f64::MIN_POSITIVE) {
@@ -289,49 +319,54 @@ pub fn certified_radius(
                 stop: RadiusStop::ReachedMaxEps,
             });
         }
-        // Newton step from the newest point with the secant slope of the last two points.
-        let slope = (ge - prev.1) / (eps - prev.0);
-        prev = (eps, ge);
-        let newton = if slope < 0.0 && slope.is_finite() {
-            eps - ge / slope
-        } else {
-            f64::NAN
-        };
         let (next, k) = match hi {
             None => {
+                // Newton step from the newest point with the secant slope of the last two
+                // points.
+                let slope = (ge - prev.1) / (eps - prev.0);
+                prev = (eps, ge);
+                let newton = if slope < 0.0 && slope.is_finite() {
+                    eps - ge / slope
+                } else {
+                    f64::NAN
+                };
                 if newton.is_finite() && newton > lo {
-                    // Aim slightly past the predicted root so the bracket closes.
-                    ((newton * (1.0 + opts.rel_tol)).min(opts.max_eps), "newton")
+                    // Aim slightly past the predicted root so the bracket closes: half the
+                    // tolerance above it, so that the next step (a guard of a quarter
+                    // below it) leaves a bracket narrower than the tolerance.
+                    // A margin flat at 0 predicts a root far out: grow by at most 8x a step
+                    // so that one bad prediction cannot leave a bracket 50x too wide.
+                    let aim = (newton * (1.0 + 0.5 * opts.rel_tol)).min(8.0 * lo);
+                    (aim.min(opts.max_eps), "newton")
                 } else {
                     ((2.0 * lo).min(opts.max_eps), "expand")
                 }
             }
             Some((h, gh)) => {
-                let mid = 0.5 * (lo + h);
-                // Keep the step off the bracket's ends so the bracket shrinks.
-                let guard = 0.25 * opts.rel_tol * lo;
-                // The secant through the bracket's ends (false position): when Newton from
-                // the newest point lands on or past the failing end (a root at the end, as
-                // after an overshoot), this still steps inside the bracket.
-                let secant = if glo > 0.0 && gh <= 0.0 {
-                    lo + glo * (h - lo) / (glo - gh)
+                // False position on the bracket's ends with Illinois weights.
+                let (a, b) = (w_lo * glo, w_hi * gh);
+                let secant = if a > 0.0 && b <= 0.0 && (a - b).is_finite() {
+                    lo + a * (h - lo) / (a - b)
                 } else {
                     f64::NAN
                 };
-                if fails_in_row >= 2 {
-                    // Two steps in a row landed on the failing side: the model of g is
-                    // off, so halve the bracket (the backtracking safeguard).
-                    (mid, "bisect")
-                } else if newton.is_finite() && newton > lo && newton < h {
-                    // Aim a guard below the predicted root, on the certified side, so that
-                    // a root the rounding puts a hair lower still gives a certified point.
-                    ((newton - guard).clamp(lo + guard, h - guard), "newton")
-                } else if secant.is_finite() && secant > lo {
-                    // A root at or just below the failing end (e.g. where rounding makes
-                    // the proven margin a hair negative): step just inside it.
-                    (secant.clamp(lo + guard, h - guard), "secant")
+                // Keep the step off the bracket's ends so the bracket shrinks (relative to
+                // the radius, or to the prediction while nothing above 0 is certified).
+                let guard = 0.25 * opts.rel_tol * if lo > 0.0 { lo } else { secant };
+                if secant.is_finite() && secant > lo && secant < h {
+                    // After a failing step, aim a guard below the predicted root, on the
+                    // certified side (a root that rounding puts a hair lower still gives
+                    // a certified point); after a certified one, half the tolerance above
+                    // it, so that the root is bracketed from both sides.
+                    let aim = if certified {
+                        secant + 0.5 * opts.rel_tol * lo
+                    } else {
+                        secant - guard
+                    };
+                    (aim.clamp(lo + guard, h - guard), "secant")
                 } else {
-                    (mid, "bisect")
+                    // No usable margin at the failing end (NaN, or not below 0): halve.
+                    (0.5 * (lo + h), "bisect")
                 }
             }
         };

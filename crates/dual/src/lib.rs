@@ -12,6 +12,7 @@ pub mod bounds;
 pub mod certify;
 pub mod domain;
 pub mod error;
+pub mod methods;
 pub mod objective;
 pub mod rounding;
 
@@ -21,9 +22,14 @@ pub use bounds::{
     LayerBounds, Stability,
 };
 pub use certify::{
-    certified_radius, certifies, certify, certify_domain, detect, min_over_targets, robust_error,
-    Certificate, RadiusOptions, RadiusResult, RadiusStep, RadiusStop, RobustErrorReport,
+    certified_radius, certifies, certify, certify_domain, detect, min_over_targets, radius_search,
+    robust_error, Certificate, RadiusOptions, RadiusResult, RadiusStep, RadiusStop,
+    RobustErrorReport,
 };
 pub use domain::InputDomain;
 pub use error::{DualError, Result};
+pub use methods::{
+    bound_given, bound_with_method, certify_with, crown_bounds, crown_slopes, method_bounds,
+    AlphaOptions, AlphaReport, AlphaStop, Method, MethodBound,
+};
 pub use objective::{dual_objective, margin_objectives, AlphaRule, DualBound};

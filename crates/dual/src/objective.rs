@@ -121,8 +121,44 @@ pub fn dual_objective(
     model.check_input(&domain.x)?;
     bounds.validate(model)?;
     alpha.validate(model)?;
-    let aff = model.affine();
-    let n_out = model.output_len();
+    let nh = model.affine().len() - 1;
+    let per_unit = match alpha {
+        AlphaRule::PerUnit(v) => Some(&v[..]),
+        AlphaRule::Paper => None,
+    };
+    let (values, nominal) = objective_over(
+        model.affine(),
+        &domain.center,
+        &domain.radius,
+        (&bounds.lower[..nh], &bounds.upper[..nh]),
+        c,
+        per_unit,
+    )?;
+    Ok(DualBound {
+        values,
+        nominal,
+        method: "wong-kolter-dual",
+        alpha: alpha.name(),
+        intermediate: bounds.source,
+    })
+}
+
+/// J over a run of affine layers `aff` (a whole model, or a prefix or suffix of one),
+/// whose input ranges over the box `center +- radius` and whose hidden layers (the
+/// inputs of `aff[1..]`) have the proven bounds `hidden = (lower, upper)`; `alpha` per
+/// unit of those layers, or the paper's `u/(u-l)` when `None`. Returns the proven values
+/// and the nominal ones, one per row of `c` (row-major over the last layer's outputs).
+/// Shapes are the caller's to check; `c` is checked here. See [`dual_objective`].
+pub(crate) fn objective_over(
+    aff: &[network::Affine],
+    center: &[f64],
+    radius: &[f64],
+    hidden: (&[Vec<f64>], &[Vec<f64>]),
+    c: &[f64],
+    alpha: Option<&[Vec<f64>]>,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let (lower, upper) = hidden;
+    let n_out = aff[aff.len() - 1].op.n_out();
     if c.is_empty() || !c.len().is_multiple_of(n_out) {
         return Err(DualError::Objective {
             n_out,
@@ -174,12 +210,7 @@ pub fn dual_objective(
                 let mut s = 0.0;
                 let mut spread = 0.0;
                 let (g, nu_norm_r) = (g * (1.0 + 4.0 * UNIT_ROUNDOFF), nu_norm[r]);
-                for (j, ((v, x), rad)) in col
-                    .iter()
-                    .zip(&domain.center)
-                    .zip(&domain.radius)
-                    .enumerate()
-                {
+                for (j, ((v, x), rad)) in col.iter().zip(center).zip(radius).enumerate() {
                     if !v.is_finite() {
                         return Err(overflow(j, *v));
                     }
@@ -191,10 +222,9 @@ pub fn dual_objective(
                 acc[r] -= s;
                 // sum_j e_j (|c_j| + rad_j) with e_j = gamma col_abs_j ||nu|| + n eta.
                 let under_total = under
-                    * domain
-                        .radius
+                    * radius
                         .iter()
-                        .zip(&domain.center)
+                        .zip(center)
                         .map(|(r, c)| r + c.abs())
                         .sum::<f64>();
                 let err = ((g * nu_norm_r * spread) * (1.0 + crate::rounding::gamma(ni + 2))
@@ -205,11 +235,8 @@ pub fn dual_objective(
             break;
         }
         // Hidden layer t-1 of the bounds is zhat_{t+1}, the input of affine t.
-        let (l, u) = (&bounds.lower[t - 1], &bounds.upper[t - 1]);
-        let alpha_t = match alpha {
-            AlphaRule::PerUnit(v) => Some(&v[t - 1]),
-            AlphaRule::Paper => None,
-        };
+        let (l, u) = (&lower[t - 1], &upper[t - 1]);
+        let alpha_t = alpha.map(|v| &v[t - 1]);
         for (r, col) in nuhat.chunks_mut(ni).enumerate() {
             let mut s = 0.0;
             for j in 0..ni {
@@ -263,13 +290,7 @@ pub fn dual_objective(
             }
         }
     }
-    Ok(DualBound {
-        values,
-        nominal: acc,
-        method: "wong-kolter-dual",
-        alpha: alpha.name(),
-        intermediate: bounds.source,
-    })
+    Ok((values, acc))
 }
 
 /// The objective rows `c_t = e_y - e_t` for `t = 0..n` (row `y` is zero), as in

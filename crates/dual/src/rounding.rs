@@ -156,6 +156,96 @@ mod tests {
         assert!(gamma(1 << 52).is_infinite());
     }
 
+    /// The documented formulas, pinned: each helper is at least the stated bound and
+    /// above it by no more than its stated inflation (a few units of roundoff).
+    #[test]
+    fn helpers_equal_their_formulas() {
+        assert_eq!(UNIT_ROUNDOFF, 2f64.powi(-53));
+        assert_eq!(ETA, 2f64.powi(-1074));
+        for n in [1usize, 2, 3, 10, 785, 1 << 20] {
+            let nu = n as f64 * UNIT_ROUNDOFF;
+            let exact = nu / (1.0 - nu);
+            let g = gamma(n);
+            assert!(g >= exact * (1.0 + 8.0 * UNIT_ROUNDOFF), "gamma({n}) = {g}");
+            assert!(
+                g <= exact * (1.0 + 12.0 * UNIT_ROUNDOFF),
+                "gamma({n}) = {g}"
+            );
+            for s in [0.0, 1.0, 3.5e-3, 7e200] {
+                let want = g * s + (n as f64 + 1.0) * ETA;
+                let e = error_bound(n, s);
+                assert!(e >= want, "error_bound({n}, {s}) = {e} < {want}");
+                assert!(
+                    e <= want * (1.0 + 8.0 * UNIT_ROUNDOFF) + ETA,
+                    "error_bound({n}, {s}) = {e}"
+                );
+            }
+        }
+        // Products that underflow to zero: the bracket still contains the exact product.
+        assert!(mul_up(1e-200, 1e-200) > 0.0);
+        assert!(mul_down(1e-200, -1e-200) < 0.0);
+        assert!(mul_down(1e-200, 1e-200) <= 0.0);
+        // Differences: a lower bound within one ulp of the rounded difference.
+        for (a, b) in [(3.0, 1.0), (0.3, 0.1), (1e16, -1.5), (-2.0, 5.0)] {
+            let d = sub_down(a, b);
+            let err = {
+                // Two-sum: a - b = s + t exactly.
+                let s = a - b;
+                let bb = s - a;
+                (a - (s - bb)) - (b + bb)
+            };
+            assert!(d - (a - b) <= err, "sub_down({a}, {b}) = {d}");
+            assert!(d >= (a - b).next_down(), "sub_down({a}, {b}) = {d}");
+        }
+        // Counting: a term with no rounding of its own counts as one operation, a product
+        // as two.
+        let (mut x, mut y) = (RoundedSum::new(), RoundedSum::new());
+        x.add_rounded(0.75, 0);
+        y.add_exact(0.75);
+        assert_eq!(x, y);
+        x.add_rounded(1.0, 3);
+        y.add_exact(1.0);
+        assert_eq!(
+            x.lower().unwrap(),
+            (1.75 - error_bound(5, 1.75)).next_down()
+        );
+        assert!(x.lower().unwrap() < y.lower().unwrap());
+    }
+
+    #[test]
+    fn operator_magnitudes_bound_the_column_sums() {
+        let dense = network::Model::new(
+            network::Shape::Flat(2),
+            vec![network::Layer::Dense {
+                weight: vec![0.1, -0.2, 0.3, 0.4, -0.5, 0.6],
+                bias: vec![0.0; 3],
+                out_features: 3,
+                in_features: 2,
+            }],
+        )
+        .unwrap();
+        let a = &dense.affine()[0];
+        let m = OpMagnitude::of(a);
+        assert_eq!(m.dot_len_t, 3);
+        for j in 0..2 {
+            let s = a.col_abs_sum[j];
+            let want = s * (1.0 + gamma(4));
+            assert!(s > 0.5 && m.col_abs(j) >= want, "column {j}");
+            assert!(
+                m.col_abs(j) <= want * (1.0 + 4.0 * UNIT_ROUNDOFF),
+                "column {j}"
+            );
+        }
+        let conv = network::Architecture::conv_net(
+            network::Shape::Image { c: 2, h: 6, w: 6 },
+            &[(3, 4, 2, 1)],
+            &[2],
+        )
+        .init(network::Init::Paper, 0)
+        .unwrap();
+        assert_eq!(OpMagnitude::of(&conv.affine()[0]).dot_len_t, 3 * 4 * 4);
+    }
+
     #[test]
     fn lower_sum_contains_the_exact_sum_under_cancellation() {
         // 1e16 + 1.5 - 1e16 = 1.5 exactly; in floating point the first sum rounds to

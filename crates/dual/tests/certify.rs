@@ -128,6 +128,19 @@ fn robust_error_counts_agree_with_certify() {
         "{not_cert} of 12 not certified"
     );
     assert_eq!(rep.robust_error, not_cert as f64 / 12.0);
+    let wrong = idx
+        .iter()
+        .filter(|&&i| model.predict(data.example(i).0).unwrap() != data.labels[i])
+        .count();
+    assert_eq!(
+        rep.clean_error,
+        wrong as f64 / 12.0,
+        "{wrong} misclassified"
+    );
+    assert!(
+        wrong != 6,
+        "a clean error of one half cannot tell right from wrong counts"
+    );
     assert!(
         rep.robust_error >= rep.clean_error,
         "a misclassified point can never be certified"

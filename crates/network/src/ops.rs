@@ -438,3 +438,47 @@ where
         .zip(x.par_chunks(ni * per))
         .for_each(|(oc, xc)| f(xc, oc, xc.len() / ni));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::gemm;
+
+    /// `c = a b` for row-major `a` (2 x 3), `b` (3 x 2), `c` (2 x 2).
+    fn product(a: &[f64], b: &[f64], c: &mut [f64]) {
+        gemm(2, 3, 2, a, (3, 1), b, (2, 1), 0.0, c, (2, 1));
+    }
+
+    #[test]
+    fn gemm_multiplies_and_scales() {
+        let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let b = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0];
+        let mut c = [9.0; 4];
+        product(&a, &b, &mut c);
+        assert_eq!(c, [4.0, 5.0, 10.0, 11.0]);
+        // k = 0: c = beta c, no product.
+        let mut c = [1.0, 2.0, 3.0, 4.0];
+        gemm(2, 0, 2, &[], (0, 1), &[], (2, 1), 3.0, &mut c, (2, 1));
+        assert_eq!(c, [3.0, 6.0, 9.0, 12.0]);
+        // Empty outputs touch nothing, whatever the other sizes.
+        gemm(0, 3, 2, &[], (3, 1), &b, (2, 1), 0.0, &mut [], (2, 1));
+        gemm(2, 3, 0, &a, (3, 1), &[], (2, 1), 0.0, &mut [], (2, 1));
+    }
+
+    #[test]
+    #[should_panic(expected = "gemm: a out of bounds")]
+    fn gemm_refuses_a_short_left_factor() {
+        product(&[1.0; 5], &[1.0; 6], &mut [0.0; 4]);
+    }
+
+    #[test]
+    #[should_panic(expected = "gemm: b out of bounds")]
+    fn gemm_refuses_a_short_right_factor() {
+        product(&[1.0; 6], &[1.0; 5], &mut [0.0; 4]);
+    }
+
+    #[test]
+    #[should_panic(expected = "gemm: c out of bounds")]
+    fn gemm_refuses_a_short_output() {
+        product(&[1.0; 6], &[1.0; 6], &mut [0.0; 3]);
+    }
+}

@@ -89,6 +89,15 @@ fn exact_arithmetic_orders_and_rounds() {
     assert!(d(1e300).mul(&d(1e10)) > d(f64::MAX));
     assert_eq!(d(123456.789).to_f64(), 123456.789);
     assert_eq!(d(-7.0e-300).to_f64(), -7.0e-300);
+    // Subnormals: 2^-1074 and 3 * 2^-1074 (exponent -1074, no implicit bit).
+    let tiny = f64::from_bits(1);
+    assert_eq!(d(tiny).cmp_f64(tiny), Some(Ordering::Equal));
+    assert_eq!(
+        d(tiny).add(&d(tiny)).add(&d(tiny)).cmp_f64(3.0 * tiny),
+        Some(Ordering::Equal)
+    );
+    assert!(d(tiny) < d(f64::MIN_POSITIVE) && d(-tiny) < d(0.0));
+    assert_eq!(d(-3.0 * tiny).to_f64(), -3.0 * tiny);
     // A long product has a mantissa far wider than f64's range (30 x 53 bits): the
     // conversion must keep its leading bits, not overflow.
     let one_plus = d(1.0 + f64::EPSILON);

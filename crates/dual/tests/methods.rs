@@ -1,0 +1,229 @@
+//! Every bound method (IBP, Wong-Kolter / Fast-Lin, CROWN / DeepPoly, alpha-CROWN) is
+//! sound on sampled points of every layer, and the methods relate as the field says.
+//!
+//! Soundness is checked as in `soundness.rs` (tolerance `common::TOL`, 1e-9 relative, for
+//! the floating-point forward passes of the samples; the bounds themselves are proven).
+
+mod common;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use common::{check_inside, sample_points, tol};
+use dual::{
+    algorithm1, bound_with_method, certify, certify_with, crown_bounds, dual_objective,
+    margin_objectives, method_bounds, AlphaOptions, AlphaRule, AlphaStop, BoundSource, InputDomain,
+    Method,
+};
+use network::{Architecture, Init, Model, Shape};
+
+fn cases() -> Vec<(String, Model)> {
+    let mut v = Vec::new();
+    for (s, w) in [
+        &[2usize, 16, 16, 2][..],
+        &[5, 20, 20, 20, 3],
+        &[4, 30, 3],
+        &[3, 8, 8, 8, 8, 4],
+    ]
+    .iter()
+    .enumerate()
+    {
+        for init in [Init::Paper, Init::Standard] {
+            v.push((
+                format!("mlp {w:?} {init:?}"),
+                Architecture::mlp(w).init(init, 300 + s as u64).unwrap(),
+            ));
+        }
+    }
+    v.push((
+        "conv 1x8x8".into(),
+        Architecture::conv_net(
+            Shape::Image { c: 1, h: 8, w: 8 },
+            &[(4, 4, 2, 1), (8, 3, 1, 1)],
+            &[10],
+        )
+        .init(Init::Standard, 7)
+        .unwrap(),
+    ));
+    v.push((
+        "conv 2x6x6".into(),
+        Architecture::conv_net(Shape::Image { c: 2, h: 6, w: 6 }, &[(3, 3, 2, 1)], &[12, 4])
+            .init(Init::Paper, 8)
+            .unwrap(),
+    ));
+    v
+}
+
+#[test]
+fn every_method_is_sound_on_every_layer() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let mut unstable_seen = 0;
+    for (name, model) in cases() {
+        for eps in [0.02, 0.1, 0.3] {
+            let x: Vec<f64> = (0..model.input_len()).map(|_| rng.random()).collect();
+            let dom = InputDomain::new(&x, eps, None).unwrap();
+            let pts = sample_points(&dom, 500, &mut rng);
+            let npts = pts.len() / x.len();
+            let pre = model.preactivations_batch(&pts, npts).unwrap();
+            let n_out = model.output_len();
+            let y = model.predict(&x).unwrap();
+            let c = margin_objectives(n_out, y).unwrap();
+            let logits = pre.last().unwrap();
+            let opts = AlphaOptions::default();
+            for m in Method::ALL {
+                let b = bound_with_method(&model, &dom, &c, m, &opts).unwrap();
+                assert_eq!(b.method, m);
+                assert_eq!(b.bounds.source, m.intermediate());
+                check_inside(&format!("{name} eps {eps} {m}"), &b.bounds, &pre, npts).unwrap();
+                for (t, &jt) in b.values.iter().enumerate() {
+                    assert!(jt <= b.nominal[t], "{name} {m}: proven {jt} above nominal");
+                    let row = &c[t * n_out..(t + 1) * n_out];
+                    for f in logits.chunks(n_out) {
+                        let v: f64 = row.iter().zip(f).map(|(a, b)| a * b).sum();
+                        assert!(
+                            jt <= v + tol(v),
+                            "{name} eps {eps} {m}: target {t}: J = {jt} > c^T f(x') = {v}"
+                        );
+                    }
+                }
+                if let Some(r) = &b.alpha {
+                    if r.stop != AlphaStop::NothingToOptimise {
+                        unstable_seen += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        unstable_seen > 10,
+        "alpha had something to optimise in only {unstable_seen} cases"
+    );
+}
+
+#[test]
+fn wk_is_the_papers_bound_and_alpha_never_loses_to_crown() {
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let mut alpha_gained = 0;
+    let mut crown_beats_wk = 0;
+    let mut total = 0;
+    for (name, model) in cases() {
+        for eps in [0.05, 0.2] {
+            let x: Vec<f64> = (0..model.input_len()).map(|_| rng.random()).collect();
+            let dom = InputDomain::new(&x, eps, None).unwrap();
+            let y = model.predict(&x).unwrap();
+            let c = margin_objectives(model.output_len(), y).unwrap();
+            let opts = AlphaOptions::default();
+            // wk is exactly Algorithm 1 + J with the paper's alpha.
+            let wk = bound_with_method(&model, &dom, &c, Method::Wk, &opts).unwrap();
+            let a1 = algorithm1(&model, &dom).unwrap();
+            let paper = dual_objective(&model, &dom, &a1, &c, &AlphaRule::Paper).unwrap();
+            assert_eq!(wk.values, paper.values, "{name}");
+            assert_eq!(wk.bounds, a1);
+            // alpha starts from CROWN and keeps the better proven value.
+            let crown = bound_with_method(&model, &dom, &c, Method::Crown, &opts).unwrap();
+            let alpha = bound_with_method(&model, &dom, &c, Method::Alpha, &opts).unwrap();
+            assert_eq!(alpha.bounds, crown.bounds);
+            let rep = alpha.alpha.as_ref().unwrap();
+            assert!(rep.steps <= opts.iterations);
+            for t in 0..c.len() / model.output_len() {
+                if t == y {
+                    continue;
+                }
+                total += 1;
+                assert!(alpha.values[t] >= crown.values[t], "{name} target {t}");
+                assert!(rep.best[t] >= rep.start[t], "{name} target {t}");
+                if alpha.values[t] > crown.values[t] + 1e-9 * crown.values[t].abs().max(1.0) {
+                    alpha_gained += 1;
+                }
+                if crown.values[t] > wk.values[t] {
+                    crown_beats_wk += 1;
+                }
+            }
+        }
+    }
+    // Not vacuous: the optimiser improves on CROWN somewhere, and CROWN's slopes are not
+    // WK's.
+    assert!(
+        alpha_gained > total / 4,
+        "alpha gained on {alpha_gained} of {total} targets"
+    );
+    assert!(crown_beats_wk > 0, "CROWN never beat WK on {total} targets");
+}
+
+#[test]
+fn crown_bounds_are_proven_j_values_of_unit_rows() {
+    // The CROWN bound of a unit equals the dual bound with CROWN slopes of the model cut
+    // after that layer: check on the logits (the full model).
+    let model = Architecture::mlp(&[3, 10, 10, 4])
+        .init(Init::Paper, 5)
+        .unwrap();
+    let x = [0.2, -0.4, 0.9];
+    let dom = InputDomain::new(&x, 0.15, None).unwrap();
+    let b = crown_bounds(&model, &dom).unwrap();
+    assert_eq!(b.source, BoundSource::Crown);
+    let n = model.output_len();
+    let mut c = vec![0.0; 2 * n * n];
+    for j in 0..n {
+        c[2 * j * n + j] = 1.0;
+        c[(2 * j + 1) * n + j] = -1.0;
+    }
+    let nh = model.hidden_layers();
+    let hidden = dual::LayerBounds {
+        lower: b.lower[..nh].to_vec(),
+        upper: b.upper[..nh].to_vec(),
+        source: BoundSource::Crown,
+    };
+    let slopes = dual::crown_slopes(&hidden.lower, &hidden.upper);
+    let j = dual_objective(&model, &dom, &hidden, &c, &AlphaRule::PerUnit(slopes)).unwrap();
+    for k in 0..n {
+        assert_eq!(b.lower[nh][k], j.values[2 * k]);
+        assert_eq!(b.upper[nh][k], -j.values[2 * k + 1]);
+    }
+    // The first layer is interval arithmetic: equal to Algorithm 1's up to rounding.
+    let a1 = algorithm1(&model, &dom).unwrap();
+    for (l, m) in b.lower[0].iter().zip(&a1.lower[0]) {
+        assert!((l - m).abs() <= 1e-12 * m.abs().max(1.0));
+    }
+    // method_bounds names its source.
+    for m in Method::ALL {
+        assert_eq!(
+            method_bounds(&model, &dom, m).unwrap().source,
+            m.intermediate()
+        );
+    }
+}
+
+#[test]
+fn certify_with_wk_agrees_with_certify() {
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    let model = Architecture::mlp(&[2, 16, 16, 2])
+        .init(Init::Paper, 1)
+        .unwrap();
+    for _ in 0..20 {
+        let x = [rng.random::<f64>(), rng.random::<f64>()];
+        let y = model.predict(&x).unwrap();
+        for eps in [0.01, 0.05] {
+            let dom = InputDomain::new(&x, eps, None).unwrap();
+            let a = certify(&model, &x, y, eps, None).unwrap();
+            let b = certify_with(&model, &dom, y, Method::Wk, &AlphaOptions::default()).unwrap();
+            assert_eq!(a.bound.values, b.values);
+        }
+    }
+    let one = Architecture::mlp(&[2, 3, 1]).init(Init::Paper, 1).unwrap();
+    let dom = InputDomain::new(&[0.0, 0.0], 0.1, None).unwrap();
+    assert!(certify_with(&one, &dom, 0, Method::Crown, &AlphaOptions::default()).is_err());
+}
+
+#[test]
+fn methods_are_named_and_parsed() {
+    for m in Method::ALL {
+        assert_eq!(Method::parse(m.name()), Some(m));
+        assert_eq!(m.to_string(), m.name());
+        assert!(!m.source().is_empty());
+    }
+    assert_eq!(Method::parse("fast-lin"), None);
+    assert_eq!(
+        Method::ALL.map(|m| m.name()),
+        ["interval", "wk", "crown", "alpha"]
+    );
+}

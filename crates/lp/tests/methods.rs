@@ -1,0 +1,113 @@
+//! The bound methods against LP (19): optimised alpha (alpha-CROWN) with fixed
+//! intermediate bounds meets LP-last over the same bounds (the chain's
+//! `max_alpha J == LP(19)`), and no method exceeds LP-all, whose bounds are tighter than
+//! every method's.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use dual::{
+    bound_given, bound_with_method, margin_objectives, method_bounds, AlphaOptions, InputDomain,
+    Method,
+};
+use lp::{lp_all_bounds, solve_verified, Lp19, LpOptions, Solver, VerifyOptions};
+use network::{Architecture, Init};
+
+/// Relative gap allowed between optimised alpha and LP-last: the 1e-6.
+const ALPHA_LP_GAP: f64 = 1e-6;
+
+#[test]
+fn optimised_alpha_meets_lp_last_over_the_same_bounds() {
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let long = AlphaOptions {
+        iterations: 3000,
+        lr: 0.05,
+        lr_decay: 0.998,
+        patience: 300,
+        rel_tol: 1e-12,
+    };
+    let mut checked = 0;
+    let mut worst: f64 = 0.0;
+    for (seed, widths) in [
+        (1u64, vec![2usize, 10, 2]),
+        (2, vec![3, 12, 3]),
+        (3, vec![2, 8, 8, 2]),
+        (4, vec![4, 10, 10, 3]),
+        (5, vec![2, 6, 6, 6, 2]),
+        (6, vec![3, 10, 10, 10, 4]),
+    ] {
+        let model = Architecture::mlp(&widths).init(Init::Paper, seed).unwrap();
+        let x: Vec<f64> = (0..widths[0]).map(|_| rng.random()).collect();
+        let dom = InputDomain::new(&x, 0.2, None).unwrap();
+        let y = model.predict(&x).unwrap();
+        let n = model.output_len();
+        let c = margin_objectives(n, y).unwrap();
+        let bounds = method_bounds(&model, &dom, Method::Crown).unwrap();
+        let alpha = bound_given(&model, &dom, bounds.clone(), &c, Method::Alpha, &long).unwrap();
+        let crown = bound_given(&model, &dom, bounds.clone(), &c, Method::Crown, &long).unwrap();
+        let lp = Lp19::new(&model, &dom, &bounds).unwrap();
+        for t in (0..n).filter(|&t| t != y) {
+            let enc = solve_verified(
+                &lp,
+                &c[t * n..(t + 1) * n],
+                Solver::Clarabel,
+                &LpOptions::default(),
+                false,
+                &VerifyOptions::default(),
+            )
+            .unwrap()
+            .remove(0);
+            let v = enc.solution.as_ref().expect("an LP value").value;
+            let scale = v.abs().max(1.0);
+            // Sound: the proven J is below the LP optimum (up to the solver's accuracy).
+            assert!(alpha.values[t] <= v + 1e-7 * scale, "{widths:?} t {t}");
+            let gap = (v - alpha.values[t]) / scale;
+            worst = worst.max(gap);
+            assert!(
+                gap <= ALPHA_LP_GAP,
+                "{widths:?} target {t}: alpha {} vs LP-last {v} (CROWN {}), gap {gap:e}, {:?}",
+                alpha.values[t],
+                crown.values[t],
+                alpha.alpha
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 8, "{checked} targets");
+    eprintln!("worst relative gap alpha vs LP-last: {worst:e}");
+}
+
+#[test]
+fn no_method_exceeds_lp_all() {
+    let mut rng = ChaCha8Rng::seed_from_u64(22);
+    for (seed, widths) in [(1u64, vec![2usize, 12, 12, 2]), (2, vec![3, 8, 8, 8, 3])] {
+        let model = Architecture::mlp(&widths).init(Init::Paper, seed).unwrap();
+        let x: Vec<f64> = (0..widths[0]).map(|_| rng.random()).collect();
+        let dom = InputDomain::new(&x, 0.15, None).unwrap();
+        let y = model.predict(&x).unwrap();
+        let n = model.output_len();
+        let c = margin_objectives(n, y).unwrap();
+        let all = lp_all_bounds(&model, &dom, Solver::Clarabel, &LpOptions::default()).unwrap();
+        let lp = Lp19::new(&model, &dom, &all).unwrap();
+        let encs = solve_verified(
+            &lp,
+            &c,
+            Solver::Clarabel,
+            &LpOptions::default(),
+            false,
+            &VerifyOptions::default(),
+        )
+        .unwrap();
+        for m in Method::ALL {
+            let b = bound_with_method(&model, &dom, &c, m, &AlphaOptions::default()).unwrap();
+            for t in (0..n).filter(|&t| t != y) {
+                let v = encs[t].solution.as_ref().unwrap().value;
+                assert!(
+                    b.values[t] <= v + 1e-7 * v.abs().max(1.0),
+                    "{widths:?} {m} target {t}: {} above LP-all {v}",
+                    b.values[t]
+                );
+            }
+        }
+    }
+}
