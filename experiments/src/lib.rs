@@ -86,6 +86,19 @@ pub fn solve_verified(
     Ok(encs)
 }
 
+/// `models/<file>` relative to the working directory, else relative to the workspace
+/// the binary was built from (so `cargo run` works from any folder of the clone).
+pub fn committed_model(file: &str) -> PathBuf {
+    let here = Path::new("models").join(file);
+    if here.exists() {
+        return here;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("models")
+        .join(file)
+}
+
 /// A `g x g` grid of the 2-D box `x +- eps` (row-major, one point per pair of values).
 pub fn ball_grid(x: [f64; 2], eps: f64, g: usize) -> Vec<f64> {
     (0..g * g)

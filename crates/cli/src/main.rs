@@ -13,8 +13,8 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
 
 use dual::{
-    algorithm1, certified_radius, dual_objective, interval_bounds, margin_objectives, robust_error,
-    AlphaRule, InputDomain, RadiusOptions,
+    algorithm1, dual_objective, interval_bounds, margin_objectives, AlphaOptions, AlphaRule,
+    InputDomain, Method, RadiusOptions,
 };
 use network::{argmax, load_model, Model};
 
@@ -112,10 +112,85 @@ struct LpArgs {
     cold: bool,
 }
 
+/// A bound method (`dual::Method`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum MethodArg {
+    /// Interval bound propagation (IBP, eq. 42).
+    Interval,
+    /// The paper: Wong & Kolter dual with Algorithm 1 bounds (= Fast-Lin).
+    Wk,
+    /// CROWN / DeepPoly: adaptive lower slopes, CROWN intermediate bounds.
+    Crown,
+    /// alpha-CROWN: lower slopes optimised per target (projected Adam) from CROWN's.
+    Alpha,
+}
+
+impl From<MethodArg> for Method {
+    fn from(m: MethodArg) -> Method {
+        match m {
+            MethodArg::Interval => Method::Interval,
+            MethodArg::Wk => Method::Wk,
+            MethodArg::Crown => Method::Crown,
+            MethodArg::Alpha => Method::Alpha,
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+struct MethodFlags {
+    /// Bound method; every method's J is proven.
+    #[arg(long, value_enum, default_value = "wk")]
+    method: MethodArg,
+    /// alpha: gradient steps of the optimiser at most.
+    #[arg(long, default_value_t = AlphaOptions::default().iterations)]
+    alpha_steps: usize,
+}
+
+impl MethodFlags {
+    fn method(&self) -> Method {
+        self.method.into()
+    }
+    fn alpha(&self) -> AlphaOptions {
+        AlphaOptions {
+            iterations: self.alpha_steps,
+            ..Default::default()
+        }
+    }
+}
+
+/// How a method's bound was obtained, for the JSON output.
+fn method_json(method: Method, alpha: &AlphaOptions, report: Option<&dual::AlphaReport>) -> Value {
+    let rule = match method {
+        Method::Interval => "none (last layer over the interval box)",
+        Method::Wk => "paper",
+        Method::Crown => "crown (1 if u > -l else 0)",
+        Method::Alpha => "optimised",
+    };
+    let mut v = json!({
+        "name": method.name(),
+        "bound": if method == Method::Wk { "wong-kolter-dual" } else { method.name() },
+        "alpha": rule,
+        "intermediate": method.intermediate().name(),
+        "source": method.source(),
+    });
+    if method == Method::Alpha {
+        v["optimiser"] = json!({"algorithm": "projected Adam on floating-point J; the proven J at the best alpha is reported", "max_steps": alpha.iterations, "lr": alpha.lr, "lr_decay": alpha.lr_decay, "patience": alpha.patience, "rel_tol": alpha.rel_tol});
+        if let Some(r) = report {
+            v["optimiser"]["steps"] = r.steps.into();
+            v["optimiser"]["stop"] = r.stop.name().into();
+            v["optimiser"]["start_nominal"] = r.start.clone().into();
+            v["optimiser"]["best_nominal"] = r.best.clone().into();
+        }
+    }
+    v
+}
+
 #[derive(Args, Debug)]
 struct BoundArgs {
     #[command(flatten)]
     t: TargetArgs,
+    #[command(flatten)]
+    m: MethodFlags,
     /// Add the exact LP (19) value of each target (with Algorithm 1's bounds).
     #[arg(long)]
     lp: bool,
@@ -143,6 +218,8 @@ struct DataArgs {
 struct CertifyArgs {
     #[arg(long)]
     model: PathBuf,
+    #[command(flatten)]
+    m: MethodFlags,
     #[arg(long, allow_hyphen_values = true)]
     eps: f64,
     #[arg(long, value_parser = parse_box, allow_hyphen_values = true)]
@@ -155,6 +232,8 @@ struct CertifyArgs {
 struct RadiusArgs {
     #[arg(long)]
     model: PathBuf,
+    #[command(flatten)]
+    m: MethodFlags,
     /// One input (as for `bound`); without it, dataset examples are used.
     #[arg(long)]
     input: Option<String>,
@@ -487,8 +566,19 @@ fn bound(a: BoundArgs) -> Result<Value> {
     let t = Instant::now();
     let ab = algorithm1(model, &p.domain)?;
     let t_alg1 = ms(t);
-    let t = Instant::now();
+    // The paper's J: the LP's proven fallback and the default method.
     let j = dual_objective(model, &p.domain, &ab, &p.c, &AlphaRule::Paper)?;
+    let method = a.m.method();
+    let alpha_opts = a.m.alpha();
+    let t = Instant::now();
+    let mbounds = match method {
+        Method::Interval => ib.clone(),
+        Method::Wk => ab.clone(),
+        Method::Crown | Method::Alpha => dual::crown_bounds(model, &p.domain)?,
+    };
+    let t_mbounds = ms(t);
+    let t = Instant::now();
+    let mb = dual::bound_given(model, &p.domain, mbounds, &p.c, method, &alpha_opts)?;
     let t_obj = ms(t);
     let counts = ab.counts(model.hidden_layers());
     let layer_json = |b: &dual::LayerBounds, with_counts: bool| -> Vec<Value> {
@@ -519,7 +609,7 @@ fn bound(a: BoundArgs) -> Result<Value> {
         .map(|k| {
             let c = &p.c[k * n..(k + 1) * n];
             let at_x: f64 = c.iter().zip(&p.logits).map(|(a, b)| a * b).sum();
-            json!({"objective": p.names[k], "target": p.targets[k], "J": j.values[k], "J_nominal": j.nominal[k], "value_at_x": at_x})
+            json!({"objective": p.names[k], "target": p.targets[k], "J": mb.values[k], "J_nominal": mb.nominal[k], "value_at_x": at_x})
         })
         .collect();
     let mut lp_info = Value::Null;
@@ -548,25 +638,27 @@ fn bound(a: BoundArgs) -> Result<Value> {
         lp_info = info;
     }
     let mut out = header(&p);
-    out["method"] =
-        json!({"bound": j.method, "alpha": j.alpha, "intermediate": j.intermediate.name()});
+    out["method"] = method_json(method, &alpha_opts, mb.alpha.as_ref());
     out["interval"] = layer_json(&ib, false).into();
     out["algorithm1"] = layer_json(&ab, true).into();
+    if mb.bounds.source == dual::BoundSource::Crown {
+        out["crown"] = layer_json(&mb.bounds, false).into();
+    }
     out["objectives"] = objectives.into();
     if !lp_info.is_null() {
         out["lp"] = lp_info;
     }
     if n == 1 {
-        out["output_bounds"] = json!({"lower": j.values[0], "upper": -j.values[1]});
+        out["output_bounds"] = json!({"lower": mb.values[0], "upper": -mb.values[1]});
         out["certified"] = Value::Null;
         out["certified_note"] = "a one-output model has no margin to certify (Corollary 1 needs two classes); output_bounds are proven bounds of the output over the input set".into();
     } else {
-        out["certified"] = dual::certifies(&j.values, usize::MAX).into();
+        out["certified"] = dual::certifies(&mb.values, usize::MAX).into();
         out["certified_note"] =
             "certified when the proven J > 0 for every listed target (Corollary 1)".into();
     }
     out["numbers_note"] = PROVEN_NOTE.into();
-    out["time_ms"] = json!({"interval": t_interval, "algorithm1": t_alg1, "objective": t_obj, "lp": t_lp, "total": ms(t0)});
+    out["time_ms"] = json!({"interval": t_interval, "algorithm1": t_alg1, "method_intermediate": t_mbounds, "objective": t_obj, "lp": t_lp, "total": ms(t0)});
     Ok(out)
 }
 
@@ -619,7 +711,15 @@ fn certify_cmd(a: CertifyArgs) -> Result<Value> {
     let data = load_dataset(&a.data.data, a.data.split_seed)?;
     let idx = input::range(&data, a.data.start, a.data.count)?;
     let t = Instant::now();
-    let rep = robust_error(&model, &data, &idx, a.eps, a.r#box)?;
+    let rep = dual::robust_error_with(
+        &model,
+        &data,
+        &idx,
+        a.eps,
+        a.r#box,
+        a.m.method(),
+        &a.m.alpha(),
+    )?;
     let rows: Vec<Value> = rep
         .indices
         .iter()
@@ -633,7 +733,7 @@ fn certify_cmd(a: CertifyArgs) -> Result<Value> {
         "data": data.name,
         "eps": a.eps,
         "box": a.r#box.map(|(l, h)| vec![l, h]),
-        "method": {"bound": "wong-kolter-dual", "alpha": "paper", "intermediate": "algorithm1"},
+        "method": method_json(a.m.method(), &a.m.alpha(), None),
         "examples": idx.len(),
         "clean_error": rep.clean_error,
         "robust_error_bound": rep.robust_error,
@@ -681,7 +781,15 @@ fn radius_cmd(a: RadiusArgs) -> Result<Value> {
         .par_iter()
         .map(|(name, x, y)| -> Result<Value> {
             let t = Instant::now();
-            let r = certified_radius(&model, x, *y, a.r#box, opts)?;
+            let r = dual::certified_radius_with(
+                &model,
+                x,
+                *y,
+                a.r#box,
+                a.m.method(),
+                &a.m.alpha(),
+                opts,
+            )?;
             Ok(json!({
                 "input": name, "label": y, "radius": r.radius, "first_failing_eps": r.upper,
                 "stop": format!("{:?}", r.stop), "steps": r.steps.len(),
@@ -693,7 +801,8 @@ fn radius_cmd(a: RadiusArgs) -> Result<Value> {
     Ok(json!({
         "model": a.model.display().to_string(),
         "box": a.r#box.map(|(l, h)| vec![l, h]),
-        "method": {"bound": "wong-kolter-dual", "alpha": "paper", "intermediate": "algorithm1", "search": "Newton (secant slope, growth capped at 8x) until bracketed, then false position with Illinois weights; bisection when a margin is NaN"},
+        "method": method_json(a.m.method(), &a.m.alpha(), None),
+        "search": "Newton (secant slope, growth capped at 8x) until bracketed, then false position with Illinois weights; bisection when a margin is NaN",
         "rel_tol": a.rel_tol,
         "rows": rows,
     }))

@@ -126,10 +126,15 @@ fn init_bound_certify_radius_on_mnist() {
     assert_eq!(b["objectives"].as_array().unwrap().len(), 1);
     assert_eq!(b["algorithm1"].as_array().unwrap().len(), 4);
     assert_eq!(b["input"]["label_source"], "dataset");
-    let c = ok_json(&["certify", "--model", mps, "--eps", "0.0", "--count", "5"]);
-    assert_eq!(c["rows"].as_array().unwrap().len(), 5);
-    // At eps 0 the certificate holds exactly for the correctly classified examples.
-    assert_eq!(c["clean_error"], c["robust_error_bound"]);
+    for m in ["wk", "interval"] {
+        let c = ok_json(&[
+            "certify", "--model", mps, "--eps", "0.0", "--count", "5", "--method", m,
+        ]);
+        assert_eq!(c["rows"].as_array().unwrap().len(), 5);
+        assert_eq!(c["method"]["name"], m);
+        // At eps 0 the certificate holds exactly for the correctly classified examples.
+        assert_eq!(c["clean_error"], c["robust_error_bound"]);
+    }
     let small = testdata("valid_small.json");
     let r = ok_json(&[
         "radius",
@@ -141,6 +146,64 @@ fn init_bound_certify_radius_on_mnist() {
     let row = &r["rows"][0];
     assert_eq!(row["stop"], "Converged");
     assert!(row["radius"].as_f64().unwrap() > 0.0);
+}
+
+/// `--method` on bound, certify and radius: every method named in the output, alpha
+/// never below CROWN (it starts there), and a bad name refused with the list.
+#[test]
+fn every_method_runs_from_the_command_line() {
+    let small = testdata("valid_small.json");
+    let input = testdata("input_small.json");
+    let mut j = std::collections::HashMap::new();
+    for m in ["interval", "wk", "crown", "alpha"] {
+        let b = ok_json(&[
+            "bound", "--model", &small, "--input", &input, "--eps", "0.1", "--method", m,
+        ]);
+        assert_eq!(b["method"]["name"], m);
+        let v: Vec<f64> = b["objectives"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["J"].as_f64().unwrap())
+            .collect();
+        assert_eq!(
+            b.get("crown").is_some(),
+            m == "crown" || m == "alpha",
+            "{m}"
+        );
+        j.insert(m, v);
+    }
+    for (a, c) in j["alpha"].iter().zip(&j["crown"]) {
+        assert!(a >= c, "alpha {a} below crown {c}");
+    }
+    let b = ok_json(&[
+        "bound",
+        "--model",
+        &small,
+        "--input",
+        &input,
+        "--eps",
+        "0.1",
+        "--method",
+        "alpha",
+        "--alpha-steps",
+        "5",
+    ]);
+    assert!(b["method"]["optimiser"]["steps"].as_u64().unwrap() <= 5);
+    let r = ok_json(&[
+        "radius", "--model", &small, "--input", &input, "--method", "crown",
+    ]);
+    assert_eq!(r["method"]["name"], "crown");
+    assert_eq!(r["rows"][0]["stop"], "Converged");
+    // A usage error (clap: exit 2) that lists the methods.
+    let o = run(&[
+        "bound", "--model", &small, "--input", &input, "--eps", "0.1", "--method", "fast-lin",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    for w in ["fast-lin", "interval", "wk", "crown", "alpha"] {
+        assert!(err.contains(w), "{err}");
+    }
 }
 
 #[test]

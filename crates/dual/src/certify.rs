@@ -12,6 +12,7 @@ use network::{argmax, Dataset, Model};
 use crate::algorithm1::algorithm1;
 use crate::domain::InputDomain;
 use crate::error::Result;
+use crate::methods::{certify_with, AlphaOptions, Method};
 use crate::objective::{dual_objective, margin_objectives, AlphaRule, DualBound};
 
 /// The margins bound `J(e_y - e_t)` for every target `t` (entry `y` is 0) and the verdict.
@@ -127,7 +128,7 @@ pub struct RobustErrorReport {
     pub robust_error: f64,
 }
 
-/// Certifies the examples `indices` of `data` in parallel.
+/// Certifies the examples `indices` of `data` in parallel (the paper's bound: `wk`).
 pub fn robust_error(
     model: &Model,
     data: &Dataset,
@@ -135,13 +136,39 @@ pub fn robust_error(
     eps: f64,
     input_box: Option<(f64, f64)>,
 ) -> Result<RobustErrorReport> {
+    robust_error_with(
+        model,
+        data,
+        indices,
+        eps,
+        input_box,
+        Method::Wk,
+        &AlphaOptions::default(),
+    )
+}
+
+/// As [`robust_error`], certifying with any bound method.
+pub fn robust_error_with(
+    model: &Model,
+    data: &Dataset,
+    indices: &[usize],
+    eps: f64,
+    input_box: Option<(f64, f64)>,
+    method: Method,
+    opts: &AlphaOptions,
+) -> Result<RobustErrorReport> {
     let rows: Vec<(usize, bool, f64)> = indices
         .par_iter()
         .map(|&i| {
             let (x, y) = data.get(i)?;
             let pred = argmax(&model.forward(x)?);
-            let cert = certify(model, x, y, eps, input_box)?;
-            Ok((pred, cert.certified, cert.min_margin()))
+            let domain = InputDomain::new(x, eps, input_box)?;
+            let b = certify_with(model, &domain, y, method, opts)?;
+            Ok((
+                pred,
+                certifies(&b.values, y),
+                min_over_targets(&b.values, y),
+            ))
         })
         .collect::<Result<_>>()?;
     let n = rows.len().max(1) as f64;
@@ -237,6 +264,26 @@ pub fn certified_radius(
 ) -> Result<RadiusResult> {
     radius_search(
         |eps| Ok(certify(model, x, y, eps, input_box)?.min_margin()),
+        opts,
+    )
+}
+
+/// As [`certified_radius`], with the margins of any bound method.
+pub fn certified_radius_with(
+    model: &Model,
+    x: &[f64],
+    y: usize,
+    input_box: Option<(f64, f64)>,
+    method: Method,
+    alpha: &AlphaOptions,
+    opts: RadiusOptions,
+) -> Result<RadiusResult> {
+    radius_search(
+        |eps| {
+            let domain = InputDomain::new(x, eps, input_box)?;
+            let b = certify_with(model, &domain, y, method, alpha)?;
+            Ok(min_over_targets(&b.values, y))
+        },
         opts,
     )
 }

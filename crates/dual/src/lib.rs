@@ -22,9 +22,9 @@ pub use bounds::{
     LayerBounds, Stability,
 };
 pub use certify::{
-    certified_radius, certifies, certify, certify_domain, detect, min_over_targets, radius_search,
-    robust_error, Certificate, RadiusOptions, RadiusResult, RadiusStep, RadiusStop,
-    RobustErrorReport,
+    certified_radius, certified_radius_with, certifies, certify, certify_domain, detect,
+    min_over_targets, radius_search, robust_error, robust_error_with, Certificate, RadiusOptions,
+    RadiusResult, RadiusStep, RadiusStop, RobustErrorReport,
 };
 pub use domain::InputDomain;
 pub use error::{DualError, Result};

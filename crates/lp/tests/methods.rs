@@ -111,3 +111,64 @@ fn no_method_exceeds_lp_all() {
         }
     }
 }
+
+/// The paper's networks (random 2-100-100-100-100-2, Appendix B.1) with Algorithm 1's
+/// bounds: optimised alpha from any start meets LP (19) over the same bounds within
+/// 1e-6 relative, and never falls below the paper's alpha (checked: J(paper) <= J(alpha)).
+#[test]
+fn optimised_alpha_meets_the_lp_on_the_papers_networks() {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let long = AlphaOptions {
+        iterations: 3000,
+        lr: 0.05,
+        lr_decay: 0.9995,
+        patience: 400,
+        rel_tol: 1e-12,
+    };
+    let mut worst: f64 = 0.0;
+    for seed in 0..2 {
+        let model = Architecture::mlp(&[2, 100, 100, 100, 100, 2])
+            .init(Init::Paper, seed)
+            .unwrap();
+        for eps in [0.05, 0.1, 0.25] {
+            let x = [rng.random::<f64>(), rng.random::<f64>()];
+            let dom = InputDomain::new(&x, eps, None).unwrap();
+            let b = method_bounds(&model, &dom, Method::Wk).unwrap();
+            let y = model.predict(&x).unwrap();
+            let c = margin_objectives(2, y).unwrap();
+            let c = c[(1 - y) * 2..(2 - y) * 2].to_vec();
+            let wk = bound_given(&model, &dom, b.clone(), &c, Method::Wk, &long).unwrap();
+            let alpha = bound_given(&model, &dom, b.clone(), &c, Method::Alpha, &long).unwrap();
+            let lp = Lp19::new(&model, &dom, &b).unwrap();
+            let enc = solve_verified(
+                &lp,
+                &c,
+                Solver::Clarabel,
+                &LpOptions::default(),
+                false,
+                &VerifyOptions::default(),
+            )
+            .unwrap()
+            .remove(0);
+            let v = enc.solution.as_ref().unwrap().value;
+            let scale = v.abs().max(1.0);
+            assert!(alpha.values[0] <= v + 1e-7 * scale, "seed {seed} eps {eps}");
+            assert!(
+                alpha.values[0] >= wk.values[0] - 1e-9 * scale,
+                "seed {seed} eps {eps}: alpha {} below the paper's J {}",
+                alpha.values[0],
+                wk.values[0]
+            );
+            let gap = (v - alpha.values[0]) / scale;
+            worst = worst.max(gap);
+            assert!(
+                gap <= ALPHA_LP_GAP,
+                "seed {seed} eps {eps}: LP {v}, paper J {}, alpha {} (gap {gap:e}, {:?})",
+                wk.values[0],
+                alpha.values[0],
+                alpha.alpha.as_ref().map(|r| (r.steps, r.stop))
+            );
+        }
+    }
+    eprintln!("worst relative gap alpha vs LP: {worst:e}");
+}

@@ -1,12 +1,11 @@
 //! The Wong-Kolter dual as a differentiable candle program (f32 for training, f64 for
 //! cross-checks against `dual`), the robust loss of Theorem 2, robust and standard
-//! training, FGSM and PGD attacks, and optimised alpha.
+//! training, FGSM and PGD attacks. (Optimised alpha is `dual`'s f64 `alpha` method.)
 //!
 //! CPU by default; candle's CUDA backend behind the `cuda` feature (asking for CUDA in a
 //! build without it is [`TrainError::NoCuda`]). Models come from and go back to
 //! `network::Model`, so every crate reads what training writes.
 
-pub mod alpha;
 pub mod attack;
 pub mod dual;
 pub mod error;
@@ -16,7 +15,6 @@ pub mod net;
 pub mod projection;
 pub mod training;
 
-pub use alpha::{optimise_alpha, AlphaOptions, AlphaResult};
 pub use attack::{fgsm, pgd, PgdConfig};
 pub use dual::{dual_bound, margin_objectives, TensorDual};
 pub use error::{Result, TrainError};

@@ -115,19 +115,6 @@ struct Row {
     min_sampled: f64,
 }
 
-/// `models/<file>` relative to the working directory, else relative to the workspace
-/// this binary was built from (so `cargo run` works from any folder of the clone).
-fn committed_model(file: &str) -> PathBuf {
-    let here = Path::new("models").join(file);
-    if here.exists() {
-        return here;
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("models")
-        .join(file)
-}
-
 fn load_subject(name: &str, path: &Path) -> Result<Subject> {
     if !path.exists() {
         bail!(
@@ -186,13 +173,13 @@ fn main() -> Result<()> {
                 "standard",
                 &a.standard
                     .clone()
-                    .unwrap_or_else(|| committed_model("mnist_conv_standard.json")),
+                    .unwrap_or_else(|| experiments::committed_model("mnist_conv_standard.json")),
             )?,
             "robust" => load_subject(
                 "robust",
                 &a.robust
                     .clone()
-                    .unwrap_or_else(|| committed_model("mnist_conv_robust.json")),
+                    .unwrap_or_else(|| experiments::committed_model("mnist_conv_robust.json")),
             )?,
             o => bail!("--models: unknown model {o:?} (random, standard, robust)"),
         });
