@@ -35,8 +35,10 @@ Examples:
   convex-outer bound --model small.json --input x.json --eps 0.1 --lp
   # certificates and robust error over the first 100 test images
   convex-outer certify --model model.json --eps 0.1 --count 100
-  # certified radius (eq. 17) of test images 0..9
-  convex-outer radius --model model.json --count 10";
+  # certified radius (eq. 17) of test images 0..9, by CROWN
+  convex-outer radius --model model.json --count 10 --method crown
+  # a VNN-COMP property as this tool reads it
+  convex-outer property --property prop_6.vnnlib";
 
 #[derive(Parser, Debug)]
 #[command(name = "convex-outer", version, about = "Provable robustness bounds for ReLU networks (Wong & Kolter 2018)", after_help = EXAMPLES)]
@@ -62,6 +64,40 @@ enum Cmd {
     /// Writes a randomly initialised model file.
     #[command(after_help = EXAMPLES)]
     Init(InitArgs),
+    /// Reads a VNNLIB property (VNN-COMP dialect) and prints its input boxes and unsafe
+    /// output regions, as the verifier will read them.
+    #[command(after_help = EXAMPLES)]
+    Property(PropertyArgs),
+}
+
+#[derive(Args, Debug)]
+struct PropertyArgs {
+    /// A .vnnlib file (or .vnnlib.gz).
+    #[arg(long)]
+    property: PathBuf,
+}
+
+fn property_cmd(a: PropertyArgs) -> Result<Value> {
+    let p = vnnlib::read_property(&a.property)?;
+    let cases: Vec<Value> = p
+        .cases
+        .iter()
+        .map(|c| {
+            json!({
+                "input_box": {"lower": c.input.lower, "upper": c.input.upper, "empty": c.input.is_empty()},
+                "unsafe_region": c.unsafe_region.iter().map(|conj| {
+                    conj.iter().map(|k| json!({"coef": k.coef, "rhs_lo": k.rhs_lo, "rhs_hi": k.rhs_hi, "line": k.line, "col": k.col})).collect::<Vec<_>>()
+                }).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(json!({
+        "property": p.name,
+        "inputs": p.n_inputs,
+        "outputs": p.n_outputs,
+        "meaning": "the property holds (unsat) when no input of a case's box reaches any conjunction of its unsafe region; each constraint reads coef . Y <= rhs, the file's exact rhs lying in [rhs_lo, rhs_hi]; boxes are rounded outwards so that they contain the file's exact box",
+        "cases": cases,
+    }))
 }
 
 #[derive(Args, Debug, Clone)]
@@ -831,6 +867,7 @@ fn main() {
         Cmd::Certify(a) => certify_cmd(a),
         Cmd::Radius(a) => radius_cmd(a),
         Cmd::Init(a) => init_cmd(a),
+        Cmd::Property(a) => property_cmd(a),
     };
     match out {
         Ok(v) => println!(

@@ -377,3 +377,35 @@ fn bad_inputs_and_flags_are_clear_errors() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("expected lo,hi"));
 }
+
+/// `property` prints a VNN-COMP property as the verifier reads it, and names the line and
+/// column of anything outside the dialect.
+#[test]
+fn property_prints_boxes_and_unsafe_regions() {
+    let p = ok_json(&[
+        "property",
+        "--property",
+        &testdata("vnncomp2021/acasxu/prop_6.vnnlib"),
+    ]);
+    assert_eq!(
+        (p["inputs"].as_u64(), p["outputs"].as_u64()),
+        (Some(5), Some(5))
+    );
+    let cases = p["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 2);
+    assert_eq!(cases[0]["unsafe_region"].as_array().unwrap().len(), 4);
+    let bad = tmp("bad.vnnlib");
+    std::fs::write(
+        &bad,
+        "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (<= X_0 Y_0))\n",
+    )
+    .unwrap();
+    fails_with(
+        &["property", "--property", bad.to_str().unwrap()],
+        &["bad.vnnlib:3:9", "relates an input"],
+    );
+    fails_with(
+        &["property", "--property", "/nonexistent/p.vnnlib"],
+        &["/nonexistent/p.vnnlib"],
+    );
+}
