@@ -124,11 +124,11 @@ struct TargetArgs {
 
 #[derive(Args, Debug, Clone)]
 struct LpFlags {
-    /// microlp, clarabel, highs, or all (every compiled solver, compared) (default: highs
-    /// when compiled in, else clarabel). A solver that does not settle an LP is followed
-    /// by the others; every attempt is reported.
-    #[arg(long)]
-    solver: Option<String>,
+    /// LP solver, or all (every compiled solver, compared) (default: highs when compiled
+    /// in, else clarabel). A solver that does not settle an LP is followed by the others;
+    /// every attempt is reported.
+    #[arg(long, value_enum)]
+    solver: Option<SolverArg>,
     /// Per-solve wall-clock limit in seconds; a solve that hits it is an error, not a value.
     #[arg(long, allow_hyphen_values = true)]
     time_limit: Option<f64>,
@@ -141,11 +141,42 @@ struct LpArgs {
     #[command(flatten)]
     lp: LpFlags,
     /// Intermediate bounds of the LP: algorithm1 ("LP-last") or lp-all.
-    #[arg(long, default_value = "algorithm1")]
-    bounds: String,
+    #[arg(long, value_enum, default_value = "algorithm1")]
+    bounds: LpBoundsArg,
     /// Solve every target from scratch (HiGHS otherwise re-solves warm from the last basis).
     #[arg(long)]
     cold: bool,
+}
+
+/// An LP solver (`lp::Solver`), or all of the compiled ones.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum SolverArg {
+    /// Dual simplex in pure Rust.
+    Microlp,
+    /// Interior point in pure Rust.
+    Clarabel,
+    /// HiGHS (feature `highs`).
+    Highs,
+    /// Every compiled solver, compared.
+    All,
+}
+
+/// The intermediate bounds of LP (19).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LpBoundsArg {
+    /// Algorithm 1's ("LP-last").
+    Algorithm1,
+    /// Each bound an LP over the relaxation of the earlier ones ("LP-all").
+    LpAll,
+}
+
+/// How `init` draws weights (`network::Init`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum InitArg {
+    /// Appendix B.1: weights N(0, 1/fan_in), biases N(0, 1).
+    Paper,
+    /// PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    Standard,
 }
 
 /// A bound method (`dual::Method`).
@@ -290,9 +321,9 @@ struct InitArgs {
     /// mnist-conv or mlp:W0-W1-...-WL.
     #[arg(long)]
     arch: String,
-    /// paper (N(0, 1/sqrt(fan_in)) weights, N(0,1) biases) or standard (PyTorch default).
-    #[arg(long, default_value = "paper")]
-    init: String,
+    /// How the weights are drawn.
+    #[arg(long, value_enum, default_value = "paper")]
+    init: InitArg,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     #[arg(long)]
@@ -439,12 +470,14 @@ fn header(p: &Prepared) -> Value {
 
 /// The solvers named by `--solver`: one, or every compiled one for `all`.
 fn solvers_of(f: &LpFlags) -> Result<Vec<lp::Solver>> {
-    let list = match f.solver.as_deref() {
-        Some("all") => lp::Solver::ALL
+    let list = match f.solver {
+        Some(SolverArg::All) => lp::Solver::ALL
             .into_iter()
             .filter(|s| s.available())
             .collect(),
-        Some(s) => vec![lp::Solver::parse(s)?],
+        Some(SolverArg::Microlp) => vec![lp::Solver::Microlp],
+        Some(SolverArg::Clarabel) => vec![lp::Solver::Clarabel],
+        Some(SolverArg::Highs) => vec![lp::Solver::Highs],
         None => vec![lp::Solver::preferred()],
     };
     if list.iter().any(|s| !s.available()) {
@@ -708,16 +741,15 @@ fn lp_cmd(a: LpArgs) -> Result<Value> {
     let alg1 = algorithm1(&p.model, &p.domain)?;
     let j = dual_objective(&p.model, &p.domain, &alg1, &p.c, &AlphaRule::Paper)?;
     let t = Instant::now();
-    let bounds = match a.bounds.as_str() {
-        "algorithm1" => alg1,
-        "lp-all" => {
+    let bounds = match a.bounds {
+        LpBoundsArg::Algorithm1 => alg1,
+        LpBoundsArg::LpAll => {
             let opts = lp::LpOptions {
                 time_limit: a.lp.time_limit,
                 ..Default::default()
             };
             lp::lp_all_bounds(&p.model, &p.domain, solvers[0], &opts)?
         }
-        o => bail!("--bounds must be algorithm1 or lp-all, got {o:?}"),
     };
     let t_bounds = ms(t);
     let (info, rows, _) = lp_rows(&p, &bounds, &solvers, &a.lp, !a.cold, &j)?;
@@ -844,15 +876,21 @@ fn radius_cmd(a: RadiusArgs) -> Result<Value> {
     }))
 }
 
+fn init_name(i: InitArg) -> &'static str {
+    match i {
+        InitArg::Paper => "paper",
+        InitArg::Standard => "standard",
+    }
+}
+
 fn init_cmd(a: InitArgs) -> Result<Value> {
     let arch = network::Architecture::parse(&a.arch)?;
-    let init = match a.init.as_str() {
-        "paper" => network::Init::Paper,
-        "standard" => network::Init::Standard,
-        o => bail!("--init must be paper or standard, got {o:?}"),
+    let init = match a.init {
+        InitArg::Paper => network::Init::Paper,
+        InitArg::Standard => network::Init::Standard,
     };
     let model = arch.init(init, a.seed)?;
-    let meta = json!({"created_by": "convex-outer init", "arch": a.arch, "init": a.init, "seed": a.seed, "trained": false});
+    let meta = json!({"created_by": "convex-outer init", "arch": a.arch, "init": init_name(a.init), "seed": a.seed, "trained": false});
     network::save_model(&model, Some(&meta), &a.out)?;
     Ok(
         json!({"wrote": a.out.display().to_string(), "architecture": model.describe(), "parameters": model.num_parameters()}),
