@@ -5,6 +5,12 @@
 
 pub mod soundness;
 
+/// Every experiment binary links this crate, so they all allocate with mimalloc, which
+/// keeps freed memory for reuse (with the system allocator every large temporary buffer
+/// of a bound was mapped and unmapped again; README: Benchmarks).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};

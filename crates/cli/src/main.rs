@@ -9,6 +9,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+
+/// mimalloc keeps freed memory for reuse: with the system allocator every large
+/// temporary buffer of a bound was mapped and unmapped again (README: Benchmarks).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
 
