@@ -298,6 +298,22 @@ pub fn radius_search(
     mut g: impl FnMut(f64) -> Result<f64>,
     opts: RadiusOptions,
 ) -> Result<RadiusResult> {
+    if !(opts.rel_tol > 0.0 && opts.rel_tol < 1.0) {
+        return Err(crate::DualError::Options(format!(
+            "the radius search's rel_tol must be in (0, 1), got {}",
+            opts.rel_tol
+        )));
+    }
+    if !(opts.initial > 0.0
+        && opts.initial.is_finite()
+        && opts.max_eps > 0.0
+        && opts.max_eps.is_finite())
+    {
+        return Err(crate::DualError::Options(format!(
+            "the radius search needs finite initial > 0 and max_eps > 0, got {} and {}",
+            opts.initial, opts.max_eps
+        )));
+    }
     let mut steps = Vec::new();
     let g0 = g(0.0)?;
     steps.push(RadiusStep {
@@ -400,7 +416,7 @@ pub fn radius_search(
                 // Keep the step off the bracket's ends so the bracket shrinks (relative to
                 // the radius, or to the prediction while nothing above 0 is certified).
                 let guard = 0.25 * opts.rel_tol * if lo > 0.0 { lo } else { secant };
-                if secant.is_finite() && secant > lo && secant < h {
+                if secant.is_finite() && secant > lo && secant < h && lo + guard < h - guard {
                     // After a failing step, aim a guard below the predicted root, on the
                     // certified side (a root that rounding puts a hair lower still gives
                     // a certified point); after a certified one, half the tolerance above

@@ -40,6 +40,9 @@ pub enum DualError {
     /// Margins need at least two classes.
     #[error("the model has {n_out} output(s): a certificate needs a margin between the label and another class, so at least 2 outputs (bound a single output with objective c = +1 or -1 instead)")]
     NoTargets { n_out: usize },
+    /// Options of a search or optimiser out of their range.
+    #[error("invalid options: {0}")]
+    Options(String),
     /// A class index is out of range.
     #[error("class {class} is out of range for a model with {n_classes} outputs")]
     Class { class: usize, n_classes: usize },

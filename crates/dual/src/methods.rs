@@ -378,7 +378,12 @@ fn optimised_alpha(
             start = j.clone();
         }
         for r in 0..rows {
-            if j[r].is_finite() && j[r] > best[r] + opts.rel_tol * best[r].abs().max(1.0) {
+            let gain = if best[r].is_finite() {
+                best[r] + opts.rel_tol * best[r].abs().max(1.0)
+            } else {
+                best[r]
+            };
+            if j[r].is_finite() && j[r] > gain {
                 since_gain[r] = 0;
             } else {
                 since_gain[r] += 1;
@@ -412,7 +417,9 @@ fn optimised_alpha(
                 p[i] = b1 * p[i] + (1.0 - b1) * gi;
                 q[i] = b2 * q[i] + (1.0 - b2) * gi * gi;
                 let step = lr * (p[i] / c1) / ((q[i] / c2).sqrt() + tiny);
-                a[i] = (a[i] + step).clamp(0.0, 1.0);
+                if step.is_finite() {
+                    a[i] = (a[i] + step).clamp(0.0, 1.0);
+                }
             }
         }
         lr *= opts.lr_decay;
@@ -439,10 +446,13 @@ fn optimised_alpha(
             Ok(v[0])
         })
         .collect();
-    let mut values = Vec::with_capacity(rows);
-    for (r, p) in proven.into_iter().enumerate() {
-        values.push(p?.max(crown_values[r]));
-    }
+    // A row whose re-evaluation fails (an overflow at the optimised alpha) keeps CROWN's
+    // proven value.
+    let values: Vec<f64> = proven
+        .into_iter()
+        .enumerate()
+        .map(|(r, p)| p.map_or(crown_values[r], |v| v.max(crown_values[r])))
+        .collect();
     let nominal = best
         .iter()
         .zip(&crown_nominal)

@@ -265,6 +265,9 @@ pub(crate) fn objective_over(
                         let worst = mul_down(nu_j, l[j])
                             .min(0.0)
                             .min(mul_down(sub_down(nu_j, g_hi), u[j]));
+                        if worst.is_nan() {
+                            return Err(overflow(j, v));
+                        }
                         proven[r].add_exact(worst);
                         nu_j
                     }

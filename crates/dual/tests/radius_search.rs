@@ -173,3 +173,32 @@ fn edge_cases_stop_with_their_reason() {
     let e = radius_search(|_| Err(DualError::NoTargets { n_out: 1 }), opts).unwrap_err();
     assert!(matches!(e, DualError::NoTargets { .. }), "{e}");
 }
+
+#[test]
+fn options_out_of_range_are_errors_not_panics() {
+    for o in [
+        RadiusOptions {
+            rel_tol: f64::NAN,
+            ..Default::default()
+        },
+        RadiusOptions {
+            rel_tol: 4.0,
+            ..Default::default()
+        },
+        RadiusOptions {
+            rel_tol: 0.0,
+            ..Default::default()
+        },
+        RadiusOptions {
+            initial: 0.0,
+            ..Default::default()
+        },
+        RadiusOptions {
+            max_eps: f64::INFINITY,
+            ..Default::default()
+        },
+    ] {
+        let e = radius_search(|e| Ok(1.0 - e), o).unwrap_err();
+        assert!(matches!(e, DualError::Options(_)), "{e}");
+    }
+}

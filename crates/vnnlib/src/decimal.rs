@@ -64,7 +64,7 @@ impl Decimal {
         if neg {
             mantissa = -mantissa;
         }
-        Some(Decimal { mantissa, exp })
+        Decimal { mantissa, exp }.checked()
     }
 
     /// The exact value of a finite f64.
@@ -98,20 +98,39 @@ impl Decimal {
         }
     }
 
-    pub fn add(&self, o: &Decimal) -> Decimal {
+    /// The exact sum; `None` when an exponent or mantissa leaves [`Decimal::LIMIT`].
+    pub fn add(&self, o: &Decimal) -> Option<Decimal> {
         let e = self.exp.min(o.exp);
-        let scale = |d: &Decimal| &d.mantissa * BigInt::from(10).pow((d.exp - e) as u32);
+        let scale = |d: &Decimal| -> Option<BigInt> {
+            let k = u32::try_from(d.exp - e)
+                .ok()
+                .filter(|&k| k <= Self::LIMIT)?;
+            Some(&d.mantissa * BigInt::from(10).pow(k))
+        };
         Decimal {
-            mantissa: scale(self) + scale(o),
+            mantissa: scale(self)? + scale(o)?,
             exp: e,
         }
+        .checked()
     }
 
-    pub fn mul(&self, o: &Decimal) -> Decimal {
+    /// The exact product; `None` when an exponent or mantissa leaves [`Decimal::LIMIT`].
+    pub fn mul(&self, o: &Decimal) -> Option<Decimal> {
         Decimal {
             mantissa: &self.mantissa * &o.mantissa,
-            exp: self.exp + o.exp,
+            exp: self.exp.checked_add(o.exp)?,
         }
+        .checked()
+    }
+
+    /// Exponents (of 10) and mantissa digits beyond this are refused: far outside f64's
+    /// range and precision, and each costs big-integer work proportional to its size.
+    pub const LIMIT: u32 = 20_000;
+
+    fn checked(self) -> Option<Decimal> {
+        (self.exp.unsigned_abs() <= u64::from(Self::LIMIT)
+            && self.mantissa.bits() <= 4 * u64::from(Self::LIMIT))
+        .then_some(self)
     }
 
     /// Compares with a finite f64, exactly.
@@ -147,11 +166,12 @@ impl Decimal {
         if !v.is_finite() {
             return None;
         }
-        Some(match self.cmp_f64(v) {
+        let (lo, hi) = match self.cmp_f64(v) {
             Ordering::Equal => (v, v),
             Ordering::Less => (v.next_down(), v),
             Ordering::Greater => (v, v.next_up()),
-        })
+        };
+        (lo.is_finite() && hi.is_finite()).then_some((lo, hi))
     }
 
     /// The f64 equal to this number, if one is.
@@ -218,13 +238,19 @@ mod tests {
         assert_eq!(d("0.1").exact_f64(), None);
         assert_eq!(
             d("0.700434925").add(&d("-0.700434925")),
-            Decimal {
+            Some(Decimal {
                 mantissa: BigInt::zero(),
                 exp: -9
-            }
+            })
         );
-        assert!(d("0.1").add(&d("0.2")).cmp_f64(0.3) != Ordering::Equal);
-        assert_eq!(d("2").mul(&d("-1.5")).exact_f64(), Some(-3.0));
+        assert!(d("0.1").add(&d("0.2")).unwrap().cmp_f64(0.3) != Ordering::Equal);
+        assert_eq!(d("2").mul(&d("-1.5")).unwrap().exact_f64(), Some(-3.0));
+        // Beyond the limits: refused, not wrapped around or allocated.
+        let big = d("1e19999");
+        assert_eq!(big.mul(&big), None);
+        assert_eq!(d("1e-19999").add(&big), None);
+        assert_eq!(Decimal::parse("1e999999"), None);
+        assert_eq!(d("1.7976931348623158e308").enclosure(), None);
         assert_eq!(
             Decimal::from_f64(0.1).unwrap().cmp_f64(0.1),
             Ordering::Equal

@@ -103,10 +103,14 @@ impl Linear {
     fn k(&self) -> Decimal {
         self.k.clone().unwrap_or_else(Decimal::zero)
     }
-    fn add(mut self, o: &Linear) -> Linear {
+    /// `None` when a number leaves [`Decimal::LIMIT`].
+    fn add(mut self, o: &Linear) -> Option<Linear> {
         for (map, other) in [(&mut self.x, &o.x), (&mut self.y, &o.y)] {
             for (i, c) in other {
-                let v = map.get(i).map_or(c.clone(), |a| a.add(c));
+                let v = match map.get(i) {
+                    Some(a) => a.add(c)?,
+                    None => c.clone(),
+                };
                 if v.is_zero() {
                     map.remove(i);
                 } else {
@@ -114,18 +118,19 @@ impl Linear {
                 }
             }
         }
-        self.k = Some(self.k().add(&o.k()));
-        self
+        self.k = Some(self.k().add(&o.k())?);
+        Some(self)
     }
-    fn scale(mut self, s: &Decimal) -> Linear {
+    /// `None` when a number leaves [`Decimal::LIMIT`].
+    fn scale(mut self, s: &Decimal) -> Option<Linear> {
         for map in [&mut self.x, &mut self.y] {
             for v in map.values_mut() {
-                *v = v.mul(s);
+                *v = v.mul(s)?;
             }
             map.retain(|_, v| !v.is_zero());
         }
-        self.k = Some(self.k().mul(s));
-        self
+        self.k = Some(self.k().mul(s)?);
+        Some(self)
     }
     fn is_constant(&self) -> bool {
         self.x.is_empty() && self.y.is_empty()
@@ -170,11 +175,10 @@ impl Parser<'_> {
                         return Err(self.dialect(e.pos(), format!("{s} is not declared")));
                     }
                     let mut l = Linear::default();
-                    let one = Decimal::parse("1").expect("a number");
                     if map_x {
-                        l.x.insert(i, one);
+                        l.x.insert(i, one());
                     } else {
-                        l.y.insert(i, one);
+                        l.y.insert(i, one());
                     }
                     return Ok(l);
                 }
@@ -192,24 +196,43 @@ impl Parser<'_> {
                     _ => return Err(self.dialect(e.pos(), "a term must start with +, - or *")),
                 };
                 let ts: Vec<Linear> = args.iter().map(|a| self.term(a)).collect::<Result<_>>()?;
+                let range = || {
+                    self.dialect(
+                        e.pos(),
+                        format!(
+                            "a number beyond the supported range (powers of ten up to {} and as many digits)",
+                            Decimal::LIMIT
+                        ),
+                    )
+                };
                 match (op, ts.len()) {
-                    ("+", n) if n >= 1 => Ok(ts.iter().skip(1).fold(ts[0].clone(), |a, b| a.add(b))),
-                    ("-", 1) => Ok(ts[0].clone().scale(&Decimal::parse("-1").expect("a number"))),
+                    ("+", n) if n >= 1 => {
+                        let mut acc = ts[0].clone();
+                        for t in &ts[1..] {
+                            acc = acc.add(t).ok_or_else(range)?;
+                        }
+                        Ok(acc)
+                    }
+                    ("-", 1) => ts[0].clone().scale(&minus_one()).ok_or_else(range),
                     ("-", n) if n >= 2 => {
-                        let minus = Decimal::parse("-1").expect("a number");
-                        Ok(ts.iter().skip(1).fold(ts[0].clone(), |a, b| a.add(&b.clone().scale(&minus))))
+                        let mut acc = ts[0].clone();
+                        for t in &ts[1..] {
+                            let neg = t.clone().scale(&minus_one()).ok_or_else(range)?;
+                            acc = acc.add(&neg).ok_or_else(range)?;
+                        }
+                        Ok(acc)
                     }
                     ("*", n) if n >= 1 => {
                         // A product must be linear: at most one factor is not a number.
-                        let mut acc = Linear::constant(Decimal::parse("1").expect("a number"));
+                        let mut acc = Linear::constant(one());
                         for t in &ts {
-                            if t.is_constant() {
-                                acc = acc.scale(&t.k());
+                            acc = if t.is_constant() {
+                                acc.scale(&t.k()).ok_or_else(range)?
                             } else if acc.is_constant() {
-                                acc = t.clone().scale(&acc.k());
+                                t.clone().scale(&acc.k()).ok_or_else(range)?
                             } else {
                                 return Err(self.dialect(e.pos(), "a product of two variables is not linear"));
-                            }
+                            };
                         }
                         Ok(acc)
                     }
@@ -274,13 +297,20 @@ impl Parser<'_> {
                     );
                 }
                 let (a, b) = (self.term(&args[0])?, self.term(&args[1])?);
-                let minus = Decimal::parse("-1").expect("a number");
                 // a <= b  ->  a - b <= 0;  a >= b  ->  b - a <= 0.
-                let lin = if op == "<=" {
-                    a.add(&b.scale(&minus))
-                } else {
-                    b.add(&a.scale(&minus))
-                };
+                let (a, b) = if op == "<=" { (a, b) } else { (b, a) };
+                let lin = b
+                    .scale(&minus_one())
+                    .and_then(|nb| a.add(&nb))
+                    .ok_or_else(|| {
+                        self.dialect(
+                            e.pos(),
+                            format!(
+                                "a number beyond the supported range (powers of ten up to {})",
+                                Decimal::LIMIT
+                            ),
+                        )
+                    })?;
                 let (line, col) = e.pos();
                 Ok(vec![vec![Atom { lin, line, col }]])
             }
@@ -294,6 +324,14 @@ impl Parser<'_> {
             )),
         }
     }
+}
+
+fn one() -> Decimal {
+    Decimal::parse("1").expect("a number")
+}
+
+fn minus_one() -> Decimal {
+    Decimal::parse("-1").expect("a number")
 }
 
 /// `X_12` -> ('X', 12).
@@ -431,6 +469,8 @@ pub fn parse_property(text: &str, name: &str) -> Result<Property> {
             .collect();
     }
     let mut cases: Vec<Case> = Vec::new();
+    // Disjuncts with the same box (bit for bit) share a case.
+    let mut case_of: std::collections::HashMap<Vec<u64>, usize> = std::collections::HashMap::new();
     'disjunct: for conj in &dnf {
         let mut lo: Vec<Option<(f64, (usize, usize))>> = vec![None; n_x];
         let mut hi: Vec<Option<(f64, (usize, usize))>> = vec![None; n_x];
@@ -512,13 +552,17 @@ pub fn parse_property(text: &str, name: &str) -> Result<Property> {
                 }
             }
         }
+        let key: Vec<u64> = lower.iter().chain(&upper).map(|v| v.to_bits()).collect();
         let input = InputBox { lower, upper };
-        match cases.iter_mut().find(|c| c.input == input) {
-            Some(c) => c.unsafe_region.push(outs),
-            None => cases.push(Case {
-                input,
-                unsafe_region: vec![outs],
-            }),
+        match case_of.get(&key) {
+            Some(&k) => cases[k].unsafe_region.push(outs),
+            None => {
+                case_of.insert(key, cases.len());
+                cases.push(Case {
+                    input,
+                    unsafe_region: vec![outs],
+                });
+            }
         }
     }
     Ok(Property {

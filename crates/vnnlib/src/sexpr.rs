@@ -1,5 +1,9 @@
 //! S-expressions with their positions: atoms and lists, `;` comments, any whitespace.
 
+/// Lists nested deeper than this are refused (the parser and the tree's destructor
+/// recurse once per level).
+const MAX_DEPTH: usize = 1000;
+
 /// One S-expression and where it starts (line, column; 1-based).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Sexp {
@@ -36,7 +40,12 @@ pub(crate) fn parse_all(text: &str) -> std::result::Result<Vec<Sexp>, (usize, us
                     chars.next();
                 }
             }
-            '(' => stack.push((Vec::new(), line, col)),
+            '(' => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err((line, col, format!("nesting deeper than {MAX_DEPTH} levels")));
+                }
+                stack.push((Vec::new(), line, col))
+            }
             ')' => {
                 let (items, l, c) = stack
                     .pop()

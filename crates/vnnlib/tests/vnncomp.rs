@@ -225,3 +225,45 @@ fn everything_outside_the_dialect_is_an_error_with_its_position() {
     let e = parse(head).unwrap_err();
     assert!(e.to_string().contains("no assert"), "{e}");
 }
+
+/// Inputs built to exhaust the parser (found by review): huge exponents that would wrap
+/// around or allocate gigabytes, nesting that would overflow the stack, and formulas that
+/// expand to many boxes.
+#[test]
+fn adversarial_inputs_are_errors_or_fast() {
+    let head = "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (>= X_0 0))\n";
+    // 1e19999 squared leaves the supported range: an error, not a wrapped exponent.
+    let text = format!("{head}(assert (<= X_0 (* 1e19999 1e19999)))");
+    let e = parse(&text).unwrap_err().to_string();
+    assert!(e.contains("beyond the supported range"), "{e}");
+    let text = format!("{head}(assert (<= X_0 1e999999))");
+    let e = parse(&text).unwrap_err().to_string();
+    assert!(e.contains("neither a number"), "{e}");
+    // Deep nesting: a syntax error, not a stack overflow.
+    let text = format!(
+        "{head}(assert {}(<= Y_0 1){})",
+        "(and ".repeat(5000),
+        ")".repeat(5000)
+    );
+    let e = parse(&text).unwrap_err().to_string();
+    assert!(e.contains("nesting deeper than 1000"), "{e}");
+    // 2^15 distinct boxes (an and of 15 two-way ors on X_0's upper bound): parsed and
+    // merged by box.
+    let mut text = String::from(
+        "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (>= X_0 -1))\n(assert (and",
+    );
+    for k in 0..15 {
+        text.push_str(&format!(
+            " (or (<= X_0 {}) (<= X_0 {}))",
+            2 * k + 1,
+            2 * k + 2
+        ));
+    }
+    text.push_str("))\n(assert (<= Y_0 0))");
+    let p = parse(&text).unwrap();
+    // Each disjunct's box is X_0 in [-1, min of the chosen upper bounds]: 15 + 1 distinct
+    // upper bounds at most (the smallest chosen), so few cases, 2^15 conjunctions.
+    let total: usize = p.cases.iter().map(|c| c.unsafe_region.len()).sum();
+    assert_eq!(total, 1 << 15);
+    assert!(p.cases.len() <= 30);
+}
