@@ -154,6 +154,11 @@ fn layer_bounds_are_validated() {
         source: BoundSource::Given,
     };
     good().validate(&model).unwrap();
+    // A degenerate unit (l == u, e.g. a constant input) is valid.
+    let mut tie = good();
+    tie.lower[0][1] = 0.5;
+    tie.upper[0][1] = 0.5;
+    tie.validate(&model).unwrap();
     let mut with_output = good();
     with_output.lower.push(vec![-1.0; 2]);
     with_output.upper.push(vec![1.0; 2]);
@@ -223,7 +228,70 @@ fn sources_and_rules_have_their_names() {
     assert_eq!(BoundSource::Interval.name(), "interval");
     assert_eq!(BoundSource::Algorithm1.name(), "algorithm1");
     assert_eq!(BoundSource::LpAll.name(), "lp-all");
+    assert_eq!(BoundSource::Crown.name(), "crown");
     assert_eq!(BoundSource::Given.name(), "given");
     assert_eq!(AlphaRule::Paper.name(), "paper");
     assert_eq!(AlphaRule::PerUnit(vec![]).name(), "per-unit");
+}
+
+/// Algorithm 1's work counts: through the first layer, the offset column (its input
+/// columns `W e_j` are copied, not multiplied) and one column per input coordinate; then
+/// the offset column and every column that existed before the layer just bounded (whose
+/// unstable units add columns `d_j W e_j`, copied), each costing the layer's multiply-adds
+/// per column.
+#[test]
+fn algorithm1_counts_its_columns_and_work() {
+    use dual::algorithm1_with_stats;
+    let model = Architecture::mlp(&[3, 5, 4, 2])
+        .init(Init::Paper, 2)
+        .unwrap();
+    let dom = InputDomain::new(&[0.3, 0.9, -0.2], 0.4, None).unwrap();
+    let (b, stats) = algorithm1_with_stats(&model, &dom).unwrap();
+    let u = b.counts(2);
+    assert!(
+        u[0].unstable > 0 && u[1].unstable > 0,
+        "no unstable units: the counts are not exercised"
+    );
+    // Layer t multiplies the columns that existed before the layer just bounded added its
+    // unstable units' columns (those are copied in as `d_j W e_j`).
+    assert_eq!(stats.columns, vec![4, 3 + 1, 3 + u[0].unstable + 1]);
+    let aff = model.affine();
+    let want = aff[0].op.macs_per_column()
+        + (1..3)
+            .map(|t| stats.columns[t] * aff[t].op.macs_per_column())
+            .sum::<usize>();
+    assert_eq!(stats.macs, want as u64);
+}
+
+/// A bound that overflows on one side only is an overflow of that layer (not a bound
+/// with an infinite end, nor an error further on).
+#[test]
+fn a_one_sided_overflow_names_its_layer() {
+    // x in [1, 3]: 1e308 x has a finite lower end (1e308) and an infinite upper end.
+    let model = Model::new(
+        Shape::Flat(1),
+        vec![
+            Layer::Dense {
+                weight: vec![1e308],
+                bias: vec![0.0],
+                out_features: 1,
+                in_features: 1,
+            },
+            Layer::Relu,
+            Layer::Dense {
+                weight: vec![1.0, -1.0],
+                bias: vec![0.0, 0.0],
+                out_features: 2,
+                in_features: 1,
+            },
+        ],
+    )
+    .unwrap();
+    let dom = InputDomain::new(&[2.0], 1.0, None).unwrap();
+    for e in [
+        algorithm1(&model, &dom).unwrap_err(),
+        dual::interval_bounds(&model, &dom).unwrap_err(),
+    ] {
+        assert!(matches!(e, DualError::Overflow { layer: 0, .. }), "{e}");
+    }
 }

@@ -94,6 +94,8 @@ fn bounds_equal_the_exact_minimum_of_an_affine_network() {
         (1u64, vec![3, 5, 4]),
         (2, vec![4, 6, 6, 3]),
         (3, vec![2, 3, 3, 3, 2]),
+        // A layer wider than the 256-row blocks Algorithm 1 works in.
+        (4, vec![3, 300, 4, 2]),
     ] {
         let m = all_active(&widths, seed);
         let x: Vec<f64> = (0..widths[0]).map(|j| (j as f64 - 1.0) / 8.0).collect();
