@@ -1,0 +1,58 @@
+//! The dependency invariants of ARCHITECTURE.md, checked with `cargo tree` (normal edges,
+//! the default features): each crate's job keeps it free of what belongs to another.
+
+use std::process::Command;
+
+/// The packages `krate` depends on (transitively, or directly with `direct`).
+fn deps(krate: &str, direct: bool) -> Vec<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .args([
+            "tree", "-p", krate, "-e", "normal", "--prefix", "none", "--format", "{p}",
+        ]);
+    if direct {
+        cmd.args(["--depth", "1"]);
+    }
+    let o = cmd.output().expect("cargo runs");
+    assert!(
+        o.status.success(),
+        "cargo tree -p {krate}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(String::from))
+        .collect()
+}
+
+#[test]
+fn crates_depend_only_on_what_their_job_needs() {
+    for (krate, direct, forbidden) in [
+        ("network", false, &["candle-core", "good_lp", "clap"][..]),
+        ("dual", false, &["candle-core", "good_lp", "clap"]),
+        ("dual", true, &["serde_json", "flate2"]),
+        ("lp", false, &["candle-core", "clap"]),
+        (
+            "vnnlib",
+            false,
+            &["network", "dual", "lp", "candle-core", "good_lp", "clap"],
+        ),
+        ("train", false, &["good_lp", "clap"]),
+        ("convex-outer", false, &["candle-core"]),
+        ("experiments", false, &["candle-core"]),
+    ] {
+        let d = deps(krate, direct);
+        assert!(
+            d.iter().any(|p| p == krate),
+            "{krate}: cargo tree lists {d:?}"
+        );
+        for f in forbidden {
+            assert!(
+                !d.iter().any(|p| p == f),
+                "ARCHITECTURE.md violated: {krate} depends on {f}{}",
+                if direct { " directly" } else { "" }
+            );
+        }
+    }
+}
