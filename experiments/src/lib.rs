@@ -50,6 +50,16 @@ pub struct Outputs {
 }
 
 impl Outputs {
+    /// Says on stderr where the results and figures were written.
+    pub fn report(&self) {
+        eprintln!(
+            "wrote {}, {} and {}",
+            self.csv.display(),
+            self.png.display(),
+            self.svg.display()
+        );
+    }
+
     pub fn new(out_dir: &Path, name: &str) -> Result<Outputs> {
         let r = out_dir.join("results");
         let f = out_dir.join("figures");

@@ -13,19 +13,25 @@ use dual::{
 use lp::{lp_all_bounds, solve_verified, Lp19, LpOptions, Solver, VerifyOptions};
 use network::{Architecture, Init};
 
+/// 3,000 steps of Adam from 0.05, decaying by `decay` per step, stopping after `patience`
+/// steps without gain: long enough to reach the LP within 1e-6 on these nets.
+fn long_run(decay: f64, patience: usize) -> AlphaOptions {
+    AlphaOptions {
+        iterations: 3000,
+        lr: 0.05,
+        lr_decay: decay,
+        patience,
+        rel_tol: 1e-12,
+    }
+}
+
 /// Relative gap allowed between optimised alpha and LP-last: the 1e-6.
 const ALPHA_LP_GAP: f64 = 1e-6;
 
 #[test]
 fn optimised_alpha_meets_lp_last_over_the_same_bounds() {
     let mut rng = ChaCha8Rng::seed_from_u64(21);
-    let long = AlphaOptions {
-        iterations: 3000,
-        lr: 0.05,
-        lr_decay: 0.998,
-        patience: 300,
-        rel_tol: 1e-12,
-    };
+    let long = long_run(0.998, 300);
     let mut checked = 0;
     let mut worst: f64 = 0.0;
     for (seed, widths) in [
@@ -118,13 +124,7 @@ fn no_method_exceeds_lp_all() {
 #[test]
 fn optimised_alpha_meets_the_lp_on_the_papers_networks() {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
-    let long = AlphaOptions {
-        iterations: 3000,
-        lr: 0.05,
-        lr_decay: 0.9995,
-        patience: 400,
-        rel_tol: 1e-12,
-    };
+    let long = long_run(0.9995, 400);
     let mut worst: f64 = 0.0;
     for seed in 0..2 {
         let model = Architecture::mlp(&[2, 100, 100, 100, 100, 2])

@@ -245,6 +245,31 @@ impl Parser<'_> {
         }
     }
 
+    /// The disjunctive normal form of the conjunction of `parts`: the product of theirs.
+    fn conjunction<'s>(&self, parts: impl IntoIterator<Item = &'s Sexp>) -> Result<Vec<Vec<Atom>>> {
+        let mut acc: Vec<Vec<Atom>> = vec![Vec::new()];
+        for a in parts {
+            let d = self.dnf(a)?;
+            if acc.len().saturating_mul(d.len()) > MAX_DISJUNCTS {
+                return Err(self.dialect(
+                    a.pos(),
+                    format!("the formula expands to more than {MAX_DISJUNCTS} disjuncts here"),
+                ));
+            }
+            acc = acc
+                .iter()
+                .flat_map(|c| {
+                    d.iter().map(move |c2| {
+                        let mut v = c.clone();
+                        v.extend(c2.iter().cloned());
+                        v
+                    })
+                })
+                .collect();
+        }
+        Ok(acc)
+    }
+
     /// The formula as a disjunction of conjunctions of atoms.
     fn dnf(&self, e: &Sexp) -> Result<Vec<Vec<Atom>>> {
         let Sexp::List(items, ..) = e else {
@@ -254,29 +279,7 @@ impl Parser<'_> {
             return Err(self.dialect(e.pos(), "a formula must start with and, or, <= or >="));
         };
         match op.as_str() {
-            "and" => {
-                let mut acc: Vec<Vec<Atom>> = vec![Vec::new()];
-                for a in args {
-                    let d = self.dnf(a)?;
-                    if acc.len().saturating_mul(d.len()) > MAX_DISJUNCTS {
-                        return Err(self.dialect(
-                            e.pos(),
-                            format!("the formula expands to more than {MAX_DISJUNCTS} disjuncts"),
-                        ));
-                    }
-                    acc = acc
-                        .iter()
-                        .flat_map(|c| {
-                            d.iter().map(move |c2| {
-                                let mut v = c.clone();
-                                v.extend(c2.iter().cloned());
-                                v
-                            })
-                        })
-                        .collect();
-                }
-                Ok(acc)
-            }
+            "and" => self.conjunction(args),
             "or" => {
                 let mut acc = Vec::new();
                 for a in args {
@@ -448,26 +451,7 @@ pub fn parse_property(text: &str, name: &str) -> Result<Property> {
         n_y,
     };
     // The conjunction of all asserts, in disjunctive normal form.
-    let mut dnf: Vec<Vec<Atom>> = vec![Vec::new()];
-    for a in &asserts {
-        let d = p.dnf(a)?;
-        if dnf.len().saturating_mul(d.len()) > MAX_DISJUNCTS {
-            return Err(p.dialect(
-                a.pos(),
-                format!("the asserts expand to more than {MAX_DISJUNCTS} disjuncts"),
-            ));
-        }
-        dnf = dnf
-            .iter()
-            .flat_map(|c| {
-                d.iter().map(move |c2| {
-                    let mut v = c.clone();
-                    v.extend(c2.iter().cloned());
-                    v
-                })
-            })
-            .collect();
-    }
+    let dnf = p.conjunction(asserts.iter().copied())?;
     let mut cases: Vec<Case> = Vec::new();
     // Disjuncts with the same box (bit for bit) share a case.
     let mut case_of: std::collections::HashMap<Vec<u64>, usize> = std::collections::HashMap::new();

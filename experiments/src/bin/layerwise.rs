@@ -231,12 +231,7 @@ fn main() -> Result<()> {
 
     experiments::register_font()?;
     experiments::draw_png_svg!(out, (1100, 260 * a.nets as u32 + 120), draw, &rows, &a);
-    eprintln!(
-        "wrote {}, {} and {}",
-        out.csv.display(),
-        out.png.display(),
-        out.svg.display()
-    );
+    out.report();
     Ok(())
 }
 

@@ -384,12 +384,7 @@ fn main() -> Result<()> {
 
     experiments::register_font()?;
     experiments::draw_png_svg!(out, (1200, 520), draw, &summary, &groups);
-    eprintln!(
-        "wrote {}, {} and {}",
-        out.csv.display(),
-        out.png.display(),
-        out.svg.display()
-    );
+    out.report();
     Ok(())
 }
 

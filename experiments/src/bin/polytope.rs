@@ -233,12 +233,7 @@ fn main() -> Result<()> {
         &panels,
         cols as usize
     );
-    eprintln!(
-        "wrote {}, {} and {}",
-        out.csv.display(),
-        out.png.display(),
-        out.svg.display()
-    );
+    out.report();
     Ok(())
 }
 

@@ -219,12 +219,7 @@ fn main() -> Result<()> {
     );
     experiments::register_font()?;
     experiments::draw_png_svg!(out, (1100, 480), draw, &rows, &models, a.method);
-    eprintln!(
-        "wrote {}, {} and {}",
-        out.csv.display(),
-        out.png.display(),
-        out.svg.display()
-    );
+    out.report();
     Ok(())
 }
 
