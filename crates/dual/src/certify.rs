@@ -416,7 +416,9 @@ pub fn radius_search(
                 // Keep the step off the bracket's ends so the bracket shrinks (relative to
                 // the radius, or to the prediction while nothing above 0 is certified).
                 let guard = 0.25 * opts.rel_tol * if lo > 0.0 { lo } else { secant };
-                if secant.is_finite() && secant > lo && secant < h && lo + guard < h - guard {
+                // (A margin of exactly 0 at the failing end puts the prediction on that
+                // end: the clamp below steps just inside it.)
+                if secant.is_finite() && secant > lo && secant <= h && lo + guard < h - guard {
                     // After a failing step, aim a guard below the predicted root, on the
                     // certified side (a root that rounding puts a hair lower still gives
                     // a certified point); after a certified one, half the tolerance above

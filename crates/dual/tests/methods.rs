@@ -227,3 +227,98 @@ fn methods_are_named_and_parsed() {
         ["interval", "wk", "crown", "alpha"]
     );
 }
+
+/// CROWN's slope rule, pinned: 1 where `u > -l` (the upper end dominates), else 0 (ties
+/// included).
+#[test]
+fn crown_slopes_follow_the_rule() {
+    let lower = vec![vec![-1.0, -2.0, -1.0, 0.5, -3.0]];
+    let upper = vec![vec![2.0, 1.0, 1.0, 1.0, -1.0]];
+    assert_eq!(
+        dual::crown_slopes(&lower, &upper),
+        vec![vec![1.0, 0.0, 0.0, 1.0, 0.0]]
+    );
+}
+
+/// IBP's value of a row `e_j` is the interval bound of logit j (the last layer over the
+/// box of the last hidden layer), up to the two computations' rounding margins.
+#[test]
+fn interval_method_is_the_interval_bound_of_the_objective() {
+    let model = Architecture::mlp(&[3, 10, 10, 4])
+        .init(Init::Paper, 8)
+        .unwrap();
+    let dom = InputDomain::new(&[0.1, 0.5, -0.3], 0.2, None).unwrap();
+    let n = model.output_len();
+    let mut c = vec![0.0; 2 * n * n];
+    for j in 0..n {
+        c[2 * j * n + j] = 1.0;
+        c[(2 * j + 1) * n + j] = -1.0;
+    }
+    let b =
+        bound_with_method(&model, &dom, &c, Method::Interval, &AlphaOptions::default()).unwrap();
+    let ib = dual::interval_bounds(&model, &dom).unwrap();
+    let last = ib.lower.len() - 1;
+    for j in 0..n {
+        let (l, u) = (ib.lower[last][j], ib.upper[last][j]);
+        assert!(
+            (b.values[2 * j] - l).abs() <= 1e-12 * l.abs().max(1.0),
+            "{} vs {l}",
+            b.values[2 * j]
+        );
+        assert!((-b.values[2 * j + 1] - u).abs() <= 1e-12 * u.abs().max(1.0));
+    }
+}
+
+/// The optimiser's report: where it starts (CROWN's nominal J), when there is nothing to
+/// optimise, a zero budget, and convergence on a one-hidden-layer net (J is linear in
+/// each alpha there, so Adam reaches a corner and stops gaining).
+#[test]
+fn the_alpha_optimiser_reports_its_start_and_stop() {
+    let model = Architecture::mlp(&[2, 20, 3]).init(Init::Paper, 4).unwrap();
+    let x = [0.3, 0.6];
+    let y = model.predict(&x).unwrap();
+    let c = margin_objectives(3, y).unwrap();
+    let dom = InputDomain::new(&x, 0.3, None).unwrap();
+    let crown =
+        bound_with_method(&model, &dom, &c, Method::Crown, &AlphaOptions::default()).unwrap();
+    let opts = AlphaOptions {
+        iterations: 500,
+        patience: 10,
+        ..Default::default()
+    };
+    let a = bound_with_method(&model, &dom, &c, Method::Alpha, &opts).unwrap();
+    let r = a.alpha.unwrap();
+    // The optimiser starts at CROWN's slopes (its own f64 evaluation of J: equal to
+    // CROWN's nominal J up to the order of the sums).
+    for (s0, cn) in r.start.iter().zip(&crown.nominal) {
+        assert!((s0 - cn).abs() <= 1e-12 * cn.abs().max(1.0), "{s0} vs {cn}");
+    }
+    assert_eq!(r.stop, AlphaStop::Converged, "{r:?}");
+    assert!(r.steps < 500 && r.steps > 0, "{r:?}");
+    let zero = AlphaOptions {
+        iterations: 0,
+        ..Default::default()
+    };
+    let r0 = bound_with_method(&model, &dom, &c, Method::Alpha, &zero).unwrap();
+    assert_eq!(r0.values, crown.values);
+    let rep = r0.alpha.unwrap();
+    assert_eq!((rep.steps, rep.stop), (0, AlphaStop::Iterations));
+    // At eps 0 every unit is stable: nothing to optimise.
+    let dom0 = InputDomain::new(&x, 0.0, None).unwrap();
+    let s = bound_with_method(&model, &dom0, &c, Method::Alpha, &opts).unwrap();
+    let rep = s.alpha.unwrap();
+    assert_eq!((rep.steps, rep.stop), (0, AlphaStop::NothingToOptimise));
+    for (stop, name) in [
+        (AlphaStop::Converged, "converged"),
+        (AlphaStop::Iterations, "iterations"),
+        (AlphaStop::NothingToOptimise, "nothing-to-optimise"),
+    ] {
+        assert_eq!(stop.name(), name);
+    }
+    assert!(Method::Wk.source().contains("Wong & Kolter"));
+    assert!(
+        Method::Crown.source().contains("CROWN") && Method::Crown.source().contains("DeepPoly")
+    );
+    assert!(Method::Interval.source().contains("IBP"));
+    assert!(Method::Alpha.source().contains("alpha-CROWN"));
+}

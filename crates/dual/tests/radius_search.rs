@@ -71,8 +71,15 @@ fn linear_margins_converge_in_four_steps_near_initial() {
 #[test]
 fn curved_and_kinked_margins_converge_by_false_position() {
     let opts = RadiusOptions::default();
-    let root = 0.01 * std::f64::consts::LN_2;
-    let convex = run(|e| (-e / 0.01).exp() - 0.5, opts);
+    // Convex and decreasing, no libm (traces must not depend on the platform's exp):
+    // 1 / (1 + e / 0.007) - 0.5 has its root at 0.007.
+    let root = 0.007;
+    let convex = run(|e| 1.0 / (1.0 + e / 0.007) - 0.5, opts);
+    // The same with its root exactly at the first eps tried: the margin there is exactly
+    // 0, and the next step goes just inside it.
+    let at_initial = run(|e| 1.0 / (1.0 + e / 0.01) - 0.5, opts);
+    assert_brackets(&at_initial, 0.01, opts);
+    assert_eq!(kinds(&at_initial), ["start", "expand", "secant"]);
     assert_brackets(&convex, root, opts);
     let concave = run(|e| 1.0 - (e / 0.07).powi(2), opts);
     assert_brackets(&concave, 0.07, opts);
@@ -200,5 +207,105 @@ fn options_out_of_range_are_errors_not_panics() {
     ] {
         let e = radius_search(|e| Ok(1.0 - e), o).unwrap_err();
         assert!(matches!(e, DualError::Options(_)), "{e}");
+    }
+}
+
+/// A margin of exactly 0 is not a certificate (a tie): beyond the root the margin stays
+/// at 0, and the search must still stop below the root, not run to `max_eps`.
+#[test]
+fn a_zero_margin_is_not_certified() {
+    let opts = RadiusOptions::default();
+    let r = run(|e| (1.0 - e / 0.3).max(0.0), opts);
+    assert_brackets(&r, 0.3, opts);
+}
+
+/// Golden traces: every eps the search evaluates, bit for bit, on five margins. Any
+/// change to the step rule (the Newton cap, the aim above or below the prediction, the
+/// guards, the Illinois weights, when to bisect) changes one of them; a deliberate change
+/// updates them here with the new step counts in the README.
+#[test]
+fn step_traces_are_pinned() {
+    let opts = RadiusOptions::default();
+    let cases: [(&str, Box<dyn Fn(f64) -> f64>); 5] = [
+        ("linear", Box::new(|e| 1.0 - e / 0.0123)),
+        ("convex", Box::new(|e| 1.0 / (1.0 + e / 0.007) - 0.5)),
+        ("concave", Box::new(|e| 1.0 - (e / 0.07).powi(2))),
+        (
+            "kinked",
+            Box::new(|e| {
+                if e < 0.02 {
+                    1.0 - e
+                } else {
+                    0.98 - 20.0 * (e - 0.02)
+                }
+            }),
+        ),
+        ("plateau", Box::new(|e| if e < 0.3 { 1.0 } else { -1.0 })),
+    ];
+    let want: [&[u64]; 5] = [
+        &[
+            0,
+            4576918229304087675,
+            4578247634268012215,
+            4578242647882504790,
+        ],
+        &[
+            0,
+            4576918229304087675,
+            4576052313196533895,
+            4574858291478261980,
+            4574587440531253633,
+            4574725577287770604,
+            4574718530403100554,
+        ],
+        &[
+            0,
+            4576918229304087675,
+            4590429028186199163,
+            4589227888141581936,
+            4589677205666560289,
+            4589735849776164977,
+            4589707114156577517,
+            4589710969967898188,
+        ],
+        &[
+            0,
+            4576918229304087675,
+            4590429028186199163,
+            4589511751390822258,
+            4589638818317145785,
+            4589635182819100042,
+        ],
+        &[
+            0,
+            4576918229304087675,
+            4581421828931458171,
+            4585925428558828667,
+            4590429028186199163,
+            4594932627813569659,
+            4599436227440940155,
+            4597813490423206017,
+            4598717452580123854,
+            4599199158736999164,
+            4598957044200395955,
+            4599080744180838805,
+            4599017572834546757,
+            4599051831484151101,
+            4599073796721059360,
+            4599079393636638017,
+            4599075244634647900,
+        ],
+    ];
+    for ((name, g), want) in cases.into_iter().zip(want) {
+        let r = run(g, opts);
+        let trace: Vec<u64> = r.steps.iter().map(|s| s.eps.to_bits()).collect();
+        let as_f64 = |t: &[u64]| t.iter().map(|&b| f64::from_bits(b)).collect::<Vec<_>>();
+        assert_eq!(
+            trace,
+            want,
+            "{name}: {:?} vs {:?}",
+            as_f64(&trace),
+            as_f64(want)
+        );
     }
 }
