@@ -226,7 +226,8 @@ fn a_zero_margin_is_not_certified() {
 #[test]
 fn step_traces_are_pinned() {
     let opts = RadiusOptions::default();
-    let cases: [(&str, Box<dyn Fn(f64) -> f64>); 5] = [
+    type Margin = Box<dyn Fn(f64) -> f64>;
+    let cases: [(&str, Margin); 5] = [
         ("linear", Box::new(|e| 1.0 - e / 0.0123)),
         ("convex", Box::new(|e| 1.0 / (1.0 + e / 0.007) - 0.5)),
         ("concave", Box::new(|e| 1.0 - (e / 0.07).powi(2))),
