@@ -344,8 +344,13 @@ fn the_alpha_trajectory_is_pinned() {
     let b = bound_with_method(&model, &dom, &c, Method::Alpha, &opts).unwrap();
     let r = b.alpha.unwrap();
     let bits: Vec<u64> = r.best.iter().map(|v| v.to_bits()).collect();
-    println!(
-        "y {y} steps {} stop {:?} best {bits:?} {:?}",
-        r.steps, r.stop, r.best
+    assert_eq!(y, 2);
+    assert_eq!((r.steps, r.stop), (20, AlphaStop::Iterations));
+    assert_eq!(
+        bits,
+        [4609012659073676620, 4608887021395725820, 0],
+        "best J {:?}",
+        r.best
     );
+    assert!(r.best[0] > r.start[0] && r.best[1] > r.start[1], "{r:?}");
 }
