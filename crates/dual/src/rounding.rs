@@ -181,6 +181,10 @@ mod tests {
                 );
             }
         }
+        // With nothing to multiply the bound is the underflow term alone, rounded up.
+        for n in [1usize, 7, 100] {
+            assert_eq!(error_bound(n, 0.0), ((n as f64 + 1.0) * ETA).next_up());
+        }
         // Products that underflow to zero: the bracket still contains the exact product.
         assert!(mul_up(1e-200, 1e-200) > 0.0);
         assert!(mul_down(1e-200, -1e-200) < 0.0);

@@ -295,3 +295,23 @@ fn a_one_sided_overflow_names_its_layer() {
         assert!(matches!(e, DualError::Overflow { layer: 0, .. }), "{e}");
     }
 }
+
+/// An objective matrix must hold whole rows of finite numbers; a bad one is an error
+/// naming the output layer.
+#[test]
+fn objective_matrices_are_checked() {
+    let model = net();
+    let dom = InputDomain::new(&[0.1, -0.2], 0.5, None).unwrap();
+    let b = algorithm1(&model, &dom).unwrap();
+    for bad in [&[][..], &[1.0, -1.0, 0.5][..]] {
+        let e = dual_objective(&model, &dom, &b, bad, &AlphaRule::Paper).unwrap_err();
+        assert!(matches!(e, DualError::Objective { n_out: 2, .. }), "{e}");
+    }
+    let last = model.affine().last().unwrap().layer_index;
+    assert!(last > 0);
+    let e = dual_objective(&model, &dom, &b, &[1.0, f64::NAN], &AlphaRule::Paper).unwrap_err();
+    assert!(
+        matches!(e, DualError::Overflow { layer, .. } if layer == last),
+        "{e}"
+    );
+}

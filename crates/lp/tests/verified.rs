@@ -267,6 +267,53 @@ fn max_violation_measures_the_worst_row() {
         bad >= 0.5 / (1.0 + v[out].abs() + 10.0) && bad <= 0.5,
         "{bad}"
     );
+    v[out] -= 0.5;
+    // A variable 2 above its upper bound at value u + 2: violation 2 / max(1, |u + 2|).
+    let j = lp.z1[0];
+    v[j] = lp.var_hi[j] + 2.0;
+    let want = 2.0 / v[j].abs().max(1.0);
+    let got = lp.max_violation(&v);
+    assert!(
+        (got - want).abs() <= 1e-12 && v[j].abs() > 1.0,
+        "{got} vs {want}"
+    );
+}
+
+/// Objectives whose length is not a multiple of the outputs are refused by every entry
+/// point, before any solver runs; clarabel's reported duality gap is its gap, small at
+/// an optimum.
+#[test]
+fn objective_lengths_are_checked_and_the_ipm_gap_is_reported() {
+    let model = Architecture::mlp(&[2, 3, 2]).init(Init::Paper, 6).unwrap();
+    let dom = InputDomain::new(&[0.2, -0.1], 0.3, None).unwrap();
+    let b = algorithm1(&model, &dom).unwrap();
+    let lp = Lp19::new(&model, &dom, &b).unwrap();
+    let opts = LpOptions::default();
+    for bad in [&[][..], &[1.0, -1.0, 0.5][..]] {
+        assert!(lp::solve_many(&lp, bad, Solver::Clarabel, &opts, false).is_err());
+        assert!(solve_verified(
+            &lp,
+            bad,
+            Solver::Clarabel,
+            &opts,
+            false,
+            &VerifyOptions::default()
+        )
+        .is_err());
+    }
+    let s = solve(&lp, &[1.0, -1.0], Solver::Clarabel, &opts).unwrap();
+    let gap = s.ipm_gap.expect("clarabel reports its gap");
+    assert!(
+        gap >= 0.0 && gap <= 1e-6 * s.value.abs().max(1.0),
+        "gap {gap} at value {}",
+        s.value
+    );
+    assert_eq!(
+        solve(&lp, &[1.0, -1.0], Solver::Microlp, &opts)
+            .unwrap()
+            .ipm_gap,
+        None
+    );
 }
 
 /// The Neumaier-Shcherbina bound is valid for *any* multipliers, wrong signs and

@@ -455,9 +455,12 @@ mod tests {
         let mut c = [9.0; 4];
         product(&a, &b, &mut c);
         assert_eq!(c, [4.0, 5.0, 10.0, 11.0]);
-        // k = 0: c = beta c, no product.
+        // k = 0: c = beta c, no product; row- and column-major output alike.
         let mut c = [1.0, 2.0, 3.0, 4.0];
         gemm(2, 0, 2, &[], (0, 1), &[], (2, 1), 3.0, &mut c, (2, 1));
+        assert_eq!(c, [3.0, 6.0, 9.0, 12.0]);
+        let mut c = [1.0, 2.0, 3.0, 4.0];
+        gemm(2, 0, 2, &[], (0, 1), &[], (2, 1), 3.0, &mut c, (1, 2));
         assert_eq!(c, [3.0, 6.0, 9.0, 12.0]);
         // Empty outputs touch nothing, whatever the other sizes.
         gemm(0, 3, 2, &[], (3, 1), &b, (2, 1), 0.0, &mut [], (2, 1));
@@ -480,5 +483,43 @@ mod tests {
     #[should_panic(expected = "gemm: c out of bounds")]
     fn gemm_refuses_a_short_output() {
         product(&[1.0; 6], &[1.0; 6], &mut [0.0; 3]);
+    }
+
+    #[test]
+    #[should_panic(expected = "gemm: c out of bounds")]
+    fn gemm_refuses_a_short_column_major_output() {
+        gemm(
+            2,
+            3,
+            2,
+            &[1.0; 6],
+            (3, 1),
+            &[1.0; 6],
+            (2, 1),
+            0.0,
+            &mut [0.0; 3],
+            (1, 2),
+        );
+    }
+
+    /// Operators with no inputs or no outputs (constructible, though no model has
+    /// them) apply to many columns without splitting empty chunks.
+    #[test]
+    fn empty_operators_apply() {
+        use super::LinearOp;
+        let no_inputs = LinearOp::Dense {
+            weight: vec![],
+            rows: 2,
+            cols: 0,
+        };
+        let mut out = vec![7.0; 2 * 100];
+        no_inputs.apply(&[], 100, &mut out);
+        assert!(out.iter().all(|&v| v == 0.0));
+        let no_outputs = LinearOp::Dense {
+            weight: vec![],
+            rows: 0,
+            cols: 3,
+        };
+        no_outputs.apply(&[1.0; 300], 100, &mut []);
     }
 }

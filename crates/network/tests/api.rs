@@ -286,6 +286,7 @@ fn a_split_may_take_a_whole_class_but_not_more() {
     let d = parse_mnist_csv(&text.join("\n"), "t.csv").unwrap();
     let (tr, te) = stratified_split(&d, 2, 0).unwrap();
     assert_eq!((tr.len(), te.len()), (0, 20));
+    assert!(tr.is_empty() && !te.is_empty());
     let e = stratified_split(&d, 3, 0).unwrap_err().to_string();
     assert!(e.contains("fewer than 3"), "{e}");
 }
