@@ -314,6 +314,25 @@ fn objective_lengths_are_checked_and_the_ipm_gap_is_reported() {
             .ipm_gap,
         None
     );
+    // A small optimum is confirmed against the proven lower bound from either side.
+    for solver in [Solver::Clarabel, Solver::Microlp] {
+        let e = solve_verified(
+            &lp,
+            &[1.0, -1.0],
+            solver,
+            &opts,
+            false,
+            &VerifyOptions::default(),
+        )
+        .unwrap()
+        .remove(0);
+        let v = e.solution.as_ref().unwrap().value;
+        assert!(
+            v.abs() < 10.0 && e.is_optimum,
+            "{solver:?}: {v}, {:?}",
+            e.attempts
+        );
+    }
 }
 
 /// The Neumaier-Shcherbina bound is valid for *any* multipliers, wrong signs and
