@@ -263,11 +263,12 @@ fn algorithm1_counts_its_columns_and_work() {
     assert_eq!(stats.macs, want as u64);
 }
 
-/// A bound that overflows on one side only is an overflow of that layer (not a bound
-/// with an infinite end, nor an error further on).
+/// An overflow in the first layer's bounds is an overflow of that layer, not a bound
+/// with an infinite end nor an error further on. (Both ends overflow together: the
+/// rounding allowance of each grows with `|psi| + width`, which is what overflows.)
 #[test]
-fn a_one_sided_overflow_names_its_layer() {
-    // x in [1, 3]: 1e308 x has a finite lower end (1e308) and an infinite upper end.
+fn a_first_layer_overflow_names_its_layer() {
+    // x in [0, 2] (centre 1): 1e308 x reaches 2e308 > f64::MAX.
     let model = Model::new(
         Shape::Flat(1),
         vec![
@@ -287,7 +288,7 @@ fn a_one_sided_overflow_names_its_layer() {
         ],
     )
     .unwrap();
-    let dom = InputDomain::new(&[2.0], 1.0, None).unwrap();
+    let dom = InputDomain::new(&[1.0], 1.0, None).unwrap();
     for e in [
         algorithm1(&model, &dom).unwrap_err(),
         dual::interval_bounds(&model, &dom).unwrap_err(),

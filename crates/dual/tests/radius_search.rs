@@ -204,6 +204,14 @@ fn options_out_of_range_are_errors_not_panics() {
             max_eps: f64::INFINITY,
             ..Default::default()
         },
+        RadiusOptions {
+            rel_tol: 1.0,
+            ..Default::default()
+        },
+        RadiusOptions {
+            max_eps: 0.0,
+            ..Default::default()
+        },
     ] {
         let e = radius_search(|e| Ok(1.0 - e), o).unwrap_err();
         assert!(matches!(e, DualError::Options(_)), "{e}");
