@@ -235,7 +235,7 @@ fn a_zero_margin_is_not_certified() {
 fn step_traces_are_pinned() {
     let opts = RadiusOptions::default();
     type Margin = Box<dyn Fn(f64) -> f64>;
-    let cases: [(&str, Margin); 5] = [
+    let cases: [(&str, Margin); 7] = [
         ("linear", Box::new(|e| 1.0 - e / 0.0123)),
         ("convex", Box::new(|e| 1.0 / (1.0 + e / 0.007) - 0.5)),
         ("concave", Box::new(|e| 1.0 - (e / 0.07).powi(2))),
@@ -250,8 +250,23 @@ fn step_traces_are_pinned() {
             }),
         ),
         ("plateau", Box::new(|e| if e < 0.3 { 1.0 } else { -1.0 })),
+        // Flat to within 1e-310 per unit eps: the slope is subnormal, the Newton step is
+        // infinite, so the search expands (by 2x) to max_eps.
+        ("nearly flat", Box::new(|e| 1.0 - 1e-310 * e)),
+        // Flat, then a cliff just past the first eps: the prediction lands within a guard
+        // of the certified end and is clamped a guard above it.
+        (
+            "cliff",
+            Box::new(|e| {
+                if e <= 0.01 {
+                    1.0
+                } else {
+                    1.0 - 1e6 * (e - 0.01)
+                }
+            }),
+        ),
     ];
-    let want: [&[u64]; 5] = [
+    let want: [&[u64]; 7] = [
         &[
             0,
             4576918229304087675,
@@ -303,6 +318,26 @@ fn step_traces_are_pinned() {
             4599073796721059360,
             4599079393636638017,
             4599075244634647900,
+        ],
+        &[
+            0,
+            4576918229304087675,
+            4581421828931458171,
+            4585925428558828667,
+            4590429028186199163,
+            4594932627813569659,
+            4599436227440940155,
+            4603939827068310651,
+            4608443426695681147,
+            4612947026323051643,
+            4617450625950422139,
+            4621819117588971520,
+        ],
+        &[
+            0,
+            4576918229304087675,
+            4581421828931458171,
+            4576919670455968434,
         ],
     ];
     for ((name, g), want) in cases.into_iter().zip(want) {
