@@ -354,4 +354,14 @@ fn the_alpha_trajectory_is_pinned() {
         r.best
     );
     assert!(r.best[0] > r.start[0] && r.best[1] > r.start[1], "{r:?}");
+    // The proven values are those of each row's own best alpha: within the rounding
+    // allowance of its best nominal J.
+    for t in 0..2 {
+        assert!(
+            b.values[t] <= r.best[t] && r.best[t] - b.values[t] <= 1e-12,
+            "target {t}: proven {} vs best nominal {}",
+            b.values[t],
+            r.best[t]
+        );
+    }
 }
