@@ -250,8 +250,8 @@ fn step_traces_are_pinned() {
             }),
         ),
         ("plateau", Box::new(|e| if e < 0.3 { 1.0 } else { -1.0 })),
-        // Flat to within 1e-310 per unit eps: the slope is subnormal, the Newton step is
-        // infinite, so the search expands (by 2x) to max_eps.
+        // Flat in floating point (1e-310 per unit eps is below the rounding of 1): the
+        // slope is 0, no Newton step exists, and the search expands by 2x to max_eps.
         ("nearly flat", Box::new(|e| 1.0 - 1e-310 * e)),
         // Flat, then a cliff just past the first eps: the prediction lands within a guard
         // of the certified end and is clamped a guard above it.

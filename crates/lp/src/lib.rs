@@ -28,4 +28,6 @@ pub use solve::{
     clarabel_status_is_value, good_lp_status_is_value, solve, solve_many, LpOptions, LpSolution,
     Solver,
 };
-pub use verified::{proven_lower_bound, solve_verified, Attempt, LpEnclosure, VerifyOptions};
+pub use verified::{
+    fallback_options, proven_lower_bound, solve_verified, Attempt, LpEnclosure, VerifyOptions,
+};

@@ -101,6 +101,16 @@ pub struct LpEnclosure {
     pub attempts: Vec<Attempt>,
 }
 
+/// The options of a fallback solve: the caller's, with `verify.fallback_time_limit` when
+/// the caller set no time limit (a fallback solver must not hang where the first one
+/// failed: microlp was seen to cycle on 1e155-scaled LPs).
+pub fn fallback_options(opts: &LpOptions, verify: &VerifyOptions) -> LpOptions {
+    LpOptions {
+        time_limit: opts.time_limit.or(verify.fallback_time_limit),
+        ..*opts
+    }
+}
+
 impl LpEnclosure {
     /// The solver's value, if any solver gave one.
     pub fn value(&self) -> Option<f64> {
@@ -256,11 +266,7 @@ pub fn solve_verified(
                     continue;
                 }
                 let t = Instant::now();
-                let fallback_opts = LpOptions {
-                    time_limit: opts.time_limit.or(verify.fallback_time_limit),
-                    ..*opts
-                };
-                let res = solve(lp, c, other, &fallback_opts);
+                let res = solve(lp, c, other, &fallback_options(opts, verify));
                 record(lp, c, &mut enc, &mut sols, other, res, t.elapsed())?;
                 settle(&mut enc, &sols, verify);
             }

@@ -484,3 +484,21 @@ fn enclosure_reports_and_tightening() {
     )
     .is_err());
 }
+
+/// A fallback solve gets the verification's time limit unless the caller set one.
+#[test]
+fn fallback_solves_are_time_limited() {
+    let v = VerifyOptions::default();
+    let none = LpOptions::default();
+    assert_eq!(none.time_limit, None);
+    let f = lp::fallback_options(&none, &v);
+    assert_eq!(f.time_limit, v.fallback_time_limit);
+    assert!(f.time_limit.is_some());
+    let own = LpOptions {
+        time_limit: Some(3.0),
+        iteration_limit: Some(7),
+        ..LpOptions::default()
+    };
+    let f = lp::fallback_options(&own, &v);
+    assert_eq!((f.time_limit, f.iteration_limit), (Some(3.0), Some(7)));
+}

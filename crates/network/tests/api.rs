@@ -314,6 +314,13 @@ fn idx_headers_are_read_in_full() {
     std::fs::write(&ip, &img).unwrap();
     std::fs::write(&lp, &lab[..7]).unwrap();
     assert!(load_idx(&ip, &lp).is_err());
+    // No images at all (headers only): an empty dataset, not an error.
+    let mut none = img[..16].to_vec();
+    none[4..8].copy_from_slice(&0u32.to_be_bytes());
+    std::fs::write(&ip, &none).unwrap();
+    std::fs::write(&lp, [0, 0, 8, 1, 0, 0, 0, 0]).unwrap();
+    assert!(load_idx(&ip, &lp).unwrap().is_empty());
+    std::fs::write(&lp, lab).unwrap();
     // An empty image size is an error.
     let mut empty = img[..16].to_vec();
     empty[12..16].copy_from_slice(&0u32.to_be_bytes());
