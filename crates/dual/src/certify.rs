@@ -250,11 +250,14 @@ pub struct RadiusResult {
 
 /// The certified radius of eq. 17: the largest eps with `min_{t != y} J_t(eps) > 0`.
 ///
-/// The margin `g(eps)` is decreasing in eps; the search keeps a bracket
-/// `[certified, not certified]` and takes Newton steps towards `g = 0` with the slope
-/// taken from the last two evaluations (a finite-difference Newton step), backtracking
-/// to bisection whenever a step leaves the bracket. It returns the certified end, so
-/// the certificate always holds at the returned radius.
+/// The margin `g(eps)` is decreasing in eps. Until a failing eps is found the search
+/// takes Newton steps with the slope of the last two evaluations (aiming half the
+/// tolerance past the predicted root, growing at most 8x a step); then it keeps the
+/// bracket `[certified, not certified]` and steps by false position with Illinois
+/// weights (a guard below the prediction after a failing step, half the tolerance above
+/// it after a certified one), bisecting when the failing end's margin is NaN. It
+/// returns the certified end, so the certificate always holds at the returned radius
+/// ([`radius_search`]).
 pub fn certified_radius(
     model: &Model,
     x: &[f64],
