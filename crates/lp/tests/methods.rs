@@ -13,6 +13,20 @@ use dual::{
 use lp::{lp_all_bounds, solve_verified, Lp19, LpOptions, Solver, VerifyOptions};
 use network::{Architecture, Init};
 
+/// Verified enclosures of LP (19) for the rows of `c`, by clarabel (default options,
+/// fallback to the other solvers).
+fn clarabel(lp: &Lp19<'_>, c: &[f64]) -> Vec<lp::LpEnclosure> {
+    solve_verified(
+        lp,
+        c,
+        Solver::Clarabel,
+        &LpOptions::default(),
+        false,
+        &VerifyOptions::default(),
+    )
+    .unwrap()
+}
+
 /// 3,000 steps of Adam from 0.05, decaying by `decay` per step, stopping after `patience`
 /// steps without gain: long enough to reach the LP within 1e-6 on these nets.
 fn long_run(decay: f64, patience: usize) -> AlphaOptions {
@@ -53,16 +67,7 @@ fn optimised_alpha_meets_lp_last_over_the_same_bounds() {
         let crown = bound_given(&model, &dom, bounds.clone(), &c, Method::Crown, &long).unwrap();
         let lp = Lp19::new(&model, &dom, &bounds).unwrap();
         for t in (0..n).filter(|&t| t != y) {
-            let enc = solve_verified(
-                &lp,
-                &c[t * n..(t + 1) * n],
-                Solver::Clarabel,
-                &LpOptions::default(),
-                false,
-                &VerifyOptions::default(),
-            )
-            .unwrap()
-            .remove(0);
+            let enc = clarabel(&lp, &c[t * n..(t + 1) * n]).remove(0);
             let v = enc.solution.as_ref().expect("an LP value").value;
             let scale = v.abs().max(1.0);
             // Sound: the proven J is below the LP optimum (up to the solver's accuracy).
@@ -95,15 +100,7 @@ fn no_method_exceeds_lp_all() {
         let c = margin_objectives(n, y).unwrap();
         let all = lp_all_bounds(&model, &dom, Solver::Clarabel, &LpOptions::default()).unwrap();
         let lp = Lp19::new(&model, &dom, &all).unwrap();
-        let encs = solve_verified(
-            &lp,
-            &c,
-            Solver::Clarabel,
-            &LpOptions::default(),
-            false,
-            &VerifyOptions::default(),
-        )
-        .unwrap();
+        let encs = clarabel(&lp, &c);
         for m in Method::ALL {
             let b = bound_with_method(&model, &dom, &c, m, &AlphaOptions::default()).unwrap();
             for t in (0..n).filter(|&t| t != y) {
@@ -140,16 +137,7 @@ fn optimised_alpha_meets_the_lp_on_the_papers_networks() {
             let wk = bound_given(&model, &dom, b.clone(), &c, Method::Wk, &long).unwrap();
             let alpha = bound_given(&model, &dom, b.clone(), &c, Method::Alpha, &long).unwrap();
             let lp = Lp19::new(&model, &dom, &b).unwrap();
-            let enc = solve_verified(
-                &lp,
-                &c,
-                Solver::Clarabel,
-                &LpOptions::default(),
-                false,
-                &VerifyOptions::default(),
-            )
-            .unwrap()
-            .remove(0);
+            let enc = clarabel(&lp, &c).remove(0);
             let v = enc.solution.as_ref().unwrap().value;
             let scale = v.abs().max(1.0);
             assert!(alpha.values[0] <= v + 1e-7 * scale, "seed {seed} eps {eps}");
