@@ -187,7 +187,13 @@ fn main() -> Result<()> {
                 return "-".into();
             }
             v.sort_by(f64::total_cmp);
-            format!("{:.4}", v[v.len() / 2])
+            let n = v.len();
+            let m = if n % 2 == 1 {
+                v[n / 2]
+            } else {
+                0.5 * (v[n / 2 - 1] + v[n / 2])
+            };
+            format!("{m:.4}")
         };
         let right: Vec<f64> = rs
             .iter()
