@@ -640,8 +640,6 @@ fn bound(a: BoundArgs) -> Result<Value> {
     let t = Instant::now();
     let ab = algorithm1(model, &p.domain)?;
     let t_alg1 = ms(t);
-    // The paper's J: the LP's proven fallback and the default method.
-    let j = dual_objective(model, &p.domain, &ab, &p.c, &AlphaRule::Paper)?;
     let method = a.m.method();
     let alpha_opts = a.m.alpha();
     let t = Instant::now();
@@ -690,6 +688,8 @@ fn bound(a: BoundArgs) -> Result<Value> {
     let mut t_lp = 0.0;
     if !solvers.is_empty() {
         let t = Instant::now();
+        // The paper's J over the LP's (Algorithm 1) bounds: the LP's proven fallback.
+        let j = dual_objective(model, &p.domain, &ab, &p.c, &AlphaRule::Paper)?;
         let (info, rows, _) = lp_rows(&p, &ab, &solvers, &a.lpf, true, &j)?;
         t_lp = ms(t);
         for (o, r) in objectives.iter_mut().zip(rows) {

@@ -1,5 +1,7 @@
 //! Certificates, detection, robust error and the certified radius.
 
+mod common;
+
 use dual::{
     algorithm1, certified_radius, certify, detect, dual_objective, margin_objectives, robust_error,
     AlphaRule, InputDomain, RadiusOptions, RadiusStop,
@@ -226,26 +228,7 @@ fn radius_newton_steps_on_an_affine_margin() {
 /// and reports that eps as the radius (a lower bound on the true radius).
 #[test]
 fn radius_reaches_max_eps_when_always_certified() {
-    use network::{Layer, Model, Shape};
-    let model = Model::new(
-        Shape::Flat(1),
-        vec![
-            Layer::Dense {
-                weight: vec![0.0],
-                bias: vec![1.0],
-                out_features: 1,
-                in_features: 1,
-            },
-            Layer::Relu,
-            Layer::Dense {
-                weight: vec![1.0, -1.0],
-                bias: vec![0.0, 0.0],
-                out_features: 2,
-                in_features: 1,
-            },
-        ],
-    )
-    .unwrap();
+    let model = common::scalar_margin_net(0.0, 1.0);
     let opts = RadiusOptions {
         max_eps: 4.0,
         ..Default::default()

@@ -2,6 +2,8 @@
 //! audit of the mutation-testing issue): alpha validation, the box intersection, the
 //! certificate rule, NaN handling and the stability thresholds at exact zeros.
 
+mod common;
+
 use std::cmp::Ordering;
 
 use dual::{
@@ -269,25 +271,7 @@ fn algorithm1_counts_its_columns_and_work() {
 #[test]
 fn a_first_layer_overflow_names_its_layer() {
     // x in [0, 2] (centre 1): 1e308 x reaches 2e308 > f64::MAX.
-    let model = Model::new(
-        Shape::Flat(1),
-        vec![
-            Layer::Dense {
-                weight: vec![1e308],
-                bias: vec![0.0],
-                out_features: 1,
-                in_features: 1,
-            },
-            Layer::Relu,
-            Layer::Dense {
-                weight: vec![1.0, -1.0],
-                bias: vec![0.0, 0.0],
-                out_features: 2,
-                in_features: 1,
-            },
-        ],
-    )
-    .unwrap();
+    let model = common::scalar_margin_net(1e308, 0.0);
     let dom = InputDomain::new(&[1.0], 1.0, None).unwrap();
     for e in [
         algorithm1(&model, &dom).unwrap_err(),

@@ -183,35 +183,21 @@ fn edge_cases_stop_with_their_reason() {
 
 #[test]
 fn options_out_of_range_are_errors_not_panics() {
+    let d = RadiusOptions::default();
     for o in [
         RadiusOptions {
             rel_tol: f64::NAN,
-            ..Default::default()
+            ..d
         },
-        RadiusOptions {
-            rel_tol: 4.0,
-            ..Default::default()
-        },
-        RadiusOptions {
-            rel_tol: 0.0,
-            ..Default::default()
-        },
-        RadiusOptions {
-            initial: 0.0,
-            ..Default::default()
-        },
+        RadiusOptions { rel_tol: 4.0, ..d },
+        RadiusOptions { rel_tol: 0.0, ..d },
+        RadiusOptions { rel_tol: 1.0, ..d },
+        RadiusOptions { initial: 0.0, ..d },
         RadiusOptions {
             max_eps: f64::INFINITY,
-            ..Default::default()
+            ..d
         },
-        RadiusOptions {
-            rel_tol: 1.0,
-            ..Default::default()
-        },
-        RadiusOptions {
-            max_eps: 0.0,
-            ..Default::default()
-        },
+        RadiusOptions { max_eps: 0.0, ..d },
     ] {
         let e = radius_search(|e| Ok(1.0 - e), o).unwrap_err();
         assert!(matches!(e, DualError::Options(_)), "{e}");

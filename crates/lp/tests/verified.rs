@@ -14,6 +14,19 @@ use lp::{
 use network::preactivations_exact;
 use network::{load_model, objective_exact, Architecture, Init, Model};
 
+/// The verified enclosure of one objective row (no warm start).
+fn enclosure(
+    lp: &Lp19<'_>,
+    c: &[f64],
+    solver: Solver,
+    opts: &LpOptions,
+    verify: &VerifyOptions,
+) -> lp::LpEnclosure {
+    solve_verified(lp, c, solver, opts, false, verify)
+        .unwrap()
+        .remove(0)
+}
+
 fn testdata(name: &str) -> Model {
     load_model(format!(
         "{}/../../testdata/proven/{name}",
@@ -38,16 +51,13 @@ fn a_solved_value_above_the_optimum_is_not_the_optimum() {
         fallback: false,
         ..Default::default()
     };
-    let e = solve_verified(
+    let e = enclosure(
         &lp,
         &c,
         Solver::Clarabel,
         &LpOptions::default(),
-        false,
         &no_fallback,
-    )
-    .unwrap()
-    .remove(0);
+    );
     assert!(
         e.proven_lower <= truth,
         "proven lower {} above the optimum {truth}",
@@ -59,16 +69,13 @@ fn a_solved_value_above_the_optimum_is_not_the_optimum() {
         }
     }
     // With the fallback, some solver settles it, and the enclosure is tight.
-    let e = solve_verified(
+    let e = enclosure(
         &lp,
         &c,
         Solver::Clarabel,
         &LpOptions::default(),
-        false,
         &VerifyOptions::default(),
-    )
-    .unwrap()
-    .remove(0);
+    );
     assert!(e.proven_lower <= truth);
     assert!(e.proven_lower >= truth * (1.0 + 1e-9), "{}", e.proven_lower);
     assert!(e.is_optimum, "attempts: {:?}", e.attempts);
@@ -86,16 +93,13 @@ fn a_spurious_infeasible_is_retried_with_the_other_solvers() {
     let b = algorithm1(&model, &dom).unwrap();
     let lp = Lp19::new(&model, &dom, &b).unwrap();
     let c = margin_objectives(2, 0).unwrap()[2..].to_vec();
-    let e = solve_verified(
+    let e = enclosure(
         &lp,
         &c,
         Solver::Microlp,
         &LpOptions::default(),
-        false,
         &VerifyOptions::default(),
-    )
-    .unwrap()
-    .remove(0);
+    );
     assert_eq!(e.attempts[0].solver, Solver::Microlp);
     assert!(e.attempts.len() >= 2 || e.is_optimum, "{:?}", e.attempts);
     assert!(e.is_optimum, "attempts: {:?}", e.attempts);
@@ -316,16 +320,7 @@ fn objective_lengths_are_checked_and_the_ipm_gap_is_reported() {
     );
     // A small optimum is confirmed against the proven lower bound from either side.
     for solver in [Solver::Clarabel, Solver::Microlp] {
-        let e = solve_verified(
-            &lp,
-            &[1.0, -1.0],
-            solver,
-            &opts,
-            false,
-            &VerifyOptions::default(),
-        )
-        .unwrap()
-        .remove(0);
+        let e = enclosure(&lp, &[1.0, -1.0], solver, &opts, &VerifyOptions::default());
         let v = e.solution.as_ref().unwrap().value;
         assert!(
             v.abs() < 10.0 && e.is_optimum,
@@ -416,32 +411,26 @@ fn enclosure_reports_and_tightening() {
         fallback: false,
         ..Default::default()
     };
-    let e = solve_verified(
+    let e = enclosure(
         &lp,
         &c,
         Solver::Microlp,
         &LpOptions::default(),
-        false,
         &no_fallback,
-    )
-    .unwrap()
-    .remove(0);
+    );
     // microlp failed and nothing else was tried.
     assert_eq!(e.attempts.len(), 1);
     assert_eq!(e.verdict(), "no solver value");
     assert_eq!(e.solver_name(), "microlp");
     assert!(e.status().starts_with("Infeasible"), "{}", e.status());
     assert!(!e.is_optimum);
-    let e = solve_verified(
+    let e = enclosure(
         &lp,
         &c,
         Solver::Microlp,
         &LpOptions::default(),
-        false,
         &VerifyOptions::default(),
-    )
-    .unwrap()
-    .remove(0);
+    );
     // Every compiled solver at most once, microlp first.
     let names: Vec<&str> = e.attempts.iter().map(|a| a.solver.name()).collect();
     let mut uniq = names.clone();

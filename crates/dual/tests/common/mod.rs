@@ -73,3 +73,28 @@ pub fn check_inside(
     }
     Ok(())
 }
+
+/// `x -> relu(w x + b)` followed by the two logits `(h, -h)`: a one-input, one-unit net
+/// whose margin `f_0 - f_1 = 2 relu(w x + b)`.
+pub fn scalar_margin_net(w: f64, b: f64) -> network::Model {
+    use network::{Layer, Model, Shape};
+    Model::new(
+        Shape::Flat(1),
+        vec![
+            Layer::Dense {
+                weight: vec![w],
+                bias: vec![b],
+                out_features: 1,
+                in_features: 1,
+            },
+            Layer::Relu,
+            Layer::Dense {
+                weight: vec![1.0, -1.0],
+                bias: vec![0.0, 0.0],
+                out_features: 2,
+                in_features: 1,
+            },
+        ],
+    )
+    .unwrap()
+}
