@@ -38,6 +38,16 @@ fn crates_depend_only_on_what_their_job_needs() {
             false,
             &["network", "dual", "lp", "candle-core", "good_lp", "clap"],
         ),
+        (
+            "onnx-io",
+            false,
+            &["dual", "lp", "vnnlib", "candle-core", "good_lp", "clap"],
+        ),
+        (
+            "verify",
+            false,
+            &["lp", "candle-core", "good_lp", "clap", "tract-onnx"],
+        ),
         ("train", false, &["good_lp", "clap"]),
         ("convex-outer", false, &["candle-core"]),
         ("experiments", false, &["candle-core"]),

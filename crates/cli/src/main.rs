@@ -42,8 +42,11 @@ Examples:
   convex-outer certify --model model.json --eps 0.1 --count 100
   # certified radius (eq. 17) of test images 0..9, by CROWN
   convex-outer radius --model model.json --count 10 --method crown
-  # a VNN-COMP property as this tool reads it
-  convex-outer property --property prop_6.vnnlib";
+  # a VNN-COMP property as this tool reads it, then checked on an ONNX network
+  convex-outer property --property prop_6.vnnlib
+  convex-outer verify --model ACASXU_run2a_1_1_batch_2000.onnx --property prop_1.vnnlib --timeout 300
+  # any command reads .onnx models; export writes one
+  convex-outer export --model model.json --out model.onnx";
 
 #[derive(Parser, Debug)]
 #[command(name = "convex-outer", version, about = "Provable robustness bounds for ReLU networks (Wong & Kolter 2018)", after_help = EXAMPLES)]
@@ -73,6 +76,119 @@ enum Cmd {
     /// output regions, as the verifier will read them.
     #[command(after_help = EXAMPLES)]
     Property(PropertyArgs),
+    /// Checks a VNNLIB property on a model: falsify (centre, corners, PGD), then prove
+    /// (interval, CROWN, alpha-CROWN, input splitting). Exit code: 0 unsat (the property
+    /// holds), 10 sat (counterexample), 20 unknown, 21 timeout, 1 error, 2 bad flags.
+    #[command(after_help = EXAMPLES)]
+    Verify(VerifyArgs),
+    /// Writes a model (JSON or ONNX) as ONNX, for other tools to run.
+    #[command(after_help = EXAMPLES)]
+    Export(ExportArgs),
+}
+
+#[derive(Args, Debug)]
+struct VerifyArgs {
+    /// Model file (.onnx or the JSON format).
+    #[arg(long)]
+    model: PathBuf,
+    /// A .vnnlib file (or .vnnlib.gz).
+    #[arg(long)]
+    property: PathBuf,
+    /// Seconds for the whole property.
+    #[arg(long, default_value_t = 60.0)]
+    timeout: f64,
+    /// Seed of the falsifier's random restarts.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// PGD restarts on the whole box.
+    #[arg(long, default_value_t = 10)]
+    restarts: usize,
+    /// No input splitting: answer unknown when the whole box is not decided.
+    #[arg(long)]
+    no_split: bool,
+    /// Also write the VNN-COMP result file (first line the verdict; for sat the witness).
+    #[arg(long)]
+    result_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct ExportArgs {
+    /// Model file (.onnx or the JSON format).
+    #[arg(long)]
+    model: PathBuf,
+    /// The ONNX file to write.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn export_cmd(a: ExportArgs) -> Result<Value> {
+    let model = load(&a.model)?;
+    onnx_io::save_onnx(&model, &a.out)?;
+    Ok(
+        json!({"wrote": a.out.display().to_string(), "architecture": model.describe(), "parameters": model.num_parameters(), "tensor_type": "double"}),
+    )
+}
+
+/// The VNN-COMP result file: the verdict, then for `sat` the witness as
+/// `((X_0 v) ... (Y_0 v) ...)`.
+fn result_file_text(r: &verify::Report) -> String {
+    let mut s = format!("{}\n", r.verdict.word());
+    if let Some(w) = &r.witness {
+        s.push('(');
+        let xs =
+            w.x.iter()
+                .enumerate()
+                .map(|(i, v)| format!("(X_{i} {v:e})"));
+        let ys =
+            w.y.iter()
+                .enumerate()
+                .map(|(j, v)| format!("(Y_{j} {v:e})"));
+        s.push_str(&xs.chain(ys).collect::<Vec<_>>().join("\n "));
+        s.push_str(")\n");
+    }
+    s
+}
+
+fn verify_cmd(a: VerifyArgs) -> Result<(Value, i32)> {
+    if !(a.timeout.is_finite() && a.timeout > 0.0) {
+        bail!(
+            "--timeout must be a positive number of seconds, got {}",
+            a.timeout
+        );
+    }
+    let model = load(&a.model)?;
+    let prop = vnnlib::read_property(&a.property)?;
+    let opts = verify::VerifyOptions {
+        timeout: std::time::Duration::from_secs_f64(a.timeout),
+        seed: a.seed,
+        falsify: verify::FalsifyOptions {
+            restarts: a.restarts,
+            ..Default::default()
+        },
+        split: !a.no_split,
+        ..Default::default()
+    };
+    let report = verify::verify(&model, &prop, &opts)
+        .with_context(|| format!("{} on {}", a.property.display(), a.model.display()))?;
+    if let Some(path) = &a.result_file {
+        std::fs::write(path, result_file_text(&report))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let code = match report.verdict {
+        verify::Verdict::Unsat => 0,
+        verify::Verdict::Sat => 10,
+        verify::Verdict::Unknown => 20,
+        verify::Verdict::Timeout => 21,
+    };
+    let v = json!({
+        "model": {"path": a.model.display().to_string(), "architecture": model.describe()},
+        "property": a.property.display().to_string(),
+        "verdict": report.verdict.word(),
+        "meaning": "unsat: proven that no input of the property's boxes reaches its unsafe region (every bound is proven); sat: the witness reaches it, confirmed in exact arithmetic inside the file's exact box; unknown/timeout: neither",
+        "options": {"timeout_s": a.timeout, "seed": a.seed, "restarts": a.restarts, "split": !a.no_split},
+        "report": serde_json::to_value(&report)?,
+    });
+    Ok((v, code))
 }
 
 #[derive(Args, Debug)]
@@ -107,7 +223,7 @@ fn property_cmd(a: PropertyArgs) -> Result<Value> {
 
 #[derive(Args, Debug, Clone)]
 struct TargetArgs {
-    /// Model file (JSON format version 1, see the README).
+    /// Model file: .onnx, or the JSON format (version 1, see the README).
     #[arg(long)]
     model: PathBuf,
     /// mnist:test:N, mnist:train:N, or a JSON file holding a list or {"x": [...], "label": y}.
@@ -361,8 +477,18 @@ fn check_eps(eps: f64) -> Result<()> {
     Ok(())
 }
 
+/// A model file: ONNX when the name ends in `.onnx`, else the JSON format.
 fn load(path: &PathBuf) -> Result<Model> {
-    load_model(path).context("cannot load the model")
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+    {
+        Ok(onnx_io::load_onnx(path)
+            .context("cannot load the ONNX model")?
+            .model)
+    } else {
+        load_model(path).context("cannot load the model")
+    }
 }
 
 fn ms(t: Instant) -> f64 {
@@ -904,6 +1030,7 @@ fn init_cmd(a: InitArgs) -> Result<Value> {
 
 fn main() {
     let cli = Cli::parse();
+    let mut exit_code = 0;
     let out = match cli.cmd {
         Cmd::Bound(a) => bound(a),
         Cmd::Lp(a) => lp_cmd(a),
@@ -911,12 +1038,20 @@ fn main() {
         Cmd::Radius(a) => radius_cmd(a),
         Cmd::Init(a) => init_cmd(a),
         Cmd::Property(a) => property_cmd(a),
+        Cmd::Export(a) => export_cmd(a),
+        Cmd::Verify(a) => verify_cmd(a).map(|(v, code)| {
+            exit_code = code;
+            v
+        }),
     };
     match out {
-        Ok(v) => println!(
-            "{}",
-            serde_json::to_string_pretty(&v).expect("JSON values serialise")
-        ),
+        Ok(v) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&v).expect("JSON values serialise")
+            );
+            std::process::exit(exit_code);
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::exit(1);

@@ -109,4 +109,44 @@ impl InputDomain {
             .map(|(c, r)| c + r)
             .collect()
     }
+
+    /// The box `[lower, upper]` itself (a VNNLIB input set): `center` is the rounded
+    /// midpoint and `radius` covers both ends in exact arithmetic; `x` is the centre and
+    /// `eps` the largest radius (for reports; bounds use `center` and `radius`).
+    ///
+    /// Errors: lengths differ, a bound is not finite, or `lower > upper` somewhere
+    /// ([`DualError::InvalidBox`]).
+    pub fn from_box(lower: &[f64], upper: &[f64]) -> Result<InputDomain> {
+        if lower.len() != upper.len() {
+            return Err(DualError::Options(format!(
+                "box corners of lengths {} and {}",
+                lower.len(),
+                upper.len()
+            )));
+        }
+        let mut center = Vec::with_capacity(lower.len());
+        let mut radius = Vec::with_capacity(lower.len());
+        for (&lo, &hi) in lower.iter().zip(upper) {
+            if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+                return Err(DualError::InvalidBox { lo, hi });
+            }
+            // Halves first: lo + hi may overflow.
+            let mid = 0.5 * lo + 0.5 * hi;
+            let mid = mid.clamp(lo, hi);
+            let rad = (hi - mid).next_up().max((mid - lo).next_up());
+            if !rad.is_finite() {
+                return Err(DualError::InvalidBox { lo, hi });
+            }
+            center.push(mid);
+            radius.push(rad);
+        }
+        let eps = radius.iter().fold(0.0f64, |a, &r| a.max(r));
+        Ok(InputDomain {
+            x: center.clone(),
+            eps,
+            input_box: None,
+            center,
+            radius,
+        })
+    }
 }

@@ -14,11 +14,16 @@ use crate::sexpr::{parse_all, Sexp};
 /// `and` of `or`s multiplies out beyond memory).
 const MAX_DISJUNCTS: usize = 1_000_000;
 
-/// A box of inputs, rounded outwards: it contains the file's exact box.
+/// A box of inputs, rounded outwards: it contains the file's exact box. Its inner box
+/// (`inner_lower`, `inner_upper`, rounded inwards) lies inside the file's exact box:
+/// a counterexample must be taken from it. Both are equal when the file's bounds are
+/// doubles.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputBox {
     pub lower: Vec<f64>,
     pub upper: Vec<f64>,
+    pub inner_lower: Vec<f64>,
+    pub inner_upper: Vec<f64>,
 }
 
 impl InputBox {
@@ -458,6 +463,8 @@ pub fn parse_property(text: &str, name: &str) -> Result<Property> {
     'disjunct: for conj in &dnf {
         let mut lo: Vec<Option<(f64, (usize, usize))>> = vec![None; n_x];
         let mut hi: Vec<Option<(f64, (usize, usize))>> = vec![None; n_x];
+        let mut lo_in = vec![f64::NEG_INFINITY; n_x];
+        let mut hi_in = vec![f64::INFINITY; n_x];
         let mut outs = Vec::new();
         for a in conj {
             let pos = (a.line, a.col);
@@ -480,13 +487,15 @@ pub fn parse_property(text: &str, name: &str) -> Result<Property> {
                     // c X_i + k <= 0 with c = +1 (X_i <= -k) or c = -1 (X_i >= k).
                     match c.exact_f64() {
                         Some(1.0) => {
-                            let (_, up) = minus_k.enclosure().ok_or_else(|| p.dialect(pos, "a bound beyond the f64 range"))?;
+                            let (dn, up) = minus_k.enclosure().ok_or_else(|| p.dialect(pos, "a bound beyond the f64 range"))?;
+                            hi_in[i] = hi_in[i].min(dn);
                             if hi[i].is_none_or(|(h, _)| up < h) {
                                 hi[i] = Some((up, pos));
                             }
                         }
                         Some(-1.0) => {
-                            let (down, _) = a.lin.k().enclosure().ok_or_else(|| p.dialect(pos, "a bound beyond the f64 range"))?;
+                            let (down, up) = a.lin.k().enclosure().ok_or_else(|| p.dialect(pos, "a bound beyond the f64 range"))?;
+                            lo_in[i] = lo_in[i].max(up);
                             if lo[i].is_none_or(|(l, _)| down > l) {
                                 lo[i] = Some((down, pos));
                             }
@@ -536,8 +545,19 @@ pub fn parse_property(text: &str, name: &str) -> Result<Property> {
                 }
             }
         }
-        let key: Vec<u64> = lower.iter().chain(&upper).map(|v| v.to_bits()).collect();
-        let input = InputBox { lower, upper };
+        let key: Vec<u64> = lower
+            .iter()
+            .chain(&upper)
+            .chain(&lo_in)
+            .chain(&hi_in)
+            .map(|v| v.to_bits())
+            .collect();
+        let input = InputBox {
+            lower,
+            upper,
+            inner_lower: lo_in,
+            inner_upper: hi_in,
+        };
         match case_of.get(&key) {
             Some(&k) => cases[k].unsafe_region.push(outs),
             None => {

@@ -1,0 +1,187 @@
+//! [`Model`] -> ONNX, so that other tools (onnxruntime, VNN-COMP verifiers) can run and
+//! check what this project trains.
+//!
+//! The graph takes `input` of dims `[1, n]` (a vector model) or `[1, c, h, w]` (an image
+//! model) and returns `output` `[1, classes]`. Dense layers become `MatMul` by `W^T` and `Add` of the bias,
+//! convolutions `Conv` (one stride, the same pad on every side), then `Relu` and
+//! `Flatten`. Tensors are double (ONNX type 11), so the file holds the model's weights
+//! exactly and [`crate::import_onnx`] reads back the same model bit for bit; a tool that
+//! needs float32 converts the file itself (and then runs a rounded network).
+
+use std::path::Path;
+
+use network::{Layer, Model, Shape};
+use prost::Message;
+use tract_onnx::pb;
+
+use crate::error::{OnnxError, Result};
+
+fn tensor(name: &str, dims: &[usize], data: &[f64]) -> pb::TensorProto {
+    pb::TensorProto {
+        name: name.to_string(),
+        dims: dims.iter().map(|&d| d as i64).collect(),
+        data_type: 11,
+        raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..Default::default()
+    }
+}
+
+fn value_info(name: &str, dims: &[usize]) -> pb::ValueInfoProto {
+    use pb::tensor_shape_proto::{dimension::Value as D, Dimension};
+    pb::ValueInfoProto {
+        name: name.to_string(),
+        r#type: Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: 11,
+                shape: Some(pb::TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|&d| Dimension {
+                            value: Some(D::DimValue(d as i64)),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn ints(name: &str, v: &[i64]) -> pb::AttributeProto {
+    pb::AttributeProto {
+        name: name.to_string(),
+        r#type: 7, // INTS
+        ints: v.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn int(name: &str, v: i64) -> pb::AttributeProto {
+    pb::AttributeProto {
+        name: name.to_string(),
+        r#type: 2, // INT
+        i: v,
+        ..Default::default()
+    }
+}
+
+/// The ONNX message of a model (opset 13, IR version 7).
+pub fn model_to_onnx(model: &Model) -> pb::ModelProto {
+    let input_dims: Vec<usize> = match model.input_shape() {
+        Shape::Flat(n) => vec![1, n],
+        Shape::Image { c, h, w } => vec![1, c, h, w],
+    };
+    let mut nodes = Vec::new();
+    let mut inits = Vec::new();
+    let mut current = "input".to_string();
+    let n_layers = model.layers().len();
+    for (i, layer) in model.layers().iter().enumerate() {
+        let out = if i + 1 == n_layers {
+            "output".to_string()
+        } else {
+            format!("t{i}")
+        };
+        let mut node = pb::NodeProto {
+            name: format!("layer{i}_{}", layer.kind()),
+            output: vec![out.clone()],
+            ..Default::default()
+        };
+        match layer {
+            Layer::Dense {
+                weight,
+                bias,
+                out_features,
+                in_features,
+            } => {
+                // MatMul by W^T ([in, out]) then Add of the bias: the two most widely
+                // supported operators (tract's f64 Gemm mishandles its f32 beta).
+                let (w, b) = (format!("layer{i}_weight_t"), format!("layer{i}_bias"));
+                let (o, k) = (*out_features, *in_features);
+                let mut wt = vec![0.0; o * k];
+                for r in 0..o {
+                    for c in 0..k {
+                        wt[c * o + r] = weight[r * k + c];
+                    }
+                }
+                inits.push(tensor(&w, &[k, o], &wt));
+                inits.push(tensor(&b, &[o], bias));
+                let mm = format!("layer{i}_matmul");
+                nodes.push(pb::NodeProto {
+                    name: format!("layer{i}_dense_matmul"),
+                    op_type: "MatMul".into(),
+                    input: vec![current.clone(), w],
+                    output: vec![mm.clone()],
+                    ..Default::default()
+                });
+                node.op_type = "Add".into();
+                node.input = vec![mm, b];
+            }
+            Layer::Conv2d {
+                weight,
+                bias,
+                out_channels,
+                in_channels,
+                kernel_h,
+                kernel_w,
+                stride,
+                padding,
+            } => {
+                let (w, b) = (format!("layer{i}_weight"), format!("layer{i}_bias"));
+                inits.push(tensor(
+                    &w,
+                    &[*out_channels, *in_channels, *kernel_h, *kernel_w],
+                    weight,
+                ));
+                inits.push(tensor(&b, &[*out_channels], bias));
+                node.op_type = "Conv".into();
+                node.input = vec![current.clone(), w, b];
+                let p = *padding as i64;
+                node.attribute = vec![
+                    ints("kernel_shape", &[*kernel_h as i64, *kernel_w as i64]),
+                    ints("strides", &[*stride as i64, *stride as i64]),
+                    ints("pads", &[p, p, p, p]),
+                ];
+            }
+            Layer::Relu => {
+                node.op_type = "Relu".into();
+                node.input = vec![current.clone()];
+            }
+            Layer::Flatten => {
+                node.op_type = "Flatten".into();
+                node.input = vec![current.clone()];
+                node.attribute = vec![int("axis", 1)];
+            }
+        }
+        nodes.push(node);
+        current = out;
+    }
+    pb::ModelProto {
+        ir_version: 7,
+        producer_name: "convex-outer".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        opset_import: vec![pb::OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
+        graph: Some(pb::GraphProto {
+            name: "convex_outer_model".into(),
+            node: nodes,
+            initializer: inits,
+            input: vec![value_info("input", &input_dims)],
+            output: vec![value_info("output", &[1, model.output_len()])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Writes `model` as an ONNX file. Errors: I/O, naming the file.
+pub fn save_onnx(model: &Model, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    std::fs::write(path, model_to_onnx(model).encode_to_vec()).map_err(|error| OnnxError::Io {
+        file: path.display().to_string(),
+        error,
+    })
+}

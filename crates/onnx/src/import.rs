@@ -1,0 +1,1424 @@
+//! ONNX graph -> [`Model`], exactly or not at all.
+//!
+//! The importer walks the nodes in file order (ONNX requires a topological order) and
+//! follows the one tensor that depends on the graph input; every other node input must
+//! be a constant (an initializer, also when an older exporter lists it among the graph
+//! inputs, or the output of a `Constant` node).
+//!
+//! | operator | accepted form | lowered to |
+//! |---|---|---|
+//! | `MatMul` | `x @ B` (x `[.., K]`, leading dims 1) or `A @ x` (x `[K]` or `[K, 1]`), constant `A`/`B` | Dense |
+//! | `Gemm` | `alpha * A' B' + beta * C` with the data as `A` (transA 0 or 1), constant `B`, `C` | Dense |
+//! | `Conv` | 2-D, group 1, dilation 1, one stride and one pad for both axes, no auto_pad | Conv2d |
+//! | `Add`, `Sub`, `Mul`, `Div` | with a constant (scalar, per unit, or per channel after a `Conv`) | folded into the neighbouring affine map |
+//! | `Relu` | | ReLU |
+//! | `Flatten`, `Reshape`, `Identity`, `Transpose` | when they do not move data (row-major order kept) | nothing (a Flatten layer where an image becomes a vector) |
+//! | `Constant` | `value` (tensor), `value_float(s)`, `value_int(s)` | a constant |
+//!
+//! Folding: an elementwise affine map on the data (`Sub` of a mean, `Div` by a scale)
+//! is composed with the affine map before it or, when there is none yet, with the next
+//! one (the first layer's weights and bias). Each folded number is computed in exact
+//! arithmetic and accepted only when it is an f64; otherwise the import fails naming the
+//! node, because a rounded fold would make the bounds hold for a slightly different
+//! network. Not supported (an error naming the node): `BatchNormalization` (its
+//! `1/sqrt(var + eps)` is almost never exact; fold it into the weights before export),
+//! residual `Add` of two computed tensors and any branching (issue 11's graph model),
+//! an affine map followed by another with no ReLU between them (composing them would
+//! round), pooling, other activations, `Transpose` that moves data (e.g. NHWC with
+//! several channels), external data, and tensor types other than float and double.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use network::{Dyadic, Layer, Model, Shape};
+use prost::Message;
+use tract_onnx::pb;
+
+use crate::error::{OnnxError, Result};
+
+/// An ONNX model lowered onto a [`Model`], with what the file said about it.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// The network (its input shape drops the file's leading batch dimension of 1).
+    pub model: Model,
+    /// The graph input's name and its dimensions as declared (batch included).
+    pub input_name: String,
+    pub input_dims: Vec<usize>,
+    /// The graph output's name.
+    pub output_name: String,
+    /// `producer_name` of the file.
+    pub producer: String,
+    /// The default-domain opset the file imports.
+    pub opset: i64,
+    /// Number of nodes in the file's graph.
+    pub nodes: usize,
+    /// Nodes whose constant was folded into a weight or bias (name and operator).
+    pub folded: Vec<String>,
+}
+
+/// Reads an ONNX file. Errors: I/O, protobuf decoding and every lowering error of
+/// [`import_onnx`], each naming the file.
+pub fn load_onnx(path: impl AsRef<Path>) -> Result<Imported> {
+    let path = path.as_ref();
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|error| OnnxError::Io {
+        file: file.clone(),
+        error,
+    })?;
+    import_onnx(&bytes, &file)
+}
+
+/// Lowers the bytes of an ONNX model onto a [`Model`]; `source` names the file in
+/// errors. See the module documentation for what is accepted.
+pub fn import_onnx(bytes: &[u8], source: &str) -> Result<Imported> {
+    let proto = pb::ModelProto::decode(bytes).map_err(|e| OnnxError::Decode {
+        file: source.to_string(),
+        error: e.to_string(),
+    })?;
+    Lowering::new(source).run(&proto)
+}
+
+/// A constant tensor, as f64 values in row-major order.
+#[derive(Debug, Clone)]
+struct Tensor {
+    dims: Vec<usize>,
+    data: Vec<f64>,
+}
+
+/// The affine map under construction: `y = W x + b` (dense) or a convolution.
+#[derive(Debug, Clone)]
+enum Pending {
+    Dense {
+        /// Row-major `[out][in]`.
+        weight: Vec<f64>,
+        bias: Vec<f64>,
+        out_features: usize,
+        in_features: usize,
+    },
+    Conv {
+        weight: Vec<f64>,
+        /// One per output channel.
+        bias: Vec<f64>,
+        out_channels: usize,
+        in_channels: usize,
+        kernel: (usize, usize),
+        stride: usize,
+        padding: usize,
+        out_hw: (usize, usize),
+    },
+}
+
+/// An elementwise map `x -> scale * x + shift` waiting to be folded into the next
+/// affine map (`None` entries: the identity).
+#[derive(Debug, Clone)]
+struct Elementwise {
+    scale: Vec<f64>,
+    shift: Vec<f64>,
+    /// The nodes it came from, for errors.
+    nodes: Vec<String>,
+}
+
+impl Elementwise {
+    fn identity(n: usize) -> Elementwise {
+        Elementwise {
+            scale: vec![1.0; n],
+            shift: vec![0.0; n],
+            nodes: Vec::new(),
+        }
+    }
+    fn is_identity(&self) -> bool {
+        self.scale.iter().all(|&s| s == 1.0) && self.shift.iter().all(|&t| t == 0.0)
+    }
+}
+
+/// `a * b` when it is an f64 exactly (no rounding, no overflow or underflow).
+fn exact_mul(a: f64, b: f64) -> Option<f64> {
+    let p = a * b;
+    if !p.is_finite() {
+        return None;
+    }
+    if p == 0.0 {
+        return (a == 0.0 || b == 0.0).then_some(p);
+    }
+    // Far from the subnormal range the fused multiply-add gives the exact residual.
+    (p.abs() >= 1e-280 && a.mul_add(b, -p) == 0.0).then_some(p)
+}
+
+/// `a + b` when it is an f64 exactly (TwoSum's error term is zero).
+fn exact_add(a: f64, b: f64) -> Option<f64> {
+    let s = a + b;
+    if !s.is_finite() {
+        return None;
+    }
+    let bb = s - a;
+    let err = (a - (s - bb)) + (b - bb);
+    (err == 0.0).then_some(s)
+}
+
+/// `a / b` when it is an f64 exactly.
+fn exact_div(a: f64, b: f64) -> Option<f64> {
+    if b == 0.0 {
+        return None;
+    }
+    let q = a / b;
+    if !q.is_finite() {
+        return None;
+    }
+    if q == 0.0 {
+        return (a == 0.0).then_some(q);
+    }
+    (q.abs() >= 1e-280 && q.mul_add(b, -a) == 0.0).then_some(q)
+}
+
+/// `b + sum_j w_j t_j` computed exactly, when the result is an f64.
+fn exact_dot_plus(b: f64, w: impl Iterator<Item = (f64, f64)>) -> Option<f64> {
+    let mut acc = Dyadic::from_f64(b)?;
+    for (wj, tj) in w {
+        if tj != 0.0 && wj != 0.0 {
+            acc = acc.add(&Dyadic::from_f64(wj)?.mul(&Dyadic::from_f64(tj)?));
+        }
+    }
+    let v = acc.to_f64();
+    (v.is_finite() && acc.cmp_f64(v) == Some(std::cmp::Ordering::Equal)).then_some(v)
+}
+
+struct Lowering {
+    file: String,
+    consts: HashMap<String, Tensor>,
+    /// Name of the tensor that carries the data, and its ONNX dimensions.
+    current: String,
+    dims: Vec<usize>,
+    /// The model's shape at this point (what the next layer receives).
+    shape: Shape,
+    /// The model's input shape (a data-preserving reshape before the first layer
+    /// relabels it).
+    input_shape: Shape,
+    layers: Vec<Layer>,
+    pending: Option<Pending>,
+    /// A Flatten to emit after the pending affine map.
+    flatten_after_pending: bool,
+    pre: Elementwise,
+    folded: Vec<String>,
+    /// The node being lowered (index, name, operator), for errors.
+    at: (usize, String, String),
+}
+
+fn attr<'a>(node: &'a pb::NodeProto, name: &str) -> Option<&'a pb::AttributeProto> {
+    node.attribute.iter().find(|a| a.name == name)
+}
+
+impl Lowering {
+    fn new(file: &str) -> Lowering {
+        Lowering {
+            file: file.to_string(),
+            consts: HashMap::new(),
+            current: String::new(),
+            dims: Vec::new(),
+            shape: Shape::Flat(0),
+            input_shape: Shape::Flat(0),
+            layers: Vec::new(),
+            pending: None,
+            flatten_after_pending: false,
+            pre: Elementwise::identity(0),
+            folded: Vec::new(),
+            at: (0, String::new(), String::new()),
+        }
+    }
+
+    fn graph_err(&self, msg: impl Into<String>) -> OnnxError {
+        OnnxError::Graph {
+            file: self.file.clone(),
+            msg: msg.into(),
+        }
+    }
+
+    fn node_err(&self, msg: impl Into<String>) -> OnnxError {
+        OnnxError::Node {
+            file: self.file.clone(),
+            index: self.at.0,
+            name: self.at.1.clone(),
+            op: self.at.2.clone(),
+            msg: msg.into(),
+        }
+    }
+
+    fn tensor(&self, t: &pb::TensorProto) -> Result<Tensor> {
+        let err = |msg: String| OnnxError::Tensor {
+            file: self.file.clone(),
+            name: t.name.clone(),
+            msg,
+        };
+        if t.data_location == Some(1) || !t.external_data.is_empty() {
+            return Err(err(
+                "stored as external data (a separate file); save the model with its weights inside"
+                    .into(),
+            ));
+        }
+        let mut dims = Vec::with_capacity(t.dims.len());
+        for &d in &t.dims {
+            if d < 0 {
+                return Err(err(format!("negative dimension {d}")));
+            }
+            dims.push(d as usize);
+        }
+        let n: usize = dims.iter().product();
+        let data: Vec<f64> = match t.data_type {
+            1 => {
+                if !t.raw_data.is_empty() {
+                    if t.raw_data.len() != 4 * n {
+                        return Err(err(format!(
+                            "float tensor of {n} values holds {} raw bytes",
+                            t.raw_data.len()
+                        )));
+                    }
+                    t.raw_data
+                        .chunks_exact(4)
+                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64)
+                        .collect()
+                } else {
+                    t.float_data.iter().map(|&v| v as f64).collect()
+                }
+            }
+            11 => {
+                if !t.raw_data.is_empty() {
+                    if t.raw_data.len() != 8 * n {
+                        return Err(err(format!(
+                            "double tensor of {n} values holds {} raw bytes",
+                            t.raw_data.len()
+                        )));
+                    }
+                    t.raw_data
+                        .chunks_exact(8)
+                        .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+                        .collect()
+                } else {
+                    t.double_data.clone()
+                }
+            }
+            // int64: shapes of Reshape.
+            7 => {
+                if !t.raw_data.is_empty() {
+                    if t.raw_data.len() != 8 * n {
+                        return Err(err(format!(
+                            "int64 tensor of {n} values holds {} raw bytes",
+                            t.raw_data.len()
+                        )));
+                    }
+                    t.raw_data
+                        .chunks_exact(8)
+                        .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")) as f64)
+                        .collect()
+                } else {
+                    t.int64_data.iter().map(|&v| v as f64).collect()
+                }
+            }
+            other => {
+                return Err(err(format!(
+                "data type {other} is not supported (float = 1, double = 11, int64 = 7 for shapes)"
+            )))
+            }
+        };
+        if data.len() != n {
+            return Err(err(format!(
+                "dims {dims:?} need {n} values but the tensor holds {}",
+                data.len()
+            )));
+        }
+        if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+            return Err(err(format!(
+                "holds the non-finite value {} at flat index {i}",
+                data[i]
+            )));
+        }
+        Ok(Tensor { dims, data })
+    }
+
+    fn run(mut self, proto: &pb::ModelProto) -> Result<Imported> {
+        let graph = proto
+            .graph
+            .as_ref()
+            .ok_or_else(|| self.graph_err("the model holds no graph"))?;
+        let opset = proto
+            .opset_import
+            .iter()
+            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+            .map(|o| o.version)
+            .unwrap_or(0);
+        for t in &graph.initializer {
+            let v = self.tensor(t)?;
+            self.consts.insert(t.name.clone(), v);
+        }
+        let data_inputs: Vec<&pb::ValueInfoProto> = graph
+            .input
+            .iter()
+            .filter(|i| !self.consts.contains_key(&i.name))
+            .collect();
+        if data_inputs.len() != 1 {
+            return Err(self.graph_err(format!(
+                "the graph must have exactly one input that is not an initializer, found {}: {:?}",
+                data_inputs.len(),
+                data_inputs.iter().map(|i| &i.name).collect::<Vec<_>>()
+            )));
+        }
+        let input = data_inputs[0];
+        let input_dims = self.value_dims(input)?;
+        let input_shape = match input_dims.as_slice() {
+            [n] => Shape::Flat(*n),
+            [1, n] | [n, 1] => Shape::Flat(*n),
+            [1, c, h, w] => Shape::Image {
+                c: *c,
+                h: *h,
+                w: *w,
+            },
+            [c, h, w] => Shape::Image {
+                c: *c,
+                h: *h,
+                w: *w,
+            },
+            d => {
+                return Err(self.graph_err(format!(
+                    "input {:?} has dimensions {d:?}; supported: [n], [1, n], [c, h, w] or [1, c, h, w]",
+                    input.name
+                )))
+            }
+        };
+        if input_shape.numel() == 0 {
+            return Err(self.graph_err(format!("input {:?} has no elements", input.name)));
+        }
+        if graph.output.len() != 1 {
+            return Err(self.graph_err(format!(
+                "the graph must have exactly one output, found {}",
+                graph.output.len()
+            )));
+        }
+        let output_name = graph.output[0].name.clone();
+        self.current = input.name.clone();
+        self.dims = input_dims.clone();
+        self.shape = input_shape;
+        self.input_shape = input_shape;
+        self.pre = Elementwise::identity(input_shape.numel());
+        for (index, node) in graph.node.iter().enumerate() {
+            self.at = (index, node.name.clone(), node.op_type.clone());
+            self.node(node)?;
+        }
+        self.at = (graph.node.len(), String::new(), "end of graph".into());
+        if self.current != output_name {
+            return Err(self.graph_err(format!(
+                "the graph output {output_name:?} is not the tensor computed from the input (the last one is {:?}); graphs with several branches need the graph model (issue 11)",
+                self.current
+            )));
+        }
+        self.finish_pending();
+        // A network that ends in a ReLU (or in an elementwise map after one) gets an
+        // identity Dense layer, so that its last layer is affine: exact.
+        let ends_in_relu = matches!(
+            self.layers
+                .iter()
+                .rev()
+                .find(|l| !matches!(l, Layer::Flatten)),
+            Some(Layer::Relu)
+        );
+        if ends_in_relu {
+            let n = self.shape.numel();
+            if let Shape::Image { .. } = self.shape {
+                self.layers.push(Layer::Flatten);
+                self.shape = Shape::Flat(n);
+            }
+            let mut weight = vec![0.0; n * n];
+            for i in 0..n {
+                weight[i * n + i] = self.pre.scale[i];
+            }
+            self.layers.push(Layer::Dense {
+                weight,
+                bias: self.pre.shift.clone(),
+                out_features: n,
+                in_features: n,
+            });
+            self.pre = Elementwise::identity(n);
+        } else if !self.pre.is_identity() {
+            return Err(self.graph_err(format!(
+                "an elementwise map ({}) follows the last affine map but could not be folded",
+                self.pre.nodes.join(", ")
+            )));
+        }
+        if self.layers.is_empty() {
+            return Err(self.graph_err("the graph has no affine layer (MatMul, Gemm or Conv)"));
+        }
+        let model =
+            Model::new(self.input_shape, self.layers).map_err(|error| OnnxError::Model {
+                file: self.file.clone(),
+                error,
+            })?;
+        Ok(Imported {
+            model,
+            input_name: input.name.clone(),
+            input_dims,
+            output_name,
+            producer: proto.producer_name.clone(),
+            opset,
+            nodes: graph.node.len(),
+            folded: self.folded,
+        })
+    }
+
+    fn value_dims(&self, v: &pb::ValueInfoProto) -> Result<Vec<usize>> {
+        use pb::tensor_shape_proto::dimension::Value as D;
+        use pb::type_proto::Value as T;
+        let shape = match v.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+            Some(T::TensorType(t)) => {
+                if t.elem_type != 1 && t.elem_type != 11 {
+                    return Err(self.graph_err(format!(
+                        "input {:?} has element type {}; supported: float (1), double (11)",
+                        v.name, t.elem_type
+                    )));
+                }
+                t.shape.as_ref()
+            }
+            _ => None,
+        };
+        let shape = shape.ok_or_else(|| {
+            self.graph_err(format!("input {:?} declares no tensor shape", v.name))
+        })?;
+        let mut dims = Vec::new();
+        for (i, d) in shape.dim.iter().enumerate() {
+            match &d.value {
+                Some(D::DimValue(n)) if *n > 0 => dims.push(*n as usize),
+                // A symbolic (or unset) batch dimension: one example at a time.
+                Some(D::DimParam(_)) | None if i == 0 && shape.dim.len() > 1 => dims.push(1),
+                other => {
+                    return Err(self.graph_err(format!(
+                        "input {:?}: dimension {i} is {other:?}; only the leading (batch) dimension may be symbolic",
+                        v.name
+                    )))
+                }
+            }
+        }
+        Ok(dims)
+    }
+
+    /// The node's inputs split into the data input (which must be `self.current`) and
+    /// constants, by position. Empty names (omitted optional inputs) are `None`.
+    fn operands(&self, node: &pb::NodeProto) -> Result<Vec<Option<Operand>>> {
+        let mut out = Vec::new();
+        let mut data = 0;
+        for name in &node.input {
+            if name.is_empty() {
+                out.push(None);
+            } else if *name == self.current {
+                data += 1;
+                out.push(Some(Operand::Data));
+            } else if let Some(t) = self.consts.get(name) {
+                out.push(Some(Operand::Const(t.clone())));
+            } else {
+                return Err(self.node_err(format!(
+                    "input {name:?} is neither the data tensor ({:?}) nor a constant: the graph branches, which needs the graph model (issue 11)",
+                    self.current
+                )));
+            }
+        }
+        if data > 1 {
+            return Err(self.node_err(
+                "takes the data tensor twice (e.g. x + x or a residual connection); this needs the graph model (issue 11)",
+            ));
+        }
+        Ok(out)
+    }
+
+    fn set_output(&mut self, node: &pb::NodeProto) -> Result<()> {
+        if node.output.len() != 1 {
+            return Err(self.node_err(format!(
+                "has {} outputs; one is supported",
+                node.output.len()
+            )));
+        }
+        self.current = node.output[0].clone();
+        Ok(())
+    }
+
+    fn int_attr(&self, node: &pb::NodeProto, name: &str, default: i64) -> i64 {
+        attr(node, name).map(|a| a.i).unwrap_or(default)
+    }
+
+    fn node(&mut self, node: &pb::NodeProto) -> Result<()> {
+        if !(node.domain.is_empty() || node.domain == "ai.onnx") {
+            return Err(self.node_err(format!(
+                "operator domain {:?} is not supported",
+                node.domain
+            )));
+        }
+        if node.op_type == "Constant" {
+            return self.constant(node);
+        }
+        let ops = self.operands(node)?;
+        if !ops.iter().any(|o| matches!(o, Some(Operand::Data))) {
+            return Err(self.node_err(
+                "computes on constants only; constant folding of this operator is not supported (fold it before export)",
+            ));
+        }
+        match node.op_type.as_str() {
+            "Identity" => self.set_output(node),
+            "Relu" => self.relu(node),
+            "Flatten" => {
+                let axis = self.int_attr(node, "axis", 1);
+                let r = self.dims.len() as i64;
+                let axis = if axis < 0 { axis + r } else { axis };
+                if !(0..=r).contains(&axis) {
+                    return Err(self.node_err(format!("axis {axis} out of range for rank {r}")));
+                }
+                let a: usize = self.dims[..axis as usize].iter().product();
+                let b: usize = self.dims[axis as usize..].iter().product();
+                self.reshape_to(vec![a, b])?;
+                self.set_output(node)
+            }
+            "Reshape" => {
+                let shape = match ops.get(1) {
+                    Some(Some(Operand::Const(t))) => t.data.clone(),
+                    _ => return Err(self.node_err("the target shape must be a constant")),
+                };
+                if attr(node, "allowzero").map(|a| a.i).unwrap_or(0) != 0 {
+                    return Err(self.node_err("allowzero = 1 is not supported"));
+                }
+                let total: usize = self.dims.iter().product();
+                let mut dims = Vec::new();
+                let mut infer = None;
+                for (i, &s) in shape.iter().enumerate() {
+                    let s = s as i64;
+                    if s == 0 {
+                        dims.push(*self.dims.get(i).ok_or_else(|| {
+                            self.node_err("0 in the target shape copies a dimension the input lacks")
+                        })?);
+                    } else if s == -1 {
+                        if infer.is_some() {
+                            return Err(self.node_err("two -1 in the target shape"));
+                        }
+                        infer = Some(dims.len());
+                        dims.push(1);
+                    } else if s > 0 {
+                        dims.push(s as usize);
+                    } else {
+                        return Err(self.node_err(format!("invalid target dimension {s}")));
+                    }
+                }
+                if let Some(i) = infer {
+                    let rest: usize = dims.iter().product();
+                    if rest == 0 || !total.is_multiple_of(rest) {
+                        return Err(self.node_err(format!(
+                            "cannot infer -1: {total} values into {shape:?}"
+                        )));
+                    }
+                    dims[i] = total / rest;
+                }
+                self.reshape_to(dims)?;
+                self.set_output(node)
+            }
+            "Transpose" => {
+                let r = self.dims.len();
+                let perm: Vec<usize> = match attr(node, "perm") {
+                    Some(a) => a.ints.iter().map(|&p| p as usize).collect(),
+                    None => (0..r).rev().collect(),
+                };
+                let mut sorted = perm.clone();
+                sorted.sort_unstable();
+                if sorted != (0..r).collect::<Vec<_>>() {
+                    return Err(self.node_err(format!("perm {perm:?} is not a permutation of 0..{r}")));
+                }
+                // Data stays in place when the axes of size > 1 keep their order.
+                let moved: Vec<usize> = perm.iter().copied().filter(|&p| self.dims[p] > 1).collect();
+                if moved.windows(2).any(|w| w[0] > w[1]) {
+                    return Err(self.node_err(format!(
+                        "perm {perm:?} of dimensions {:?} moves data (e.g. NHWC with several channels); only transposes that keep the row-major order are supported",
+                        self.dims
+                    )));
+                }
+                let dims: Vec<usize> = perm.iter().map(|&p| self.dims[p]).collect();
+                self.reshape_to(dims)?;
+                self.set_output(node)
+            }
+            "MatMul" => self.matmul(node, &ops),
+            "Gemm" => self.gemm(node, &ops),
+            "Conv" => self.conv(node, &ops),
+            "Add" | "Sub" | "Mul" | "Div" => self.elementwise(node, &ops),
+            "BatchNormalization" => Err(self.node_err(
+                "BatchNormalization is not folded: its scale gamma / sqrt(var + eps) rounds, so the folded network would differ from the file's; fold it into the preceding layer's weights before export",
+            )),
+            other => Err(self.node_err(format!(
+                "operator {other} is not supported (supported: MatMul, Gemm, Conv, Add, Sub, Mul, Div by constants, Relu, Flatten, Reshape, Transpose that keeps the data order, Identity, Constant)"
+            ))),
+        }
+    }
+
+    fn constant(&mut self, node: &pb::NodeProto) -> Result<()> {
+        let a = node
+            .attribute
+            .first()
+            .ok_or_else(|| self.node_err("Constant without a value attribute"))?;
+        let t = match a.name.as_str() {
+            "value" => {
+                let t =
+                    a.t.as_ref()
+                        .ok_or_else(|| self.node_err("value attribute holds no tensor"))?;
+                self.tensor(t)?
+            }
+            "value_float" => Tensor {
+                dims: vec![],
+                data: vec![a.f as f64],
+            },
+            "value_floats" => Tensor {
+                dims: vec![a.floats.len()],
+                data: a.floats.iter().map(|&v| v as f64).collect(),
+            },
+            "value_int" => Tensor {
+                dims: vec![],
+                data: vec![a.i as f64],
+            },
+            "value_ints" => Tensor {
+                dims: vec![a.ints.len()],
+                data: a.ints.iter().map(|&v| v as f64).collect(),
+            },
+            other => {
+                return Err(self.node_err(format!("Constant attribute {other} is not supported")))
+            }
+        };
+        if node.output.len() != 1 {
+            return Err(self.node_err("Constant must have one output"));
+        }
+        self.consts.insert(node.output[0].clone(), t);
+        Ok(())
+    }
+
+    /// A reshape that keeps the data order: updates the ONNX dims, and the model's
+    /// shape when an image becomes a vector.
+    fn reshape_to(&mut self, dims: Vec<usize>) -> Result<()> {
+        let n: usize = dims.iter().product();
+        if n != self.dims.iter().product::<usize>() {
+            return Err(self.node_err(format!(
+                "reshapes {:?} into {dims:?}: the element counts differ",
+                self.dims
+            )));
+        }
+        let non1: Vec<usize> = dims.iter().copied().filter(|&d| d != 1).collect();
+        if self.layers.is_empty() && self.pending.is_none() {
+            // Before the first layer a reshape that keeps the data order only relabels
+            // the model's input (e.g. NHWC with one channel read as NCHW).
+            self.shape = match dims.as_slice() {
+                [.., c, h, w]
+                    if dims.len() >= 3 && dims[..dims.len() - 3].iter().all(|&d| d == 1) =>
+                {
+                    Shape::Image {
+                        c: *c,
+                        h: *h,
+                        w: *w,
+                    }
+                }
+                _ => Shape::Flat(n),
+            };
+            self.input_shape = self.shape;
+            self.dims = dims;
+            return Ok(());
+        }
+        if let Shape::Image { .. } = self.shape {
+            // Stays an image when the non-1 dims are still (c, h, w) in order.
+            let still_image = match self.shape {
+                Shape::Image { c, h, w } => {
+                    dims.len() >= 3
+                        && dims[dims.len() - 3..] == [c, h, w]
+                        && dims[..dims.len() - 3].iter().all(|&d| d == 1)
+                }
+                _ => false,
+            };
+            if !still_image && non1.len() > 1 && dims.len() >= 3 && dims[dims.len() - 1] != n {
+                return Err(self.node_err(format!(
+                    "reshapes the image {:?} into the image {dims:?}; only flattening an image is supported after the first layer",
+                    self.dims
+                )));
+            }
+            if !still_image {
+                if self.pending.is_some() {
+                    self.flatten_after_pending = true;
+                } else {
+                    self.layers.push(Layer::Flatten);
+                }
+                self.shape = Shape::Flat(n);
+            }
+        } else if dims.len() >= 3 && non1.len() > 1 && dims[dims.len() - 1] != n {
+            return Err(self.node_err(format!(
+                "reshapes a vector into the image {dims:?}; a dense layer feeding a convolution is not supported"
+            )));
+        }
+        self.dims = dims;
+        Ok(())
+    }
+
+    /// Emits the pending affine map (and a Flatten that followed it).
+    fn finish_pending(&mut self) {
+        match self.pending.take() {
+            None => {}
+            Some(Pending::Dense {
+                weight,
+                bias,
+                out_features,
+                in_features,
+            }) => self.layers.push(Layer::Dense {
+                weight,
+                bias,
+                out_features,
+                in_features,
+            }),
+            Some(Pending::Conv {
+                weight,
+                bias,
+                out_channels,
+                in_channels,
+                kernel,
+                stride,
+                padding,
+                ..
+            }) => self.layers.push(Layer::Conv2d {
+                weight,
+                bias,
+                out_channels,
+                in_channels,
+                kernel_h: kernel.0,
+                kernel_w: kernel.1,
+                stride,
+                padding,
+            }),
+        }
+        if self.flatten_after_pending {
+            self.layers.push(Layer::Flatten);
+            self.flatten_after_pending = false;
+        }
+    }
+
+    fn relu(&mut self, node: &pb::NodeProto) -> Result<()> {
+        if self.pending.is_none() {
+            if !self.pre.is_identity() {
+                return Err(self.node_err(format!(
+                    "a ReLU after an elementwise map ({}) with no affine map before it cannot be represented",
+                    self.pre.nodes.join(", ")
+                )));
+            }
+            match self.layers.iter().rev().find(|l| !matches!(l, Layer::Flatten)) {
+                None => {
+                    return Err(self.node_err(
+                        "a ReLU before any affine layer is not supported (the model starts with an affine map)",
+                    ))
+                }
+                // relu(relu(x)) = relu(x): nothing to add.
+                Some(Layer::Relu) => return self.set_output(node),
+                Some(_) => {}
+            }
+        }
+        self.finish_pending();
+        self.layers.push(Layer::Relu);
+        self.pre = Elementwise::identity(self.shape.numel());
+        self.set_output(node)
+    }
+
+    /// Starts a new affine map on the current data; refuses when one is pending
+    /// (affine after affine would need a rounded composition).
+    fn start_affine(&self, what: &str) -> Result<()> {
+        if self.pending.is_some() {
+            return Err(self.node_err(format!(
+                "{what} follows another affine map with no ReLU between them; composing the two would round, and a chain of affine maps without ReLU needs the graph model (issue 11)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// A dense map `W` (`[out][in]` row-major) on the current data, with the pending
+    /// elementwise map folded in exactly.
+    fn push_dense(&mut self, mut weight: Vec<f64>, out: usize, inp: usize) -> Result<()> {
+        if inp != self.shape.numel() {
+            return Err(self.node_err(format!(
+                "a weight of {inp} inputs applied to {} values",
+                self.shape.numel()
+            )));
+        }
+        let mut bias = vec![0.0; out];
+        if !self.pre.is_identity() {
+            for o in 0..out {
+                let row = &mut weight[o * inp..(o + 1) * inp];
+                bias[o] =
+                    exact_dot_plus(0.0, row.iter().copied().zip(self.pre.shift.iter().copied()))
+                        .ok_or_else(|| self.fold_err())?;
+                for (w, &s) in row.iter_mut().zip(&self.pre.scale) {
+                    *w = exact_mul(*w, s).ok_or_else(|| self.fold_err())?;
+                }
+            }
+            let nodes = std::mem::take(&mut self.pre.nodes);
+            self.folded.extend(nodes);
+            self.pre = Elementwise::identity(inp);
+        }
+        if let Shape::Image { .. } = self.shape {
+            self.layers.push(Layer::Flatten);
+            self.shape = Shape::Flat(inp);
+        }
+        self.pending = Some(Pending::Dense {
+            weight,
+            bias,
+            out_features: out,
+            in_features: inp,
+        });
+        self.shape = Shape::Flat(out);
+        self.pre = Elementwise::identity(out);
+        Ok(())
+    }
+
+    fn fold_err(&self) -> OnnxError {
+        self.node_err(format!(
+            "folding the elementwise map of {} into this layer's weights would round (the folded value is not an f64); export the model with the normalisation folded, or leave it to the input set",
+            self.pre.nodes.join(", ")
+        ))
+    }
+
+    fn matmul(&mut self, node: &pb::NodeProto, ops: &[Option<Operand>]) -> Result<()> {
+        self.start_affine("MatMul")?;
+        let n_in = self.dims.last().copied().unwrap_or(0);
+        match ops {
+            [Some(Operand::Data), Some(Operand::Const(b))] => {
+                // x [.., K] @ B [K, N] -> [.., N]: W[o][i] = B[i][o].
+                if b.dims.len() != 2 || b.dims[0] != n_in {
+                    return Err(self.node_err(format!(
+                        "data {:?} @ constant {:?}: the constant must be [K, N] with K = {n_in}",
+                        self.dims, b.dims
+                    )));
+                }
+                if self.dims[..self.dims.len() - 1].iter().any(|&d| d != 1) {
+                    return Err(self.node_err(format!(
+                        "data {:?}: only a batch of one example (leading dims 1) is supported",
+                        self.dims
+                    )));
+                }
+                let (k, n) = (b.dims[0], b.dims[1]);
+                let mut w = vec![0.0; n * k];
+                for i in 0..k {
+                    for o in 0..n {
+                        w[o * k + i] = b.data[i * n + o];
+                    }
+                }
+                self.push_dense(w, n, k)?;
+                let mut dims = self.dims.clone();
+                *dims.last_mut().expect("rank >= 1") = n;
+                self.dims = dims;
+            }
+            [Some(Operand::Const(a)), Some(Operand::Data)] => {
+                // A [M, K] @ x [K] or [K, 1].
+                let k = self.dims[0];
+                let ok_shape = matches!(self.dims.as_slice(), [_] | [_, 1]);
+                if !ok_shape || a.dims.len() != 2 || a.dims[1] != k {
+                    return Err(self.node_err(format!(
+                        "constant {:?} @ data {:?}: supported is A [M, K] @ x [K] or [K, 1]",
+                        a.dims, self.dims
+                    )));
+                }
+                let m = a.dims[0];
+                self.push_dense(a.data.clone(), m, k)?;
+                self.dims[0] = m;
+            }
+            _ => return Err(self.node_err("MatMul needs the data and one constant")),
+        }
+        self.set_output(node)
+    }
+
+    fn gemm(&mut self, node: &pb::NodeProto, ops: &[Option<Operand>]) -> Result<()> {
+        self.start_affine("Gemm")?;
+        let alpha = attr(node, "alpha").map(|a| a.f as f64).unwrap_or(1.0);
+        let beta = attr(node, "beta").map(|a| a.f as f64).unwrap_or(1.0);
+        let trans_a = self.int_attr(node, "transA", 0) != 0;
+        let trans_b = self.int_attr(node, "transB", 0) != 0;
+        let (b, c) = match ops {
+            [Some(Operand::Data), Some(Operand::Const(b))] => (b.clone(), None),
+            [Some(Operand::Data), Some(Operand::Const(b)), None] => (b.clone(), None),
+            [Some(Operand::Data), Some(Operand::Const(b)), Some(Operand::Const(c))] => {
+                (b.clone(), Some(c.clone()))
+            }
+            _ => {
+                return Err(
+                    self.node_err("Gemm is supported with the data as A and constants B (and C)")
+                )
+            }
+        };
+        let k = match (self.dims.as_slice(), trans_a) {
+            ([1, k], false) | ([k, 1], true) => *k,
+            (d, _) => {
+                return Err(self.node_err(format!(
+                    "data A has dims {d:?} (transA = {}); one example [1, K] (or [K, 1] transposed) is supported",
+                    trans_a as u8
+                )))
+            }
+        };
+        if b.dims.len() != 2 {
+            return Err(self.node_err(format!("B has dims {:?}; a matrix is needed", b.dims)));
+        }
+        let (bk, n) = if trans_b {
+            (b.dims[1], b.dims[0])
+        } else {
+            (b.dims[0], b.dims[1])
+        };
+        if bk != k {
+            return Err(self.node_err(format!(
+                "A has K = {k} columns but B (dims {:?}, transB = {}) has {bk} rows",
+                b.dims, trans_b as u8
+            )));
+        }
+        let mut w = vec![0.0; n * k];
+        for o in 0..n {
+            for i in 0..k {
+                let v = if trans_b {
+                    b.data[o * k + i]
+                } else {
+                    b.data[i * n + o]
+                };
+                w[o * k + i] = if alpha == 1.0 {
+                    v
+                } else {
+                    exact_mul(alpha, v).ok_or_else(|| {
+                        self.node_err(format!(
+                            "alpha = {alpha} times B rounds; fold alpha before export"
+                        ))
+                    })?
+                };
+            }
+        }
+        self.push_dense(w, n, k)?;
+        self.dims = vec![1, n];
+        if let Some(c) = c {
+            let cv = self.broadcast(&c, n, "C")?;
+            let scaled: Vec<f64> = cv
+                .iter()
+                .map(|&v| exact_mul(beta, v))
+                .collect::<Option<_>>()
+                .ok_or_else(|| self.node_err(format!("beta = {beta} times C rounds")))?;
+            self.add_to_bias(&scaled)?;
+        }
+        self.set_output(node)
+    }
+
+    /// A constant broadcast to the `n` values of the data (scalar or `n` values).
+    fn broadcast(&self, c: &Tensor, n: usize, what: &str) -> Result<Vec<f64>> {
+        if c.data.len() == 1 {
+            return Ok(vec![c.data[0]; n]);
+        }
+        if c.data.len() == n {
+            // A full tensor must match the data's dims up to leading 1s.
+            let trailing: Vec<usize> = c.dims.iter().copied().skip_while(|&d| d == 1).collect();
+            let ours: Vec<usize> = self.dims.iter().copied().skip_while(|&d| d == 1).collect();
+            if trailing == ours || c.dims.len() <= 1 {
+                return Ok(c.data.clone());
+            }
+        }
+        // Per channel: [C, 1, 1] or [1, C, 1, 1] on an image [.., C, H, W].
+        if let Shape::Image { c: ch, h, w } = self.shape {
+            let non1: Vec<usize> = c.dims.iter().copied().filter(|&d| d != 1).collect();
+            let per_channel = c.data.len() == ch
+                && c.dims.len() >= 3
+                && non1 == [ch]
+                && c.dims[c.dims.len() - 3] == ch;
+            if per_channel {
+                return Ok((0..n).map(|i| c.data[i / (h * w)]).collect());
+            }
+        }
+        Err(self.node_err(format!(
+            "{what} of dims {:?} does not broadcast to the data's dims {:?} (scalar, one value per element, or per channel)",
+            c.dims, self.dims
+        )))
+    }
+
+    /// Adds `v` (one value per output unit) to the pending map's bias, exactly.
+    fn add_to_bias(&mut self, v: &[f64]) -> Result<()> {
+        let err = self.node_err("adding this constant to the bias rounds");
+        match self.pending.as_mut() {
+            Some(Pending::Dense { bias, .. }) => {
+                for (b, &x) in bias.iter_mut().zip(v) {
+                    *b = exact_add(*b, x).ok_or_else(|| err.clone_msg())?;
+                }
+            }
+            Some(Pending::Conv {
+                bias,
+                out_hw: (h, w),
+                ..
+            }) => {
+                let hw = *h * *w;
+                for (ch, b) in bias.iter_mut().enumerate() {
+                    let vals = &v[ch * hw..(ch + 1) * hw];
+                    if vals.iter().any(|&x| x != vals[0]) {
+                        return Err(err.with_msg(
+                            "adds a constant that varies within a channel to a convolution's output; only per-channel biases are supported",
+                        ));
+                    }
+                    *b = exact_add(*b, vals[0]).ok_or_else(|| err.clone_msg())?;
+                }
+            }
+            None => unreachable!("add_to_bias is called with a pending map"),
+        }
+        Ok(())
+    }
+
+    fn elementwise(&mut self, node: &pb::NodeProto, ops: &[Option<Operand>]) -> Result<()> {
+        let op = node.op_type.as_str();
+        let (c, data_first) = match ops {
+            [Some(Operand::Data), Some(Operand::Const(c))] => (c, true),
+            [Some(Operand::Const(c)), Some(Operand::Data)] => (c, false),
+            _ => return Err(self.node_err(format!("{op} needs the data and one constant"))),
+        };
+        let n = self.shape.numel();
+        if c.data.len() > n {
+            return Err(self.node_err(format!(
+                "the constant {:?} is larger than the data {:?}: broadcasting that grows the data is not supported",
+                c.dims, self.dims
+            )));
+        }
+        let v = self.broadcast(c, n, "the constant")?;
+        let label = format!("node {} ({:?}, {op})", self.at.0, self.at.1);
+        // As y = s * x + t with s, t per element (x the data).
+        let (s, t): (Vec<f64>, Vec<f64>) = match (op, data_first) {
+            ("Add", _) => (vec![1.0; n], v.clone()),
+            ("Sub", true) => (vec![1.0; n], v.iter().map(|x| -x).collect()),
+            ("Sub", false) => (vec![-1.0; n], v.clone()),
+            ("Mul", _) => (v.clone(), vec![0.0; n]),
+            ("Div", true) => {
+                let inv: Option<Vec<f64>> = v.iter().map(|&d| exact_div(1.0, d)).collect();
+                match inv {
+                    Some(inv) => (inv, vec![0.0; n]),
+                    None => {
+                        // Divide the pending map exactly, or refuse.
+                        return self.divide(node, &v, &label);
+                    }
+                }
+            }
+            _ => {
+                return Err(
+                    self.node_err("a constant divided by the data is not affine; not supported")
+                )
+            }
+        };
+        if self.pending.is_some() {
+            self.scale_pending(&s, &label)?;
+            if t.iter().any(|&x| x != 0.0) {
+                self.add_to_bias(&t)?;
+            }
+            self.folded.push(label);
+        } else {
+            // Compose with the waiting elementwise map: s * (s0 x + t0) + t.
+            for i in 0..n {
+                let s0 = self.pre.scale[i];
+                let t0 = self.pre.shift[i];
+                let ns = exact_mul(s[i], s0);
+                let nt = exact_mul(s[i], t0).and_then(|p| exact_add(p, t[i]));
+                match (ns, nt) {
+                    (Some(a), Some(b)) => {
+                        self.pre.scale[i] = a;
+                        self.pre.shift[i] = b;
+                    }
+                    _ => {
+                        return Err(self.node_err(
+                            "composing this elementwise map with the one before it rounds",
+                        ))
+                    }
+                }
+            }
+            self.pre.nodes.push(label);
+        }
+        self.set_output(node)
+    }
+
+    /// Divides the pending affine map by `v` (per output unit), exactly or not at all.
+    fn divide(&mut self, node: &pb::NodeProto, v: &[f64], label: &str) -> Result<()> {
+        let e = self.node_err(
+            "dividing by this constant rounds (its reciprocal or the divided weights are not f64s); fold the division before export",
+        );
+        let err = || e.clone_msg();
+        match self.pending.as_mut() {
+            Some(Pending::Dense {
+                weight,
+                bias,
+                in_features,
+                ..
+            }) => {
+                let k = *in_features;
+                for (o, b) in bias.iter_mut().enumerate() {
+                    *b = exact_div(*b, v[o]).ok_or_else(err)?;
+                    for w in &mut weight[o * k..(o + 1) * k] {
+                        *w = exact_div(*w, v[o]).ok_or_else(err)?;
+                    }
+                }
+            }
+            _ => return Err(err()),
+        }
+        self.folded.push(label.to_string());
+        self.set_output(node)
+    }
+
+    /// Multiplies the pending map's output unit `o` by `s[o]`, exactly.
+    fn scale_pending(&mut self, s: &[f64], _label: &str) -> Result<()> {
+        if s.iter().all(|&x| x == 1.0) {
+            return Ok(());
+        }
+        let err = self.node_err("multiplying the layer's weights by this constant rounds");
+        match self.pending.as_mut() {
+            Some(Pending::Dense {
+                weight,
+                bias,
+                in_features,
+                ..
+            }) => {
+                let k = *in_features;
+                for (o, b) in bias.iter_mut().enumerate() {
+                    *b = exact_mul(*b, s[o]).ok_or_else(|| err.clone_msg())?;
+                    for w in &mut weight[o * k..(o + 1) * k] {
+                        *w = exact_mul(*w, s[o]).ok_or_else(|| err.clone_msg())?;
+                    }
+                }
+            }
+            Some(Pending::Conv {
+                weight,
+                bias,
+                in_channels,
+                kernel,
+                out_hw: (h, w),
+                ..
+            }) => {
+                let hw = *h * *w;
+                let per = *in_channels * kernel.0 * kernel.1;
+                for (ch, b) in bias.iter_mut().enumerate() {
+                    let vals = &s[ch * hw..(ch + 1) * hw];
+                    if vals.iter().any(|&x| x != vals[0]) {
+                        return Err(err.with_msg(
+                            "scales a convolution's output by a constant that varies within a channel",
+                        ));
+                    }
+                    *b = exact_mul(*b, vals[0]).ok_or_else(|| err.clone_msg())?;
+                    for wv in &mut weight[ch * per..(ch + 1) * per] {
+                        *wv = exact_mul(*wv, vals[0]).ok_or_else(|| err.clone_msg())?;
+                    }
+                }
+            }
+            None => unreachable!("scale_pending is called with a pending map"),
+        }
+        Ok(())
+    }
+
+    fn conv(&mut self, node: &pb::NodeProto, ops: &[Option<Operand>]) -> Result<()> {
+        self.start_affine("Conv")?;
+        let (w, b) = match ops {
+            [Some(Operand::Data), Some(Operand::Const(w))] => (w.clone(), None),
+            [Some(Operand::Data), Some(Operand::Const(w)), Some(Operand::Const(b))] => {
+                (w.clone(), Some(b.clone()))
+            }
+            _ => {
+                return Err(self
+                    .node_err("Conv needs the data X, a constant W and optionally a constant B"))
+            }
+        };
+        let (c, h, wd) = match self.shape {
+            Shape::Image { c, h, w } => (c, h, w),
+            Shape::Flat(_) => {
+                return Err(self.node_err(format!(
+                    "Conv on data of dims {:?}; an image [1, C, H, W] is needed",
+                    self.dims
+                )))
+            }
+        };
+        if self.int_attr(node, "group", 1) != 1 {
+            return Err(
+                self.node_err("group != 1 (grouped or depthwise convolution) is not supported")
+            );
+        }
+        if w.dims.len() != 4 || w.dims[1] != c {
+            return Err(self.node_err(format!(
+                "W has dims {:?}; [M, C = {c}, kH, kW] is needed",
+                w.dims
+            )));
+        }
+        if let Some(a) = attr(node, "auto_pad") {
+            let s = String::from_utf8_lossy(&a.s);
+            if s != "NOTSET" {
+                return Err(self.node_err(format!(
+                    "auto_pad {s} is not supported; give pads explicitly"
+                )));
+            }
+        }
+        if self.int_attr(node, "group", 1) != 1 {
+            return Err(
+                self.node_err("group != 1 (grouped or depthwise convolution) is not supported")
+            );
+        }
+        if let Some(a) = attr(node, "dilations") {
+            if a.ints.iter().any(|&d| d != 1) {
+                return Err(
+                    self.node_err(format!("dilations {:?} are not supported (1 only)", a.ints))
+                );
+            }
+        }
+        if let Some(a) = attr(node, "kernel_shape") {
+            if a.ints.iter().map(|&k| k as usize).collect::<Vec<_>>() != w.dims[2..] {
+                return Err(self.node_err(format!(
+                    "kernel_shape {:?} differs from W's dims {:?}",
+                    a.ints, w.dims
+                )));
+            }
+        }
+        let strides: Vec<i64> = attr(node, "strides")
+            .map(|a| a.ints.clone())
+            .unwrap_or(vec![1, 1]);
+        let pads: Vec<i64> = attr(node, "pads")
+            .map(|a| a.ints.clone())
+            .unwrap_or(vec![0, 0, 0, 0]);
+        if strides.len() != 2 || strides[0] != strides[1] || strides[0] < 1 {
+            return Err(self.node_err(format!(
+                "strides {strides:?}: one positive stride for both axes is supported"
+            )));
+        }
+        if pads.len() != 4 || pads.iter().any(|&p| p != pads[0]) || pads[0] < 0 {
+            return Err(self.node_err(format!(
+                "pads {pads:?}: the same pad on every side is supported"
+            )));
+        }
+        let (m, kh, kw) = (w.dims[0], w.dims[2], w.dims[3]);
+        let (stride, padding) = (strides[0] as usize, pads[0] as usize);
+        let oh = network::ConvGeometry::out_dim(h, kh, stride, padding);
+        let ow = network::ConvGeometry::out_dim(wd, kw, stride, padding);
+        let (oh, ow) = match (oh, ow) {
+            (Some(a), Some(b)) => (a, b),
+            _ => {
+                return Err(self.node_err(format!(
+                    "a {kh}x{kw} kernel does not fit the {h}x{wd} input with pad {padding}"
+                )))
+            }
+        };
+        let mut weight = w.data.clone();
+        let mut bias = match &b {
+            Some(b) if b.data.len() == m => b.data.clone(),
+            Some(b) => {
+                return Err(self.node_err(format!(
+                    "B has {} values for {m} output channels",
+                    b.data.len()
+                )))
+            }
+            None => vec![0.0; m],
+        };
+        if !self.pre.is_identity() {
+            // Fold x -> s x + t: s must be one value per input channel; t needs no
+            // padding (a padded zero would become t after the map).
+            let hw = h * wd;
+            let mut s_ch = Vec::with_capacity(c);
+            let mut t_ch = Vec::with_capacity(c);
+            for ch in 0..c {
+                let s = &self.pre.scale[ch * hw..(ch + 1) * hw];
+                let t = &self.pre.shift[ch * hw..(ch + 1) * hw];
+                if s.iter().any(|&x| x != s[0]) || t.iter().any(|&x| x != t[0]) {
+                    return Err(self.fold_err());
+                }
+                s_ch.push(s[0]);
+                t_ch.push(t[0]);
+            }
+            if padding > 0 && t_ch.iter().any(|&t| t != 0.0) {
+                return Err(self.node_err(format!(
+                    "a shift of the input ({}) cannot be folded into a padded convolution (the padding would be shifted too)",
+                    self.pre.nodes.join(", ")
+                )));
+            }
+            let per = kh * kw;
+            for (o, bo) in bias.iter_mut().enumerate() {
+                // Output channel o's weights, input channel by input channel.
+                let rows = &w.data[o * c * per..(o + 1) * c * per];
+                let terms = rows
+                    .chunks(per)
+                    .zip(&t_ch)
+                    .flat_map(|(k, &t)| k.iter().map(move |&wv| (wv, t)));
+                *bo = exact_dot_plus(*bo, terms).ok_or_else(|| self.fold_err())?;
+                let out = &mut weight[o * c * per..(o + 1) * c * per];
+                for (k, &s) in out.chunks_mut(per).zip(&s_ch) {
+                    for wv in k {
+                        *wv = exact_mul(*wv, s).ok_or_else(|| self.fold_err())?;
+                    }
+                }
+            }
+            let nodes = std::mem::take(&mut self.pre.nodes);
+            self.folded.extend(nodes);
+        }
+        self.pending = Some(Pending::Conv {
+            weight,
+            bias,
+            out_channels: m,
+            in_channels: c,
+            kernel: (kh, kw),
+            stride,
+            padding,
+            out_hw: (oh, ow),
+        });
+        self.shape = Shape::Image { c: m, h: oh, w: ow };
+        self.pre = Elementwise::identity(self.shape.numel());
+        self.dims = vec![1, m, oh, ow];
+        self.set_output(node)
+    }
+}
+
+/// A node input: the data tensor or a constant.
+#[derive(Debug, Clone)]
+enum Operand {
+    Data,
+    Const(Tensor),
+}
+
+trait ErrExt {
+    fn clone_msg(&self) -> OnnxError;
+    fn with_msg(&self, msg: &str) -> OnnxError;
+}
+
+impl ErrExt for OnnxError {
+    fn clone_msg(&self) -> OnnxError {
+        match self {
+            OnnxError::Node {
+                file,
+                index,
+                name,
+                op,
+                msg,
+            } => OnnxError::Node {
+                file: file.clone(),
+                index: *index,
+                name: name.clone(),
+                op: op.clone(),
+                msg: msg.clone(),
+            },
+            other => OnnxError::Graph {
+                file: String::new(),
+                msg: other.to_string(),
+            },
+        }
+    }
+    fn with_msg(&self, msg: &str) -> OnnxError {
+        let mut e = self.clone_msg();
+        if let OnnxError::Node { msg: m, .. } = &mut e {
+            *m = msg.to_string();
+        }
+        e
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_helpers_refuse_rounding() {
+        assert_eq!(exact_mul(3.0, 0.5), Some(1.5));
+        assert_eq!(exact_mul(0.1, 3.0), None);
+        assert_eq!(exact_mul(1e300, 1e300), None);
+        assert_eq!(exact_mul(0.0, 5.0), Some(0.0));
+        assert_eq!(exact_mul(1e-200, 1e-200), None);
+        assert_eq!(exact_add(1.0, 2.0), Some(3.0));
+        assert_eq!(exact_add(1.0, 1e-17), None);
+        assert_eq!(exact_add(f64::MAX, f64::MAX), None);
+        assert_eq!(exact_div(1.0, 4.0), Some(0.25));
+        assert_eq!(exact_div(1.0, 3.0), None);
+        assert_eq!(exact_div(1.0, 0.0), None);
+        assert_eq!(
+            exact_dot_plus(1.0, [(2.0, 3.0), (0.5, 0.5)].into_iter()),
+            Some(7.25)
+        );
+        assert_eq!(exact_dot_plus(1.0, [(1e-17, 1.0)].into_iter()), None);
+    }
+}

@@ -1,0 +1,463 @@
+//! Every operator the importer accepts, in small f32 graphs built here, checked against
+//! tract on random inputs; and every refusal, checked for its message (node index, name,
+//! operator and reason).
+
+use onnx_io::{import_onnx, pb};
+use prost::Message;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tract_onnx::prelude::*;
+
+fn tensor(name: &str, dims: &[usize], data: &[f32]) -> pb::TensorProto {
+    pb::TensorProto {
+        name: name.into(),
+        dims: dims.iter().map(|&d| d as i64).collect(),
+        data_type: 1,
+        float_data: data.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn int64s(name: &str, data: &[i64]) -> pb::TensorProto {
+    pb::TensorProto {
+        name: name.into(),
+        dims: vec![data.len() as i64],
+        data_type: 7,
+        int64_data: data.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn info(name: &str, dims: &[usize]) -> pb::ValueInfoProto {
+    use pb::tensor_shape_proto::{dimension::Value as D, Dimension};
+    pb::ValueInfoProto {
+        name: name.into(),
+        r#type: Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: 1,
+                shape: Some(pb::TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|&d| Dimension {
+                            value: Some(D::DimValue(d as i64)),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn attr_i(name: &str, v: i64) -> pb::AttributeProto {
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: 2,
+        i: v,
+        ..Default::default()
+    }
+}
+fn attr_f(name: &str, v: f32) -> pb::AttributeProto {
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: 1,
+        f: v,
+        ..Default::default()
+    }
+}
+fn attr_is(name: &str, v: &[i64]) -> pb::AttributeProto {
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: 7,
+        ints: v.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn node(op: &str, inputs: &[&str], output: &str, attrs: Vec<pb::AttributeProto>) -> pb::NodeProto {
+    pb::NodeProto {
+        name: format!("{op}_{output}"),
+        op_type: op.into(),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        attribute: attrs,
+        ..Default::default()
+    }
+}
+
+fn model(
+    input: &[usize],
+    nodes: Vec<pb::NodeProto>,
+    inits: Vec<pb::TensorProto>,
+    out: &str,
+    out_dims: &[usize],
+) -> Vec<u8> {
+    pb::ModelProto {
+        ir_version: 7,
+        opset_import: vec![pb::OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
+        graph: Some(pb::GraphProto {
+            name: "g".into(),
+            node: nodes,
+            initializer: inits,
+            input: vec![info("x", input)],
+            output: vec![info(out, out_dims)],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+fn rand_vec(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
+    // Multiples of 1/8: exact in f32, so folds of 0.5 or 2 stay exact.
+    (0..n)
+        .map(|_| rng.random_range(-8i32..8) as f32 / 8.0)
+        .collect()
+}
+
+fn tract_run(bytes: &[u8], dims: &[usize], x: &[f64]) -> Vec<f64> {
+    let m = tract_onnx::onnx()
+        .model_for_read(&mut std::io::Cursor::new(bytes))
+        .unwrap()
+        .into_optimized()
+        .unwrap()
+        .into_runnable()
+        .unwrap();
+    let input: Tensor =
+        tract_ndarray::ArrayD::from_shape_vec(dims.to_vec(), x.iter().map(|&v| v as f32).collect())
+            .unwrap()
+            .into();
+    let out = m.run(tvec!(input.into())).unwrap();
+    out[0]
+        .clone()
+        .into_tensor()
+        .to_plain_array_view::<f32>()
+        .unwrap()
+        .iter()
+        .map(|&v| v as f64)
+        .collect()
+}
+
+/// Our forward pass equals tract's on 10 random inputs (values on a 1/8 grid with
+/// weights on a 1/8 grid: every f32 product and sum of these small graphs is exact, so
+/// the two must agree exactly).
+fn agrees(what: &str, bytes: &[u8], dims: &[usize]) {
+    let imp = import_onnx(bytes, what).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    for _ in 0..10 {
+        let x: Vec<f64> = rand_vec(&mut rng, imp.model.input_len())
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
+        let ours = imp.model.forward(&x).unwrap();
+        let theirs = tract_run(bytes, dims, &x);
+        assert_eq!(ours, theirs, "{what}: x = {x:?}");
+    }
+}
+
+fn refused(what: &str, bytes: &[u8], needles: &[&str]) {
+    let e = import_onnx(bytes, "g.onnx").expect_err(what).to_string();
+    for n in needles {
+        assert!(e.contains(n), "{what}: {e:?} lacks {n:?}");
+    }
+    assert!(e.starts_with("g.onnx: "), "{what}: {e}");
+}
+
+#[test]
+fn gemm_with_alpha_beta_and_transposes() {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    for (ta, tb) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+        let (k, n) = (4, 3);
+        let x_dims = if ta == 1 { vec![k, 1] } else { vec![1, k] };
+        let b_dims = if tb == 1 { vec![n, k] } else { vec![k, n] };
+        let w2 = rand_vec(&mut rng, 2 * n);
+        let bytes = model(
+            &x_dims,
+            vec![
+                node(
+                    "Gemm",
+                    &["x", "B", "C"],
+                    "h",
+                    vec![
+                        attr_f("alpha", 0.5),
+                        attr_f("beta", 2.0),
+                        attr_i("transA", ta),
+                        attr_i("transB", tb),
+                    ],
+                ),
+                node("Relu", &["h"], "r", vec![]),
+                node("MatMul", &["r", "W2"], "y", vec![]),
+            ],
+            vec![
+                tensor("B", &b_dims, &rand_vec(&mut rng, k * n)),
+                tensor("C", &[n], &rand_vec(&mut rng, n)),
+                tensor("W2", &[n, 2], &w2),
+            ],
+            "y",
+            &[1, 2],
+        );
+        agrees(&format!("gemm transA {ta} transB {tb}"), &bytes, &x_dims);
+    }
+}
+
+#[test]
+fn matmul_on_either_side_with_normalisation_folded_exactly() {
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    // (x - m) / 2 * 4 + 1 -> W1 @ . (constant on the left, x a vector [3]) -> Add -> Relu
+    // -> Mul 0.5 -> MatMul (x on the left) -> Sub (bias) -> Relu at the end.
+    let bytes = model(
+        &[3],
+        vec![
+            node("Sub", &["x", "m"], "a", vec![]),
+            node("Div", &["a", "two"], "b", vec![]),
+            node("Mul", &["b", "four"], "c", vec![]),
+            node("Add", &["c", "one"], "d", vec![]),
+            node("MatMul", &["W1", "d"], "e", vec![]),
+            node("Add", &["e", "b1"], "f", vec![]),
+            node("Relu", &["f"], "g", vec![]),
+            node("Mul", &["g", "half"], "h", vec![]),
+            node("Identity", &["h"], "h2", vec![]),
+            node("MatMul", &["h2", "W2"], "i", vec![]),
+            node("Sub", &["i", "b2"], "j", vec![]),
+            node("Relu", &["j"], "y", vec![]),
+        ],
+        vec![
+            tensor("m", &[3], &rand_vec(&mut rng, 3)),
+            tensor("two", &[], &[2.0]),
+            tensor("four", &[1], &[4.0]),
+            tensor("one", &[], &[1.0]),
+            tensor("W1", &[5, 3], &rand_vec(&mut rng, 15)),
+            tensor("b1", &[5], &rand_vec(&mut rng, 5)),
+            tensor("half", &[], &[0.5]),
+            tensor("W2", &[5, 2], &rand_vec(&mut rng, 10)),
+            tensor("b2", &[2], &rand_vec(&mut rng, 2)),
+        ],
+        "y",
+        &[2],
+    );
+    agrees("normalised mlp ending in relu", &bytes, &[3]);
+    let imp = import_onnx(&bytes, "n").unwrap();
+    // Sub, Div, Mul, Add (input), Add (bias), Mul (after the ReLU), Sub (bias).
+    assert_eq!(imp.folded.len(), 7, "{:?}", imp.folded);
+}
+
+#[test]
+fn conv_flatten_reshape_transpose_constant() {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let bytes = model(
+        &[1, 6, 6, 1],
+        vec![
+            // NHWC with one channel -> NCHW: no data moves.
+            node(
+                "Transpose",
+                &["x"],
+                "t",
+                vec![attr_is("perm", &[0, 3, 1, 2])],
+            ),
+            node("Mul", &["t", "s"], "t2", vec![]),
+            node(
+                "Conv",
+                &["t2", "K1", "c1"],
+                "a",
+                vec![
+                    attr_is("strides", &[1, 1]),
+                    attr_is("pads", &[1, 1, 1, 1]),
+                    attr_is("kernel_shape", &[3, 3]),
+                ],
+            ),
+            node("Add", &["a", "cb"], "a2", vec![]),
+            node("Relu", &["a2"], "r", vec![]),
+            node("Conv", &["r", "K2"], "b", vec![attr_is("strides", &[2, 2])]),
+            node("Relu", &["b"], "r2", vec![]),
+            node(
+                "Constant",
+                &[],
+                "shape",
+                vec![pb::AttributeProto {
+                    name: "value".into(),
+                    r#type: 4,
+                    t: Some(int64s("", &[1, -1])),
+                    ..Default::default()
+                }],
+            ),
+            node("Reshape", &["r2", "shape"], "f", vec![]),
+            node("Gemm", &["f", "W", "bias"], "y", vec![attr_i("transB", 1)]),
+        ],
+        vec![
+            tensor("s", &[], &[2.0]),
+            tensor("K1", &[2, 1, 3, 3], &rand_vec(&mut rng, 18)),
+            tensor("c1", &[2], &rand_vec(&mut rng, 2)),
+            tensor("cb", &[1, 2, 1, 1], &rand_vec(&mut rng, 2)),
+            tensor("K2", &[3, 2, 2, 2], &rand_vec(&mut rng, 24)),
+            tensor("W", &[4, 27], &rand_vec(&mut rng, 108)),
+            tensor("bias", &[4], &rand_vec(&mut rng, 4)),
+        ],
+        "y",
+        &[1, 4],
+    );
+    agrees("conv net", &bytes, &[1, 6, 6, 1]);
+    let flat = model(
+        &[1, 2, 3, 3],
+        vec![
+            node("Conv", &["x", "K"], "a", vec![]),
+            node("Relu", &["a"], "r", vec![]),
+            node("Flatten", &["r"], "f", vec![attr_i("axis", 1)]),
+            node("MatMul", &["f", "W"], "y", vec![]),
+        ],
+        vec![
+            tensor("K", &[2, 2, 2, 2], &rand_vec(&mut rng, 16)),
+            tensor("W", &[8, 3], &rand_vec(&mut rng, 24)),
+        ],
+        "y",
+        &[1, 3],
+    );
+    agrees("conv flatten matmul", &flat, &[1, 2, 3, 3]);
+}
+
+#[test]
+fn refusals_name_the_node_and_the_reason() {
+    let w = tensor("W", &[2, 2], &[1.0, 2.0, 3.0, 4.0]);
+    let relu_mm = |first: pb::NodeProto, extra: Vec<pb::TensorProto>| {
+        let mut inits = vec![w.clone()];
+        inits.extend(extra);
+        model(
+            &[1, 2],
+            vec![
+                first,
+                node("Relu", &["a"], "r", vec![]),
+                node("MatMul", &["r", "W"], "y", vec![]),
+            ],
+            inits,
+            "y",
+            &[1, 2],
+        )
+    };
+    refused(
+        "sigmoid",
+        &relu_mm(node("Sigmoid", &["x"], "a", vec![]), vec![]),
+        &["node 0", "Sigmoid", "not supported"],
+    );
+    refused(
+        "division that rounds",
+        &model(
+            &[1, 2],
+            vec![
+                node("Div", &["x", "three"], "d", vec![]),
+                node("MatMul", &["d", "W"], "y", vec![]),
+            ],
+            vec![w.clone(), tensor("three", &[], &[3.0])],
+            "y",
+            &[1, 2],
+        ),
+        &["node 0", "Div", "rounds"],
+    );
+    refused(
+        "residual add",
+        &model(
+            &[1, 2],
+            vec![
+                node("MatMul", &["x", "W"], "a", vec![]),
+                node("Relu", &["a"], "r", vec![]),
+                node("Add", &["r", "x"], "y", vec![]),
+            ],
+            vec![w.clone()],
+            "y",
+            &[1, 2],
+        ),
+        &["node 2", "Add", "graph model (issue 11)"],
+    );
+    refused(
+        "affine after affine",
+        &model(
+            &[1, 2],
+            vec![
+                node("MatMul", &["x", "W"], "a", vec![]),
+                node("MatMul", &["a", "W"], "y", vec![]),
+            ],
+            vec![w.clone()],
+            "y",
+            &[1, 2],
+        ),
+        &["node 1", "MatMul", "no ReLU between"],
+    );
+    refused(
+        "batch norm",
+        &model(
+            &[1, 2],
+            vec![
+                node("MatMul", &["x", "W"], "a", vec![]),
+                node(
+                    "BatchNormalization",
+                    &["a", "W", "W", "W", "W"],
+                    "y",
+                    vec![],
+                ),
+            ],
+            vec![w.clone()],
+            "y",
+            &[1, 2],
+        ),
+        &["node 1", "BatchNormalization", "rounds"],
+    );
+    refused(
+        "nhwc with channels",
+        &model(
+            &[1, 2, 2, 3],
+            vec![node(
+                "Transpose",
+                &["x"],
+                "t",
+                vec![attr_is("perm", &[0, 3, 1, 2])],
+            )],
+            vec![],
+            "t",
+            &[1, 3, 2, 2],
+        ),
+        &["node 0", "Transpose", "moves data"],
+    );
+    refused(
+        "grouped conv",
+        &model(
+            &[1, 2, 3, 3],
+            vec![node("Conv", &["x", "K"], "y", vec![attr_i("group", 2)])],
+            vec![tensor("K", &[2, 1, 2, 2], &[1.0; 8])],
+            "y",
+            &[1, 2, 2, 2],
+        ),
+        &["node 0", "Conv", "group"],
+    );
+    let mut nan = w.clone();
+    nan.float_data[1] = f32::NAN;
+    refused(
+        "nan weight",
+        &model(
+            &[1, 2],
+            vec![node("MatMul", &["x", "W"], "y", vec![])],
+            vec![nan],
+            "y",
+            &[1, 2],
+        ),
+        &["tensor \"W\"", "non-finite"],
+    );
+    refused(
+        "shape mismatch",
+        &model(
+            &[1, 3],
+            vec![node("MatMul", &["x", "W"], "y", vec![])],
+            vec![w.clone()],
+            "y",
+            &[1, 2],
+        ),
+        &["node 0", "MatMul", "K = 3"],
+    );
+    refused(
+        "not protobuf",
+        b"\xff\xff\xff garbage",
+        &["not an ONNX model"],
+    );
+}

@@ -1,0 +1,164 @@
+//! Falsification: points of the property's input box that reach its unsafe region.
+//!
+//! Candidates are the box centre, its corners (up to 2^12 of them) and projected
+//! gradient descent (PGD, Madry et al. 2018) with random restarts on the violation
+//! `max_k (c_k . f(x) - rhs_k)` of one conjunction of the unsafe region, with the
+//! network's gradient written out by hand (the transpose of each affine map and the
+//! ReLU masks). A candidate counts only when it is confirmed in exact arithmetic: it
+//! lies in the box's inner rounding (inside the file's exact box) and `c_k . f(x) <=
+//! rhs_k` holds exactly for every constraint (with `rhs_lo`, below the file's exact
+//! right-hand side).
+
+use network::{objective_exact, Model};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use vnnlib::OutputConstraint;
+
+/// `c . f(x)` and its gradient with respect to `x` (a subgradient where a ReLU input is
+/// exactly 0: the inactive side).
+pub fn value_and_gradient(model: &Model, x: &[f64], c: &[f64]) -> network::Result<(f64, Vec<f64>)> {
+    let z = model.preactivations_batch(x, 1)?;
+    let aff = model.affine();
+    let value = c
+        .iter()
+        .zip(z.last().expect("one affine layer"))
+        .map(|(a, b)| a * b)
+        .sum();
+    let mut g = c.to_vec();
+    for i in (0..aff.len()).rev() {
+        let mut gin = vec![0.0; aff[i].op.n_in()];
+        aff[i].op.apply_transpose(&g, 1, &mut gin);
+        if i > 0 {
+            for (gv, &zv) in gin.iter_mut().zip(&z[i - 1]) {
+                if zv <= 0.0 {
+                    *gv = 0.0;
+                }
+            }
+        }
+        g = gin;
+    }
+    Ok((value, g))
+}
+
+/// True when `x` reaches every constraint of `conj`, in exact arithmetic.
+pub fn confirms(model: &Model, x: &[f64], conj: &[OutputConstraint]) -> network::Result<bool> {
+    for k in conj {
+        let v = objective_exact(model, x, &k.coef)?;
+        match v.cmp_f64(k.rhs_lo) {
+            Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal) => {}
+            _ => return Ok(false),
+        }
+    }
+    Ok(true)
+}
+
+/// The violation `max_k (c_k . f(x) - rhs_lo_k)` (<= 0: the point looks unsafe) and the
+/// gradient of its largest term.
+fn violation(
+    model: &Model,
+    x: &[f64],
+    conj: &[OutputConstraint],
+) -> network::Result<(f64, Vec<f64>)> {
+    let mut best = (f64::NEG_INFINITY, vec![0.0; x.len()]);
+    for k in conj {
+        let (v, g) = value_and_gradient(model, x, &k.coef)?;
+        let d = v - k.rhs_lo;
+        if d > best.0 || best.0 == f64::NEG_INFINITY {
+            best = (d, g);
+        }
+    }
+    Ok(best)
+}
+
+/// Settings of the falsifier.
+#[derive(Debug, Clone)]
+pub struct FalsifyOptions {
+    /// PGD runs from random points (besides one from the centre).
+    pub restarts: usize,
+    /// Signed-gradient steps per run.
+    pub steps: usize,
+    /// Corners are tried when the input has at most this many coordinates.
+    pub max_corner_dims: usize,
+}
+
+impl Default for FalsifyOptions {
+    fn default() -> FalsifyOptions {
+        FalsifyOptions {
+            restarts: 10,
+            steps: 50,
+            max_corner_dims: 12,
+        }
+    }
+}
+
+/// Looks for a confirmed point of `[lo, hi]` (inside the file's exact box) that reaches
+/// `conj`. Returns the point and the number of points evaluated.
+pub fn falsify(
+    model: &Model,
+    lo: &[f64],
+    hi: &[f64],
+    conj: &[OutputConstraint],
+    opts: &FalsifyOptions,
+    rng: &mut ChaCha8Rng,
+) -> network::Result<(Option<Vec<f64>>, usize)> {
+    let n = lo.len();
+    let mut evaluated = 0;
+    let center: Vec<f64> = lo
+        .iter()
+        .zip(hi)
+        .map(|(a, b)| (0.5 * a + 0.5 * b).clamp(*a, *b))
+        .collect();
+    let try_point = |x: &[f64], evaluated: &mut usize| -> network::Result<bool> {
+        *evaluated += 1;
+        let (v, _) = violation(model, x, conj)?;
+        // A float margin of a few ulps either way: the exact check decides.
+        Ok(v <= 1e-9 * (1.0 + v.abs()) && confirms(model, x, conj)?)
+    };
+    if try_point(&center, &mut evaluated)? {
+        return Ok((Some(center), evaluated));
+    }
+    if n <= opts.max_corner_dims {
+        for mask in 0u64..(1u64 << n) {
+            let x: Vec<f64> = (0..n)
+                .map(|i| if mask >> i & 1 == 1 { hi[i] } else { lo[i] })
+                .collect();
+            if try_point(&x, &mut evaluated)? {
+                return Ok((Some(x), evaluated));
+            }
+        }
+    }
+    for run in 0..=opts.restarts {
+        let mut x: Vec<f64> = if run == 0 {
+            center.clone()
+        } else {
+            (0..n)
+                .map(|i| {
+                    if lo[i] < hi[i] {
+                        rng.random_range(lo[i]..=hi[i])
+                    } else {
+                        lo[i]
+                    }
+                })
+                .collect()
+        };
+        for step in 0..opts.steps {
+            let (v, g) = violation(model, &x, conj)?;
+            evaluated += 1;
+            if v <= 1e-9 * (1.0 + v.abs()) && confirms(model, &x, conj)? {
+                return Ok((Some(x), evaluated));
+            }
+            // Step sizes shrink from a quarter of the box to 1/400 of it.
+            let frac = 0.25 * (0.01f64).powf(step as f64 / opts.steps.max(1) as f64);
+            for i in 0..n {
+                let s = g[i].signum() * frac * (hi[i] - lo[i]);
+                if g[i] != 0.0 {
+                    x[i] = (x[i] - s).clamp(lo[i], hi[i]);
+                }
+            }
+        }
+        if try_point(&x, &mut evaluated)? {
+            return Ok((Some(x), evaluated));
+        }
+    }
+    Ok((None, evaluated))
+}

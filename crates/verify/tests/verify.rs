@@ -1,0 +1,241 @@
+//! `verify` on the VNN-COMP 2021 instances (the competition's verdicts are the
+//! reference) and on small networks where the answer is known by hand.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use network::{Layer, Model, Shape};
+use verify::{confirms, verify, Verdict, VerifyOptions};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/vnncomp2021")
+}
+
+fn expected(bench: &str, onnx: &str, vnnlib: &str) -> Verdict {
+    let text = std::fs::read_to_string(root().join("verdicts.csv")).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{bench},{onnx},{vnnlib},")))
+        .unwrap_or_else(|| panic!("{onnx} {vnnlib} not in verdicts.csv"));
+    match line.split(',').nth(3).unwrap() {
+        "sat" => Verdict::Sat,
+        "unsat" => Verdict::Unsat,
+        v => panic!("verdict {v}"),
+    }
+}
+
+fn check(bench: &str, onnx: &str, vnnlib: &str) -> verify::Report {
+    let model = onnx_io::load_onnx(root().join(bench).join(onnx))
+        .unwrap()
+        .model;
+    let prop = vnnlib::read_property(root().join(bench).join(vnnlib)).unwrap();
+    let opts = VerifyOptions {
+        timeout: Duration::from_secs(120),
+        ..Default::default()
+    };
+    let r = verify(&model, &prop, &opts).unwrap();
+    assert_eq!(
+        r.verdict,
+        expected(bench, onnx, vnnlib),
+        "{onnx} {vnnlib}: {r:?}"
+    );
+    if let Some(w) = &r.witness {
+        // The witness is in the file's exact box and reaches its conjunction exactly.
+        let case = &prop.cases[w.case];
+        for i in 0..w.x.len() {
+            assert!(w.x[i] >= case.input.inner_lower[i] && w.x[i] <= case.input.inner_upper[i]);
+        }
+        assert!(confirms(&model, &w.x, &case.unsafe_region[w.conjunction]).unwrap());
+        assert_eq!(w.y, model.forward(&w.x).unwrap());
+    }
+    r
+}
+
+#[test]
+fn the_competition_test_instances() {
+    for (o, p) in [
+        ("test_nano.onnx", "test_nano.vnnlib"),
+        ("test_tiny.onnx", "test_tiny.vnnlib"),
+        ("test_small.onnx", "test_small.vnnlib"),
+        ("test_sat.onnx", "test_prop.vnnlib"),
+        ("test_unsat.onnx", "test_prop.vnnlib"),
+    ] {
+        check("test", o, p);
+    }
+}
+
+#[test]
+fn acas_xu_instances_sat_and_unsat() {
+    // Property 1 (one constraint, split), 2 (sat: a counterexample), 3, 4 and 10
+    // (several constraints in one conjunction; 10 needs thousands of boxes).
+    for (o, p) in [
+        ("ACASXU_run2a_1_1_batch_2000.onnx", "prop_1.vnnlib"),
+        ("ACASXU_run2a_1_2_batch_2000.onnx", "prop_2.vnnlib"),
+        ("ACASXU_run2a_2_1_batch_2000.onnx", "prop_3.vnnlib"),
+        ("ACASXU_run2a_3_3_batch_2000.onnx", "prop_4.vnnlib"),
+        ("ACASXU_run2a_4_5_batch_2000.onnx", "prop_10.vnnlib"),
+    ] {
+        check("acasxu", o, p);
+    }
+}
+
+/// `f(x) = w * x + b` on one input.
+fn line(w: f64, b: f64) -> Model {
+    Model::new(
+        Shape::Flat(1),
+        vec![Layer::Dense {
+            weight: vec![w],
+            bias: vec![b],
+            out_features: 1,
+            in_features: 1,
+        }],
+    )
+    .unwrap()
+}
+
+fn prop(text: &str) -> vnnlib::Property {
+    vnnlib::parse_property(text, "inline").unwrap()
+}
+
+fn run(model: &Model, text: &str) -> verify::Report {
+    verify(model, &prop(text), &VerifyOptions::default()).unwrap()
+}
+
+#[test]
+fn the_boundary_is_reached_and_just_below_it_is_not() {
+    let m = line(1.0, 0.0);
+    let head = "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (>= X_0 0))\n(assert (<= X_0 1))\n";
+    // min f = 0 is in the closed region Y_0 <= 0: sat at x = 0.
+    let r = run(&m, &format!("{head}(assert (<= Y_0 0))"));
+    assert_eq!(r.verdict, Verdict::Sat);
+    assert_eq!(r.witness.unwrap().x, vec![0.0]);
+    // Y_0 <= -1e-300 is out of reach: unsat, proven on the whole box.
+    let r = run(&m, &format!("{head}(assert (<= Y_0 -0.000000000001))"));
+    assert_eq!(r.verdict, Verdict::Unsat);
+    assert_eq!(r.conjunctions[0].status, "excluded");
+    assert_eq!(r.conjunctions[0].boxes, 1);
+    // Y_0 >= 1 reached at the other corner.
+    let r = run(&m, &format!("{head}(assert (>= Y_0 1))"));
+    assert_eq!(r.verdict, Verdict::Sat);
+    assert_eq!(r.witness.unwrap().x, vec![1.0]);
+}
+
+#[test]
+fn witnesses_stay_inside_the_files_exact_box() {
+    // 0.1 is not a double: the box is rounded outwards for bounds, inwards for witnesses.
+    let m = line(1.0, 0.0);
+    let head = "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (>= X_0 0.1))\n(assert (<= X_0 0.3))\n";
+    let r = run(&m, &format!("{head}(assert (<= Y_0 0.2))"));
+    assert_eq!(r.verdict, Verdict::Sat);
+    let x = r.witness.unwrap().x[0];
+    let tenth = vnnlib::Decimal::parse("0.1").unwrap();
+    let fifth = vnnlib::Decimal::parse("0.2").unwrap();
+    // 0.1 <= x and f(x) = x <= 0.2, exactly.
+    assert_ne!(tenth.cmp_f64(x), std::cmp::Ordering::Greater, "x = {x:e}");
+    assert_ne!(fifth.cmp_f64(x), std::cmp::Ordering::Less, "x = {x:e}");
+    // Y_0 <= 0.1 is reached in the reals only at x = 0.1, which is not a double: no
+    // witness exists, and the region is not unreachable either: never sat, never unsat.
+    let r = verify(
+        &m,
+        &prop(&format!("{head}(assert (<= Y_0 0.1))")),
+        &VerifyOptions {
+            timeout: Duration::from_secs(5),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        matches!(r.verdict, Verdict::Unknown | Verdict::Timeout),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_region_reached_only_between_the_rounded_ends_is_not_claimed() {
+    // Exact box [0.1, 0.3]; Y_0 = X_0 <= 0.09999999999999999 (the double below 0.1) is
+    // only reachable by the outward rounding of 0.1, not by the file's box: never sat.
+    let m = line(1.0, 0.0);
+    let below = 0.1f64.next_down();
+    let text = format!("(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (>= X_0 0.1))\n(assert (<= X_0 0.3))\n(assert (<= Y_0 {below:.17}))");
+    let r = verify(
+        &m,
+        &prop(&text),
+        &VerifyOptions {
+            timeout: Duration::from_secs(2),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_ne!(r.verdict, Verdict::Sat, "{r:?}");
+}
+
+#[test]
+fn a_relu_network_needs_splitting() {
+    // A random 1-20-20-1 network on [-1, 1]: its minimum is found on a grid of 200,001
+    // points (a piecewise linear function of one variable: the true minimum is within
+    // Lipschitz * grid step of the grid's); the region just below it is unreachable but
+    // beyond every bound on the whole box, and the region just above it is reached.
+    let m = network::Architecture::parse("mlp:1-20-20-1")
+        .unwrap()
+        .init(network::Init::Standard, 3)
+        .unwrap();
+    let n = 200_000;
+    let xs: Vec<f64> = (0..=n).map(|i| -1.0 + 2.0 * i as f64 / n as f64).collect();
+    let ys = m.forward_batch(&xs, xs.len()).unwrap();
+    let min = ys.iter().cloned().fold(f64::INFINITY, f64::min);
+    let lipschitz = ys
+        .windows(2)
+        .map(|w| (w[1] - w[0]).abs())
+        .fold(0.0, f64::max)
+        * n as f64
+        / 2.0;
+    let below = min - 2.0 * lipschitz / n as f64 - 1e-3;
+    let head = "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (>= X_0 -1))\n(assert (<= X_0 1))\n";
+    let text = format!("{head}(assert (<= Y_0 {below:.17e}))");
+    let r = run(&m, &text);
+    assert_eq!(r.verdict, Verdict::Unsat, "{r:?}");
+    assert_eq!(
+        r.conjunctions[0].method.as_deref(),
+        Some("crown+split"),
+        "{r:?}"
+    );
+    assert!(r.conjunctions[0].boxes >= 3, "{r:?}");
+    let r = verify(
+        &m,
+        &prop(&text),
+        &VerifyOptions {
+            split: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(r.verdict, Verdict::Unknown);
+    assert_eq!(r.conjunctions[0].status, "open");
+    let r = run(&m, &format!("{head}(assert (<= Y_0 {:.17e}))", min + 1e-3));
+    assert_eq!(r.verdict, Verdict::Sat, "{r:?}");
+}
+
+#[test]
+fn timeout_and_mismatch() {
+    let model = onnx_io::load_onnx(root().join("acasxu/ACASXU_run2a_1_1_batch_2000.onnx"))
+        .unwrap()
+        .model;
+    let p = vnnlib::read_property(root().join("acasxu/prop_1.vnnlib")).unwrap();
+    let r = verify(
+        &model,
+        &p,
+        &VerifyOptions {
+            timeout: Duration::ZERO,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(r.verdict, Verdict::Timeout);
+    let e = verify(&line(1.0, 0.0), &p, &VerifyOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("declares 5 inputs") && e.contains("takes 1 inputs"),
+        "{e}"
+    );
+}
