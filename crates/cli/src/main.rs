@@ -46,7 +46,9 @@ Examples:
   convex-outer property --property prop_6.vnnlib
   convex-outer verify --model ACASXU_run2a_1_1_batch_2000.onnx --property prop_1.vnnlib --timeout 300
   # any command reads .onnx models; export writes one
-  convex-outer export --model model.json --out model.onnx";
+  convex-outer export --model model.json --out model.onnx
+  # every ACAS Xu instance of VNN-COMP 2021 against the competition's verdicts
+  convex-outer vnncomp --dir testdata/vnncomp2021/acasxu --cap 10 --out results/vnncomp_acasxu.csv";
 
 #[derive(Parser, Debug)]
 #[command(name = "convex-outer", version, about = "Provable robustness bounds for ReLU networks (Wong & Kolter 2018)", after_help = EXAMPLES)]
@@ -84,6 +86,202 @@ enum Cmd {
     /// Writes a model (JSON or ONNX) as ONNX, for other tools to run.
     #[command(after_help = EXAMPLES)]
     Export(ExportArgs),
+    /// Runs `verify` on every instance of a VNN-COMP benchmark and compares each verdict
+    /// with the competition's (exit code 1 on any wrong verdict).
+    #[command(after_help = EXAMPLES)]
+    Vnncomp(VnncompArgs),
+}
+
+#[derive(Args, Debug)]
+struct VnncompArgs {
+    /// The benchmark's folder: its `*instances.csv` (onnx,vnnlib,timeout), networks and
+    /// properties.
+    #[arg(long)]
+    dir: PathBuf,
+    /// The benchmark's name in the verdicts file (default: the folder's name).
+    #[arg(long)]
+    benchmark: Option<String>,
+    /// Reference verdicts (benchmark,onnx,vnnlib,verdict,...); default: verdicts.csv in
+    /// the folder above `--dir`, when it exists.
+    #[arg(long)]
+    verdicts: Option<PathBuf>,
+    /// Cap every instance's timeout at this many seconds (default: the competition's).
+    #[arg(long)]
+    cap: Option<f64>,
+    /// Seed of the falsifier.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Only instances whose onnx or vnnlib name contains this text.
+    #[arg(long)]
+    only: Option<String>,
+    /// Where to write the rows.
+    #[arg(long, default_value = "results/vnncomp.csv")]
+    out: PathBuf,
+    /// Run only shard I of N (every N-th instance from the I-th, 0-based), e.g. 0/4.
+    #[arg(long, value_parser = parse_shard)]
+    shard: Option<(usize, usize)>,
+    /// Keep the rows already in --out (same instance, timeout and seed) and run the rest.
+    #[arg(long)]
+    resume: bool,
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let (i, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("expected I/N (e.g. 0/4), got {s:?}"))?;
+    let (i, n): (usize, usize) = (
+        i.trim()
+            .parse()
+            .map_err(|_| format!("shard index {i:?} is not a number"))?,
+        n.trim()
+            .parse()
+            .map_err(|_| format!("shard count {n:?} is not a number"))?,
+    );
+    if n == 0 || i >= n {
+        return Err(format!("shard {i}/{n}: need 0 <= I < N"));
+    }
+    Ok((i, n))
+}
+
+fn vnncomp_cmd(a: VnncompArgs) -> Result<(Value, i32)> {
+    if let Some(c) = a.cap {
+        if !(c.is_finite() && c > 0.0) {
+            bail!("--cap must be a positive number of seconds, got {c}");
+        }
+    }
+    let benchmark = match &a.benchmark {
+        Some(b) => b.clone(),
+        None => a
+            .dir
+            .canonicalize()
+            .with_context(|| format!("--dir {}", a.dir.display()))?
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    let csv = std::fs::read_dir(&a.dir)
+        .with_context(|| format!("--dir {}", a.dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.to_string_lossy().ends_with("instances.csv"))
+        .with_context(|| format!("no *instances.csv in {}", a.dir.display()))?;
+    let mut instances = verify::suite::read_instances(&csv)?;
+    if let Some(o) = &a.only {
+        instances.retain(|i| i.onnx.contains(o.as_str()) || i.vnnlib.contains(o.as_str()));
+    }
+    if let Some((i, n)) = a.shard {
+        instances = verify::suite::shard(instances, i, n);
+    }
+    // Rows of an earlier run with the same instance, timeout and seed are kept.
+    let earlier: Vec<verify::suite::InstanceRow> = if a.resume && a.out.exists() {
+        verify::suite::read_rows(&a.out)?
+    } else {
+        vec![]
+    };
+    let key = |o: &str, v: &str, t: f64| (o.to_string(), v.to_string(), t.to_bits());
+    let kept: Vec<verify::suite::InstanceRow> = earlier
+        .into_iter()
+        .filter(|r| r.seed == a.seed && r.benchmark == benchmark)
+        .collect();
+    let done: std::collections::HashSet<_> = kept
+        .iter()
+        .map(|r| key(&r.onnx, &r.vnnlib, r.timeout_s))
+        .collect();
+    let resumed = kept.len();
+    instances.retain(|i| {
+        let t = a.cap.map_or(i.timeout_s, |c| c.min(i.timeout_s));
+        !done.contains(&key(&i.onnx, &i.vnnlib, t))
+    });
+    let vpath = a.verdicts.clone().or_else(|| {
+        let p = a.dir.join("../verdicts.csv");
+        p.exists().then_some(p)
+    });
+    let verdicts = match &vpath {
+        Some(p) => verify::suite::read_verdicts(p)?,
+        None => Default::default(),
+    };
+    let opts = verify::VerifyOptions {
+        seed: a.seed,
+        ..Default::default()
+    };
+    let n = instances.len();
+    let mut k = 0;
+    let rows = verify::suite::run_suite(
+        verify::suite::Suite {
+            benchmark: &benchmark,
+            dir: &a.dir,
+            instances: &instances,
+            verdicts: &verdicts,
+            cap_s: a.cap,
+        },
+        &opts,
+        |p| {
+            onnx_io::load_onnx(p)
+                .map(|i| i.model)
+                .map_err(|e| e.to_string())
+        },
+        |r| {
+            k += 1;
+            eprintln!(
+                "[{k}/{n}] {} {}: {} (reference {}) in {:.2} s, {} boxes",
+                r.onnx,
+                r.vnnlib,
+                r.verdict,
+                if r.expected.is_empty() {
+                    "none"
+                } else {
+                    &r.expected
+                },
+                r.time_s,
+                r.boxes
+            );
+        },
+    )?;
+    if let Some(parent) = a.out.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let rows: Vec<verify::suite::InstanceRow> = kept.into_iter().chain(rows).collect();
+    verify::suite::write_rows(&a.out, &rows)?;
+    let count = |v: &str| rows.iter().filter(|r| r.verdict == v).count();
+    let decided: Vec<&verify::suite::InstanceRow> = rows
+        .iter()
+        .filter(|r| r.verdict == "sat" || r.verdict == "unsat")
+        .collect();
+    let wrong: Vec<String> = rows
+        .iter()
+        .filter(|r| r.wrong)
+        .map(|r| {
+            format!(
+                "{} {}: {} (reference {})",
+                r.onnx, r.vnnlib, r.verdict, r.expected
+            )
+        })
+        .collect();
+    let mean = if decided.is_empty() {
+        0.0
+    } else {
+        decided.iter().map(|r| r.time_s).sum::<f64>() / decided.len() as f64
+    };
+    let v = json!({
+        "benchmark": benchmark,
+        "instances": rows.len(),
+        "run_now": n,
+        "resumed": resumed,
+        "shard": a.shard.map(|(i, n)| format!("{i}/{n}")),
+        "cap_s": a.cap,
+        "seed": a.seed,
+        "verdicts_file": vpath.map(|p| p.display().to_string()),
+        "unsat": count("unsat"),
+        "sat": count("sat"),
+        "unknown": count("unknown"),
+        "timeout": count("timeout"),
+        "decided": decided.len(),
+        "wrong": wrong,
+        "mean_time_decided_s": mean,
+        "total_time_s": rows.iter().map(|r| r.time_s).sum::<f64>(),
+        "wrote": a.out.display().to_string(),
+    });
+    Ok((v, if wrong.is_empty() { 0 } else { 1 }))
 }
 
 #[derive(Args, Debug)]
@@ -95,7 +293,7 @@ struct VerifyArgs {
     #[arg(long)]
     property: PathBuf,
     /// Seconds for the whole property.
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = 60.0, allow_hyphen_values = true)]
     timeout: f64,
     /// Seed of the falsifier's random restarts.
     #[arg(long, default_value_t = 0)]
@@ -119,13 +317,27 @@ struct ExportArgs {
     /// The ONNX file to write.
     #[arg(long)]
     out: PathBuf,
+    /// Float tensors (weights rounded to f32) instead of double: for runtimes without
+    /// double kernels, such as onnxruntime's CPU Conv. The file is then a rounded network.
+    #[arg(long)]
+    float32: bool,
 }
 
 fn export_cmd(a: ExportArgs) -> Result<Value> {
     let model = load(&a.model)?;
-    onnx_io::save_onnx(&model, &a.out)?;
+    let ty = if a.float32 {
+        onnx_io::ElemType::F32
+    } else {
+        onnx_io::ElemType::F64
+    };
+    onnx_io::save_onnx(&model, &a.out, ty)?;
+    let tensor_type = if a.float32 {
+        "float (weights rounded to f32: a slightly different network)"
+    } else {
+        "double (the weights exactly)"
+    };
     Ok(
-        json!({"wrote": a.out.display().to_string(), "architecture": model.describe(), "parameters": model.num_parameters(), "tensor_type": "double"}),
+        json!({"wrote": a.out.display().to_string(), "architecture": model.describe(), "parameters": model.num_parameters(), "tensor_type": tensor_type}),
     )
 }
 
@@ -1040,6 +1252,10 @@ fn main() {
         Cmd::Property(a) => property_cmd(a),
         Cmd::Export(a) => export_cmd(a),
         Cmd::Verify(a) => verify_cmd(a).map(|(v, code)| {
+            exit_code = code;
+            v
+        }),
+        Cmd::Vnncomp(a) => vnncomp_cmd(a).map(|(v, code)| {
             exit_code = code;
             v
         }),

@@ -4,9 +4,10 @@
 //! The graph takes `input` of dims `[1, n]` (a vector model) or `[1, c, h, w]` (an image
 //! model) and returns `output` `[1, classes]`. Dense layers become `MatMul` by `W^T` and `Add` of the bias,
 //! convolutions `Conv` (one stride, the same pad on every side), then `Relu` and
-//! `Flatten`. Tensors are double (ONNX type 11), so the file holds the model's weights
-//! exactly and [`crate::import_onnx`] reads back the same model bit for bit; a tool that
-//! needs float32 converts the file itself (and then runs a rounded network).
+//! `Flatten`. Tensors are double (ONNX type 11) by default, so the file holds the model's
+//! weights exactly and [`crate::import_onnx`] reads back the same model bit for bit;
+//! [`ElemType::F32`] writes float tensors for runtimes without double kernels
+//! (onnxruntime has no double `Conv` on CPU), a rounded network.
 
 use std::path::Path;
 
@@ -16,23 +17,50 @@ use tract_onnx::pb;
 
 use crate::error::{OnnxError, Result};
 
-fn tensor(name: &str, dims: &[usize], data: &[f64]) -> pb::TensorProto {
+/// The element type of an exported file's tensors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElemType {
+    /// ONNX `double` (11): the model's weights exactly.
+    F64,
+    /// ONNX `float` (1): weights rounded to the nearest f32, for runtimes without
+    /// double kernels (onnxruntime's CPU `Conv`, most accelerators). The file is then a
+    /// slightly different network; importing it gives that rounded network.
+    F32,
+}
+
+impl ElemType {
+    fn code(self) -> i32 {
+        match self {
+            ElemType::F64 => 11,
+            ElemType::F32 => 1,
+        }
+    }
+}
+
+fn tensor(name: &str, dims: &[usize], data: &[f64], ty: ElemType) -> pb::TensorProto {
+    let raw_data = match ty {
+        ElemType::F64 => data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ElemType::F32 => data
+            .iter()
+            .flat_map(|&v| (v as f32).to_le_bytes())
+            .collect(),
+    };
     pb::TensorProto {
         name: name.to_string(),
         dims: dims.iter().map(|&d| d as i64).collect(),
-        data_type: 11,
-        raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        data_type: ty.code(),
+        raw_data,
         ..Default::default()
     }
 }
 
-fn value_info(name: &str, dims: &[usize]) -> pb::ValueInfoProto {
+fn value_info(name: &str, dims: &[usize], ty: ElemType) -> pb::ValueInfoProto {
     use pb::tensor_shape_proto::{dimension::Value as D, Dimension};
     pb::ValueInfoProto {
         name: name.to_string(),
         r#type: Some(pb::TypeProto {
             value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                elem_type: 11,
+                elem_type: ty.code(),
                 shape: Some(pb::TensorShapeProto {
                     dim: dims
                         .iter()
@@ -67,8 +95,13 @@ fn int(name: &str, v: i64) -> pb::AttributeProto {
     }
 }
 
-/// The ONNX message of a model (opset 13, IR version 7).
+/// The ONNX message of a model (opset 13, IR version 7), double tensors.
 pub fn model_to_onnx(model: &Model) -> pb::ModelProto {
+    model_to_onnx_as(model, ElemType::F64)
+}
+
+/// The ONNX message of a model with tensors of type `ty`.
+pub fn model_to_onnx_as(model: &Model, ty: ElemType) -> pb::ModelProto {
     let input_dims: Vec<usize> = match model.input_shape() {
         Shape::Flat(n) => vec![1, n],
         Shape::Image { c, h, w } => vec![1, c, h, w],
@@ -105,8 +138,8 @@ pub fn model_to_onnx(model: &Model) -> pb::ModelProto {
                         wt[c * o + r] = weight[r * k + c];
                     }
                 }
-                inits.push(tensor(&w, &[k, o], &wt));
-                inits.push(tensor(&b, &[o], bias));
+                inits.push(tensor(&w, &[k, o], &wt, ty));
+                inits.push(tensor(&b, &[o], bias, ty));
                 let mm = format!("layer{i}_matmul");
                 nodes.push(pb::NodeProto {
                     name: format!("layer{i}_dense_matmul"),
@@ -133,8 +166,9 @@ pub fn model_to_onnx(model: &Model) -> pb::ModelProto {
                     &w,
                     &[*out_channels, *in_channels, *kernel_h, *kernel_w],
                     weight,
+                    ty,
                 ));
-                inits.push(tensor(&b, &[*out_channels], bias));
+                inits.push(tensor(&b, &[*out_channels], bias, ty));
                 node.op_type = "Conv".into();
                 node.input = vec![current.clone(), w, b];
                 let p = *padding as i64;
@@ -169,19 +203,22 @@ pub fn model_to_onnx(model: &Model) -> pb::ModelProto {
             name: "convex_outer_model".into(),
             node: nodes,
             initializer: inits,
-            input: vec![value_info("input", &input_dims)],
-            output: vec![value_info("output", &[1, model.output_len()])],
+            input: vec![value_info("input", &input_dims, ty)],
+            output: vec![value_info("output", &[1, model.output_len()], ty)],
             ..Default::default()
         }),
         ..Default::default()
     }
 }
 
-/// Writes `model` as an ONNX file. Errors: I/O, naming the file.
-pub fn save_onnx(model: &Model, path: impl AsRef<Path>) -> Result<()> {
+/// Writes `model` as an ONNX file with tensors of type `ty`. Errors: I/O, naming the
+/// file.
+pub fn save_onnx(model: &Model, path: impl AsRef<Path>, ty: ElemType) -> Result<()> {
     let path = path.as_ref();
-    std::fs::write(path, model_to_onnx(model).encode_to_vec()).map_err(|error| OnnxError::Io {
-        file: path.display().to_string(),
-        error,
+    std::fs::write(path, model_to_onnx_as(model, ty).encode_to_vec()).map_err(|error| {
+        OnnxError::Io {
+            file: path.display().to_string(),
+            error,
+        }
     })
 }

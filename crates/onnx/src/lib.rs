@@ -19,7 +19,7 @@ pub mod export;
 pub mod import;
 
 pub use error::{OnnxError, Result};
-pub use export::{model_to_onnx, save_onnx};
+pub use export::{model_to_onnx, model_to_onnx_as, save_onnx, ElemType};
 pub use import::{import_onnx, load_onnx, Imported};
 
 /// The protobuf messages of the ONNX format (prost types shipped by tract-onnx).

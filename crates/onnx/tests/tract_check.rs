@@ -172,3 +172,34 @@ fn exported_models_read_back_bit_for_bit_and_match_tract() {
         }
     }
 }
+
+#[test]
+fn float32_export_is_the_f32_rounded_model_and_runs_in_tract() {
+    let model = Architecture::mnist_conv().init(Init::Standard, 5).unwrap();
+    let bytes = onnx_io::model_to_onnx_as(&model, onnx_io::ElemType::F32).encode_to_vec();
+    let back = import_onnx(&bytes, "f32").unwrap().model;
+    // Every weight and bias is the f32 nearest to the original.
+    let rounded = model
+        .map_parameters(|_, w, b| {
+            w.iter_mut().for_each(|v| *v = *v as f32 as f64);
+            b.iter_mut().for_each(|v| *v = *v as f32 as f64);
+        })
+        .unwrap();
+    assert_eq!(back, rounded);
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let x: Vec<f64> = (0..model.input_len())
+        .map(|_| rng.random_range(0.0f32..1.0) as f64)
+        .collect();
+    let ours = back.forward(&x).unwrap();
+    let theirs = tract_forward(&bytes, &[1, 1, 28, 28], &x, false);
+    let mag = magnitude(&back, &x);
+    for i in 0..ours.len() {
+        let tol = 1000.0 * 4.0 * (f32::EPSILON as f64) * (mag[i] + 1.0);
+        assert!(
+            (ours[i] - theirs[i]).abs() <= tol,
+            "output {i}: {} vs {}",
+            ours[i],
+            theirs[i]
+        );
+    }
+}

@@ -79,6 +79,9 @@ pub struct FalsifyOptions {
     pub steps: usize,
     /// Corners are tried when the input has at most this many coordinates.
     pub max_corner_dims: usize,
+    /// While the input box is split: PGD restarts on the whole box between two batches
+    /// of halves (0: none).
+    pub restarts_per_batch: usize,
 }
 
 impl Default for FalsifyOptions {
@@ -87,6 +90,7 @@ impl Default for FalsifyOptions {
             restarts: 10,
             steps: 50,
             max_corner_dims: 12,
+            restarts_per_batch: 4,
         }
     }
 }

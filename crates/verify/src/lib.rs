@@ -24,6 +24,7 @@
 
 pub mod error;
 pub mod falsify;
+pub mod suite;
 
 use std::time::{Duration, Instant};
 
@@ -257,6 +258,15 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
                 let (x, n) = falsify(model, &lo, &hi, conj, &opts.falsify, &mut rng)?;
                 points += n;
                 if let Some(x) = x {
+                    results.push(ConjunctionResult {
+                        case: ci,
+                        conjunction: di,
+                        status: "reached",
+                        method: None,
+                        boxes: 0,
+                        depth: 0,
+                        root_bounds: vec![],
+                    });
                     let w = witness(model, ci, di, x, conj)?;
                     return done(Verdict::Sat, Some(w), results, points, boxes);
                 }
@@ -442,7 +452,18 @@ fn split(
         restarts: 0,
         steps: 10,
         max_corner_dims: 0,
+        restarts_per_batch: 0,
     };
+    // Between batches, a few more PGD restarts on the whole box: a counterexample that
+    // the first restarts missed is still looked for while the halves are bounded.
+    let more = FalsifyOptions {
+        restarts: opts.falsify.restarts_per_batch,
+        steps: opts.falsify.steps,
+        max_corner_dims: 0,
+        restarts_per_batch: 0,
+    };
+    let whole = inner(&b.lower, &b.upper, &b.inner_lower, &b.inner_upper);
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed.wrapping_add(0x5eed));
     while !stack.is_empty() {
         if Instant::now() >= deadline {
             return Ok(Split::Stopped {
@@ -450,6 +471,17 @@ fn split(
                 depth: deepest,
                 timeout: true,
             });
+        }
+        if let (Some((ilo, ihi)), true) = (&whole, more.restarts > 0) {
+            let (x, k) = falsify(model, ilo, ihi, conj, &more, &mut rng)?;
+            *points += k;
+            if let Some(x) = x {
+                return Ok(Split::Reached {
+                    x,
+                    boxes: n,
+                    depth: deepest,
+                });
+            }
         }
         let take = opts.batch.min(stack.len());
         let batch: Vec<(Vec<f64>, Vec<f64>, usize)> = stack.split_off(stack.len() - take);

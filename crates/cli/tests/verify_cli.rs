@@ -1,0 +1,273 @@
+//! `convex-outer verify` and `export`, and `.onnx` models in the other commands: the
+//! verdicts, exit codes and result files of VNN-COMP instances, and clear errors.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn testdata(p: &str) -> String {
+    format!("{}/../../testdata/{p}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("convex-outer-verify-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_convex-outer"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: stderr {}", String::from_utf8_lossy(&o.stderr)))
+}
+
+#[test]
+fn verdicts_exit_codes_and_result_files() {
+    let acas = testdata("vnncomp2021/acasxu/ACASXU_run2a_1_2_batch_2000.onnx");
+    // Property 2 on network 1_2: sat (VNN-COMP 2021), exit code 10, witness in the file.
+    let rf = tmp("sat.txt");
+    let o = run(&[
+        "verify",
+        "--model",
+        &acas,
+        "--property",
+        &testdata("vnncomp2021/acasxu/prop_2.vnnlib"),
+        "--result-file",
+        rf.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(10),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v = json(&o);
+    assert_eq!(v["verdict"], "sat");
+    let w = &v["report"]["witness"];
+    assert_eq!(w["x"].as_array().unwrap().len(), 5);
+    let text = std::fs::read_to_string(&rf).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("sat"));
+    let rest: Vec<&str> = lines.collect();
+    assert_eq!(rest.len(), 10, "{text}");
+    assert!(
+        rest[0].starts_with("((X_0 ") && rest[9].starts_with(" (Y_4 ") && rest[9].ends_with("))"),
+        "{text}"
+    );
+    // The witness in the file is the one in the JSON, to the last bit.
+    let x0: f64 = rest[0]
+        .trim_start_matches("((X_0 ")
+        .trim_end_matches(')')
+        .parse()
+        .unwrap();
+    assert_eq!(x0, w["x"][0].as_f64().unwrap());
+    // Property 1 on network 1_1: unsat, exit code 0.
+    let rf = tmp("unsat.txt");
+    let o = run(&[
+        "verify",
+        "--model",
+        &testdata("vnncomp2021/acasxu/ACASXU_run2a_1_1_batch_2000.onnx"),
+        "--property",
+        &testdata("vnncomp2021/acasxu/prop_1.vnnlib"),
+        "--result-file",
+        rf.to_str().unwrap(),
+        "--seed",
+        "3",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v = json(&o);
+    assert_eq!(v["verdict"], "unsat");
+    assert_eq!(v["options"]["seed"], 3);
+    assert_eq!(std::fs::read_to_string(&rf).unwrap(), "unsat\n");
+    let c = &v["report"]["conjunctions"][0];
+    assert_eq!(c["status"], "excluded");
+    assert_eq!(c["method"], "crown+split");
+    // The root bounds by interval, crown and alpha, each below the threshold.
+    let lower = c["root_bounds"][0]["lower"].as_array().unwrap();
+    assert_eq!(lower.len(), 3);
+    // --no-split: unknown, exit code 20.
+    let o = run(&[
+        "verify",
+        "--model",
+        &testdata("vnncomp2021/acasxu/ACASXU_run2a_1_1_batch_2000.onnx"),
+        "--property",
+        &testdata("vnncomp2021/acasxu/prop_1.vnnlib"),
+        "--no-split",
+    ]);
+    assert_eq!(o.status.code(), Some(20));
+    assert_eq!(json(&o)["verdict"], "unknown");
+}
+
+#[test]
+fn onnx_models_work_in_every_command_and_export_round_trips() {
+    let acas = testdata("vnncomp2021/acasxu/ACASXU_run2a_1_1_batch_2000.onnx");
+    let input = tmp("acas_input.json");
+    std::fs::write(&input, "[0.6, 0.0, 0.0, 0.45, -0.45]").unwrap();
+    let o = run(&[
+        "bound",
+        "--model",
+        &acas,
+        "--input",
+        input.to_str().unwrap(),
+        "--eps",
+        "0.01",
+        "--method",
+        "crown",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v = json(&o);
+    assert!(v["model"]["architecture"]
+        .as_str()
+        .unwrap()
+        .contains("dense 50"));
+    // Export the imported network and read the export back: the same bounds.
+    let out = tmp("acas.onnx");
+    let o = run(&["export", "--model", &acas, "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o2 = run(&[
+        "bound",
+        "--model",
+        out.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--eps",
+        "0.01",
+        "--method",
+        "crown",
+    ]);
+    assert!(o2.status.success());
+    assert_eq!(json(&o2)["rows"], v["rows"]);
+}
+
+#[test]
+fn bad_onnx_and_mismatched_properties_are_clear_errors() {
+    let bad = tmp("bad.onnx");
+    std::fs::write(&bad, b"this is not protobuf \xff\xff").unwrap();
+    let o = run(&[
+        "verify",
+        "--model",
+        bad.to_str().unwrap(),
+        "--property",
+        &testdata("vnncomp2021/test/test_nano.vnnlib"),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("bad.onnx") && err.contains("not an ONNX model"),
+        "{err}"
+    );
+    // A 1-input property on a 5-input network.
+    let o = run(&[
+        "verify",
+        "--model",
+        &testdata("vnncomp2021/acasxu/ACASXU_run2a_1_1_batch_2000.onnx"),
+        "--property",
+        &testdata("vnncomp2021/test/test_nano.vnnlib"),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("declares 1 inputs") && err.contains("takes 5 inputs"),
+        "{err}"
+    );
+    let o = run(&[
+        "verify",
+        "--model",
+        &testdata("vnncomp2021/test/test_nano.onnx"),
+        "--property",
+        &testdata("vnncomp2021/test/test_nano.vnnlib"),
+        "--timeout",
+        "-1",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--timeout must be a positive"));
+}
+
+#[test]
+fn vnncomp_batch_mode_shards_and_resumes() {
+    let out = tmp("test_bench.csv");
+    let _ = std::fs::remove_file(&out);
+    let dir = testdata("vnncomp2021/test");
+    let o = run(&[
+        "vnncomp",
+        "--dir",
+        &dir,
+        "--shard",
+        "0/2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v = json(&o);
+    // Instances 0, 2, 4 of five.
+    assert_eq!(v["run_now"], 3);
+    assert_eq!(v["benchmark"], "test");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("[3/3]"));
+    let o = run(&[
+        "vnncomp",
+        "--dir",
+        &dir,
+        "--resume",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let v = json(&o);
+    assert_eq!(
+        (
+            v["resumed"].as_u64(),
+            v["run_now"].as_u64(),
+            v["instances"].as_u64()
+        ),
+        (Some(3), Some(2), Some(5))
+    );
+    assert_eq!(v["decided"], 5);
+    assert_eq!(v["wrong"].as_array().unwrap().len(), 0);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.lines().count(), 6, "{text}");
+    assert!(text.lines().next().unwrap().starts_with(
+        "benchmark,onnx,vnnlib,competition_timeout_s,timeout_s,seed,verdict,expected,wrong"
+    ));
+    // A verdict that contradicts the reference fails the run: a reference that says the
+    // sat instance is unsat.
+    let refs = tmp("wrong_verdicts.csv");
+    std::fs::write(
+        &refs,
+        "benchmark,onnx,vnnlib,verdict\ntest,test_sat.onnx,test_prop.vnnlib,unsat\n",
+    )
+    .unwrap();
+    let o = run(&[
+        "vnncomp",
+        "--dir",
+        &dir,
+        "--only",
+        "test_sat",
+        "--verdicts",
+        refs.to_str().unwrap(),
+        "--out",
+        tmp("w.csv").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(json(&o)["wrong"][0]
+        .as_str()
+        .unwrap()
+        .contains("test_sat.onnx"));
+    let o = run(&["vnncomp", "--dir", &dir, "--shard", "2/2"]);
+    assert_eq!(o.status.code(), Some(2));
+}

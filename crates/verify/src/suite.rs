@@ -1,0 +1,227 @@
+//! A VNN-COMP benchmark run end to end: every instance of its `instances.csv` (`onnx,
+//! vnnlib, timeout` per line) verified in turn, each verdict compared with a reference
+//! (`verdicts.csv`: `benchmark,onnx,vnnlib,verdict,...`, the majority of the
+//! competition's complete verifiers), one row per instance.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use network::Model;
+use serde::{Deserialize, Serialize};
+
+use crate::{verify, Report, Verdict, VerifyError, VerifyOptions};
+
+/// One instance of a benchmark.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance {
+    pub onnx: String,
+    pub vnnlib: String,
+    /// The competition's timeout in seconds.
+    pub timeout_s: f64,
+}
+
+/// Reads `instances.csv` (no header; `onnx,vnnlib,timeout`). Errors name the line.
+pub fn read_instances(path: &Path) -> Result<Vec<Instance>, VerifyError> {
+    let err = |msg: String| VerifyError::Options(format!("{}: {msg}", path.display()));
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .map_err(|e| err(e.to_string()))?;
+    let mut out = Vec::new();
+    for (i, rec) in r.records().enumerate() {
+        let rec = rec.map_err(|e| err(e.to_string()))?;
+        if rec.len() != 3 {
+            return Err(err(format!(
+                "line {}: expected onnx,vnnlib,timeout, found {} fields",
+                i + 1,
+                rec.len()
+            )));
+        }
+        let timeout_s: f64 = rec[2]
+            .parse()
+            .ok()
+            .filter(|t: &f64| t.is_finite() && *t > 0.0)
+            .ok_or_else(|| {
+                err(format!(
+                    "line {}: timeout {:?} is not a positive number",
+                    i + 1,
+                    &rec[2]
+                ))
+            })?;
+        out.push(Instance {
+            onnx: rec[0].to_string(),
+            vnnlib: rec[1].to_string(),
+            timeout_s,
+        });
+    }
+    Ok(out)
+}
+
+/// Reads `verdicts.csv` (with a header: `benchmark,onnx,vnnlib,verdict,...`) into
+/// `(benchmark, onnx, vnnlib) -> verdict`.
+pub fn read_verdicts(
+    path: &Path,
+) -> Result<HashMap<(String, String, String), Verdict>, VerifyError> {
+    let err = |msg: String| VerifyError::Options(format!("{}: {msg}", path.display()));
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .map_err(|e| err(e.to_string()))?;
+    let mut out = HashMap::new();
+    for (i, rec) in r.records().enumerate() {
+        let rec = rec.map_err(|e| err(e.to_string()))?;
+        if rec.len() < 4 {
+            return Err(err(format!("line {}: fewer than 4 fields", i + 2)));
+        }
+        let v = match &rec[3] {
+            "sat" => Verdict::Sat,
+            "unsat" => Verdict::Unsat,
+            other => {
+                return Err(err(format!(
+                    "line {}: verdict {other:?} (sat or unsat expected)",
+                    i + 2
+                )))
+            }
+        };
+        out.insert(
+            (rec[0].to_string(), rec[1].to_string(), rec[2].to_string()),
+            v,
+        );
+    }
+    Ok(out)
+}
+
+/// One row of a benchmark run: every parameter needed to re-run it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InstanceRow {
+    pub benchmark: String,
+    pub onnx: String,
+    pub vnnlib: String,
+    pub competition_timeout_s: f64,
+    /// The timeout used: `min(cap, competition's)`.
+    pub timeout_s: f64,
+    pub seed: u64,
+    pub verdict: String,
+    /// The reference verdict (empty when none).
+    pub expected: String,
+    /// `sat` answered for an `unsat` reference or the reverse.
+    pub wrong: bool,
+    pub time_s: f64,
+    pub boxes: usize,
+    pub falsify_points: usize,
+    /// How each conjunction was decided (`interval`, `crown`, `alpha`, `crown+split`,
+    /// `reached`, `open`), joined by `;`.
+    pub methods: String,
+}
+
+/// A benchmark to run: its name in the verdicts file, its folder, the instances to run,
+/// the reference verdicts and the cap on each instance's timeout.
+#[derive(Debug, Clone, Copy)]
+pub struct Suite<'a> {
+    pub benchmark: &'a str,
+    pub dir: &'a Path,
+    pub instances: &'a [Instance],
+    pub verdicts: &'a HashMap<(String, String, String), Verdict>,
+    pub cap_s: Option<f64>,
+}
+
+/// Runs every instance of the suite (models read by `load`), with the timeout
+/// `min(cap_s, competition's)` and `opts` otherwise. `progress` is called after each
+/// instance.
+pub fn run_suite(
+    suite: Suite<'_>,
+    opts: &VerifyOptions,
+    load: impl Fn(&Path) -> Result<Model, String>,
+    mut progress: impl FnMut(&InstanceRow),
+) -> Result<Vec<InstanceRow>, VerifyError> {
+    let Suite {
+        benchmark,
+        dir,
+        instances,
+        verdicts,
+        cap_s,
+    } = suite;
+    let mut models: HashMap<String, Model> = HashMap::new();
+    let mut rows = Vec::new();
+    for inst in instances {
+        if !models.contains_key(&inst.onnx) {
+            let m = load(&dir.join(&inst.onnx)).map_err(VerifyError::Options)?;
+            models.insert(inst.onnx.clone(), m);
+        }
+        let model = &models[&inst.onnx];
+        let prop = vnnlib::read_property(dir.join(&inst.vnnlib))
+            .map_err(|e| VerifyError::Options(e.to_string()))?;
+        let timeout_s = cap_s.map_or(inst.timeout_s, |c| c.min(inst.timeout_s));
+        let o = VerifyOptions {
+            timeout: Duration::from_secs_f64(timeout_s),
+            ..opts.clone()
+        };
+        let t = Instant::now();
+        let r: Report = verify(model, &prop, &o)?;
+        let expected = verdicts.get(&(
+            benchmark.to_string(),
+            inst.onnx.clone(),
+            inst.vnnlib.clone(),
+        ));
+        let wrong = matches!(
+            (r.verdict, expected),
+            (Verdict::Sat, Some(Verdict::Unsat)) | (Verdict::Unsat, Some(Verdict::Sat))
+        );
+        let methods = r
+            .conjunctions
+            .iter()
+            .map(|c| c.method.clone().unwrap_or_else(|| c.status.to_string()))
+            .collect::<Vec<_>>()
+            .join(";");
+        let row = InstanceRow {
+            benchmark: benchmark.to_string(),
+            onnx: inst.onnx.clone(),
+            vnnlib: inst.vnnlib.clone(),
+            competition_timeout_s: inst.timeout_s,
+            timeout_s,
+            seed: opts.seed,
+            verdict: r.verdict.word().to_string(),
+            expected: expected.map_or(String::new(), |v| v.word().to_string()),
+            wrong,
+            time_s: t.elapsed().as_secs_f64(),
+            boxes: r.boxes,
+            falsify_points: r.falsify_points,
+            methods,
+        };
+        progress(&row);
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// Writes the rows as CSV (with a header).
+pub fn write_rows(path: &Path, rows: &[InstanceRow]) -> Result<(), VerifyError> {
+    let err = |e: String| VerifyError::Options(format!("{}: {e}", path.display()));
+    let mut w = csv::Writer::from_path(path).map_err(|e| err(e.to_string()))?;
+    for r in rows {
+        w.serialize(r).map_err(|e| err(e.to_string()))?;
+    }
+    w.flush().map_err(|e| err(e.to_string()))
+}
+
+/// Reads rows written by [`write_rows`] (to resume a run).
+pub fn read_rows(path: &Path) -> Result<Vec<InstanceRow>, VerifyError> {
+    let err = |e: String| VerifyError::Options(format!("{}: {e}", path.display()));
+    let mut r = csv::Reader::from_path(path).map_err(|e| err(e.to_string()))?;
+    r.deserialize()
+        .map(|row| row.map_err(|e| err(e.to_string())))
+        .collect()
+}
+
+/// The instances of shard `i` of `n` (every `n`-th, starting at `i`), so that a job
+/// array splits a benchmark across machines.
+pub fn shard(instances: Vec<Instance>, i: usize, n: usize) -> Vec<Instance> {
+    instances
+        .into_iter()
+        .enumerate()
+        .filter(|(k, _)| k % n == i)
+        .map(|(_, x)| x)
+        .collect()
+}
