@@ -106,7 +106,7 @@ struct VnncompArgs {
     #[arg(long)]
     verdicts: Option<PathBuf>,
     /// Cap every instance's timeout at this many seconds (default: the competition's).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     cap: Option<f64>,
     /// Seed of the falsifier.
     #[arg(long, default_value_t = 0)]
@@ -145,8 +145,8 @@ fn parse_shard(s: &str) -> Result<(usize, usize), String> {
 
 fn vnncomp_cmd(a: VnncompArgs) -> Result<(Value, i32)> {
     if let Some(c) = a.cap {
-        if !(c.is_finite() && c > 0.0) {
-            bail!("--cap must be a positive number of seconds, got {c}");
+        if !(c.is_finite() && c > 0.0 && c <= 1e9) {
+            bail!("--cap must be a number of seconds in (0, 1e9], got {c}");
         }
     }
     let benchmark = match &a.benchmark {
@@ -205,6 +205,15 @@ fn vnncomp_cmd(a: VnncompArgs) -> Result<(Value, i32)> {
     };
     let n = instances.len();
     let mut k = 0;
+    // Rows are written as they finish (the kept ones first), so a stopped run keeps them.
+    if let Some(parent) = a.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let mut writer = verify::suite::RowWriter::create(&a.out)?;
+    for r in &kept {
+        writer.write(r)?;
+    }
     let rows = verify::suite::run_suite(
         verify::suite::Suite {
             benchmark: &benchmark,
@@ -234,14 +243,13 @@ fn vnncomp_cmd(a: VnncompArgs) -> Result<(Value, i32)> {
                 r.time_s,
                 r.boxes
             );
+            if !r.error.is_empty() {
+                eprintln!("  error: {}", r.error);
+            }
+            writer.write(r)
         },
     )?;
-    if let Some(parent) = a.out.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-    }
     let rows: Vec<verify::suite::InstanceRow> = kept.into_iter().chain(rows).collect();
-    verify::suite::write_rows(&a.out, &rows)?;
     let count = |v: &str| rows.iter().filter(|r| r.verdict == v).count();
     let decided: Vec<&verify::suite::InstanceRow> = rows
         .iter()
@@ -276,6 +284,7 @@ fn vnncomp_cmd(a: VnncompArgs) -> Result<(Value, i32)> {
         "unknown": count("unknown"),
         "timeout": count("timeout"),
         "decided": decided.len(),
+        "error": count("error"),
         "wrong": wrong,
         "mean_time_decided_s": mean,
         "total_time_s": rows.iter().map(|r| r.time_s).sum::<f64>(),
@@ -324,6 +333,15 @@ struct ExportArgs {
 }
 
 fn export_cmd(a: ExportArgs) -> Result<Value> {
+    if a.out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
+        bail!(
+            "--out {} ends in .json, but export writes ONNX (protobuf); name it .onnx",
+            a.out.display()
+        );
+    }
     let model = load(&a.model)?;
     let ty = if a.float32 {
         onnx_io::ElemType::F32
@@ -362,14 +380,23 @@ fn result_file_text(r: &verify::Report) -> String {
 }
 
 fn verify_cmd(a: VerifyArgs) -> Result<(Value, i32)> {
-    if !(a.timeout.is_finite() && a.timeout > 0.0) {
+    if !(a.timeout.is_finite() && a.timeout > 0.0 && a.timeout <= 1e9) {
         bail!(
-            "--timeout must be a positive number of seconds, got {}",
+            "--timeout must be a number of seconds in (0, 1e9], got {}",
             a.timeout
         );
     }
     let model = load(&a.model)?;
     let prop = vnnlib::read_property(&a.property)?;
+    // The result file is opened before the search, so that a bad path fails at once.
+    let result_file = match &a.result_file {
+        Some(path) => Some((
+            path,
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write the result file {}", path.display()))?,
+        )),
+        None => None,
+    };
     let opts = verify::VerifyOptions {
         timeout: std::time::Duration::from_secs_f64(a.timeout),
         seed: a.seed,
@@ -382,8 +409,9 @@ fn verify_cmd(a: VerifyArgs) -> Result<(Value, i32)> {
     };
     let report = verify::verify(&model, &prop, &opts)
         .with_context(|| format!("{} on {}", a.property.display(), a.model.display()))?;
-    if let Some(path) = &a.result_file {
-        std::fs::write(path, result_file_text(&report))
+    if let Some((path, mut f)) = result_file {
+        use std::io::Write;
+        f.write_all(result_file_text(&report).as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let code = match report.verdict {
@@ -691,10 +719,16 @@ fn check_eps(eps: f64) -> Result<()> {
 
 /// A model file: ONNX when the name ends in `.onnx`, else the JSON format.
 fn load(path: &PathBuf) -> Result<Model> {
-    if path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
-    {
+    // By extension; a file named otherwise is ONNX unless it starts like JSON.
+    let ext = |x: &str| path.extension().is_some_and(|e| e.eq_ignore_ascii_case(x));
+    let looks_onnx = || {
+        std::fs::read(path).is_ok_and(|b| {
+            b.iter()
+                .find(|c| !c.is_ascii_whitespace())
+                .is_some_and(|&c| c != b'{')
+        })
+    };
+    if ext("onnx") || (!ext("json") && looks_onnx()) {
         Ok(onnx_io::load_onnx(path)
             .context("cannot load the ONNX model")?
             .model)

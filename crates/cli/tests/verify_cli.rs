@@ -192,7 +192,7 @@ fn bad_onnx_and_mismatched_properties_are_clear_errors() {
         "-1",
     ]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--timeout must be a positive"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--timeout must be a number of seconds"));
 }
 
 #[test]
@@ -270,4 +270,136 @@ fn vnncomp_batch_mode_shards_and_resumes() {
         .contains("test_sat.onnx"));
     let o = run(&["vnncomp", "--dir", &dir, "--shard", "2/2"]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn bad_values_fail_fast_and_files_are_recognised_by_content() {
+    let nano = testdata("vnncomp2021/test/test_nano.onnx");
+    let prop = testdata("vnncomp2021/test/test_nano.vnnlib");
+    for t in ["1e19", "1e300", "0", "nan"] {
+        let o = run(&[
+            "verify",
+            "--model",
+            &nano,
+            "--property",
+            &prop,
+            "--timeout",
+            t,
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "--timeout {t}: {err}");
+        assert!(
+            err.contains("--timeout must be a number of seconds in (0, 1e9]"),
+            "{err}"
+        );
+    }
+    // The result file's folder is checked before the search.
+    let o = run(&[
+        "verify",
+        "--model",
+        &nano,
+        "--property",
+        &prop,
+        "--result-file",
+        "/nonexistent-dir/r.txt",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains("cannot write the result file /nonexistent-dir/r.txt"),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty());
+    // An ONNX file without the extension is read as ONNX.
+    let copy = tmp("nano_model");
+    std::fs::copy(&nano, &copy).unwrap();
+    let o = run(&[
+        "verify",
+        "--model",
+        copy.to_str().unwrap(),
+        "--property",
+        &prop,
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // export refuses to write protobuf into a .json file.
+    let o = run(&[
+        "export",
+        "--model",
+        &nano,
+        "--out",
+        tmp("x.json").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("name it .onnx"));
+}
+
+#[test]
+fn vnncomp_records_broken_instances_as_error_rows_and_writes_rows_as_it_goes() {
+    let dir = tmp("bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    let t = testdata("vnncomp2021/test");
+    for f in [
+        "test_nano.onnx",
+        "test_nano.vnnlib",
+        "test_prop.vnnlib",
+        "test_sat.onnx",
+    ] {
+        std::fs::copy(format!("{t}/{f}"), dir.join(f)).unwrap();
+    }
+    // The second row pairs a 1-input network with a 5-input property; the third names a
+    // missing file.
+    std::fs::write(
+        dir.join("my_instances.csv"),
+        "test_nano.onnx,test_nano.vnnlib,10\ntest_nano.onnx,test_prop.vnnlib,10\nmissing.onnx,test_nano.vnnlib,10\ntest_sat.onnx,test_prop.vnnlib,10\n",
+    )
+    .unwrap();
+    let out = tmp("bench_rows.csv");
+    let o = run(&[
+        "vnncomp",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--benchmark",
+        "mine",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v = json(&o);
+    assert_eq!(
+        (v["decided"].as_u64(), v["error"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    assert!(
+        lines[2].contains(",error,") && lines[2].contains("declares 5 inputs"),
+        "{text}"
+    );
+    assert!(
+        lines[3].contains(",error,") && lines[3].contains("missing.onnx"),
+        "{text}"
+    );
+    assert!(lines[4].contains(",sat,"), "{text}");
+    // An empty instances file is an error, not an empty success.
+    std::fs::write(dir.join("my_instances.csv"), "").unwrap();
+    let o = run(&[
+        "vnncomp",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no instances"));
 }

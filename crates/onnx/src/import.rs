@@ -1094,7 +1094,7 @@ impl Lowering {
             }
         };
         if self.pending.is_some() {
-            self.scale_pending(&s, &label)?;
+            self.scale_pending(&s)?;
             if t.iter().any(|&x| x != 0.0) {
                 self.add_to_bias(&t)?;
             }
@@ -1125,76 +1125,78 @@ impl Lowering {
 
     /// Divides the pending affine map by `v` (per output unit), exactly or not at all.
     fn divide(&mut self, node: &pb::NodeProto, v: &[f64], label: &str) -> Result<()> {
-        let e = self.node_err(
-            "dividing by this constant rounds (its reciprocal or the divided weights are not f64s); fold the division before export",
-        );
-        let err = || e.clone_msg();
-        match self.pending.as_mut() {
-            Some(Pending::Dense {
-                weight,
-                bias,
-                in_features,
-                ..
-            }) => {
-                let k = *in_features;
-                for (o, b) in bias.iter_mut().enumerate() {
-                    *b = exact_div(*b, v[o]).ok_or_else(err)?;
-                    for w in &mut weight[o * k..(o + 1) * k] {
-                        *w = exact_div(*w, v[o]).ok_or_else(err)?;
-                    }
-                }
-            }
-            _ => return Err(err()),
+        if self.pending.is_none() {
+            return Err(self.node_err(
+                "dividing the input by this constant rounds (its reciprocal is not a double); fold the normalisation before export",
+            ));
         }
+        self.fold_per_unit(
+            v,
+            exact_div,
+            "dividing the layer's weights by this constant rounds; fold the division before export",
+        )?;
         self.folded.push(label.to_string());
         self.set_output(node)
     }
 
     /// Multiplies the pending map's output unit `o` by `s[o]`, exactly.
-    fn scale_pending(&mut self, s: &[f64], _label: &str) -> Result<()> {
+    fn scale_pending(&mut self, s: &[f64]) -> Result<()> {
         if s.iter().all(|&x| x == 1.0) {
             return Ok(());
         }
-        let err = self.node_err("multiplying the layer's weights by this constant rounds");
-        match self.pending.as_mut() {
-            Some(Pending::Dense {
-                weight,
-                bias,
-                in_features,
-                ..
-            }) => {
-                let k = *in_features;
-                for (o, b) in bias.iter_mut().enumerate() {
-                    *b = exact_mul(*b, s[o]).ok_or_else(|| err.clone_msg())?;
-                    for w in &mut weight[o * k..(o + 1) * k] {
-                        *w = exact_mul(*w, s[o]).ok_or_else(|| err.clone_msg())?;
+        self.fold_per_unit(
+            s,
+            exact_mul,
+            "multiplying the layer's weights by this constant rounds",
+        )
+    }
+
+    /// Applies `op(., v[o])` to the weights and bias of output unit `o` of the pending
+    /// map (a convolution needs one value per channel), exactly or not at all.
+    fn fold_per_unit(
+        &mut self,
+        v: &[f64],
+        op: fn(f64, f64) -> Option<f64>,
+        rounds: &str,
+    ) -> Result<()> {
+        let err = self.node_err(rounds);
+        // (rows of weights per unit group, value per group)
+        let (weight, bias, per, values): (&mut Vec<f64>, &mut Vec<f64>, usize, Vec<f64>) =
+            match self.pending.as_mut() {
+                Some(Pending::Dense {
+                    weight,
+                    bias,
+                    in_features,
+                    ..
+                }) => (weight, bias, *in_features, v.to_vec()),
+                Some(Pending::Conv {
+                    weight,
+                    bias,
+                    in_channels,
+                    kernel,
+                    out_hw: (h, w),
+                    ..
+                }) => {
+                    let hw = *h * *w;
+                    let mut values = Vec::with_capacity(bias.len());
+                    for ch in 0..bias.len() {
+                        let vals = &v[ch * hw..(ch + 1) * hw];
+                        if vals.iter().any(|&x| x != vals[0]) {
+                            return Err(err.with_msg(
+                                "scales a convolution's output by a constant that varies within a channel; only per-channel constants fold into it",
+                            ));
+                        }
+                        values.push(vals[0]);
                     }
+                    (weight, bias, *in_channels * kernel.0 * kernel.1, values)
                 }
+                None => unreachable!("fold_per_unit is called with a pending map"),
+            };
+        for ((b, ws), &x) in bias.iter_mut().zip(weight.chunks_mut(per)).zip(&values) {
+            *b = op(*b, x).ok_or_else(|| err.clone_msg())?;
+            for w in ws {
+                *w = op(*w, x).ok_or_else(|| err.clone_msg())?;
             }
-            Some(Pending::Conv {
-                weight,
-                bias,
-                in_channels,
-                kernel,
-                out_hw: (h, w),
-                ..
-            }) => {
-                let hw = *h * *w;
-                let per = *in_channels * kernel.0 * kernel.1;
-                for (ch, b) in bias.iter_mut().enumerate() {
-                    let vals = &s[ch * hw..(ch + 1) * hw];
-                    if vals.iter().any(|&x| x != vals[0]) {
-                        return Err(err.with_msg(
-                            "scales a convolution's output by a constant that varies within a channel",
-                        ));
-                    }
-                    *b = exact_mul(*b, vals[0]).ok_or_else(|| err.clone_msg())?;
-                    for wv in &mut weight[ch * per..(ch + 1) * per] {
-                        *wv = exact_mul(*wv, vals[0]).ok_or_else(|| err.clone_msg())?;
-                    }
-                }
-            }
-            None => unreachable!("scale_pending is called with a pending map"),
         }
         Ok(())
     }

@@ -461,3 +461,64 @@ fn refusals_name_the_node_and_the_reason() {
         &["not an ONNX model"],
     );
 }
+
+#[test]
+fn division_and_channel_scaling_fold_into_a_pending_layer_when_exact() {
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    // Weights and biases multiples of 3/8: dividing by 3 is exact (1/3 is not a double).
+    let w: Vec<f32> = rand_vec(&mut rng, 6).iter().map(|v| v * 3.0).collect();
+    let b: Vec<f32> = rand_vec(&mut rng, 3).iter().map(|v| v * 3.0).collect();
+    let bytes = model(
+        &[1, 2],
+        vec![
+            node("MatMul", &["x", "W"], "a", vec![]),
+            node("Add", &["a", "b"], "a2", vec![]),
+            node("Div", &["a2", "three"], "y", vec![]),
+        ],
+        vec![
+            tensor("W", &[2, 3], &w),
+            tensor("b", &[3], &b),
+            tensor("three", &[], &[3.0]),
+        ],
+        "y",
+        &[1, 3],
+    );
+    agrees("exact division of a dense layer", &bytes, &[1, 2]);
+    // A convolution's output scaled per channel ([1, C, 1, 1]), then divided by 2.
+    let conv = model(
+        &[1, 1, 3, 3],
+        vec![
+            node("Conv", &["x", "K", "kb"], "a", vec![]),
+            node("Mul", &["a", "s"], "b", vec![]),
+            node("Div", &["b", "two"], "c", vec![]),
+            node("Relu", &["c"], "r", vec![]),
+            node("Flatten", &["r"], "f", vec![]),
+            node("MatMul", &["f", "W"], "y", vec![]),
+        ],
+        vec![
+            tensor("K", &[2, 1, 2, 2], &rand_vec(&mut rng, 8)),
+            tensor("kb", &[2], &rand_vec(&mut rng, 2)),
+            tensor("s", &[1, 2, 1, 1], &[0.5, -4.0]),
+            tensor("two", &[], &[2.0]),
+            tensor("W", &[8, 2], &rand_vec(&mut rng, 16)),
+        ],
+        "y",
+        &[1, 2],
+    );
+    agrees("per-channel scaling of a convolution", &conv, &[1, 1, 3, 3]);
+    // Dividing a dense layer by 3 when its weights are not multiples of 3 rounds: refused.
+    let rounds = model(
+        &[1, 2],
+        vec![
+            node("MatMul", &["x", "W"], "a", vec![]),
+            node("Div", &["a", "three"], "y", vec![]),
+        ],
+        vec![
+            tensor("W", &[2, 2], &[1.0, 2.0, 0.5, 0.25]),
+            tensor("three", &[], &[3.0]),
+        ],
+        "y",
+        &[1, 2],
+    );
+    refused("inexact division", &rounds, &["node 1", "Div", "rounds"]);
+}

@@ -14,6 +14,9 @@ pub enum VerifyError {
     /// Options out of range.
     #[error("verify options: {0}")]
     Options(String),
+    /// A benchmark folder's files (instances, verdicts, rows) are missing or malformed.
+    #[error("{0}")]
+    Suite(String),
     /// A bound could not be computed (overflow, bad input).
     #[error(transparent)]
     Dual(#[from] dual::DualError),

@@ -220,7 +220,10 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
         return Err(VerifyError::Options("batch must be at least 1".into()));
     }
     let start = Instant::now();
-    let deadline = start + opts.timeout;
+    // A timeout beyond what an Instant can hold means no deadline (about 30 years).
+    let deadline = start
+        .checked_add(opts.timeout)
+        .unwrap_or_else(|| start + Duration::from_secs(1 << 30));
     let mut points = 0;
     let mut boxes = 0;
     let mut results = Vec::new();

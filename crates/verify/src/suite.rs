@@ -23,7 +23,7 @@ pub struct Instance {
 
 /// Reads `instances.csv` (no header; `onnx,vnnlib,timeout`). Errors name the line.
 pub fn read_instances(path: &Path) -> Result<Vec<Instance>, VerifyError> {
-    let err = |msg: String| VerifyError::Options(format!("{}: {msg}", path.display()));
+    let err = |msg: String| VerifyError::Suite(format!("{}: {msg}", path.display()));
     let mut r = csv::ReaderBuilder::new()
         .has_headers(false)
         .trim(csv::Trim::All)
@@ -42,7 +42,7 @@ pub fn read_instances(path: &Path) -> Result<Vec<Instance>, VerifyError> {
         let timeout_s: f64 = rec[2]
             .parse()
             .ok()
-            .filter(|t: &f64| t.is_finite() && *t > 0.0)
+            .filter(|t: &f64| t.is_finite() && *t > 0.0 && *t <= 1e9)
             .ok_or_else(|| {
                 err(format!(
                     "line {}: timeout {:?} is not a positive number",
@@ -56,6 +56,9 @@ pub fn read_instances(path: &Path) -> Result<Vec<Instance>, VerifyError> {
             timeout_s,
         });
     }
+    if out.is_empty() {
+        return Err(err("no instances".into()));
+    }
     Ok(out)
 }
 
@@ -64,7 +67,7 @@ pub fn read_instances(path: &Path) -> Result<Vec<Instance>, VerifyError> {
 pub fn read_verdicts(
     path: &Path,
 ) -> Result<HashMap<(String, String, String), Verdict>, VerifyError> {
-    let err = |msg: String| VerifyError::Options(format!("{}: {msg}", path.display()));
+    let err = |msg: String| VerifyError::Suite(format!("{}: {msg}", path.display()));
     let mut r = csv::ReaderBuilder::new()
         .flexible(true)
         .from_path(path)
@@ -114,6 +117,9 @@ pub struct InstanceRow {
     /// How each conjunction was decided (`interval`, `crown`, `alpha`, `crown+split`,
     /// `reached`, `open`), joined by `;`.
     pub methods: String,
+    /// Why the instance could not be run (verdict `error`), else empty.
+    #[serde(default)]
+    pub error: String,
 }
 
 /// A benchmark to run: its name in the verdicts file, its folder, the instances to run,
@@ -129,12 +135,13 @@ pub struct Suite<'a> {
 
 /// Runs every instance of the suite (models read by `load`), with the timeout
 /// `min(cap_s, competition's)` and `opts` otherwise. `progress` is called after each
-/// instance.
+/// instance (to print it and write its row at once); its error stops the run. An instance
+/// whose files do not load or do not fit the model is an `error` row, not an error.
 pub fn run_suite(
     suite: Suite<'_>,
     opts: &VerifyOptions,
     load: impl Fn(&Path) -> Result<Model, String>,
-    mut progress: impl FnMut(&InstanceRow),
+    mut progress: impl FnMut(&InstanceRow) -> Result<(), VerifyError>,
 ) -> Result<Vec<InstanceRow>, VerifyError> {
     let Suite {
         benchmark,
@@ -146,25 +153,52 @@ pub fn run_suite(
     let mut models: HashMap<String, Model> = HashMap::new();
     let mut rows = Vec::new();
     for inst in instances {
-        if !models.contains_key(&inst.onnx) {
-            let m = load(&dir.join(&inst.onnx)).map_err(VerifyError::Options)?;
-            models.insert(inst.onnx.clone(), m);
-        }
-        let model = &models[&inst.onnx];
-        let prop = vnnlib::read_property(dir.join(&inst.vnnlib))
-            .map_err(|e| VerifyError::Options(e.to_string()))?;
         let timeout_s = cap_s.map_or(inst.timeout_s, |c| c.min(inst.timeout_s));
-        let o = VerifyOptions {
-            timeout: Duration::from_secs_f64(timeout_s),
-            ..opts.clone()
-        };
         let t = Instant::now();
-        let r: Report = verify(model, &prop, &o)?;
         let expected = verdicts.get(&(
             benchmark.to_string(),
             inst.onnx.clone(),
             inst.vnnlib.clone(),
         ));
+        // A file that does not load or a property that does not fit the model is an
+        // `error` row (with its message), and the run goes on.
+        let mut attempt = || -> Result<Report, String> {
+            if !models.contains_key(&inst.onnx) {
+                let m = load(&dir.join(&inst.onnx))?;
+                models.insert(inst.onnx.clone(), m);
+            }
+            let model = &models[&inst.onnx];
+            let prop = vnnlib::read_property(dir.join(&inst.vnnlib)).map_err(|e| e.to_string())?;
+            let o = VerifyOptions {
+                timeout: Duration::from_secs_f64(timeout_s),
+                ..opts.clone()
+            };
+            verify(model, &prop, &o).map_err(|e| format!("{} on {}: {e}", inst.vnnlib, inst.onnx))
+        };
+        let r = match attempt() {
+            Ok(r) => r,
+            Err(error) => {
+                let row = InstanceRow {
+                    benchmark: benchmark.to_string(),
+                    onnx: inst.onnx.clone(),
+                    vnnlib: inst.vnnlib.clone(),
+                    competition_timeout_s: inst.timeout_s,
+                    timeout_s,
+                    seed: opts.seed,
+                    verdict: "error".into(),
+                    expected: expected.map_or(String::new(), |v| v.word().to_string()),
+                    wrong: false,
+                    time_s: t.elapsed().as_secs_f64(),
+                    boxes: 0,
+                    falsify_points: 0,
+                    methods: String::new(),
+                    error,
+                };
+                progress(&row)?;
+                rows.push(row);
+                continue;
+            }
+        };
         let wrong = matches!(
             (r.verdict, expected),
             (Verdict::Sat, Some(Verdict::Unsat)) | (Verdict::Unsat, Some(Verdict::Sat))
@@ -189,26 +223,53 @@ pub fn run_suite(
             boxes: r.boxes,
             falsify_points: r.falsify_points,
             methods,
+            error: String::new(),
         };
-        progress(&row);
+        progress(&row)?;
         rows.push(row);
     }
     Ok(rows)
 }
 
+/// A CSV file of rows written one at a time and flushed after each, so that a run that
+/// is stopped keeps every finished row (and `--resume` goes on from there).
+pub struct RowWriter {
+    path: std::path::PathBuf,
+    w: csv::Writer<std::fs::File>,
+}
+
+impl RowWriter {
+    /// Creates (truncates) `path`; the header comes with the first row.
+    pub fn create(path: &Path) -> Result<RowWriter, VerifyError> {
+        let w = csv::Writer::from_path(path)
+            .map_err(|e| VerifyError::Suite(format!("{}: {e}", path.display())))?;
+        Ok(RowWriter {
+            path: path.to_path_buf(),
+            w,
+        })
+    }
+
+    /// Appends one row and flushes it to disk.
+    pub fn write(&mut self, row: &InstanceRow) -> Result<(), VerifyError> {
+        let path = self.path.display().to_string();
+        let err = |e: String| VerifyError::Suite(format!("{path}: {e}"));
+        self.w.serialize(row).map_err(|e| err(e.to_string()))?;
+        self.w.flush().map_err(|e| err(e.to_string()))
+    }
+}
+
 /// Writes the rows as CSV (with a header).
 pub fn write_rows(path: &Path, rows: &[InstanceRow]) -> Result<(), VerifyError> {
-    let err = |e: String| VerifyError::Options(format!("{}: {e}", path.display()));
-    let mut w = csv::Writer::from_path(path).map_err(|e| err(e.to_string()))?;
+    let mut w = RowWriter::create(path)?;
     for r in rows {
-        w.serialize(r).map_err(|e| err(e.to_string()))?;
+        w.write(r)?;
     }
-    w.flush().map_err(|e| err(e.to_string()))
+    Ok(())
 }
 
 /// Reads rows written by [`write_rows`] (to resume a run).
 pub fn read_rows(path: &Path) -> Result<Vec<InstanceRow>, VerifyError> {
-    let err = |e: String| VerifyError::Options(format!("{}: {e}", path.display()));
+    let err = |e: String| VerifyError::Suite(format!("{}: {e}", path.display()));
     let mut r = csv::Reader::from_path(path).map_err(|e| err(e.to_string()))?;
     r.deserialize()
         .map(|row| row.map_err(|e| err(e.to_string())))
