@@ -1004,7 +1004,9 @@ impl Lowering {
             // A full tensor must match the data's dims up to leading 1s.
             let trailing: Vec<usize> = c.dims.iter().copied().skip_while(|&d| d == 1).collect();
             let ours: Vec<usize> = self.dims.iter().copied().skip_while(|&d| d == 1).collect();
-            if trailing == ours || c.dims.len() <= 1 {
+            // A 1-D constant broadcasts along the last axis: elementwise only when that axis
+            // holds every value.
+            if trailing == ours || (c.dims.len() <= 1 && self.dims.last() == Some(&n)) {
                 return Ok(c.data.clone());
             }
         }
