@@ -161,13 +161,56 @@ pub struct Report {
     pub time_s: f64,
 }
 
-fn rows(conj: &[OutputConstraint]) -> Vec<f64> {
-    conj.iter().flat_map(|k| k.coef.iter().copied()).collect()
+/// The objective rows bounded for a conjunction: each constraint `c_k . y <= rhs_k`, then
+/// (with two or more) their sum `(sum_k c_k) . y <= sum_k rhs_k`, a nonnegative
+/// combination that no point of the conjunction can violate either; it can be excluded
+/// when no single constraint is. The sum's coefficients are used only when every one is
+/// exact in f64, and its right-hand side is rounded up.
+struct Rows {
+    /// Row-major `rows x n_out`.
+    c: Vec<f64>,
+    /// Rounded-up right-hand side of each row.
+    rhs_hi: Vec<f64>,
+    n_out: usize,
+    /// The first `single` rows are the constraints themselves (the split heuristic
+    /// follows one of them; the sum's direction splits worse).
+    single: usize,
 }
 
-/// Some constraint's proven lower bound is above its (rounded-up) right-hand side.
-fn excludes(values: &[f64], conj: &[OutputConstraint]) -> bool {
-    values.iter().zip(conj).any(|(v, k)| *v > k.rhs_hi)
+fn rows(conj: &[OutputConstraint], n_out: usize) -> Rows {
+    let mut c: Vec<f64> = conj.iter().flat_map(|k| k.coef.iter().copied()).collect();
+    let mut rhs_hi: Vec<f64> = conj.iter().map(|k| k.rhs_hi).collect();
+    if conj.len() >= 2 {
+        let sum: Option<Vec<f64>> = (0..n_out)
+            .map(|j| {
+                conj.iter().try_fold(0.0f64, |acc, k| {
+                    let s = acc + k.coef[j];
+                    // Exact when the rounding error of the addition (TwoSum) is zero.
+                    let bb = s - acc;
+                    let exact = s.is_finite() && (acc - (s - bb)) + (k.coef[j] - bb) == 0.0;
+                    exact.then_some(s)
+                })
+            })
+            .collect();
+        let rhs = conj
+            .iter()
+            .fold(0.0f64, |acc, k| (acc + k.rhs_hi).next_up());
+        if let (Some(sum), true) = (sum, rhs.is_finite()) {
+            c.extend(sum);
+            rhs_hi.push(rhs);
+        }
+    }
+    Rows {
+        c,
+        rhs_hi,
+        n_out,
+        single: conj.len(),
+    }
+}
+
+/// Some row's proven lower bound is above its (rounded-up) right-hand side.
+fn excludes(values: &[f64], rows: &Rows) -> bool {
+    values.iter().zip(&rows.rhs_hi).any(|(v, r)| *v > *r)
 }
 
 fn witness(
@@ -284,7 +327,8 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
     for (ci, di) in todo {
         let case = &prop.cases[ci];
         let conj = &case.unsafe_region[di];
-        let c = rows(conj);
+        let rs = rows(conj, model.output_len());
+        let c = &rs.c;
         let root = InputDomain::from_box(&case.input.lower, &case.input.upper)?;
         let mut root_bounds: Vec<RootBound> = conj
             .iter()
@@ -305,12 +349,12 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
             if conj.is_empty() {
                 break;
             }
-            let b = bound_with_method(model, &root, &c, m, &opts.alpha)?;
+            let b = bound_with_method(model, &root, c, m, &opts.alpha)?;
             boxes += 1;
             for (rb, v) in root_bounds.iter_mut().zip(&b.values) {
                 rb.lower.push((m.name().to_string(), *v));
             }
-            if excludes(&b.values, conj) {
+            if excludes(&b.values, &rs) {
                 method = Some(m.name().to_string());
                 break;
             }
@@ -334,7 +378,7 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
                 verdict = Verdict::Unknown;
                 continue;
             }
-            match split(model, case, conj, &c, opts, deadline, &mut points)? {
+            match split(model, case, conj, &rs, opts, deadline, &mut points)? {
                 Split::Excluded { boxes: n, depth } => {
                     res.method = Some("crown+split".into());
                     res.boxes = n;
@@ -403,18 +447,13 @@ enum Leaf {
 /// for the constraint closest to being excluded (the input-split heuristic of ReluVal,
 /// Wang et al. 2018, with the gradient in place of interval gradients); the widest
 /// coordinate when the gradient vanishes.
-fn split_dim(
-    model: &Model,
-    conj: &[OutputConstraint],
-    values: &[f64],
-    lo: &[f64],
-    hi: &[f64],
-) -> Result<usize> {
+fn split_dim(model: &Model, rows: &Rows, values: &[f64], lo: &[f64], hi: &[f64]) -> Result<usize> {
     let k = values
         .iter()
-        .zip(conj)
+        .zip(&rows.rhs_hi)
+        .take(rows.single)
         .enumerate()
-        .map(|(i, (v, k))| (i, v - k.rhs_hi))
+        .map(|(i, (v, r))| (i, v - r))
         .fold((0, f64::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a })
         .0;
     let center: Vec<f64> = lo
@@ -422,7 +461,8 @@ fn split_dim(
         .zip(hi)
         .map(|(a, b)| (0.5 * a + 0.5 * b).clamp(*a, *b))
         .collect();
-    let (_, g) = value_and_gradient(model, &center, &conj[k].coef)?;
+    let n = rows.n_out;
+    let (_, g) = value_and_gradient(model, &center, &rows.c[k * n..(k + 1) * n])?;
     let score = |i: usize, use_grad: bool| {
         let w = hi[i] - lo[i];
         if use_grad {
@@ -443,7 +483,7 @@ fn split(
     model: &Model,
     case: &vnnlib::Case,
     conj: &[OutputConstraint],
-    c: &[f64],
+    rows: &Rows,
     opts: &VerifyOptions,
     deadline: Instant,
     points: &mut usize,
@@ -492,11 +532,11 @@ fn split(
             .par_iter()
             .map(|(lo, hi, depth)| {
                 let d = InputDomain::from_box(lo, hi)?;
-                let bound = bound_with_method(model, &d, c, Method::Crown, &opts.alpha)?;
-                if excludes(&bound.values, conj) {
+                let bound = bound_with_method(model, &d, &rows.c, Method::Crown, &opts.alpha)?;
+                if excludes(&bound.values, rows) {
                     return Ok((Leaf::Excluded, 0));
                 }
-                let dim = split_dim(model, conj, &bound.values, lo, hi)?;
+                let dim = split_dim(model, rows, &bound.values, lo, hi)?;
                 let mut pts = 0;
                 if let Some((ilo, ihi)) = inner(lo, hi, &b.inner_lower, &b.inner_upper) {
                     let mut rng =

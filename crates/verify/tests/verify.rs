@@ -239,3 +239,39 @@ fn timeout_and_mismatch() {
         "{e}"
     );
 }
+
+#[test]
+fn the_sum_of_a_conjunctions_constraints_excludes_it_when_no_single_one_does() {
+    // y0 = x, y1 = -x on [-1, 1]; unsafe: y0 <= -0.5 and y1 <= -0.5 (x <= -0.5 and
+    // x >= 0.5): empty. Each constraint alone is reachable (min -1), their sum y0 + y1 = 0
+    // is above -1: excluded on the whole box by the first method, without splitting.
+    let m = Model::new(
+        Shape::Flat(1),
+        vec![Layer::Dense {
+            weight: vec![1.0, -1.0],
+            bias: vec![0.0, 0.0],
+            out_features: 2,
+            in_features: 1,
+        }],
+    )
+    .unwrap();
+    let text = "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(declare-const Y_1 Real)\n(assert (>= X_0 -1))\n(assert (<= X_0 1))\n(assert (<= Y_0 -0.5))\n(assert (<= Y_1 -0.5))";
+    let r = run(&m, text);
+    assert_eq!(r.verdict, Verdict::Unsat, "{r:?}");
+    let c = &r.conjunctions[0];
+    assert_eq!(
+        (c.method.as_deref(), c.boxes),
+        (Some("interval"), 1),
+        "{r:?}"
+    );
+    // The single constraints' own bounds are reported, each below its threshold.
+    for rb in &c.root_bounds {
+        assert!(rb.lower[0].1 <= rb.rhs_hi, "{rb:?}");
+    }
+    // Shifted so that the sum is exactly at its threshold: y0 <= 0, y1 <= 0 is reached
+    // at x = 0 (sat), and the sum's bound 0 must not exclude it.
+    let text = "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(declare-const Y_1 Real)\n(assert (>= X_0 -1))\n(assert (<= X_0 1))\n(assert (<= Y_0 0))\n(assert (<= Y_1 0))";
+    let r = run(&m, text);
+    assert_eq!(r.verdict, Verdict::Sat, "{r:?}");
+    assert_eq!(r.witness.unwrap().x, vec![0.0]);
+}
