@@ -78,6 +78,9 @@ pub fn import_onnx(bytes: &[u8], source: &str) -> Result<Imported> {
     Lowering::new(source).run(&proto)
 }
 
+/// Decodes one little-endian value of a tensor's raw bytes.
+type Decode = fn(&[u8]) -> f64;
+
 /// A constant tensor, as f64 values in row-major order.
 #[derive(Debug, Clone)]
 struct Tensor {
@@ -262,61 +265,43 @@ impl Lowering {
             dims.push(d as usize);
         }
         let n: usize = dims.iter().product();
-        let data: Vec<f64> = match t.data_type {
-            1 => {
-                if !t.raw_data.is_empty() {
-                    if t.raw_data.len() != 4 * n {
-                        return Err(err(format!(
-                            "float tensor of {n} values holds {} raw bytes",
-                            t.raw_data.len()
-                        )));
-                    }
-                    t.raw_data
-                        .chunks_exact(4)
-                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64)
-                        .collect()
-                } else {
-                    t.float_data.iter().map(|&v| v as f64).collect()
-                }
-            }
-            11 => {
-                if !t.raw_data.is_empty() {
-                    if t.raw_data.len() != 8 * n {
-                        return Err(err(format!(
-                            "double tensor of {n} values holds {} raw bytes",
-                            t.raw_data.len()
-                        )));
-                    }
-                    t.raw_data
-                        .chunks_exact(8)
-                        .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
-                        .collect()
-                } else {
-                    t.double_data.clone()
-                }
-            }
+        // Raw little-endian bytes when present, else the typed field: (type name, bytes
+        // per value, decoder of one value).
+        let (name, width, decode, typed): (&str, usize, Decode, Vec<f64>) = match t.data_type {
+            1 => (
+                "float",
+                4,
+                |b| f32::from_le_bytes(b.try_into().expect("4 bytes")) as f64,
+                t.float_data.iter().map(|&v| v as f64).collect(),
+            ),
+            11 => (
+                "double",
+                8,
+                |b| f64::from_le_bytes(b.try_into().expect("8 bytes")),
+                t.double_data.clone(),
+            ),
             // int64: shapes of Reshape.
-            7 => {
-                if !t.raw_data.is_empty() {
-                    if t.raw_data.len() != 8 * n {
-                        return Err(err(format!(
-                            "int64 tensor of {n} values holds {} raw bytes",
-                            t.raw_data.len()
-                        )));
-                    }
-                    t.raw_data
-                        .chunks_exact(8)
-                        .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")) as f64)
-                        .collect()
-                } else {
-                    t.int64_data.iter().map(|&v| v as f64).collect()
-                }
-            }
+            7 => (
+                "int64",
+                8,
+                |b| i64::from_le_bytes(b.try_into().expect("8 bytes")) as f64,
+                t.int64_data.iter().map(|&v| v as f64).collect(),
+            ),
             other => {
                 return Err(err(format!(
                 "data type {other} is not supported (float = 1, double = 11, int64 = 7 for shapes)"
             )))
             }
+        };
+        let data: Vec<f64> = if t.raw_data.is_empty() {
+            typed
+        } else if t.raw_data.len() != width * n {
+            return Err(err(format!(
+                "{name} tensor of {n} values holds {} raw bytes",
+                t.raw_data.len()
+            )));
+        } else {
+            t.raw_data.chunks_exact(width).map(decode).collect()
         };
         if data.len() != n {
             return Err(err(format!(

@@ -460,6 +460,23 @@ fn refusals_name_the_node_and_the_reason() {
         b"\xff\xff\xff garbage",
         &["not an ONNX model"],
     );
+    let mut short = w.clone();
+    short.float_data.clear();
+    short.raw_data = vec![0u8; 12];
+    refused(
+        "raw bytes of the wrong length",
+        &model(
+            &[1, 2],
+            vec![node("MatMul", &["x", "W"], "y", vec![])],
+            vec![short],
+            "y",
+            &[1, 2],
+        ),
+        &[
+            "tensor \"W\"",
+            "float tensor of 4 values holds 12 raw bytes",
+        ],
+    );
 }
 
 #[test]

@@ -18,12 +18,18 @@ use vnnlib::OutputConstraint;
 /// exactly 0: the inactive side).
 pub fn value_and_gradient(model: &Model, x: &[f64], c: &[f64]) -> network::Result<(f64, Vec<f64>)> {
     let z = model.preactivations_batch(x, 1)?;
+    let value = dot(c, z.last().expect("one affine layer"));
+    Ok((value, gradient(model, &z, c)))
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// The gradient of `c . f(x)` given the pre-activations `z` of `x` (the backward pass:
+/// each affine map's transpose, then the ReLU masks).
+fn gradient(model: &Model, z: &[Vec<f64>], c: &[f64]) -> Vec<f64> {
     let aff = model.affine();
-    let value = c
-        .iter()
-        .zip(z.last().expect("one affine layer"))
-        .map(|(a, b)| a * b)
-        .sum();
     let mut g = c.to_vec();
     for i in (0..aff.len()).rev() {
         let mut gin = vec![0.0; aff[i].op.n_in()];
@@ -37,7 +43,7 @@ pub fn value_and_gradient(model: &Model, x: &[f64], c: &[f64]) -> network::Resul
         }
         g = gin;
     }
-    Ok((value, g))
+    g
 }
 
 /// True when `x` reaches every constraint of `conj`, in exact arithmetic.
@@ -59,15 +65,20 @@ fn violation(
     x: &[f64],
     conj: &[OutputConstraint],
 ) -> network::Result<(f64, Vec<f64>)> {
-    let mut best = (f64::NEG_INFINITY, vec![0.0; x.len()]);
+    // One forward pass; the backward pass of the largest term only.
+    let z = model.preactivations_batch(x, 1)?;
+    let y = z.last().expect("one affine layer");
+    let mut best: Option<(f64, &OutputConstraint)> = None;
     for k in conj {
-        let (v, g) = value_and_gradient(model, x, &k.coef)?;
-        let d = v - k.rhs_lo;
-        if d > best.0 || best.0 == f64::NEG_INFINITY {
-            best = (d, g);
+        let d = dot(&k.coef, y) - k.rhs_lo;
+        if best.is_none_or(|(b, _)| d > b) {
+            best = Some((d, k));
         }
     }
-    Ok(best)
+    Ok(match best {
+        Some((d, k)) => (d, gradient(model, &z, &k.coef)),
+        None => (f64::NEG_INFINITY, vec![0.0; x.len()]),
+    })
 }
 
 /// Settings of the falsifier.

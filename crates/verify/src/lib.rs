@@ -28,7 +28,7 @@ pub mod suite;
 
 use std::time::{Duration, Instant};
 
-use dual::{bound_with_method, AlphaOptions, InputDomain, Method};
+use dual::{bound_given, bound_with_method, method_bounds, AlphaOptions, InputDomain, Method};
 use network::Model;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -345,11 +345,26 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
             // falsifier confirms the centre, so this is not reached.
             verdict = Verdict::Unknown;
         }
+        // CROWN's intermediate bounds serve both crown and alpha: computed once.
+        let mut crown = None;
         for m in [Method::Interval, Method::Crown, Method::Alpha] {
             if conj.is_empty() {
                 break;
             }
-            let b = bound_with_method(model, &root, c, m, &opts.alpha)?;
+            let b = match m {
+                Method::Crown | Method::Alpha => {
+                    let lb = match &crown {
+                        Some(lb) => Clone::clone(lb),
+                        None => {
+                            let lb = method_bounds(model, &root, Method::Crown)?;
+                            crown = Some(lb.clone());
+                            lb
+                        }
+                    };
+                    bound_given(model, &root, lb, c, m, &opts.alpha)?
+                }
+                _ => bound_with_method(model, &root, c, m, &opts.alpha)?,
+            };
             boxes += 1;
             for (rb, v) in root_bounds.iter_mut().zip(&b.values) {
                 rb.lower.push((m.name().to_string(), *v));

@@ -122,6 +122,35 @@ pub struct InstanceRow {
     pub error: String,
 }
 
+impl InstanceRow {
+    /// The row's parameters, with no outcome yet (`time_s` measured from `start`).
+    fn new(
+        benchmark: &str,
+        inst: &Instance,
+        timeout_s: f64,
+        seed: u64,
+        expected: Option<&Verdict>,
+        start: Instant,
+    ) -> InstanceRow {
+        InstanceRow {
+            benchmark: benchmark.to_string(),
+            onnx: inst.onnx.clone(),
+            vnnlib: inst.vnnlib.clone(),
+            competition_timeout_s: inst.timeout_s,
+            timeout_s,
+            seed,
+            verdict: String::new(),
+            expected: expected.map_or(String::new(), |v| v.word().to_string()),
+            wrong: false,
+            time_s: start.elapsed().as_secs_f64(),
+            boxes: 0,
+            falsify_points: 0,
+            methods: String::new(),
+            error: String::new(),
+        }
+    }
+}
+
 /// A benchmark to run: its name in the verdicts file, its folder, the instances to run,
 /// the reference verdicts and the cap on each instance's timeout.
 #[derive(Debug, Clone, Copy)]
@@ -175,55 +204,30 @@ pub fn run_suite(
             };
             verify(model, &prop, &o).map_err(|e| format!("{} on {}: {e}", inst.vnnlib, inst.onnx))
         };
-        let r = match attempt() {
-            Ok(r) => r,
-            Err(error) => {
-                let row = InstanceRow {
-                    benchmark: benchmark.to_string(),
-                    onnx: inst.onnx.clone(),
-                    vnnlib: inst.vnnlib.clone(),
-                    competition_timeout_s: inst.timeout_s,
-                    timeout_s,
-                    seed: opts.seed,
-                    verdict: "error".into(),
-                    expected: expected.map_or(String::new(), |v| v.word().to_string()),
-                    wrong: false,
-                    time_s: t.elapsed().as_secs_f64(),
-                    boxes: 0,
-                    falsify_points: 0,
-                    methods: String::new(),
-                    error,
-                };
-                progress(&row)?;
-                rows.push(row);
-                continue;
-            }
-        };
-        let wrong = matches!(
-            (r.verdict, expected),
-            (Verdict::Sat, Some(Verdict::Unsat)) | (Verdict::Unsat, Some(Verdict::Sat))
-        );
-        let methods = r
-            .conjunctions
-            .iter()
-            .map(|c| c.method.clone().unwrap_or_else(|| c.status.to_string()))
-            .collect::<Vec<_>>()
-            .join(";");
-        let row = InstanceRow {
-            benchmark: benchmark.to_string(),
-            onnx: inst.onnx.clone(),
-            vnnlib: inst.vnnlib.clone(),
-            competition_timeout_s: inst.timeout_s,
-            timeout_s,
-            seed: opts.seed,
-            verdict: r.verdict.word().to_string(),
-            expected: expected.map_or(String::new(), |v| v.word().to_string()),
-            wrong,
-            time_s: t.elapsed().as_secs_f64(),
-            boxes: r.boxes,
-            falsify_points: r.falsify_points,
-            methods,
-            error: String::new(),
+        // One row: the outcome's fields, or an `error` row with the message.
+        let row = match attempt() {
+            Ok(r) => InstanceRow {
+                verdict: r.verdict.word().to_string(),
+                wrong: matches!(
+                    (r.verdict, expected),
+                    (Verdict::Sat, Some(Verdict::Unsat)) | (Verdict::Unsat, Some(Verdict::Sat))
+                ),
+                boxes: r.boxes,
+                falsify_points: r.falsify_points,
+                methods: r
+                    .conjunctions
+                    .iter()
+                    .map(|c| c.method.clone().unwrap_or_else(|| c.status.to_string()))
+                    .collect::<Vec<_>>()
+                    .join(";"),
+                error: String::new(),
+                ..InstanceRow::new(benchmark, inst, timeout_s, opts.seed, expected, t)
+            },
+            Err(error) => InstanceRow {
+                verdict: "error".into(),
+                error,
+                ..InstanceRow::new(benchmark, inst, timeout_s, opts.seed, expected, t)
+            },
         };
         progress(&row)?;
         rows.push(row);
