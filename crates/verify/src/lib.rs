@@ -380,7 +380,8 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
         let mut res = ConjunctionResult {
             case: ci,
             conjunction: di,
-            status: "excluded",
+            // Not excluded until a method says so (an empty conjunction never is).
+            status: if method.is_some() { "excluded" } else { "open" },
             method: method.clone(),
             boxes: 1,
             depth: 0,
@@ -395,6 +396,7 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
             }
             match split(model, case, conj, &rs, opts, deadline, &mut points)? {
                 Split::Excluded { boxes: n, depth } => {
+                    res.status = "excluded";
                     res.method = Some("crown+split".into());
                     res.boxes = n;
                     res.depth = depth;
