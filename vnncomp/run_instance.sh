@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # VNN-COMP protocol: run_instance.sh <version> <category> <onnx> <vnnlib> <result_file> <timeout>
 # Writes the result file: the verdict (sat, unsat, unknown, timeout, or error) on the
-# first line and, for sat, the witness ((X_0 v) ... (Y_0 v) ...). Always exits 0 once the
-# file is written, as the harness reads the verdict from the file.
+# first line and, for sat, the witness ((X_0 v) ... (Y_0 v) ...). Exits 0 once the file is
+# written (the harness reads the verdict from it), 1 if it cannot be written.
 set -uo pipefail
 if [ "$#" -ne 6 ]; then
   echo "usage: $0 v1 <category> <onnx> <vnnlib> <result_file> <timeout>" >&2
@@ -19,7 +19,7 @@ echo "running $category: $onnx $vnnlib (timeout $timeout s, verify budget $budge
 rc=$?
 case $rc in
   0|10|20|21) ;;
-  *) echo "error" > "$result" ;;
+  *) echo "error" > "$result" || exit 1 ;;
 esac
-head -n 1 "$result"
+head -n 1 "$result" || exit 1
 exit 0

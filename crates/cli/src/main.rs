@@ -186,11 +186,13 @@ fn vnncomp_cmd(a: VnncompArgs) -> Result<(Value, i32)> {
         .iter()
         .map(|r| key(&r.onnx, &r.vnnlib, r.timeout_s))
         .collect();
-    let resumed = kept.len();
+    // How many of the selected instances an earlier run already answered.
+    let before = instances.len();
     instances.retain(|i| {
         let t = a.cap.map_or(i.timeout_s, |c| c.min(i.timeout_s));
         !done.contains(&key(&i.onnx, &i.vnnlib, t))
     });
+    let resumed = before - instances.len();
     let vpath = a.verdicts.clone().or_else(|| {
         let p = a.dir.join("../verdicts.csv");
         p.exists().then_some(p)
@@ -407,8 +409,21 @@ fn verify_cmd(a: VerifyArgs) -> Result<(Value, i32)> {
         split: !a.no_split,
         ..Default::default()
     };
-    let report = verify::verify(&model, &prop, &opts)
-        .with_context(|| format!("{} on {}", a.property.display(), a.model.display()))?;
+    let report = match verify::verify(&model, &prop, &opts) {
+        Ok(r) => r,
+        Err(e) => {
+            // The result file says so too (it was created before the search).
+            if let Some((_, mut f)) = result_file {
+                use std::io::Write;
+                let _ = f.write_all(b"error\n");
+            }
+            return Err(anyhow::Error::new(e).context(format!(
+                "{} on {}",
+                a.property.display(),
+                a.model.display()
+            )));
+        }
+    };
     if let Some((path, mut f)) = result_file {
         use std::io::Write;
         f.write_all(result_file_text(&report).as_bytes())

@@ -182,6 +182,19 @@ fn bad_onnx_and_mismatched_properties_are_clear_errors() {
         err.contains("declares 1 inputs") && err.contains("takes 5 inputs"),
         "{err}"
     );
+    // With a result file, the file says `error` too.
+    let rf = tmp("mismatch.txt");
+    let o = run(&[
+        "verify",
+        "--model",
+        &testdata("vnncomp2021/acasxu/ACASXU_run2a_1_1_batch_2000.onnx"),
+        "--property",
+        &testdata("vnncomp2021/test/test_nano.vnnlib"),
+        "--result-file",
+        rf.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(std::fs::read_to_string(&rf).unwrap(), "error\n");
     let o = run(&[
         "verify",
         "--model",

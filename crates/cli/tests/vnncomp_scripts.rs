@@ -68,6 +68,16 @@ fn prepare_and_run_instance_write_the_result_file() {
     );
     assert!(out.status.success());
     assert_eq!(std::fs::read_to_string(&result).unwrap().trim(), "error");
+    // A result file that cannot be written: exit 1.
+    let (o, p) = (
+        format!("{t}/test_nano.onnx"),
+        format!("{t}/test_nano.vnnlib"),
+    );
+    let out = script(
+        "run_instance.sh",
+        &["v1", "test", &o, &p, "/nonexistent-dir/r.txt", "10"],
+    );
+    assert_eq!(out.status.code(), Some(1));
     // Wrong protocol version.
     let out = script("run_instance.sh", &["v2", "test", "a", "b", "c", "1"]);
     assert!(!out.status.success());
