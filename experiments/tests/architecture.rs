@@ -44,9 +44,22 @@ fn crates_depend_only_on_what_their_job_needs() {
             &["dual", "lp", "vnnlib", "candle-core", "good_lp", "clap"],
         ),
         (
+            "exact",
+            false,
+            &[
+                "vnnlib",
+                "onnx-io",
+                "verify",
+                "candle-core",
+                "clap",
+                "tract-onnx",
+            ],
+        ),
+        ("exact", true, &["serde_json"]),
+        (
             "verify",
             false,
-            &["lp", "candle-core", "good_lp", "clap", "tract-onnx"],
+            &["candle-core", "clap", "tract-onnx", "onnx-io"],
         ),
         ("train", false, &["good_lp", "clap"]),
         ("convex-outer", false, &["candle-core"]),

@@ -3,6 +3,7 @@
 //! A thin binary: flags are parsed into plain values, the work is done by the `network`
 //! and `dual` crates, and every answer is printed as JSON on stdout.
 
+mod exact_cmd;
 mod input;
 
 use std::path::PathBuf;
@@ -42,6 +43,8 @@ Examples:
   convex-outer certify --model model.json --eps 0.1 --count 100
   # certified radius (eq. 17) of test images 0..9, by CROWN
   convex-outer radius --model model.json --count 10 --method crown
+  # the exact minimum of each margin (branch and bound), beside J, LP-last, LP-all and PGD
+  convex-outer exact --model small.json --input x.json --eps 0.1
   # a VNN-COMP property as this tool reads it, then checked on an ONNX network
   convex-outer property --property prop_6.vnnlib
   convex-outer verify --model ACASXU_run2a_1_1_batch_2000.onnx --property prop_1.vnnlib --timeout 300
@@ -86,6 +89,10 @@ enum Cmd {
     /// Writes a model (JSON or ONNX) as ONNX, for other tools to run.
     #[command(after_help = EXAMPLES)]
     Export(ExportArgs),
+    /// The exact minimum of each target's margin (branch and bound on ReLU splits with
+    /// LP (19) at the nodes), enclosed, beside J, CROWN, LP-last, LP-all and PGD.
+    #[command(after_help = EXAMPLES)]
+    Exact(exact_cmd::ExactArgs),
     /// Runs `verify` on every instance of a VNN-COMP benchmark and compares each verdict
     /// with the competition's (exit code 1 on any wrong verdict).
     #[command(after_help = EXAMPLES)]
@@ -1294,6 +1301,7 @@ fn main() {
     let mut exit_code = 0;
     let out = match cli.cmd {
         Cmd::Bound(a) => bound(a),
+        Cmd::Exact(a) => exact_cmd::exact_cmd(a),
         Cmd::Lp(a) => lp_cmd(a),
         Cmd::Certify(a) => certify_cmd(a),
         Cmd::Radius(a) => radius_cmd(a),

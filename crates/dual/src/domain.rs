@@ -19,6 +19,25 @@ pub struct InputDomain {
     pub center: Vec<f64>,
     /// Half-width of the (intersected) box, per coordinate.
     pub radius: Vec<f64>,
+    /// Lower corner of the *inner* box: the exact set's lower ends rounded up, so that
+    /// every double in `[inner_lower, inner_upper]` lies in the exact input set (where
+    /// counterexamples and the best points of an exact minimum are taken).
+    pub inner_lower: Vec<f64>,
+    /// Upper corner of the inner box (the exact upper ends rounded down).
+    pub inner_upper: Vec<f64>,
+}
+
+/// `a + b` rounded up (`up`) or down in exact arithmetic, from the rounded sum and its
+/// exact error (TwoSum, Knuth): `a + b = s + e` exactly.
+fn sum_directed(a: f64, b: f64, up: bool) -> f64 {
+    let s = a + b;
+    let bb = s - a;
+    let e = (a - (s - bb)) + (b - bb);
+    match (up, e) {
+        (true, e) if e > 0.0 => s.next_up(),
+        (false, e) if e < 0.0 => s.next_down(),
+        _ => s,
+    }
 }
 
 impl InputDomain {
@@ -65,12 +84,25 @@ impl InputDomain {
                 (c, r)
             }
         };
+        // The exact set is [max(x - eps, lo), min(x + eps, hi)]; `x` itself lies in it
+        // (or the box's end does), so the inner box is never empty.
+        let (box_lo, box_hi) = input_box.unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
+        let inner_lower = x
+            .iter()
+            .map(|&v| sum_directed(v, -eps, true).max(box_lo).min(v.max(box_lo)))
+            .collect();
+        let inner_upper = x
+            .iter()
+            .map(|&v| sum_directed(v, eps, false).min(box_hi).max(v.min(box_hi)))
+            .collect();
         Ok(InputDomain {
             x: x.to_vec(),
             eps,
             input_box,
             center,
             radius,
+            inner_lower,
+            inner_upper,
         })
     }
 
@@ -147,6 +179,8 @@ impl InputDomain {
             input_box: None,
             center,
             radius,
+            inner_lower: lower.to_vec(),
+            inner_upper: upper.to_vec(),
         })
     }
 }

@@ -15,6 +15,7 @@ pub mod error;
 pub mod methods;
 pub mod objective;
 pub mod rounding;
+pub mod split;
 
 pub use algorithm1::{algorithm1, algorithm1_with_stats, Algorithm1Stats};
 pub use bounds::{
@@ -33,3 +34,4 @@ pub use methods::{
     AlphaOptions, AlphaReport, AlphaStop, Method, MethodBound,
 };
 pub use objective::{dual_objective, margin_objectives, AlphaRule, DualBound};
+pub use split::{check_splits, split_bounds, Phase, Split, SplitBounds};

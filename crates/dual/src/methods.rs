@@ -27,6 +27,7 @@ use crate::bounds::{LayerBounds, Stability};
 use crate::domain::InputDomain;
 use crate::error::{DualError, Result};
 use crate::objective::objective_over;
+use crate::split::crown_layer;
 
 /// A bound method (see the module docs for what each computes and its source).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -181,7 +182,7 @@ pub fn crown_slopes(lower: &[Vec<f64>], upper: &[Vec<f64>]) -> Vec<Vec<f64>> {
 }
 
 /// Rows of `+e_j` and `-e_j` for the units `js` of a layer of `n` units.
-fn unit_rows(js: std::ops::Range<usize>, n: usize) -> Vec<f64> {
+pub(crate) fn unit_rows(js: std::ops::Range<usize>, n: usize) -> Vec<f64> {
     let mut c = vec![0.0; 2 * js.len() * n];
     for (i, j) in js.enumerate() {
         c[2 * i * n + j] = 1.0;
@@ -204,30 +205,7 @@ pub fn crown_bounds(model: &Model, domain: &InputDomain) -> Result<LayerBounds> 
     let mut lower = vec![l0];
     let mut upper = vec![u0];
     for k in 1..aff.len() {
-        let alpha = crown_slopes(&lower, &upper);
-        let n = aff[k].op.n_out();
-        // About 2^22 objective entries per batch.
-        let chunk = ((1usize << 21) / n.max(1)).clamp(1, n.max(1));
-        let mut l = vec![0.0; n];
-        let mut u = vec![0.0; n];
-        let mut start = 0;
-        while start < n {
-            let end = (start + chunk).min(n);
-            let c = unit_rows(start..end, n);
-            let (vals, _) = objective_over(
-                &aff[..=k],
-                &domain.center,
-                &domain.radius,
-                (&lower, &upper),
-                &c,
-                Some(&alpha),
-            )?;
-            for (i, j) in (start..end).enumerate() {
-                l[j] = vals[2 * i];
-                u[j] = -vals[2 * i + 1];
-            }
-            start = end;
-        }
+        let (l, u) = crown_layer(aff, domain, &lower, &upper, k)?;
         lower.push(l);
         upper.push(u);
     }

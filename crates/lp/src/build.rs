@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use dual::{stability, InputDomain, LayerBounds, Stability};
+use dual::{stability, InputDomain, LayerBounds, Phase, Split, Stability};
 use network::{LinearOp, Model};
 
 use crate::error::Result;
@@ -83,6 +83,28 @@ impl<'m> Lp19<'m> {
     /// are ignored) and satisfy `l <= u`; inconsistent bounds are refused here, before
     /// any solver sees them.
     pub fn new(model: &'m Model, domain: &InputDomain, bounds: &LayerBounds) -> Result<Lp19<'m>> {
+        Lp19::with_splits(model, domain, bounds, &[])
+    }
+
+    /// LP (19) over the sub-domain of `domain` where the ReLU `splits` hold (branch and
+    /// bound): an Active split's `zhat >= 0` and an Inactive split's `zhat <= 0` become
+    /// bounds of the `zhat` variable that the solver sees (an Inactive unit keeps its
+    /// `zhat` and defining row, unlike a unit stably off by its bounds), and the split
+    /// units' bounds are clamped to that side. With every unstable unit split, the LP is
+    /// the network itself on the sub-domain: its optimum is the exact minimum there.
+    ///
+    /// A split may also name a unit of the output layer (`layer` = the number of hidden
+    /// layers): its sign constraint becomes a bound of that logit's variable (used to
+    /// prove a set of splits infeasible one layer at a time, on a truncated model).
+    ///
+    /// Errors: as [`Lp19::new`]; a split outside the model; a split whose clamped bounds
+    /// are empty (`dual::split_bounds` reports those sub-domains as empty first).
+    pub fn with_splits(
+        model: &'m Model,
+        domain: &InputDomain,
+        bounds: &LayerBounds,
+        splits: &[Split],
+    ) -> Result<Lp19<'m>> {
         let t0 = Instant::now();
         model
             .check_input(&domain.x)
@@ -90,11 +112,52 @@ impl<'m> Lp19<'m> {
         bounds.validate(model)?;
         let aff = model.affine();
         let nh = aff.len() - 1;
-        let hidden = LayerBounds {
+        if let Some(s) = splits
+            .iter()
+            .find(|s| s.layer > nh || s.unit >= aff[s.layer].op.n_out())
+        {
+            return Err(dual::DualError::Bounds {
+                layer: s.layer,
+                msg: format!(
+                    "split of unit {} of layer {}, outside a model of {} affine layers",
+                    s.unit,
+                    s.layer,
+                    aff.len()
+                ),
+            }
+            .into());
+        }
+        let mut hidden = LayerBounds {
             lower: bounds.lower[..nh].to_vec(),
             upper: bounds.upper[..nh].to_vec(),
             source: bounds.source,
         };
+        let mut phase: Vec<Vec<Option<Phase>>> =
+            aff.iter().map(|a| vec![None; a.op.n_out()]).collect();
+        for s in splits.iter().filter(|s| s.layer == nh) {
+            phase[nh][s.unit] = Some(s.phase);
+        }
+        for s in splits.iter().filter(|s| s.layer < nh) {
+            let (l, u) = (
+                &mut hidden.lower[s.layer][s.unit],
+                &mut hidden.upper[s.layer][s.unit],
+            );
+            match s.phase {
+                Phase::Active => *l = l.max(0.0),
+                Phase::Inactive => *u = u.min(0.0),
+            }
+            if *l > *u {
+                return Err(dual::DualError::Bounds {
+                    layer: s.layer,
+                    msg: format!(
+                        "unit {} split {:?} has empty bounds [{l}, {u}]: the sub-domain is empty",
+                        s.unit, s.phase
+                    ),
+                }
+                .into());
+            }
+            phase[s.layer][s.unit] = Some(s.phase);
+        }
         let mut lp = Lp19 {
             model,
             domain: domain.clone(),
@@ -139,10 +202,18 @@ impl<'m> Lp19<'m> {
                     let proof = if t < nh {
                         (lp.bounds.lower[t][j], lp.bounds.upper[t][j])
                     } else {
-                        (out_box.0[j], out_box.1[j])
+                        match phase[t][j] {
+                            Some(Phase::Active) => (out_box.0[j].max(0.0), out_box.1[j]),
+                            Some(Phase::Inactive) => (out_box.0[j], out_box.1[j].min(0.0)),
+                            None => (out_box.0[j], out_box.1[j]),
+                        }
                     };
-                    (*s != Stability::Off)
-                        .then(|| lp.add_var(f64::NEG_INFINITY, f64::INFINITY, proof))
+                    match phase[t][j] {
+                        Some(Phase::Active) => Some(lp.add_var(0.0, f64::INFINITY, proof)),
+                        Some(Phase::Inactive) => Some(lp.add_var(f64::NEG_INFINITY, 0.0, proof)),
+                        None => (*s != Stability::Off)
+                            .then(|| lp.add_var(f64::NEG_INFINITY, f64::INFINITY, proof)),
+                    }
                 })
                 .collect();
             lp.add_affine_rows(t, &a.op, &a.bias, &prev, &zh);
@@ -152,6 +223,8 @@ impl<'m> Lp19<'m> {
                 for j in 0..n {
                     zs.push(match (st[j], zh[j]) {
                         (Stability::Off, _) | (_, None) => ZVar::Zero,
+                        // Kept only for its sign constraint (Inactive split): z = 0.
+                        (_, Some(_)) if phase[t][j] == Some(Phase::Inactive) => ZVar::Zero,
                         (Stability::On, Some(v)) => ZVar::Var(v),
                         (Stability::Unstable, Some(zhj)) => {
                             let z = lp.add_var(0.0, f64::INFINITY, (0.0, u[j].max(0.0)));

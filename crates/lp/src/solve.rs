@@ -118,10 +118,12 @@ pub struct LpSolution {
 }
 
 impl LpSolution {
-    /// The input `x'` of the optimum (`z_1`), clipped into the input box (a solver may
-    /// leave it outside by its feasibility tolerance).
+    /// The input `x'` of the optimum (`z_1`), clipped into the input set's inner box
+    /// (a solver may leave it outside by its feasibility tolerance, and the float box
+    /// `center +- radius` may reach an ulp beyond the exact set): a point of the input
+    /// set, so the network's value there bounds the exact minimum from above.
     pub fn input_point(&self, lp: &Lp19<'_>) -> Vec<f64> {
-        let (lo, hi) = (lp.domain.lower(), lp.domain.upper());
+        let (lo, hi) = (&lp.domain.inner_lower, &lp.domain.inner_upper);
         lp.z1
             .iter()
             .enumerate()

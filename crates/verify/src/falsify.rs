@@ -9,42 +9,11 @@
 //! rhs_k` holds exactly for every constraint (with `rhs_lo`, below the file's exact
 //! right-hand side).
 
+use network::grad::{dot, gradient_at as gradient};
 use network::{objective_exact, Model};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use vnnlib::OutputConstraint;
-
-/// `c . f(x)` and its gradient with respect to `x` (a subgradient where a ReLU input is
-/// exactly 0: the inactive side).
-pub fn value_and_gradient(model: &Model, x: &[f64], c: &[f64]) -> network::Result<(f64, Vec<f64>)> {
-    let z = model.preactivations_batch(x, 1)?;
-    let value = dot(c, z.last().expect("one affine layer"));
-    Ok((value, gradient(model, &z, c)))
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-/// The gradient of `c . f(x)` given the pre-activations `z` of `x` (the backward pass:
-/// each affine map's transpose, then the ReLU masks).
-fn gradient(model: &Model, z: &[Vec<f64>], c: &[f64]) -> Vec<f64> {
-    let aff = model.affine();
-    let mut g = c.to_vec();
-    for i in (0..aff.len()).rev() {
-        let mut gin = vec![0.0; aff[i].op.n_in()];
-        aff[i].op.apply_transpose(&g, 1, &mut gin);
-        if i > 0 {
-            for (gv, &zv) in gin.iter_mut().zip(&z[i - 1]) {
-                if zv <= 0.0 {
-                    *gv = 0.0;
-                }
-            }
-        }
-        g = gin;
-    }
-    g
-}
 
 /// True when `x` reaches every constraint of `conj`, in exact arithmetic.
 pub fn confirms(model: &Model, x: &[f64], conj: &[OutputConstraint]) -> network::Result<bool> {
@@ -116,6 +85,20 @@ pub fn falsify(
     opts: &FalsifyOptions,
     rng: &mut ChaCha8Rng,
 ) -> network::Result<(Option<Vec<f64>>, usize)> {
+    falsify_from(model, lo, hi, conj, None, opts, rng)
+}
+
+/// As [`falsify`], with the first PGD run started from `start` (clamped into the box)
+/// instead of the centre, e.g. the corner where a linear lower bound is smallest.
+pub fn falsify_from(
+    model: &Model,
+    lo: &[f64],
+    hi: &[f64],
+    conj: &[OutputConstraint],
+    start: Option<&[f64]>,
+    opts: &FalsifyOptions,
+    rng: &mut ChaCha8Rng,
+) -> network::Result<(Option<Vec<f64>>, usize)> {
     let n = lo.len();
     let mut evaluated = 0;
     let center: Vec<f64> = lo
@@ -123,6 +106,14 @@ pub fn falsify(
         .zip(hi)
         .map(|(a, b)| (0.5 * a + 0.5 * b).clamp(*a, *b))
         .collect();
+    let first: Vec<f64> = match start {
+        Some(x) => x
+            .iter()
+            .zip(lo.iter().zip(hi))
+            .map(|(v, (a, b))| v.clamp(*a, *b))
+            .collect(),
+        None => center.clone(),
+    };
     let try_point = |x: &[f64], evaluated: &mut usize| -> network::Result<bool> {
         *evaluated += 1;
         let (v, _) = violation(model, x, conj)?;
@@ -144,7 +135,7 @@ pub fn falsify(
     }
     for run in 0..=opts.restarts {
         let mut x: Vec<f64> = if run == 0 {
-            center.clone()
+            first.clone()
         } else {
             (0..n)
                 .map(|i| {

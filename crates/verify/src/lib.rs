@@ -26,9 +26,13 @@ pub mod error;
 pub mod falsify;
 pub mod suite;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dual::{bound_given, bound_with_method, method_bounds, AlphaOptions, InputDomain, Method};
+use dual::{
+    bound_given, bound_with_method, method_bounds, split_bounds, AlphaOptions, InputDomain, Method,
+    SplitBounds,
+};
 use network::Model;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -37,7 +41,8 @@ use serde::Serialize;
 use vnnlib::{OutputConstraint, Property};
 
 pub use error::{Result, VerifyError};
-pub use falsify::{confirms, falsify, value_and_gradient, FalsifyOptions};
+pub use falsify::{confirms, falsify, falsify_from, FalsifyOptions};
+pub use network::value_and_gradient;
 
 /// Settings of [`verify`].
 #[derive(Debug, Clone)]
@@ -53,6 +58,15 @@ pub struct VerifyOptions {
     pub split: bool,
     /// Boxes bounded per parallel batch while splitting.
     pub batch: usize,
+    /// Branch and bound on ReLU splits (crate `exact`, LP (19) at its nodes) for a box
+    /// that CROWN does not exclude once it is this deep, and every `relu_split_every`
+    /// levels below (`None`: never). Near a point where a constraint is tight the input
+    /// boxes otherwise shrink without end.
+    pub relu_split_depth: Option<usize>,
+    /// See `relu_split_depth`.
+    pub relu_split_every: usize,
+    /// Nodes per branch and bound (per constraint row and box).
+    pub relu_split_nodes: usize,
 }
 
 impl Default for VerifyOptions {
@@ -64,6 +78,9 @@ impl Default for VerifyOptions {
             alpha: AlphaOptions::default(),
             split: true,
             batch: 64,
+            relu_split_depth: None,
+            relu_split_every: 6,
+            relu_split_nodes: 200,
         }
     }
 }
@@ -177,6 +194,22 @@ struct Rows {
     single: usize,
 }
 
+/// Pairwise combination rows per conjunction at most.
+const MAX_PAIR_ROWS: usize = 64;
+
+/// `wa * x + wb * y` when it is exact in f64 (products checked with a fused
+/// multiply-add, the sum with TwoSum), else `None`.
+fn exact_combination(wa: f64, x: f64, wb: f64, y: f64) -> Option<f64> {
+    let (p, q) = (wa * x, wb * y);
+    let s = p + q;
+    let bb = s - p;
+    let exact = s.is_finite()
+        && wa.mul_add(x, -p) == 0.0
+        && wb.mul_add(y, -q) == 0.0
+        && (p - (s - bb)) + (q - bb) == 0.0;
+    exact.then_some(s)
+}
+
 fn rows(conj: &[OutputConstraint], n_out: usize) -> Rows {
     let mut c: Vec<f64> = conj.iter().flat_map(|k| k.coef.iter().copied()).collect();
     let mut rhs_hi: Vec<f64> = conj.iter().map(|k| k.rhs_hi).collect();
@@ -198,6 +231,30 @@ fn rows(conj: &[OutputConstraint], n_out: usize) -> Rows {
         if let (Some(sum), true) = (sum, rhs.is_finite()) {
             c.extend(sum);
             rhs_hi.push(rhs);
+        }
+        // Pairs with weights w = i/8 and 1 - w: near a point where the constraint that
+        // fails switches from one to another, one of these excludes a box that no single
+        // constraint (nor the sum) excludes. Exact coefficients only; rhs rounded up.
+        let mut pairs = 0;
+        'pairs: for a in 0..conj.len() {
+            for b in a + 1..conj.len() {
+                for i in 1..8 {
+                    if pairs >= MAX_PAIR_ROWS {
+                        break 'pairs;
+                    }
+                    let (wa, wb) = (f64::from(i) / 8.0, f64::from(8 - i) / 8.0);
+                    let row: Option<Vec<f64>> = (0..n_out)
+                        .map(|j| exact_combination(wa, conj[a].coef[j], wb, conj[b].coef[j]))
+                        .collect();
+                    let rhs = ((wa * conj[a].rhs_hi).next_up() + (wb * conj[b].rhs_hi).next_up())
+                        .next_up();
+                    if let (Some(row), true) = (row, rhs.is_finite()) {
+                        c.extend(row);
+                        rhs_hi.push(rhs);
+                        pairs += 1;
+                    }
+                }
+            }
         }
     }
     Rows {
@@ -452,19 +509,22 @@ enum Split {
     },
 }
 
-/// Outcome of one box while splitting.
-enum Leaf {
-    Excluded,
-    Reached(Vec<f64>),
-    /// Undecided; split this coordinate.
-    Open(usize),
-}
-
-/// The coordinate to split: the largest `width_i * |d(c . f)/dx_i|` at the box centre
-/// for the constraint closest to being excluded (the input-split heuristic of ReluVal,
-/// Wang et al. 2018, with the gradient in place of interval gradients); the widest
-/// coordinate when the gradient vanishes.
-fn split_dim(model: &Model, rows: &Rows, values: &[f64], lo: &[f64], hi: &[f64]) -> Result<usize> {
+/// The two candidate coordinates to split, for the constraint closest to being excluded:
+/// the largest `width_i * |nuhat_1i|`, with `nuhat_1` the input coefficients of CROWN's
+/// linear lower bound (what each coordinate's width costs that bound: the linear-bound
+/// input split of alpha,beta-CROWN), and the largest `width_i * |d(c . f)/dx_i|` at the
+/// box centre (ReluVal's smear, Wang et al. 2018, with the gradient for the interval
+/// gradient). Either falls back to the widest coordinate when its products vanish. Also
+/// the corner of the box where that linear lower bound is smallest (`lo_i` where
+/// `nuhat_1i < 0`, `hi_i` where it is `> 0`): where a counterexample is most likely.
+fn candidate_dims(
+    model: &Model,
+    rows: &Rows,
+    values: &[f64],
+    bounds: &dual::LayerBounds,
+    lo: &[f64],
+    hi: &[f64],
+) -> Result<([usize; 2], Vec<f64>)> {
     let k = values
         .iter()
         .zip(&rows.rhs_hi)
@@ -473,29 +533,217 @@ fn split_dim(model: &Model, rows: &Rows, values: &[f64], lo: &[f64], hi: &[f64])
         .map(|(i, (v, r))| (i, v - r))
         .fold((0, f64::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a })
         .0;
+    let n = rows.n_out;
+    let c = &rows.c[k * n..(k + 1) * n];
+    let (coef, _) = exact::crown_backward(model, bounds, c);
     let center: Vec<f64> = lo
         .iter()
         .zip(hi)
         .map(|(a, b)| (0.5 * a + 0.5 * b).clamp(*a, *b))
         .collect();
-    let n = rows.n_out;
-    let (_, g) = value_and_gradient(model, &center, &rows.c[k * n..(k + 1) * n])?;
-    let score = |i: usize, use_grad: bool| {
-        let w = hi[i] - lo[i];
-        if use_grad {
-            w * g[i].abs()
-        } else {
-            w
-        }
+    let (_, grad) = value_and_gradient(model, &center, c)?;
+    let pick = |g: &[f64]| {
+        let score = |i: usize, use_g: bool| {
+            let w = hi[i] - lo[i];
+            if use_g {
+                w * g[i].abs()
+            } else {
+                w
+            }
+        };
+        let use_g = (0..lo.len()).any(|i| score(i, true) > 0.0);
+        (0..lo.len())
+            .map(|i| (i, score(i, use_g)))
+            .fold((0, -1.0), |a, b| if b.1 > a.1 { b } else { a })
+            .0
     };
-    let use_grad = (0..lo.len()).any(|i| score(i, true) > 0.0);
-    Ok((0..lo.len())
-        .map(|i| (i, score(i, use_grad)))
-        .fold((0, -1.0), |a, b| if b.1 > a.1 { b } else { a })
-        .0)
+    let x_star = coef
+        .iter()
+        .zip(lo.iter().zip(hi))
+        .zip(&center)
+        .map(|((g, (a, b)), m)| {
+            if *g > 0.0 {
+                *b
+            } else if *g < 0.0 {
+                *a
+            } else {
+                *m
+            }
+        })
+        .collect();
+    Ok(([pick(&coef), pick(&grad)], x_star))
 }
 
-/// Input splitting with CROWN bounds, depth first, `opts.batch` boxes at a time.
+/// A box bounded by CROWN (with the bounds of the box it was split from).
+struct Bounded {
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+    depth: usize,
+    bounds: Arc<dual::LayerBounds>,
+    /// `max_r (J_r - rhs_r)`: positive when the box is excluded.
+    margin: f64,
+    dims: [usize; 2],
+}
+
+/// What bounding one box found.
+enum Boxed {
+    Excluded,
+    Reached(Vec<f64>),
+    Open(Bounded),
+}
+
+/// Bounds the box `[lo, hi]` by CROWN (intersected with `parent`), then, if it is not
+/// excluded, looks for a counterexample in it with a short PGD run.
+#[allow(clippy::too_many_arguments)]
+fn bound_box(
+    model: &Model,
+    case: &vnnlib::Case,
+    conj: &[OutputConstraint],
+    rows: &Rows,
+    opts: &VerifyOptions,
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+    depth: usize,
+    parent: Option<&dual::LayerBounds>,
+    falsify_opts: &FalsifyOptions,
+    deadline: Instant,
+) -> Result<(Boxed, usize)> {
+    let d = InputDomain::from_box(&lo, &hi)?;
+    let lb =
+        split_bounds(model, &d, &[], parent, SplitBounds::Crown)?.expect("no splits: never empty");
+    let bound = bound_given(model, &d, lb, &rows.c, Method::Crown, &opts.alpha)?;
+    if excludes(&bound.values, rows) {
+        return Ok((Boxed::Excluded, 0));
+    }
+    let b = &case.input;
+    let mut pts = 0;
+    let escalate = opts
+        .relu_split_depth
+        .is_some_and(|d| depth >= d && (depth - d).is_multiple_of(opts.relu_split_every.max(1)));
+    if escalate {
+        match relu_split(model, case, conj, rows, opts, &d, &bound.values, deadline)? {
+            Some(Boxed::Excluded) => return Ok((Boxed::Excluded, 0)),
+            Some(Boxed::Reached(x)) => return Ok((Boxed::Reached(x), 0)),
+            _ => {}
+        }
+    }
+    let (dims, x_star) = candidate_dims(model, rows, &bound.values, &bound.bounds, &lo, &hi)?;
+    if let Some((ilo, ihi)) = inner(&lo, &hi, &b.inner_lower, &b.inner_upper) {
+        let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ (depth as u64) ^ lo[0].to_bits());
+        // PGD from the corner where CROWN's linear lower bound is smallest.
+        let (x, k) = falsify_from(
+            model,
+            &ilo,
+            &ihi,
+            conj,
+            Some(&x_star),
+            falsify_opts,
+            &mut rng,
+        )?;
+        pts = k;
+        if let Some(x) = x {
+            return Ok((Boxed::Reached(x), pts));
+        }
+    }
+    let margin = bound
+        .values
+        .iter()
+        .zip(&rows.rhs_hi)
+        .map(|(v, r)| v - r)
+        .fold(f64::NEG_INFINITY, f64::max);
+    Ok((
+        Boxed::Open(Bounded {
+            lo,
+            hi,
+            depth,
+            bounds: Arc::new(bound.bounds),
+            margin,
+            dims,
+        }),
+        pts,
+    ))
+}
+
+/// Branch and bound on ReLU splits over one box (`exact::minimise` in decision mode), one
+/// constraint row at a time, the row closest to excluded first: `Excluded` when some
+/// row's minimum is proven above its rounded-up right-hand side, `Reached` when a point
+/// it found is confirmed against the whole conjunction, `None` otherwise.
+#[allow(clippy::too_many_arguments)]
+fn relu_split(
+    model: &Model,
+    case: &vnnlib::Case,
+    conj: &[OutputConstraint],
+    rows: &Rows,
+    opts: &VerifyOptions,
+    d: &InputDomain,
+    values: &[f64],
+    deadline: Instant,
+) -> Result<Option<Boxed>> {
+    let n = rows.n_out;
+    let mut order: Vec<usize> = (0..rows.rhs_hi.len()).collect();
+    order.sort_by(|&a, &b| (values[b] - rows.rhs_hi[b]).total_cmp(&(values[a] - rows.rhs_hi[a])));
+    for r in order {
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .as_secs_f64();
+        if left <= 0.0 {
+            return Ok(None);
+        }
+        let bab = exact::BabOptions {
+            timeout: Some(left.min(5.0)),
+            max_nodes: opts.relu_split_nodes,
+            threshold: Some(rows.rhs_hi[r]),
+            pgd: exact::PgdOptions {
+                restarts: 0,
+                steps: 10,
+            },
+            batch: 4,
+            seed: opts.seed,
+            ..exact::BabOptions::default()
+        };
+        let e =
+            exact::minimise(model, d, &rows.c[r * n..(r + 1) * n], &bab).map_err(|e| match e {
+                exact::ExactError::Dual(d) => VerifyError::Dual(d),
+                exact::ExactError::Network(n) => VerifyError::Network(n),
+                other => VerifyError::Options(other.to_string()),
+            })?;
+        match e.status {
+            exact::BabStatus::Proved => return Ok(Some(Boxed::Excluded)),
+            exact::BabStatus::Counterexample => {
+                let b = &case.input;
+                let x: Vec<f64> = e
+                    .point
+                    .iter()
+                    .zip(b.inner_lower.iter().zip(&b.inner_upper))
+                    .map(|(v, (a, c))| v.clamp(*a, *c))
+                    .collect();
+                if confirms(model, &x, conj)? {
+                    return Ok(Some(Boxed::Reached(x)));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+/// The halves of `[lo, hi]` along `i`, or `None` when that coordinate cannot be split
+/// (adjacent floats).
+fn halves(lo: &[f64], hi: &[f64], i: usize) -> Option<[(Vec<f64>, Vec<f64>); 2]> {
+    let mid = (0.5 * lo[i] + 0.5 * hi[i]).clamp(lo[i], hi[i]);
+    if !(lo[i] < mid && mid < hi[i]) {
+        return None;
+    }
+    let (mut hi1, mut lo2) = (hi.to_vec(), lo.to_vec());
+    hi1[i] = mid;
+    lo2[i] = mid;
+    Some([(lo.to_vec(), hi1), (lo2, hi.to_vec())])
+}
+
+/// Input splitting with CROWN bounds, depth first, `opts.batch` boxes at a time. Each
+/// open box is split along one of its two candidate coordinates ([`candidate_dims`]):
+/// when they differ, both splits are bounded and the one whose worse half has the larger
+/// margin is kept (the halves of the other are dropped: they cover the same box).
 fn split(
     model: &Model,
     case: &vnnlib::Case,
@@ -506,7 +754,6 @@ fn split(
     points: &mut usize,
 ) -> Result<Split> {
     let b = &case.input;
-    let mut stack: Vec<(Vec<f64>, Vec<f64>, usize)> = vec![(b.lower.clone(), b.upper.clone(), 0)];
     let (mut n, mut deepest) = (0usize, 0usize);
     let quick = FalsifyOptions {
         restarts: 0,
@@ -524,6 +771,32 @@ fn split(
     };
     let whole = inner(&b.lower, &b.upper, &b.inner_lower, &b.inner_upper);
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed.wrapping_add(0x5eed));
+    let (root, k) = bound_box(
+        model,
+        case,
+        conj,
+        rows,
+        opts,
+        b.lower.clone(),
+        b.upper.clone(),
+        0,
+        None,
+        &quick,
+        deadline,
+    )?;
+    *points += k;
+    n += 1;
+    let mut stack: Vec<Bounded> = match root {
+        Boxed::Excluded => return Ok(Split::Excluded { boxes: n, depth: 0 }),
+        Boxed::Reached(x) => {
+            return Ok(Split::Reached {
+                x,
+                boxes: n,
+                depth: 0,
+            })
+        }
+        Boxed::Open(r) => vec![r],
+    };
     while !stack.is_empty() {
         if Instant::now() >= deadline {
             return Ok(Split::Stopped {
@@ -544,58 +817,82 @@ fn split(
             }
         }
         let take = opts.batch.min(stack.len());
-        let batch: Vec<(Vec<f64>, Vec<f64>, usize)> = stack.split_off(stack.len() - take);
-        let outcomes: Vec<Result<(Leaf, usize)>> = batch
+        let batch: Vec<Bounded> = stack.split_off(stack.len() - take);
+        // Per box: for each distinct candidate coordinate, its two halves bounded.
+        type Halves = Vec<(Boxed, usize)>;
+        let outcomes: Vec<Result<Vec<Halves>>> = batch
             .par_iter()
-            .map(|(lo, hi, depth)| {
-                let d = InputDomain::from_box(lo, hi)?;
-                let bound = bound_with_method(model, &d, &rows.c, Method::Crown, &opts.alpha)?;
-                if excludes(&bound.values, rows) {
-                    return Ok((Leaf::Excluded, 0));
+            .map(|bx| {
+                let mut dims = vec![bx.dims[0]];
+                if bx.dims[1] != bx.dims[0] {
+                    dims.push(bx.dims[1]);
                 }
-                let dim = split_dim(model, rows, &bound.values, lo, hi)?;
-                let mut pts = 0;
-                if let Some((ilo, ihi)) = inner(lo, hi, &b.inner_lower, &b.inner_upper) {
-                    let mut rng =
-                        ChaCha8Rng::seed_from_u64(opts.seed ^ (*depth as u64) ^ lo[0].to_bits());
-                    let (x, k) = falsify(model, &ilo, &ihi, conj, &quick, &mut rng)?;
-                    pts = k;
-                    if let Some(x) = x {
-                        return Ok((Leaf::Reached(x), pts));
+                let mut per_dim = Vec::new();
+                for i in dims {
+                    let Some(hs) = halves(&bx.lo, &bx.hi, i) else {
+                        continue;
+                    };
+                    let mut out = Vec::with_capacity(2);
+                    for (lo, hi) in hs {
+                        out.push(bound_box(
+                            model,
+                            case,
+                            conj,
+                            rows,
+                            opts,
+                            lo,
+                            hi,
+                            bx.depth + 1,
+                            Some(&bx.bounds),
+                            &quick,
+                            deadline,
+                        )?);
                     }
+                    per_dim.push(out);
                 }
-                Ok((Leaf::Open(dim), pts))
+                Ok(per_dim)
             })
             .collect();
-        for ((lo, hi, depth), out) in batch.into_iter().zip(outcomes) {
-            let (leaf, pts) = out?;
-            n += 1;
-            *points += pts;
-            deepest = deepest.max(depth);
-            match leaf {
-                Leaf::Excluded => {}
-                Leaf::Reached(x) => {
-                    return Ok(Split::Reached {
-                        x,
-                        boxes: n,
-                        depth: deepest,
-                    })
-                }
-                Leaf::Open(i) => {
-                    let mid = (0.5 * lo[i] + 0.5 * hi[i]).clamp(lo[i], hi[i]);
-                    if !(lo[i] < mid && mid < hi[i]) {
-                        // Cannot split further (adjacent floats): undecided.
-                        return Ok(Split::Stopped {
+        for (bx, out) in batch.into_iter().zip(outcomes) {
+            let per_dim = out?;
+            deepest = deepest.max(bx.depth + 1);
+            if per_dim.is_empty() {
+                // Neither coordinate can be split further (adjacent floats): undecided.
+                return Ok(Split::Stopped {
+                    boxes: n,
+                    depth: deepest,
+                    timeout: false,
+                });
+            }
+            // A counterexample in any half ends the search.
+            for hs in &per_dim {
+                for (h, k) in hs {
+                    *points += k;
+                    n += 1;
+                    if let Boxed::Reached(x) = h {
+                        return Ok(Split::Reached {
+                            x: x.clone(),
                             boxes: n,
                             depth: deepest,
-                            timeout: false,
                         });
                     }
-                    let (mut hi1, mut lo2) = (hi.clone(), lo.clone());
-                    hi1[i] = mid;
-                    lo2[i] = mid;
-                    stack.push((lo, hi1, depth + 1));
-                    stack.push((lo2, hi, depth + 1));
+                }
+            }
+            let worse = |hs: &Halves| {
+                hs.iter()
+                    .map(|(h, _)| match h {
+                        Boxed::Open(o) => o.margin,
+                        _ => f64::INFINITY,
+                    })
+                    .fold(f64::INFINITY, f64::min)
+            };
+            let best = per_dim
+                .into_iter()
+                .max_by(|a, b| worse(a).total_cmp(&worse(b)))
+                .expect("non-empty");
+            for (h, _) in best {
+                if let Boxed::Open(o) = h {
+                    stack.push(o);
                 }
             }
         }

@@ -1,0 +1,182 @@
+//! ReLU splits for branch and bound: hidden units fixed to one side of their ReLU, and the
+//! proven intermediate bounds of the sub-domain they define.
+//!
+//! A split `(layer, unit, Active)` restricts the input set to the points where
+//! `zhat_{layer+2, unit} >= 0` (`Inactive`: `<= 0`); a set of splits is the intersection.
+//! Bounds over that sub-domain are computed layer by layer as over the whole input set
+//! (interval or CROWN), and after each layer the split units' bounds are clamped
+//! (`l := max(l, 0)` for Active, `u := min(u, 0)` for Inactive) and intersected with a
+//! parent's bounds (the sub-domain lies inside the parent's, so the parent's proven
+//! bounds hold on it). A clamped `l > u` proves the sub-domain empty. The clamped units
+//! are then stable, so every method's J and LP (19) over these bounds is a bound over the
+//! sub-domain: sound, though the constraint `zhat >= 0` itself enters only LP (19) with
+//! splits (`lp::Lp19::with_splits`), not J (beta-CROWN's multipliers would add it).
+
+use network::Model;
+
+use crate::bounds::{interval_step, relu_box, BoundSource, LayerBounds};
+use crate::domain::InputDomain;
+use crate::error::{DualError, Result};
+use crate::methods::{crown_slopes, unit_rows};
+use crate::objective::objective_over;
+
+/// The side of a ReLU a split keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// `zhat <= 0`: the unit outputs 0.
+    Inactive,
+    /// `zhat >= 0`: the unit passes its input.
+    Active,
+}
+
+/// One split: unit `unit` of hidden layer `layer` (the output of affine layer `layer`,
+/// `zhat_{layer+2}` in the paper's numbering) on side `phase`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Split {
+    pub layer: usize,
+    pub unit: usize,
+    pub phase: Phase,
+}
+
+/// How intermediate bounds of a sub-domain are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SplitBounds {
+    /// Interval arithmetic (eq. 42), cheap and loose.
+    Interval,
+    /// CROWN, layer by layer (the bounds of [`crate::crown_bounds`]).
+    Crown,
+}
+
+/// Checks that every split names a hidden unit of `model`.
+pub fn check_splits(model: &Model, splits: &[Split]) -> Result<()> {
+    let aff = model.affine();
+    let nh = aff.len() - 1;
+    for s in splits {
+        if s.layer >= nh || s.unit >= aff[s.layer].op.n_out() {
+            return Err(DualError::Bounds {
+                layer: s.layer,
+                msg: format!(
+                    "split of unit {} of hidden layer {}, but the model has {nh} hidden layer(s){}",
+                    s.unit,
+                    s.layer,
+                    if s.layer < nh {
+                        format!(" and this one has {} units", aff[s.layer].op.n_out())
+                    } else {
+                        String::new()
+                    }
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Clamps the bounds `l, u` of layer `layer` by the splits on it and intersects them with
+/// `parent`'s (when given). Returns false when some unit's interval becomes empty: the
+/// sub-domain has no point.
+fn clamp_layer(
+    layer: usize,
+    l: &mut [f64],
+    u: &mut [f64],
+    splits: &[Split],
+    parent: Option<&LayerBounds>,
+) -> bool {
+    if let Some(p) = parent.filter(|p| layer < p.lower.len()) {
+        for j in 0..l.len() {
+            l[j] = l[j].max(p.lower[layer][j]);
+            u[j] = u[j].min(p.upper[layer][j]);
+        }
+    }
+    for s in splits.iter().filter(|s| s.layer == layer) {
+        match s.phase {
+            Phase::Active => l[s.unit] = l[s.unit].max(0.0),
+            Phase::Inactive => u[s.unit] = u[s.unit].min(0.0),
+        }
+    }
+    l.iter().zip(u.iter()).all(|(a, b)| a <= b)
+}
+
+/// Proven bounds on every pre-activation (the logits last) over the sub-domain of
+/// `domain` that `splits` define, or `None` when they prove it empty. `parent`: bounds
+/// proven over a set that contains the sub-domain (e.g. the parent node's), intersected
+/// layer by layer; it may cover the hidden layers only.
+///
+/// Errors: a split outside the model, bounds of the wrong shape, overflow.
+pub fn split_bounds(
+    model: &Model,
+    domain: &InputDomain,
+    splits: &[Split],
+    parent: Option<&LayerBounds>,
+    how: SplitBounds,
+) -> Result<Option<LayerBounds>> {
+    model.check_input(&domain.x)?;
+    check_splits(model, splits)?;
+    if let Some(p) = parent {
+        p.validate(model)?;
+    }
+    let aff = model.affine();
+    let (mut l0, mut u0) = interval_step(&aff[0], &domain.center, &domain.radius)?;
+    if !clamp_layer(0, &mut l0, &mut u0, splits, parent) {
+        return Ok(None);
+    }
+    let mut lower = vec![l0];
+    let mut upper = vec![u0];
+    for k in 1..aff.len() {
+        let (mut l, mut u) = match how {
+            SplitBounds::Interval => {
+                let (c, r) = relu_box(&lower[k - 1], &upper[k - 1]);
+                interval_step(&aff[k], &c, &r)?
+            }
+            SplitBounds::Crown => crown_layer(aff, domain, &lower, &upper, k)?,
+        };
+        if !clamp_layer(k, &mut l, &mut u, splits, parent) {
+            return Ok(None);
+        }
+        lower.push(l);
+        upper.push(u);
+    }
+    Ok(Some(LayerBounds {
+        lower,
+        upper,
+        source: match how {
+            SplitBounds::Interval => BoundSource::Interval,
+            SplitBounds::Crown => BoundSource::Crown,
+        },
+    }))
+}
+
+/// CROWN's proven bounds on the outputs of affine layer `k` from the bounds of the layers
+/// before it: J of the rows `+-e_j` through `aff[..=k]` with CROWN's slopes.
+pub(crate) fn crown_layer(
+    aff: &[network::Affine],
+    domain: &InputDomain,
+    lower: &[Vec<f64>],
+    upper: &[Vec<f64>],
+    k: usize,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let alpha = crown_slopes(lower, upper);
+    let n = aff[k].op.n_out();
+    // About 2^22 objective entries per batch.
+    let chunk = ((1usize << 21) / n.max(1)).clamp(1, n.max(1));
+    let mut l = vec![0.0; n];
+    let mut u = vec![0.0; n];
+    let mut start = 0;
+    while start < n {
+        let end = (start + chunk).min(n);
+        let c = unit_rows(start..end, n);
+        let (vals, _) = objective_over(
+            &aff[..=k],
+            &domain.center,
+            &domain.radius,
+            (lower, upper),
+            &c,
+            Some(&alpha),
+        )?;
+        for (i, j) in (start..end).enumerate() {
+            l[j] = vals[2 * i];
+            u[j] = -vals[2 * i + 1];
+        }
+        start = end;
+    }
+    Ok((l, u))
+}

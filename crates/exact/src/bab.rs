@@ -1,0 +1,667 @@
+//! Branch and bound on ReLU splits: the exact minimum of `c . f(x)` over an input set,
+//! as an enclosure `[proven lower, proven upper]` that closes to a stated tolerance.
+//!
+//! A node is a set of ReLU splits (`dual::Split`: a hidden unit fixed active, `zhat >=
+//! 0`, or inactive, `zhat <= 0`) and so a sub-domain of the input set. Bounding a node:
+//!
+//! 1. proven intermediate bounds over the sub-domain by CROWN with the splits clamped
+//!    (`dual::split_bounds`, intersected with the parent's); an empty clamped interval
+//!    proves the sub-domain empty and the node is dropped;
+//! 2. the proven CROWN bound of the objective (optionally alpha-CROWN's);
+//! 3. where those do not settle the node, and always at a leaf (no unstable unit left),
+//!    LP (19) with the splits as constraints (`lp::Lp19::with_splits`) and its proven
+//!    lower bound (`lp::solve_verified`: Neumaier-Shcherbina from the solver's
+//!    multipliers, or J). At a leaf this LP *is* the network on the sub-domain, so its
+//!    optimum is the exact minimum there and the node closes;
+//! 4. candidates for the upper end: the point where the node's linear lower bound is
+//!    smallest, the LP's input point, each clamped into the input set's inner box and
+//!    valued by `dual::value_upper_bound` (proven).
+//!
+//! Nodes are explored best-first (smallest lower bound), a batch at a time in parallel
+//! (rayon); a node is split on the unstable unit with the largest BaBSR-style intercept
+//! score (Bunel et al. 2020, *Branch and bound for piecewise linear neural network
+//! verification*): `-l d [nuhat]_+`, the cost to J of the unit's upper line, from a
+//! floating-point backward pass with CROWN's slopes (a heuristic: it decides the order of
+//! the search, never a bound).
+//!
+//! Soundness: the enclosure's lower end is the minimum of proven node bounds over a set
+//! of sub-domains whose union covers the input set (each split's two children cover
+//! its parent; a dropped node is empty by a proven bound, or its proven lower bound is
+//! kept). The upper end is proven at a point of the inner box. Nothing decides on a
+//! solver's status or a nominal float.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::time::Instant;
+
+use dual::{
+    bound_given, split_bounds, stability, AlphaOptions, InputDomain, LayerBounds, Method, Phase,
+    Split, SplitBounds, Stability,
+};
+use lp::{Lp19, LpOptions, Solver, VerifyOptions as LpVerifyOptions};
+use network::Model;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::error::{ExactError, Result};
+use crate::pgd::{into_inner_box, pgd, PgdOptions};
+
+/// Where LP (19) bounds a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LpUse {
+    /// At leaves only (no unstable unit left), where it is exact. Never at the root.
+    Leaves,
+    /// At leaves and at every node that CROWN (and alpha-CROWN) do not settle.
+    Undecided,
+}
+
+/// Settings of branch and bound.
+#[derive(Debug, Clone)]
+pub struct BabOptions {
+    /// Wall-clock limit in seconds (`None`: none).
+    pub timeout: Option<f64>,
+    /// Largest number of nodes bounded (the root included).
+    pub max_nodes: usize,
+    /// The enclosure closes when `upper - lower <= abs_tol + rel_tol * |upper|`.
+    pub abs_tol: f64,
+    /// See `abs_tol`.
+    pub rel_tol: f64,
+    /// Decision mode: stop as soon as the minimum is proven `> threshold` or a point with
+    /// value `<= threshold` is found (`None`: compute the minimum).
+    pub threshold: Option<f64>,
+    /// Where LP (19) is used.
+    pub lp_use: LpUse,
+    /// The LP solver tried first (the others follow when it does not settle an LP).
+    pub solver: Solver,
+    /// alpha-CROWN at every node that CROWN does not settle (`None`: CROWN only).
+    pub alpha: Option<AlphaOptions>,
+    /// Nodes bounded in parallel per step.
+    pub batch: usize,
+    /// The PGD search at the root.
+    pub pgd: PgdOptions,
+    /// Seed of PGD's random starts.
+    pub seed: u64,
+}
+
+impl Default for BabOptions {
+    fn default() -> BabOptions {
+        BabOptions {
+            timeout: Some(60.0),
+            max_nodes: 100_000,
+            abs_tol: 1e-6,
+            rel_tol: 1e-6,
+            threshold: None,
+            lp_use: LpUse::Undecided,
+            solver: Solver::preferred(),
+            alpha: None,
+            batch: 16,
+            pgd: PgdOptions::default(),
+            seed: 0,
+        }
+    }
+}
+
+impl BabOptions {
+    fn check(&self) -> Result<()> {
+        let bad = |m: String| Err(ExactError::Options(m));
+        if !(self.abs_tol >= 0.0 && self.abs_tol.is_finite()) {
+            return bad(format!(
+                "abs_tol must be finite and >= 0, got {}",
+                self.abs_tol
+            ));
+        }
+        if !(self.rel_tol >= 0.0 && self.rel_tol.is_finite()) {
+            return bad(format!(
+                "rel_tol must be finite and >= 0, got {}",
+                self.rel_tol
+            ));
+        }
+        if let Some(t) = self.timeout {
+            if !(t > 0.0 && t <= 1e9) {
+                return bad(format!("timeout must be in (0, 1e9] seconds, got {t}"));
+            }
+        }
+        if let Some(t) = self.threshold {
+            if !t.is_finite() {
+                return bad(format!("threshold must be finite, got {t}"));
+            }
+        }
+        if self.max_nodes == 0 || self.batch == 0 {
+            return bad("max_nodes and batch must be at least 1".into());
+        }
+        if !self.solver.available() {
+            return bad(format!(
+                "solver {} is not compiled in (build with --features highs)",
+                self.solver.name()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The gap the enclosure may keep at upper end `u`.
+    pub fn tolerance(&self, u: f64) -> f64 {
+        self.abs_tol + self.rel_tol * u.abs()
+    }
+}
+
+/// Why the search stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BabStatus {
+    /// The enclosure closed to the tolerance: `upper - lower <= tolerance`.
+    Closed,
+    /// Decision mode: the minimum is proven `> threshold`.
+    Proved,
+    /// Decision mode: a point with proven value `<= threshold` was found.
+    Counterexample,
+    /// The node budget ran out first.
+    NodeBudget,
+    /// The time limit ran out first.
+    Timeout,
+    /// Every node left is a leaf whose LP no solver settled (e.g. an empty sub-domain
+    /// that the solver reports infeasible, which is not a proof): they keep their
+    /// CROWN bound and the enclosure stays open.
+    Stuck,
+}
+
+impl BabStatus {
+    /// The status as written in reports.
+    pub fn word(&self) -> &'static str {
+        match self {
+            BabStatus::Closed => "closed",
+            BabStatus::Proved => "proved",
+            BabStatus::Counterexample => "counterexample",
+            BabStatus::NodeBudget => "node-budget",
+            BabStatus::Timeout => "timeout",
+            BabStatus::Stuck => "stuck",
+        }
+    }
+}
+
+/// The exact minimum of `c . f(x)` over the input set, enclosed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Enclosure {
+    /// Proven lower bound on the minimum.
+    pub lower: f64,
+    /// Proven upper bound: the network's value at `point`, rounding included.
+    pub upper: f64,
+    /// A point of the input set (its inner box) where `c . f <= upper`.
+    pub point: Vec<f64>,
+    pub status: BabStatus,
+    /// Nodes bounded (the root included).
+    pub nodes: usize,
+    /// LPs solved.
+    pub lps: usize,
+    /// Nodes proven empty by their clamped bounds.
+    pub empty: usize,
+    /// Leaves whose LP no solver settled (see [`BabStatus::Stuck`]).
+    pub unsettled_leaves: usize,
+    /// Nodes still open when the search stopped.
+    pub open: usize,
+    /// Deepest node (number of splits).
+    pub max_depth: usize,
+    /// CROWN's proven bound at the root.
+    pub root_crown: f64,
+    /// The best proven bound at the root before any split (CROWN, alpha-CROWN, LP).
+    pub root_lower: f64,
+    /// Unstable units at the root (CROWN bounds).
+    pub root_unstable: usize,
+    pub time_s: f64,
+}
+
+impl Enclosure {
+    /// `upper - lower`.
+    pub fn gap(&self) -> f64 {
+        self.upper - self.lower
+    }
+}
+
+struct Node {
+    lower: f64,
+    splits: Vec<Split>,
+    bounds: LayerBounds,
+    branch: Option<(usize, usize)>,
+}
+
+impl PartialEq for Node {
+    fn eq(&self, o: &Node) -> bool {
+        self.lower.total_cmp(&o.lower) == Ordering::Equal
+    }
+}
+impl Eq for Node {}
+impl PartialOrd for Node {
+    fn partial_cmp(&self, o: &Node) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Node {
+    /// Reversed: the heap pops the smallest lower bound first.
+    fn cmp(&self, o: &Node) -> Ordering {
+        o.lower.total_cmp(&self.lower)
+    }
+}
+
+/// What bounding one node found.
+enum Outcome {
+    Empty,
+    Bounded {
+        lower: f64,
+        bounds: LayerBounds,
+        branch: Option<(usize, usize)>,
+        /// The LP settled the node's exact minimum (a leaf) or proved it above the cut.
+        settled: bool,
+        lps: usize,
+        /// (proven upper value, point) of the node's best candidate.
+        candidate: Option<(f64, Vec<f64>)>,
+    },
+}
+
+struct Ctx<'a> {
+    model: &'a Model,
+    domain: &'a InputDomain,
+    c: &'a [f64],
+    opts: &'a BabOptions,
+    lp_opts: LpOptions,
+    lp_verify: LpVerifyOptions,
+}
+
+/// The exact minimum of `c . f(x)` (`c`: one weight per logit) over `domain`, enclosed
+/// by branch and bound on ReLU splits (see the module docs).
+///
+/// Errors: `c` of the wrong length or not finite, options out of range, overflow in a
+/// bound. A solver that fails is not an error: the node keeps its other bounds.
+pub fn minimise(
+    model: &Model,
+    domain: &InputDomain,
+    c: &[f64],
+    opts: &BabOptions,
+) -> Result<Enclosure> {
+    let t0 = Instant::now();
+    opts.check()?;
+    model.check_input(&domain.x)?;
+    if c.len() != model.output_len() || c.iter().any(|v| !v.is_finite()) {
+        return Err(ExactError::Options(format!(
+            "the objective needs {} finite weights (one per output), got {} values",
+            model.output_len(),
+            c.len()
+        )));
+    }
+    let deadline = opts
+        .timeout
+        .map(|t| t0 + std::time::Duration::from_secs_f64(t));
+    let ctx = Ctx {
+        model,
+        domain,
+        c,
+        opts,
+        lp_opts: LpOptions {
+            time_limit: opts.timeout,
+            ..LpOptions::default()
+        },
+        lp_verify: LpVerifyOptions {
+            tolerance: 1e-7,
+            fallback: true,
+            fallback_time_limit: opts.timeout.or(Some(120.0)),
+        },
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+
+    // The root: PGD for the upper end, then the node's own bounds.
+    let (x0, _) = pgd(
+        model,
+        domain,
+        c,
+        std::slice::from_ref(&domain.center),
+        &opts.pgd,
+        &mut rng,
+    )?;
+    let mut best_point = x0;
+    let mut best_upper = dual::value_upper_bound(model, &best_point, c)?;
+    let root_bounds = split_bounds(model, domain, &[], None, SplitBounds::Crown)?
+        .expect("no splits: the root is never empty");
+    let root_unstable = count_unstable(&root_bounds, model);
+    let root_crown = bound_given(
+        model,
+        domain,
+        root_bounds.clone(),
+        c,
+        Method::Crown,
+        &AlphaOptions::default(),
+    )?
+    .values[0];
+    let mut out = Enclosure {
+        lower: f64::NEG_INFINITY,
+        upper: best_upper,
+        point: best_point.clone(),
+        status: BabStatus::NodeBudget,
+        nodes: 0,
+        lps: 0,
+        empty: 0,
+        unsettled_leaves: 0,
+        open: 0,
+        max_depth: 0,
+        root_crown,
+        root_lower: root_crown,
+        root_unstable,
+        time_s: 0.0,
+    };
+    let mut heap: BinaryHeap<Node> = BinaryHeap::new();
+    // The smallest proven lower bound of the nodes closed so far (settled, or within the
+    // tolerance of the upper end when they closed, or unsettled leaves).
+    let mut closed_lower = f64::INFINITY;
+    let mut pending: Vec<(Vec<Split>, Option<LayerBounds>)> = vec![(Vec::new(), None)];
+    let mut first = true;
+    let status = loop {
+        // Bound the pending nodes in parallel against the current upper end.
+        let cut = best_upper;
+        let results: Vec<Result<Outcome>> = pending
+            .par_iter()
+            .map(|(splits, parent)| bound_node(&ctx, splits, parent.as_ref(), cut, first))
+            .collect();
+        for ((splits, _), res) in pending.drain(..).zip(results) {
+            out.nodes += 1;
+            out.max_depth = out.max_depth.max(splits.len());
+            match res? {
+                Outcome::Empty => out.empty += 1,
+                Outcome::Bounded {
+                    lower,
+                    bounds,
+                    branch,
+                    settled,
+                    lps,
+                    candidate,
+                } => {
+                    out.lps += lps;
+                    if first {
+                        out.root_lower = lower;
+                    }
+                    if let Some((v, x)) = candidate {
+                        if v < best_upper {
+                            best_upper = v;
+                            best_point = x;
+                        }
+                    }
+                    let done = match opts.threshold {
+                        Some(t) => lower > t,
+                        None => lower >= best_upper - opts.tolerance(best_upper),
+                    };
+                    if done || settled {
+                        closed_lower = closed_lower.min(lower);
+                    } else if branch.is_none() {
+                        // A leaf whose LP did not settle: nothing left to split.
+                        out.unsettled_leaves += 1;
+                        closed_lower = closed_lower.min(lower);
+                    } else {
+                        heap.push(Node {
+                            lower,
+                            splits,
+                            bounds,
+                            branch,
+                        });
+                    }
+                }
+            }
+        }
+        first = false;
+        let open_lower = heap.peek().map_or(f64::INFINITY, |n| n.lower);
+        let lower = open_lower.min(closed_lower).min(best_upper);
+        out.lower = lower;
+        if let Some(t) = opts.threshold {
+            if best_upper <= t {
+                break BabStatus::Counterexample;
+            }
+            if heap.is_empty() {
+                break if closed_lower > t {
+                    BabStatus::Proved
+                } else {
+                    BabStatus::Stuck
+                };
+            }
+        } else if best_upper - lower <= opts.tolerance(best_upper) {
+            break BabStatus::Closed;
+        } else if heap.is_empty() {
+            break BabStatus::Stuck;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break BabStatus::Timeout;
+        }
+        if out.nodes >= opts.max_nodes {
+            break BabStatus::NodeBudget;
+        }
+        // The next batch: split the most promising open nodes.
+        let room = opts.max_nodes - out.nodes;
+        while pending.len() + 2 <= (2 * opts.batch).min(room.max(2)) {
+            let Some(node) = heap.pop() else { break };
+            if opts.threshold.is_none() && node.lower >= best_upper - opts.tolerance(best_upper) {
+                closed_lower = closed_lower.min(node.lower);
+                continue;
+            }
+            let (layer, unit) = node.branch.expect("open nodes have a unit to split");
+            for phase in [Phase::Active, Phase::Inactive] {
+                let mut s = node.splits.clone();
+                s.push(Split { layer, unit, phase });
+                pending.push((s, Some(node.bounds.clone())));
+            }
+        }
+        if pending.is_empty() {
+            // Every open node closed under the tolerance while popping.
+            continue;
+        }
+    };
+    out.status = status;
+    out.open = heap.len();
+    out.upper = best_upper;
+    out.point = best_point;
+    let open_lower = heap.peek().map_or(f64::INFINITY, |n| n.lower);
+    // Pending children never bounded are covered by their parents, which were popped:
+    // their lower bounds were at least the heap's smallest when popped.
+    out.lower = open_lower.min(closed_lower).min(best_upper);
+    out.time_s = t0.elapsed().as_secs_f64();
+    Ok(out)
+}
+
+fn count_unstable(b: &LayerBounds, model: &Model) -> usize {
+    let nh = model.affine().len() - 1;
+    b.lower[..nh]
+        .iter()
+        .zip(&b.upper[..nh])
+        .map(|(l, u)| {
+            l.iter()
+                .zip(u)
+                .filter(|(a, b)| stability(**a, **b) == Stability::Unstable)
+                .count()
+        })
+        .sum()
+}
+
+/// Bounds one node (see the module docs). `cut`: the upper end when the batch started.
+fn bound_node(
+    ctx: &Ctx<'_>,
+    splits: &[Split],
+    parent: Option<&LayerBounds>,
+    cut: f64,
+    root: bool,
+) -> Result<Outcome> {
+    let (model, domain, c, opts) = (ctx.model, ctx.domain, ctx.c, ctx.opts);
+    let Some(bounds) = split_bounds(model, domain, splits, parent, SplitBounds::Crown)? else {
+        return Ok(Outcome::Empty);
+    };
+    let settles = |lower: f64| match opts.threshold {
+        Some(t) => lower > t,
+        None => lower >= cut - opts.tolerance(cut),
+    };
+    let alpha_opts = opts.alpha.unwrap_or_default();
+    let mut lower =
+        bound_given(model, domain, bounds.clone(), c, Method::Crown, &alpha_opts)?.values[0];
+    if opts.alpha.is_some() && !settles(lower) {
+        let a = bound_given(model, domain, bounds.clone(), c, Method::Alpha, &alpha_opts)?;
+        lower = lower.max(a.values[0]);
+    }
+    let (x_star, branch) = backward_choice(model, domain, &bounds, c);
+    let mut candidates = vec![x_star];
+    let mut lps = 0;
+    let mut settled = false;
+    let leaf = branch.is_none();
+    let use_lp = leaf || (opts.lp_use == LpUse::Undecided && !root && !settles(lower));
+    if use_lp && !settles(lower) {
+        let lp = Lp19::with_splits(model, domain, &bounds, splits)?;
+        let enc = lp::solve_verified(&lp, c, opts.solver, &ctx.lp_opts, false, &ctx.lp_verify)?
+            .pop()
+            .expect("one objective row");
+        lps += 1;
+        lower = lower.max(enc.proven_lower);
+        if let Some(sol) = &enc.solution {
+            candidates.push(sol.input_point(&lp));
+        }
+        settled = leaf && enc.is_optimum;
+        if leaf && enc.solution.is_none() && prove_empty(ctx, splits, &bounds)? {
+            return Ok(Outcome::Empty);
+        }
+    }
+    let mut candidate: Option<(f64, Vec<f64>)> = None;
+    for x in candidates {
+        let x = into_inner_box(domain, &x);
+        let v = dual::value_upper_bound(model, &x, c)?;
+        if candidate.as_ref().is_none_or(|(b, _)| v < *b) {
+            candidate = Some((v, x));
+        }
+    }
+    Ok(Outcome::Bounded {
+        lower,
+        bounds,
+        branch,
+        settled: settled || settles(lower),
+        lps,
+        candidate,
+    })
+}
+
+/// Tries to prove the sub-domain of `splits` empty (a leaf whose LP no solver settled,
+/// typically because the solver found it infeasible: a solver's word, not a proof).
+/// Layer by layer, on the model truncated after layer `t`, with the splits of earlier
+/// layers and the first `m` splits of layer `t` as constraints, LP (19)'s proven lower
+/// bound of `-zhat` (Active split `m + 1`) or `zhat` (Inactive) above 0 proves that no
+/// point satisfies them all. At a leaf every such LP is exact, so the first split that
+/// empties the region is found this way unless it only touches it.
+fn prove_empty(ctx: &Ctx<'_>, splits: &[Split], bounds: &LayerBounds) -> Result<bool> {
+    let model = ctx.model;
+    let aff = model.affine();
+    let mut layers: Vec<usize> = splits.iter().map(|s| s.layer).collect();
+    layers.sort_unstable();
+    layers.dedup();
+    for t in layers {
+        let truncated = Model::new(
+            model.input_shape(),
+            model.layers()[..=aff[t].layer_index].to_vec(),
+        )?;
+        let tb = LayerBounds {
+            lower: bounds.lower[..=t].to_vec(),
+            upper: bounds.upper[..=t].to_vec(),
+            source: bounds.source,
+        };
+        let mut sp: Vec<Split> = splits.iter().filter(|s| s.layer < t).copied().collect();
+        let mut at: Vec<Split> = splits.iter().filter(|s| s.layer == t).copied().collect();
+        at.sort_by_key(|s| s.unit);
+        for s in at {
+            let lp = Lp19::with_splits(&truncated, ctx.domain, &tb, &sp)?;
+            let mut c = vec![0.0; aff[t].op.n_out()];
+            c[s.unit] = match s.phase {
+                Phase::Active => -1.0,
+                Phase::Inactive => 1.0,
+            };
+            let enc = lp::solve_verified(
+                &lp,
+                &c,
+                ctx.opts.solver,
+                &ctx.lp_opts,
+                false,
+                &ctx.lp_verify,
+            )?
+            .pop()
+            .expect("one objective row");
+            if enc.proven_lower > 0.0 {
+                return Ok(true);
+            }
+            if enc.solution.is_none() {
+                return Ok(false);
+            }
+            sp.push(s);
+        }
+    }
+    Ok(false)
+}
+
+/// The input point where the node's linear lower bound is smallest
+/// (`center + radius * sign(nuhat_1)`) and the unit to branch on (see [`crown_backward`]).
+fn backward_choice(
+    model: &Model,
+    domain: &InputDomain,
+    bounds: &LayerBounds,
+    c: &[f64],
+) -> (Vec<f64>, Option<(usize, usize)>) {
+    let (nuhat, branch) = crown_backward(model, bounds, c);
+    let x_star = domain
+        .center
+        .iter()
+        .zip(&domain.radius)
+        .zip(&nuhat)
+        .map(|((c, r), v)| {
+            // min of -nuhat . x over the box: x = center + radius sign(nuhat).
+            if *v > 0.0 {
+                c + r
+            } else if *v < 0.0 {
+                c - r
+            } else {
+                *c
+            }
+        })
+        .collect();
+    (x_star, branch)
+}
+
+/// A floating-point backward pass of the dual network with CROWN's slopes over `bounds`
+/// (a heuristic, never a bound): `nuhat_1`, the coefficients of the input in CROWN's
+/// linear lower bound of `c . f(x)` (negated: the bound is `... - nuhat_1 . x`), and the
+/// unstable unit with the largest BaBSR-style intercept score `-l d [nuhat]_+` (ties
+/// and all-zero scores: the largest `-l u / (u - l)`, the triangle's height at 0);
+/// `None` when no unit is unstable. `|nuhat_1i| * width_i` is what coordinate `i`'s
+/// width costs the bound: the input-split heuristic of `verify`.
+pub fn crown_backward(
+    model: &Model,
+    bounds: &LayerBounds,
+    c: &[f64],
+) -> (Vec<f64>, Option<(usize, usize)>) {
+    let aff = model.affine();
+    let mut nu: Vec<f64> = c.iter().map(|v| -v).collect();
+    let mut best: Option<((f64, f64), usize, usize)> = None;
+    for t in (0..aff.len()).rev() {
+        let a = &aff[t];
+        let mut nuhat = vec![0.0; a.op.n_in()];
+        a.op.apply_transpose(&nu, 1, &mut nuhat);
+        if t == 0 {
+            return (nuhat, best.map(|(_, t, j)| (t, j)));
+        }
+        let (l, u) = (&bounds.lower[t - 1], &bounds.upper[t - 1]);
+        for (j, v) in nuhat.iter_mut().enumerate() {
+            *v = match stability(l[j], u[j]) {
+                Stability::Off => 0.0,
+                Stability::On => *v,
+                Stability::Unstable => {
+                    let d = u[j] / (u[j] - l[j]);
+                    let score = -l[j] * d * v.max(0.0);
+                    let key = (if score.is_finite() { score } else { 0.0 }, -l[j] * d);
+                    if best.as_ref().is_none_or(|(b, _, _)| key > *b) {
+                        best = Some((key, t - 1, j));
+                    }
+                    let alpha = if u[j] > -l[j] { 1.0 } else { 0.0 };
+                    d * v.max(0.0) + alpha * v.min(0.0)
+                }
+            };
+        }
+        nu = nuhat;
+    }
+    unreachable!("the loop returns at the first affine layer")
+}

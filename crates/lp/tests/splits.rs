@@ -1,0 +1,105 @@
+//! LP (19) with ReLU splits (`Lp19::with_splits`): with every unstable unit split the LP
+//! is the network on that activation pattern's region, so its optimum equals the
+//! network's value at the LP's input point (within the LP tolerance 1e-6 relative), and
+//! that point follows the pattern; with some units split the LP lies between the
+//! unsplit LP and the network; splits outside the model are errors.
+
+use dual::{crown_bounds, stability, InputDomain, Phase, Split, Stability};
+use lp::{solve_verified, Lp19, LpOptions, Solver, VerifyOptions};
+use network::{Architecture, Init};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+#[test]
+fn a_fully_split_lp_is_the_network_on_its_pattern() {
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let mut solved = 0;
+    for seed in 0..10u64 {
+        let model = Architecture::mlp(&[2, 6, 6, 2])
+            .init(Init::Paper, seed)
+            .unwrap();
+        let x: Vec<f64> = (0..2).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let dom = InputDomain::new(&x, 0.8, None).unwrap();
+        let b = crown_bounds(&model, &dom).unwrap();
+        let unstable: Vec<(usize, usize)> = (0..2)
+            .flat_map(|t| (0..6).map(move |j| (t, j)))
+            .filter(|&(t, j)| stability(b.lower[t][j], b.upper[t][j]) == Stability::Unstable)
+            .collect();
+        let c = [1.0, -1.0];
+        let whole = solve_verified(
+            &Lp19::new(&model, &dom, &b).unwrap(),
+            &c,
+            Solver::Clarabel,
+            &LpOptions::default(),
+            false,
+            &VerifyOptions::default(),
+        )
+        .unwrap()
+        .remove(0);
+        for _ in 0..20 {
+            let splits: Vec<Split> = unstable
+                .iter()
+                .map(|&(layer, unit)| Split {
+                    layer,
+                    unit,
+                    phase: if rng.random_bool(0.5) {
+                        Phase::Active
+                    } else {
+                        Phase::Inactive
+                    },
+                })
+                .collect();
+            let lp = Lp19::with_splits(&model, &dom, &b, &splits).unwrap();
+            let e = solve_verified(
+                &lp,
+                &c,
+                Solver::Clarabel,
+                &LpOptions::default(),
+                false,
+                &VerifyOptions::default(),
+            )
+            .unwrap()
+            .remove(0);
+            if !e.is_optimum {
+                continue; // an empty pattern region: the solver reports it infeasible
+            }
+            solved += 1;
+            let v = e.value().unwrap();
+            let xp = e.solution.as_ref().unwrap().input_point(&lp);
+            let pre = model.preactivations_batch(&xp, 1).unwrap();
+            let f = pre.last().unwrap();
+            let at = c[0] * f[0] + c[1] * f[1];
+            assert!(
+                (at - v).abs() <= 1e-6 * (1.0 + v.abs()),
+                "seed {seed}: LP {v}, network {at}"
+            );
+            for s in &splits {
+                let z = pre[s.layer][s.unit];
+                let slack = 1e-6 * (1.0 + z.abs());
+                match s.phase {
+                    Phase::Active => assert!(z >= -slack, "seed {seed}: {s:?} has zhat {z}"),
+                    Phase::Inactive => assert!(z <= slack, "seed {seed}: {s:?} has zhat {z}"),
+                }
+            }
+            assert!(
+                v >= whole.value().unwrap() - 1e-6 * (1.0 + v.abs()),
+                "a sub-domain's LP below the whole LP"
+            );
+        }
+    }
+    assert!(solved >= 20, "only {solved} patterns solved");
+}
+
+#[test]
+fn splits_outside_the_model_are_errors() {
+    let model = Architecture::mlp(&[2, 4, 2]).init(Init::Paper, 0).unwrap();
+    let dom = InputDomain::new(&[0.0, 0.0], 0.1, None).unwrap();
+    let b = crown_bounds(&model, &dom).unwrap();
+    let bad = [Split {
+        layer: 2,
+        unit: 0,
+        phase: Phase::Active,
+    }];
+    let e = Lp19::with_splits(&model, &dom, &b, &bad).unwrap_err();
+    assert!(e.to_string().contains("outside a model"), "{e}");
+}

@@ -1,0 +1,43 @@
+//! The gradient of a linear function of the logits, `c . f(x)`, with respect to the input,
+//! written out by hand (the transpose of each affine map and the ReLU masks): what PGD
+//! attacks and falsifiers step along. Floating point, for search only: nothing here is a
+//! bound.
+
+use crate::error::Result;
+use crate::model::Model;
+
+/// `c . f(x)` and its gradient with respect to `x` (a subgradient where a ReLU input is
+/// exactly 0: the inactive side). `c` has one entry per logit.
+///
+/// Errors: `x` of the wrong length or not finite.
+pub fn value_and_gradient(model: &Model, x: &[f64], c: &[f64]) -> Result<(f64, Vec<f64>)> {
+    let z = model.preactivations_batch(x, 1)?;
+    let value = dot(c, z.last().expect("one affine layer"));
+    Ok((value, gradient_at(model, &z, c)))
+}
+
+/// `a . b` in floating point.
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// The gradient of `c . f(x)` given the pre-activations `z` of `x` (from
+/// [`Model::preactivations_batch`] with one column): each affine map's transpose, then
+/// the ReLU masks.
+pub fn gradient_at(model: &Model, z: &[Vec<f64>], c: &[f64]) -> Vec<f64> {
+    let aff = model.affine();
+    let mut g = c.to_vec();
+    for i in (0..aff.len()).rev() {
+        let mut gin = vec![0.0; aff[i].op.n_in()];
+        aff[i].op.apply_transpose(&g, 1, &mut gin);
+        if i > 0 {
+            for (gv, &zv) in gin.iter_mut().zip(&z[i - 1]) {
+                if zv <= 0.0 {
+                    *gv = 0.0;
+                }
+            }
+        }
+        g = gin;
+    }
+    g
+}
