@@ -322,6 +322,11 @@ struct VerifyArgs {
     /// No input splitting: answer unknown when the whole box is not decided.
     #[arg(long)]
     no_split: bool,
+    /// Branch and bound on ReLU splits (LP (19) at its nodes) for every box CROWN does not
+    /// exclude at this depth of the input splitting and every 6 levels below (0: from the
+    /// whole box). Off by default: on ACAS Xu it costs more than it decides.
+    #[arg(long)]
+    relu_split_depth: Option<usize>,
     /// Also write the VNN-COMP result file (first line the verdict; for sat the witness).
     #[arg(long)]
     result_file: Option<PathBuf>,
@@ -414,6 +419,7 @@ fn verify_cmd(a: VerifyArgs) -> Result<(Value, i32)> {
             ..Default::default()
         },
         split: !a.no_split,
+        relu_split_depth: a.relu_split_depth,
         ..Default::default()
     };
     let report = match verify::verify(&model, &prop, &opts) {

@@ -103,3 +103,59 @@ fn splits_outside_the_model_are_errors() {
     let e = Lp19::with_splits(&model, &dom, &b, &bad).unwrap_err();
     assert!(e.to_string().contains("outside a model"), "{e}");
 }
+
+#[test]
+fn an_output_split_bounds_its_logit_variable() {
+    // y = x on [-1, 1] (one affine layer, no hidden layer). Unsplit, min y = -1; with the
+    // logit split Active (y >= 0) the LP's min is 0, and with it Inactive (y <= 0) the
+    // max is 0: the sign constraint reaches the solver and the proof box.
+    let model = network::Model::new(
+        network::Shape::Flat(1),
+        vec![network::Layer::Dense {
+            weight: vec![1.0],
+            bias: vec![0.0],
+            out_features: 1,
+            in_features: 1,
+        }],
+    )
+    .unwrap();
+    let dom = InputDomain::new(&[0.0], 1.0, None).unwrap();
+    let b = crown_bounds(&model, &dom).unwrap();
+    let solve = |splits: &[Split], c: f64| {
+        let lp = Lp19::with_splits(&model, &dom, &b, splits).unwrap();
+        let e = solve_verified(
+            &lp,
+            &[c],
+            Solver::Clarabel,
+            &LpOptions::default(),
+            false,
+            &VerifyOptions::default(),
+        )
+        .unwrap()
+        .remove(0);
+        assert!(e.is_optimum);
+        (e.proven_lower, e.value().unwrap(), lp)
+    };
+    let (lo, v, _) = solve(&[], 1.0);
+    assert!((v + 1.0).abs() < 1e-7 && lo <= -1.0 + 1e-7);
+    let active = [Split {
+        layer: 0,
+        unit: 0,
+        phase: Phase::Active,
+    }];
+    let (lo, v, lp) = solve(&active, 1.0);
+    assert!(v.abs() < 1e-7 && lo <= 1e-7 && lo >= -1e-7, "{lo} {v}");
+    let y = lp.zhat[0][0].unwrap();
+    assert_eq!((lp.var_lo[y], lp.proof_lo[y]), (0.0, 0.0));
+    assert!(lp.proof_hi[y] >= 1.0 && lp.var_hi[y] == f64::INFINITY);
+    let inactive = [Split {
+        layer: 0,
+        unit: 0,
+        phase: Phase::Inactive,
+    }];
+    let (lo, v, lp) = solve(&inactive, -1.0);
+    assert!(v.abs() < 1e-7 && lo >= -1e-7, "{lo} {v}");
+    let y = lp.zhat[0][0].unwrap();
+    assert_eq!((lp.var_hi[y], lp.proof_hi[y]), (0.0, 0.0));
+    assert!(lp.proof_lo[y] <= -1.0 && lp.var_lo[y] == f64::NEG_INFINITY);
+}

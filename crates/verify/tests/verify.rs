@@ -275,3 +275,77 @@ fn the_sum_of_a_conjunctions_constraints_excludes_it_when_no_single_one_does() {
     assert_eq!(r.verdict, Verdict::Sat, "{r:?}");
     assert_eq!(r.witness.unwrap().x, vec![0.0]);
 }
+
+#[test]
+fn a_pairwise_combination_excludes_what_singles_and_the_sum_do_not() {
+    // y0 = x, y1 = -x, y2 = -5 on [-1, 1]; unsafe: y0 <= -0.5, y1 <= -0.5, y2 <= 0. Each
+    // constraint alone is reachable, and so is the sum (y0 + y1 + y2 = -5 <= -1); the pair
+    // y0/2 + y1/2 = 0 > -0.5 excludes it on the whole box.
+    let m = Model::new(
+        Shape::Flat(1),
+        vec![Layer::Dense {
+            weight: vec![1.0, -1.0, 0.0],
+            bias: vec![0.0, 0.0, -5.0],
+            out_features: 3,
+            in_features: 1,
+        }],
+    )
+    .unwrap();
+    let text = "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(declare-const Y_1 Real)\n(declare-const Y_2 Real)\n(assert (>= X_0 -1))\n(assert (<= X_0 1))\n(assert (<= Y_0 -0.5))\n(assert (<= Y_1 -0.5))\n(assert (<= Y_2 0))";
+    let r = verify(
+        &m,
+        &prop(text),
+        &VerifyOptions {
+            split: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(r.verdict, Verdict::Unsat, "{r:?}");
+    assert_eq!(r.conjunctions[0].boxes, 1, "{r:?}");
+}
+
+#[test]
+fn relu_branch_and_bound_decides_the_whole_box() {
+    // The network and thresholds of `a_relu_network_needs_splitting`, with branch and
+    // bound on ReLU splits from the whole box (depth 0): the same verdicts, and the unsat
+    // one without splitting the input.
+    let m = network::Architecture::parse("mlp:1-20-20-1")
+        .unwrap()
+        .init(network::Init::Standard, 3)
+        .unwrap();
+    let n = 200_000;
+    let xs: Vec<f64> = (0..=n).map(|i| -1.0 + 2.0 * i as f64 / n as f64).collect();
+    let ys = m.forward_batch(&xs, xs.len()).unwrap();
+    let min = ys.iter().cloned().fold(f64::INFINITY, f64::min);
+    let lipschitz = ys
+        .windows(2)
+        .map(|w| (w[1] - w[0]).abs())
+        .fold(0.0, f64::max)
+        * n as f64
+        / 2.0;
+    let below = min - 2.0 * lipschitz / n as f64 - 1e-3;
+    let head = "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (>= X_0 -1))\n(assert (<= X_0 1))\n";
+    let opts = VerifyOptions {
+        relu_split_depth: Some(0),
+        ..Default::default()
+    };
+    let r = verify(
+        &m,
+        &prop(&format!("{head}(assert (<= Y_0 {below:.17e}))")),
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(r.verdict, Verdict::Unsat, "{r:?}");
+    assert_eq!(
+        r.conjunctions[0].boxes, 1,
+        "excluded by branch and bound on the root: {r:?}"
+    );
+    let r = verify(
+        &m,
+        &prop(&format!("{head}(assert (<= Y_0 {:.17e}))", min + 1e-3)),
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(r.verdict, Verdict::Sat, "{r:?}");
+}
