@@ -119,3 +119,28 @@ fn splits_outside_the_model_are_errors() {
         assert!(e.to_string().contains("split of unit"), "{e}");
     }
 }
+
+#[test]
+fn a_parent_with_hidden_layers_only_is_intersected_where_it_has_bounds() {
+    // Bounds may cover the hidden layers only (as `LayerBounds::validate` allows): the
+    // logits are then bounded without a parent entry, and the hidden layers are no looser
+    // than the parent's.
+    let model = Architecture::mlp(&[2, 5, 5, 2])
+        .init(Init::Paper, 1)
+        .unwrap();
+    let dom = InputDomain::new(&[0.2, -0.1], 0.4, None).unwrap();
+    let mut parent = crown_bounds(&model, &dom).unwrap();
+    parent.lower.pop();
+    parent.upper.pop();
+    for how in [SplitBounds::Interval, SplitBounds::Crown] {
+        let b = split_bounds(&model, &dom, &[], Some(&parent), how)
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.lower.len(), 3);
+        for t in 0..2 {
+            for j in 0..5 {
+                assert!(b.lower[t][j] >= parent.lower[t][j] && b.upper[t][j] <= parent.upper[t][j]);
+            }
+        }
+    }
+}

@@ -222,9 +222,9 @@ impl<'m> Lp19<'m> {
                 let mut zs = Vec::with_capacity(n);
                 for j in 0..n {
                     zs.push(match (st[j], zh[j]) {
+                        // (An Inactive split's unit is Off: clamped to u <= 0, it keeps
+                        // its zhat only for the sign constraint, and z = 0.)
                         (Stability::Off, _) | (_, None) => ZVar::Zero,
-                        // Kept only for its sign constraint (Inactive split): z = 0.
-                        (_, Some(_)) if phase[t][j] == Some(Phase::Inactive) => ZVar::Zero,
                         (Stability::On, Some(v)) => ZVar::Var(v),
                         (Stability::Unstable, Some(zhj)) => {
                             let z = lp.add_var(0.0, f64::INFINITY, (0.0, u[j].max(0.0)));

@@ -159,3 +159,35 @@ fn an_output_split_bounds_its_logit_variable() {
     assert_eq!((lp.var_hi[y], lp.proof_hi[y]), (0.0, 0.0));
     assert!(lp.proof_lo[y] <= -1.0 && lp.var_lo[y] == f64::NEG_INFINITY);
 }
+
+#[test]
+fn a_split_that_empties_its_unit_is_refused_and_a_point_interval_is_not() {
+    // Hidden bounds [-1, -0.5] and [-1, 0]: an Active split of the first leaves [0, -0.5]
+    // (the sub-domain is empty: refused before any solver runs); of the second, [0, 0]
+    // (a single point: fine).
+    let model = Architecture::mlp(&[1, 2, 1]).init(Init::Paper, 0).unwrap();
+    let dom = InputDomain::new(&[0.0], 0.1, None).unwrap();
+    let b = dual::LayerBounds {
+        lower: vec![vec![-1.0, -1.0]],
+        upper: vec![vec![-0.5, 0.0]],
+        source: dual::BoundSource::Interval,
+    };
+    let empty = [Split {
+        layer: 0,
+        unit: 0,
+        phase: Phase::Active,
+    }];
+    let e = Lp19::with_splits(&model, &dom, &b, &empty).unwrap_err();
+    assert!(e.to_string().contains("the sub-domain is empty"), "{e}");
+    let point = [Split {
+        layer: 0,
+        unit: 1,
+        phase: Phase::Active,
+    }];
+    let lp = Lp19::with_splits(&model, &dom, &b, &point).unwrap();
+    let zh = lp.zhat[0][1].unwrap();
+    assert_eq!(
+        (lp.proof_lo[zh], lp.proof_hi[zh], lp.var_lo[zh]),
+        (0.0, 0.0, 0.0)
+    );
+}
