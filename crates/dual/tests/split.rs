@@ -67,23 +67,19 @@ fn split_bounds_hold_on_their_sub_domain_and_clamp() {
                         Phase::Inactive => assert!(u <= 0.0),
                     }
                 }
-                for t in 0..b.lower.len() {
-                    let n = b.lower[t].len();
+                for (t, vals) in pre.iter().enumerate() {
+                    let (lo, hi) = (&b.lower[t], &b.upper[t]);
+                    let n = lo.len();
                     for j in 0..n {
-                        assert!(
-                            b.lower[t][j] >= root.lower[t][j] && b.upper[t][j] <= root.upper[t][j]
-                        );
+                        assert!(lo[j] >= root.lower[t][j] && hi[j] <= root.upper[t][j]);
                     }
                     for p in (0..npts).filter(|&p| inside(p)) {
-                        let v = pre[t][p * n..(p + 1) * n].to_vec();
-                        for j in 0..n {
+                        for (j, &v) in vals[p * n..(p + 1) * n].iter().enumerate() {
                             assert!(
-                                b.lower[t][j] - tol(v[j]) <= v[j]
-                                    && v[j] <= b.upper[t][j] + tol(v[j]),
-                                "seed {seed} {how:?} layer {t} unit {j}: {} not in [{}, {}]",
-                                v[j],
-                                b.lower[t][j],
-                                b.upper[t][j]
+                                lo[j] - tol(v) <= v && v <= hi[j] + tol(v),
+                                "seed {seed} {how:?} layer {t} unit {j}: {v} not in [{}, {}]",
+                                lo[j],
+                                hi[j]
                             );
                             checked += 1;
                         }

@@ -264,8 +264,35 @@ struct Ctx<'a> {
     domain: &'a InputDomain,
     c: &'a [f64],
     opts: &'a BabOptions,
-    lp_opts: LpOptions,
-    lp_verify: LpVerifyOptions,
+    deadline: Option<Instant>,
+}
+
+impl Ctx<'_> {
+    /// The LP solver's limits for one solve: the time left before the deadline (every
+    /// attempt, fallbacks included), or `None` when none is left.
+    fn lp_limits(&self) -> Option<(LpOptions, LpVerifyOptions)> {
+        let left = match self.deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now()).as_secs_f64();
+                if left <= 0.0 {
+                    return None;
+                }
+                Some(left)
+            }
+            None => None,
+        };
+        Some((
+            LpOptions {
+                time_limit: left,
+                ..LpOptions::default()
+            },
+            LpVerifyOptions {
+                tolerance: 1e-7,
+                fallback: true,
+                fallback_time_limit: left.or(Some(120.0)),
+            },
+        ))
+    }
 }
 
 /// The exact minimum of `c . f(x)` (`c`: one weight per logit) over `domain`, enclosed
@@ -297,15 +324,7 @@ pub fn minimise(
         domain,
         c,
         opts,
-        lp_opts: LpOptions {
-            time_limit: opts.timeout,
-            ..LpOptions::default()
-        },
-        lp_verify: LpVerifyOptions {
-            tolerance: 1e-7,
-            fallback: true,
-            fallback_time_limit: opts.timeout.or(Some(120.0)),
-        },
+        deadline,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
 
@@ -352,16 +371,20 @@ pub fn minimise(
     // The smallest proven lower bound of the nodes closed so far (settled, or within the
     // tolerance of the upper end when they closed, or unsettled leaves).
     let mut closed_lower = f64::INFINITY;
-    let mut pending: Vec<(Vec<Split>, Option<LayerBounds>)> = vec![(Vec::new(), None)];
+    // (splits, the parent's bounds, the parent's proven lower bound: valid on the child).
+    type Pending = (Vec<Split>, Option<LayerBounds>, f64);
+    let mut pending: Vec<Pending> = vec![(Vec::new(), None, f64::NEG_INFINITY)];
     let mut first = true;
     let status = loop {
         // Bound the pending nodes in parallel against the current upper end.
         let cut = best_upper;
         let results: Vec<Result<Outcome>> = pending
             .par_iter()
-            .map(|(splits, parent)| bound_node(&ctx, splits, parent.as_ref(), cut, first))
+            .map(|(splits, parent, parent_lower)| {
+                bound_node(&ctx, splits, parent.as_ref(), *parent_lower, cut, first)
+            })
             .collect();
-        for ((splits, _), res) in pending.drain(..).zip(results) {
+        for ((splits, _, _), res) in pending.drain(..).zip(results) {
             out.nodes += 1;
             out.max_depth = out.max_depth.max(splits.len());
             match res? {
@@ -443,7 +466,7 @@ pub fn minimise(
             for phase in [Phase::Active, Phase::Inactive] {
                 let mut s = node.splits.clone();
                 s.push(Split { layer, unit, phase });
-                pending.push((s, Some(node.bounds.clone())));
+                pending.push((s, Some(node.bounds.clone()), node.lower));
             }
         }
         if pending.is_empty() {
@@ -482,6 +505,7 @@ fn bound_node(
     ctx: &Ctx<'_>,
     splits: &[Split],
     parent: Option<&LayerBounds>,
+    parent_lower: f64,
     cut: f64,
     root: bool,
 ) -> Result<Outcome> {
@@ -494,8 +518,10 @@ fn bound_node(
         None => lower >= cut - opts.tolerance(cut),
     };
     let alpha_opts = opts.alpha.unwrap_or_default();
-    let mut lower =
-        bound_given(model, domain, bounds.clone(), c, Method::Crown, &alpha_opts)?.values[0];
+    // The parent's proven bound holds on this sub-domain too.
+    let mut lower = bound_given(model, domain, bounds.clone(), c, Method::Crown, &alpha_opts)?
+        .values[0]
+        .max(parent_lower);
     if opts.alpha.is_some() && !settles(lower) {
         let a = bound_given(model, domain, bounds.clone(), c, Method::Alpha, &alpha_opts)?;
         lower = lower.max(a.values[0]);
@@ -506,9 +532,14 @@ fn bound_node(
     let mut settled = false;
     let leaf = branch.is_none();
     let use_lp = leaf || (opts.lp_use == LpUse::Undecided && !root && !settles(lower));
-    if use_lp && !settles(lower) {
+    let limits = if use_lp && !settles(lower) {
+        ctx.lp_limits()
+    } else {
+        None
+    };
+    if let Some((lp_opts, lp_verify)) = limits {
         let lp = Lp19::with_splits(model, domain, &bounds, splits)?;
-        let enc = lp::solve_verified(&lp, c, opts.solver, &ctx.lp_opts, false, &ctx.lp_verify)?
+        let enc = lp::solve_verified(&lp, c, opts.solver, &lp_opts, false, &lp_verify)?
             .pop()
             .expect("one objective row");
         lps += 1;
@@ -517,7 +548,9 @@ fn bound_node(
             candidates.push(sol.input_point(&lp));
         }
         settled = leaf && enc.is_optimum;
-        if leaf && enc.solution.is_none() && prove_empty(ctx, splits, &bounds)? {
+        // No LP value (the solver found the relaxation infeasible, which is not a
+        // proof): prove the sub-domain empty, else keep the other bounds.
+        if enc.solution.is_none() && !splits.is_empty() && prove_empty(ctx, splits, &bounds)? {
             return Ok(Outcome::Empty);
         }
     }
@@ -572,16 +605,12 @@ fn prove_empty(ctx: &Ctx<'_>, splits: &[Split], bounds: &LayerBounds) -> Result<
                 Phase::Active => -1.0,
                 Phase::Inactive => 1.0,
             };
-            let enc = lp::solve_verified(
-                &lp,
-                &c,
-                ctx.opts.solver,
-                &ctx.lp_opts,
-                false,
-                &ctx.lp_verify,
-            )?
-            .pop()
-            .expect("one objective row");
+            let Some((lp_opts, lp_verify)) = ctx.lp_limits() else {
+                return Ok(false);
+            };
+            let enc = lp::solve_verified(&lp, &c, ctx.opts.solver, &lp_opts, false, &lp_verify)?
+                .pop()
+                .expect("one objective row");
             if enc.proven_lower > 0.0 {
                 return Ok(true);
             }

@@ -144,7 +144,7 @@ fn an_output_split_bounds_its_logit_variable() {
         phase: Phase::Active,
     }];
     let (lo, v, lp) = solve(&active, 1.0);
-    assert!(v.abs() < 1e-7 && lo <= 1e-7 && lo >= -1e-7, "{lo} {v}");
+    assert!(v.abs() < 1e-7 && (-1e-7..=1e-7).contains(&lo), "{lo} {v}");
     let y = lp.zhat[0][0].unwrap();
     assert_eq!((lp.var_lo[y], lp.proof_lo[y]), (0.0, 0.0));
     assert!(lp.proof_hi[y] >= 1.0 && lp.var_hi[y] == f64::INFINITY);

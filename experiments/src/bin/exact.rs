@@ -156,21 +156,10 @@ fn digit_row(
         &AlphaRule::Paper,
     )?
     .values;
-    let crown = bound_given(
-        model,
-        &dom,
-        crown_bounds(model, &dom)?,
-        &c,
-        Method::Crown,
-        &AlphaOptions::default(),
-    )?
-    .values;
+    // PGD first, every target until one is attacked (an attacked digit needs no more).
     let mut rng = ChaCha8Rng::seed_from_u64(a.seed ^ digit as u64);
     let mut attack = f64::INFINITY;
-    let mut bab_attack = false;
-    let mut exact_lower = Vec::with_capacity(targets.len());
-    let mut open = false;
-    for (k, _) in targets.iter().enumerate() {
+    for k in 0..targets.len() {
         let ck = &c[k * n..(k + 1) * n];
         let (xp, _) = exact::pgd(
             model,
@@ -180,10 +169,35 @@ fn digit_row(
             &PgdOptions::default(),
             &mut rng,
         )?;
-        let up = dual::value_upper_bound(model, &xp, ck)?;
-        attack = attack.min(up);
+        attack = attack.min(dual::value_upper_bound(model, &xp, ck)?);
+        if attack <= 0.0 {
+            break;
+        }
+    }
+    let mut bab_attack = false;
+    let mut exact_lower = wk.clone();
+    let mut open = false;
+    // An attacked digit: CROWN and branch and bound cannot certify it (WK is checked).
+    let crown: Vec<f64> = if attack <= 0.0 {
+        vec![f64::NAN; targets.len()]
+    } else {
+        bound_given(
+            model,
+            &dom,
+            crown_bounds(model, &dom)?,
+            &c,
+            Method::Crown,
+            &AlphaOptions::default(),
+        )?
+        .values
+    };
+    for k in 0..targets.len() {
+        if attack <= 0.0 {
+            break;
+        }
+        let ck = &c[k * n..(k + 1) * n];
         let mut lower = wk[k].max(crown[k]);
-        if lower <= 0.0 && up > 0.0 {
+        if lower <= 0.0 {
             row.bab_targets += 1;
             let e = exact::minimise(
                 model,
@@ -200,24 +214,27 @@ fn digit_row(
             row.nodes += e.nodes;
             row.lps += e.lps;
             lower = lower.max(e.lower);
-            if e.upper < attack {
-                attack = e.upper;
-            }
+            attack = attack.min(e.upper);
             match e.status {
-                BabStatus::Counterexample => bab_attack |= e.upper <= 0.0 && up > 0.0,
+                BabStatus::Counterexample => bab_attack |= e.upper <= 0.0,
                 BabStatus::Proved => {}
                 _ => open = true,
             }
         }
-        exact_lower.push(lower);
+        exact_lower[k] = lower;
     }
     let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
     row.wk_min = min(&wk);
-    row.crown_min = min(&crown);
+    // NaN for an attacked digit (not computed).
+    row.crown_min = crown.iter().copied().fold(f64::INFINITY, f64::min);
+    if crown.iter().any(|v| v.is_nan()) {
+        row.crown_min = f64::NAN;
+    }
     row.exact_lower_min = min(&exact_lower);
     row.attack_min = attack;
     // Soundness: a proven lower bound never exceeds the proven value at a point.
     if row.wk_min > attack || row.crown_min > attack || row.exact_lower_min > attack {
+        // (NaN compares false: an uncomputed bound is not checked.)
         bail!(
             "{what}: a proven margin bound (WK {}, CROWN {}, exact {}) exceeds the margin {} at an attack point",
             row.wk_min, row.crown_min, row.exact_lower_min, attack
