@@ -324,7 +324,8 @@ struct VerifyArgs {
     no_split: bool,
     /// Branch and bound on ReLU splits (LP (19) at its nodes) for every box CROWN does not
     /// exclude at this depth of the input splitting and every 6 levels below (0: from the
-    /// whole box). Off by default: on ACAS Xu it costs more than it decides.
+    /// whole box). It acts inside the input splitting, so not with --no-split. Off by
+    /// default: on ACAS Xu it costs more than it decides.
     #[arg(long)]
     relu_split_depth: Option<usize>,
     /// Also write the VNN-COMP result file (first line the verdict; for sat the witness).
@@ -453,7 +454,7 @@ fn verify_cmd(a: VerifyArgs) -> Result<(Value, i32)> {
         "property": a.property.display().to_string(),
         "verdict": report.verdict.word(),
         "meaning": "unsat: proven that no input of the property's boxes reaches its unsafe region (every bound is proven); sat: the witness reaches it, confirmed in exact arithmetic inside the file's exact box; unknown/timeout: neither",
-        "options": {"timeout_s": a.timeout, "seed": a.seed, "restarts": a.restarts, "split": !a.no_split},
+        "options": {"timeout_s": a.timeout, "seed": a.seed, "restarts": a.restarts, "split": !a.no_split, "relu_split_depth": a.relu_split_depth},
         "report": serde_json::to_value(&report)?,
     });
     Ok((v, code))

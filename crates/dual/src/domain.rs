@@ -64,7 +64,9 @@ impl InputDomain {
                 for (index, &v) in x.iter().enumerate() {
                     let a = (v - eps).max(lo);
                     let b = (v + eps).min(hi);
-                    if a > b {
+                    // Empty in exact arithmetic: x - eps > hi or x + eps < lo (the rounded
+                    // ends alone can meet where the exact ones do not: 0.1 + 0.3 < 0.4).
+                    if sum_directed(v, -eps, true) > hi || sum_directed(v, eps, false) < lo {
                         return Err(DualError::EmptyDomain {
                             lo,
                             hi,

@@ -61,3 +61,18 @@ fn a_box_domain_is_its_own_inner_box() {
     assert_eq!(dom.inner_lower, vec![0.1, -3.0]);
     assert_eq!(dom.inner_upper, vec![0.3, -3.0]);
 }
+
+#[test]
+fn a_ball_that_meets_the_box_only_in_rounding_is_empty() {
+    // 0.1 + 0.3 = 0.39999999999999999722 < 0.4 exactly (the rounded sum is 0.4): the ball
+    // around 0.1 of radius 0.3 misses [0.4, 1]; so does the mirrored case below.
+    for (x, bx) in [(0.1, (0.4, 1.0)), (-0.1, (-1.0, -0.4))] {
+        let e = InputDomain::new(&[x], 0.3, Some(bx))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("does not meet the box"), "{e}");
+    }
+    // One double further in, it meets the box at a single point or more.
+    let d = InputDomain::new(&[0.1], 0.3, Some((0.4f64.next_down(), 1.0))).unwrap();
+    assert!(d.inner_lower[0] <= d.inner_upper[0]);
+}

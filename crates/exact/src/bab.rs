@@ -161,9 +161,10 @@ pub enum BabStatus {
     NodeBudget,
     /// The time limit ran out first.
     Timeout,
-    /// Every node left is a leaf whose LP no solver settled (e.g. an empty sub-domain
-    /// that the solver reports infeasible, which is not a proof): they keep their
-    /// CROWN bound and the enclosure stays open.
+    /// No node is left to split, yet the enclosure is not closed to the tolerance: a
+    /// leaf whose LP no solver settled (e.g. an empty sub-domain that the solver reports
+    /// infeasible, which is not a proof, keeps its CROWN bound), or a tolerance below
+    /// what the proven bounds' rounding allows (e.g. 0).
     Stuck,
 }
 

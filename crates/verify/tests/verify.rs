@@ -169,12 +169,11 @@ fn a_region_reached_only_between_the_rounded_ends_is_not_claimed() {
     assert_ne!(r.verdict, Verdict::Sat, "{r:?}");
 }
 
-#[test]
-fn a_relu_network_needs_splitting() {
-    // A random 1-20-20-1 network on [-1, 1]: its minimum is found on a grid of 200,001
-    // points (a piecewise linear function of one variable: the true minimum is within
-    // Lipschitz * grid step of the grid's); the region just below it is unreachable but
-    // beyond every bound on the whole box, and the region just above it is reached.
+/// A random 1-20-20-1 network on [-1, 1], its minimum on a grid of 200,001 points (a
+/// piecewise linear function of one variable: the true minimum is within Lipschitz *
+/// grid step of the grid's), a threshold just below every value (unreachable), and the
+/// property's header.
+fn relu_case() -> (Model, f64, f64, &'static str) {
     let m = network::Architecture::parse("mlp:1-20-20-1")
         .unwrap()
         .init(network::Init::Standard, 3)
@@ -191,6 +190,14 @@ fn a_relu_network_needs_splitting() {
         / 2.0;
     let below = min - 2.0 * lipschitz / n as f64 - 1e-3;
     let head = "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (>= X_0 -1))\n(assert (<= X_0 1))\n";
+    (m, min, below, head)
+}
+
+#[test]
+fn a_relu_network_needs_splitting() {
+    // The region just below the minimum is unreachable but beyond every bound on the
+    // whole box, and the region just above it is reached.
+    let (m, min, below, head) = relu_case();
     let text = format!("{head}(assert (<= Y_0 {below:.17e}))");
     let r = run(&m, &text);
     assert_eq!(r.verdict, Verdict::Unsat, "{r:?}");
@@ -310,22 +317,7 @@ fn relu_branch_and_bound_decides_the_whole_box() {
     // The network and thresholds of `a_relu_network_needs_splitting`, with branch and
     // bound on ReLU splits from the whole box (depth 0): the same verdicts, and the unsat
     // one without splitting the input.
-    let m = network::Architecture::parse("mlp:1-20-20-1")
-        .unwrap()
-        .init(network::Init::Standard, 3)
-        .unwrap();
-    let n = 200_000;
-    let xs: Vec<f64> = (0..=n).map(|i| -1.0 + 2.0 * i as f64 / n as f64).collect();
-    let ys = m.forward_batch(&xs, xs.len()).unwrap();
-    let min = ys.iter().cloned().fold(f64::INFINITY, f64::min);
-    let lipschitz = ys
-        .windows(2)
-        .map(|w| (w[1] - w[0]).abs())
-        .fold(0.0, f64::max)
-        * n as f64
-        / 2.0;
-    let below = min - 2.0 * lipschitz / n as f64 - 1e-3;
-    let head = "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (>= X_0 -1))\n(assert (<= X_0 1))\n";
+    let (m, min, below, head) = relu_case();
     let opts = VerifyOptions {
         relu_split_depth: Some(0),
         ..Default::default()

@@ -40,7 +40,7 @@ struct Args {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Test digits per model: every (shipped test digits / N)-th of the shipped split.
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 30)]
     digits: usize,
     /// Radius of the l-infinity ball (the paper's Table 1: 0.1).
     #[arg(long, default_value_t = 0.1)]
