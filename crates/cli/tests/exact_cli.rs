@@ -26,8 +26,10 @@ fn json(o: &Output) -> Value {
         .unwrap_or_else(|e| panic!("{e}: stderr {}", String::from_utf8_lossy(&o.stderr)))
 }
 
-fn setup() -> (String, String) {
-    let model = tmp("s.json");
+/// The README's model and input, in files of their own per test (the tests run in
+/// parallel: a shared file could be read while another test rewrites it).
+fn setup(tag: &str) -> (String, String) {
+    let model = tmp(&format!("{tag}-s.json"));
     let o = run(&[
         "init",
         "--arch",
@@ -38,14 +40,14 @@ fn setup() -> (String, String) {
         model.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let x = tmp("x.json");
+    let x = tmp(&format!("{tag}-x.json"));
     std::fs::write(&x, r#"{"x": [0.1, -0.3, 0.5, 0.2]}"#).unwrap();
     (model.to_str().unwrap().into(), x.to_str().unwrap().into())
 }
 
 #[test]
 fn the_readme_example_closes_with_the_chain() {
-    let (m, x) = setup();
+    let (m, x) = setup("readme");
     let o = run(&["exact", "--model", &m, "--input", &x, "--eps", "0.3"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v = json(&o);
@@ -83,7 +85,7 @@ fn the_readme_example_closes_with_the_chain() {
 
 #[test]
 fn decision_mode_reports_the_best_proven_bound() {
-    let (m, x) = setup();
+    let (m, x) = setup("decide");
     let o = run(&[
         "exact", "--model", &m, "--input", &x, "--eps", "0.3", "--decide",
     ]);
@@ -99,7 +101,7 @@ fn decision_mode_reports_the_best_proven_bound() {
 
 #[test]
 fn bad_flags_and_empty_input_sets_are_errors() {
-    let (m, x) = setup();
+    let (m, x) = setup("bad");
     let x4 = tmp("x4.json");
     std::fs::write(&x4, "[0.1, 0.1, 0.1, 0.1]").unwrap();
     for (args, want) in [

@@ -250,6 +250,8 @@ enum Outcome {
     Empty,
     Bounded {
         lower: f64,
+        /// CROWN's own proven bound (before the parent's, alpha's and the LP's).
+        crown: f64,
         bounds: LayerBounds,
         branch: Option<(usize, usize)>,
         /// The LP settled the node's exact minimum (a leaf) or proved it above the cut.
@@ -340,18 +342,6 @@ pub fn minimise(
     )?;
     let mut best_point = x0;
     let mut best_upper = dual::value_upper_bound(model, &best_point, c)?;
-    let root_bounds = split_bounds(model, domain, &[], None, SplitBounds::Crown)?
-        .expect("no splits: the root is never empty");
-    let root_unstable = count_unstable(&root_bounds, model);
-    let root_crown = bound_given(
-        model,
-        domain,
-        root_bounds.clone(),
-        c,
-        Method::Crown,
-        &AlphaOptions::default(),
-    )?
-    .values[0];
     let mut out = Enclosure {
         lower: f64::NEG_INFINITY,
         upper: best_upper,
@@ -363,9 +353,10 @@ pub fn minimise(
         unsettled_leaves: 0,
         open: 0,
         max_depth: 0,
-        root_crown,
-        root_lower: root_crown,
-        root_unstable,
+        // Set from the root node's own bounds (the first batch).
+        root_crown: f64::NEG_INFINITY,
+        root_lower: f64::NEG_INFINITY,
+        root_unstable: 0,
         time_s: 0.0,
     };
     let mut heap: BinaryHeap<Node> = BinaryHeap::new();
@@ -392,6 +383,7 @@ pub fn minimise(
                 Outcome::Empty => out.empty += 1,
                 Outcome::Bounded {
                     lower,
+                    crown,
                     bounds,
                     branch,
                     settled,
@@ -401,6 +393,8 @@ pub fn minimise(
                     out.lps += lps;
                     if first {
                         out.root_lower = lower;
+                        out.root_crown = crown;
+                        out.root_unstable = count_unstable(&bounds, model);
                     }
                     if let Some((v, x)) = candidate {
                         if v < best_upper {
@@ -520,9 +514,9 @@ fn bound_node(
     };
     let alpha_opts = opts.alpha.unwrap_or_default();
     // The parent's proven bound holds on this sub-domain too.
-    let mut lower = bound_given(model, domain, bounds.clone(), c, Method::Crown, &alpha_opts)?
-        .values[0]
-        .max(parent_lower);
+    let crown =
+        bound_given(model, domain, bounds.clone(), c, Method::Crown, &alpha_opts)?.values[0];
+    let mut lower = crown.max(parent_lower);
     if opts.alpha.is_some() && !settles(lower) {
         let a = bound_given(model, domain, bounds.clone(), c, Method::Alpha, &alpha_opts)?;
         lower = lower.max(a.values[0]);
@@ -565,6 +559,7 @@ fn bound_node(
     }
     Ok(Outcome::Bounded {
         lower,
+        crown,
         bounds,
         branch,
         settled: settled || settles(lower),
