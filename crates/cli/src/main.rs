@@ -708,7 +708,9 @@ struct RadiusArgs {
 
 #[derive(Args, Debug)]
 struct InitArgs {
-    /// mnist-conv or mlp:W0-W1-...-WL.
+    /// mnist-conv, mlp:W0-W1-...-WL, or a residual network (a graph model, saved as a
+    /// version-2 file): residual:IN-WIDTH-BLOCKS-OUT (IN a size such as 784 or an image
+    /// such as 1x28x28), residual-normalised:... with an input normalisation.
     #[arg(long)]
     arch: String,
     /// How the weights are drawn.
@@ -1053,7 +1055,7 @@ fn bound(a: BoundArgs) -> Result<Value> {
     let t = Instant::now();
     let mb = dual::bound_given(model, &p.domain, mbounds, &p.c, method, &alpha_opts)?;
     let t_obj = ms(t);
-    let counts = ab.counts(model.hidden_layers());
+    let counts = ab.counts(model);
     let layer_json = |b: &dual::LayerBounds, with_counts: bool| -> Vec<Value> {
         model
             .affine()
@@ -1290,12 +1292,11 @@ fn init_name(i: InitArg) -> &'static str {
 }
 
 fn init_cmd(a: InitArgs) -> Result<Value> {
-    let arch = network::Architecture::parse(&a.arch)?;
     let init = match a.init {
         InitArg::Paper => network::Init::Paper,
         InitArg::Standard => network::Init::Standard,
     };
-    let model = arch.init(init, a.seed)?;
+    let model = network::init_spec(&a.arch, init, a.seed)?;
     let meta = json!({"created_by": "convex-outer init", "arch": a.arch, "init": init_name(a.init), "seed": a.seed, "trained": false});
     network::save_model(&model, Some(&meta), &a.out)?;
     Ok(

@@ -33,11 +33,7 @@ fn bound_one(model: &Model, x: &[f64], eps: f64) -> (u64, usize) {
         .iter()
         .map(|a| (a.op.macs_per_column() * n) as u64)
         .sum();
-    let unstable = b
-        .counts(model.hidden_layers())
-        .iter()
-        .map(|c| c.unstable)
-        .sum();
+    let unstable = b.counts(model).iter().map(|c| c.unstable).sum();
     (stats.macs + back, unstable)
 }
 

@@ -25,7 +25,7 @@
 
 use network::Model;
 
-use crate::bounds::{stability, BoundSource, LayerBounds, Stability};
+use crate::bounds::{unit_stability, BoundSource, LayerBounds, Stability};
 use crate::domain::InputDomain;
 use crate::error::{DualError, Result};
 use crate::rounding::{error_bound, gamma, UNIT_ROUNDOFF};
@@ -82,7 +82,7 @@ pub fn algorithm1_with_stats(
     // psi = fl(W c + b): rem = gamma (|W| |c| + |b| + |psi|).
     let abs_c: Vec<f64> = domain.center.iter().map(|v| v.abs()).collect();
     let wc = abs_apply(first, &abs_c);
-    let len = first.op.n_in() + 3;
+    let len = first.op.dot_len() + 3;
     let mut rem: Vec<f64> = (0..n)
         .map(|k| error_bound(len, wc[k] + first.bias[k].abs() + psi[k].abs()))
         .collect();
@@ -104,23 +104,24 @@ pub fn algorithm1_with_stats(
     lower.push(l);
     upper.push(u);
 
-    for a in &aff[1..] {
+    for (t, a) in aff.iter().enumerate().skip(1) {
         let n_prev = a.op.n_in();
+        let relu = model.relu_units(t - 1);
         let (l, u) = (
             lower.last().expect("pushed above"),
             upper.last().expect("pushed above"),
         );
         // D for the layer just bounded, and the vector whose image under |W| bounds the
         // new remainder.
-        let g = gamma(n_prev + 3);
+        let g = gamma(a.op.dot_len() + 3);
         let mut d = vec![0.0; n_prev];
         let mut q = vec![0.0; n_prev];
         let mut unstable = Vec::new();
         let mut l_eff = Vec::new();
         for j in 0..n_prev {
-            d[j] = match stability(l[j], u[j]) {
+            d[j] = match unit_stability(relu, j, l[j], u[j]) {
                 Stability::Off => 0.0,
-                Stability::On => 1.0,
+                Stability::On | Stability::Linear => 1.0,
                 Stability::Unstable => {
                     unstable.push(j);
                     // s / d ranges over [0, -l] with the exact slope; widened for the
@@ -166,7 +167,7 @@ pub fn algorithm1_with_stats(
         stats.macs += ((old_cols + 1) * a.op.macs_per_column()) as u64;
 
         let wq = abs_apply(a, &q);
-        let inflate = 1.0 + gamma(n_prev + 2);
+        let inflate = 1.0 + gamma(a.op.dot_len() + 2);
         rem = (0..n_next)
             .map(|k| {
                 (wq[k] * inflate + error_bound(2, psi_next[k].abs() + a.bias[k].abs())).next_up()

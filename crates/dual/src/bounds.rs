@@ -36,15 +36,18 @@ impl BoundSource {
     }
 }
 
-/// Status of one ReLU unit given bounds `l <= zhat <= u`.
+/// Status of one hidden unit given bounds `l <= zhat <= u`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stability {
-    /// `u <= 0`: the unit is always off (the paper's I-).
+    /// `u <= 0`: the ReLU is always off (the paper's I-).
     Off,
-    /// `l >= 0`: the unit is always on (I+).
+    /// `l >= 0`: the ReLU is always on (I+).
     On,
     /// `l < 0 < u` (I).
     Unstable,
+    /// Not a ReLU: a linear unit of a graph model (`z = zhat`, see `network::graph`),
+    /// whatever its bounds; never relaxed, never split.
+    Linear,
 }
 
 /// Classifies a unit (NaN bounds are rejected before this is called).
@@ -58,12 +61,25 @@ pub fn stability(l: f64, u: f64) -> Stability {
     }
 }
 
-/// Counts of the index sets of one hidden layer.
+/// The status of unit `j` of a hidden layer whose first `relu_units` units are ReLUs
+/// ([`network::Model::relu_units`]): [`Stability::Linear`] beyond them, else by its
+/// bounds.
+pub fn unit_stability(relu_units: usize, j: usize, l: f64, u: f64) -> Stability {
+    if j >= relu_units {
+        Stability::Linear
+    } else {
+        stability(l, u)
+    }
+}
+
+/// Counts of the index sets of one hidden layer (ReLU units), and its linear units.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IndexCounts {
     pub off: usize,
     pub on: usize,
     pub unstable: usize,
+    /// Linear units (graph models only).
+    pub linear: usize,
 }
 
 /// Lower and upper bounds on `zhat_{i+2}` for every affine layer `i` (the last entry
@@ -120,16 +136,18 @@ impl LayerBounds {
         Ok(())
     }
 
-    /// Counts of I-, I+ and I for each hidden layer.
-    pub fn counts(&self, hidden_layers: usize) -> Vec<IndexCounts> {
-        (0..hidden_layers.min(self.lower.len()))
+    /// Counts of I-, I+ and I (and linear units) for each hidden layer of `model`.
+    pub fn counts(&self, model: &Model) -> Vec<IndexCounts> {
+        (0..model.hidden_layers().min(self.lower.len()))
             .map(|i| {
                 let mut c = IndexCounts::default();
-                for (&l, &u) in self.lower[i].iter().zip(&self.upper[i]) {
-                    match stability(l, u) {
+                let r = model.relu_units(i);
+                for (j, (&l, &u)) in self.lower[i].iter().zip(&self.upper[i]).enumerate() {
+                    match unit_stability(r, j, l, u) {
                         Stability::Off => c.off += 1,
                         Stability::On => c.on += 1,
                         Stability::Unstable => c.unstable += 1,
+                        Stability::Linear => c.linear += 1,
                     }
                 }
                 c
@@ -155,7 +173,7 @@ pub fn interval_bounds(model: &Model, domain: &InputDomain) -> Result<LayerBound
     for (i, a) in aff.iter().enumerate() {
         let (l, u) = interval_step(a, &c, &r)?;
         if i + 1 < aff.len() {
-            (c, r) = relu_box(&l, &u);
+            (c, r) = relu_box(&l, &u, model.relu_units(i));
         }
         lower.push(l);
         upper.push(u);
@@ -167,10 +185,17 @@ pub fn interval_bounds(model: &Model, domain: &InputDomain) -> Result<LayerBound
     })
 }
 
-/// The box `c +- r` after a ReLU applied to `[l, u]`, rounded so that it contains
-/// `[max(l, 0), max(u, 0)]` exactly.
-pub(crate) fn relu_box(l: &[f64], u: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    center_radius(l.iter().zip(u).map(|(&a, &b)| (a.max(0.0), b.max(0.0))))
+/// The box `c +- r` after the activation of a hidden layer applied to `[l, u]` (its
+/// first `relu_units` units ReLUs, the rest linear), rounded so that it contains
+/// `[max(l, 0), max(u, 0)]` (linear units: `[l, u]`) exactly.
+pub(crate) fn relu_box(l: &[f64], u: &[f64], relu_units: usize) -> (Vec<f64>, Vec<f64>) {
+    center_radius(l.iter().zip(u).enumerate().map(|(j, (&a, &b))| {
+        if j < relu_units {
+            (a.max(0.0), b.max(0.0))
+        } else {
+            (a, b)
+        }
+    }))
 }
 
 /// Centre and radius of boxes `[a, b]`, the radius rounded up so that `c +- r`
@@ -198,7 +223,7 @@ pub(crate) fn interval_step(
     abs.apply(r, 1, &mut rn);
     let c_abs_plus_r: Vec<f64> = c.iter().zip(r).map(|(c, r)| c.abs() + r).collect();
     abs.apply(&c_abs_plus_r, 1, &mut mag);
-    let len = a.op.n_in() + 3;
+    let len = a.op.dot_len() + 3;
     let mut l = Vec::with_capacity(n);
     let mut u = Vec::with_capacity(n);
     for j in 0..n {

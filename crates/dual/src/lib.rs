@@ -19,8 +19,8 @@ pub mod split;
 
 pub use algorithm1::{algorithm1, algorithm1_with_stats, Algorithm1Stats};
 pub use bounds::{
-    affine_over_box, interval_bounds, stability, value_upper_bound, BoundSource, IndexCounts,
-    LayerBounds, Stability,
+    affine_over_box, interval_bounds, stability, unit_stability, value_upper_bound, BoundSource,
+    IndexCounts, LayerBounds, Stability,
 };
 pub use certify::{
     certified_radius, certified_radius_with, certifies, certify, certify_domain, detect,

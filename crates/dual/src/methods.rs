@@ -22,7 +22,9 @@ use network::{Affine, Model};
 use rayon::prelude::*;
 
 use crate::algorithm1::algorithm1;
-use crate::bounds::{interval_bounds, interval_step, relu_box, stability, BoundSource};
+use crate::bounds::{
+    interval_bounds, interval_step, relu_box, stability, unit_stability, BoundSource,
+};
 use crate::bounds::{LayerBounds, Stability};
 use crate::domain::InputDomain;
 use crate::error::{DualError, Result};
@@ -205,7 +207,7 @@ pub fn crown_bounds(model: &Model, domain: &InputDomain) -> Result<LayerBounds> 
     let mut lower = vec![l0];
     let mut upper = vec![u0];
     for k in 1..aff.len() {
-        let (l, u) = crown_layer(aff, domain, &lower, &upper, k)?;
+        let (l, u) = crown_layer(aff, model.relu_all(), domain, &lower, &upper, k)?;
         lower.push(l);
         upper.push(u);
     }
@@ -255,26 +257,29 @@ pub fn bound_given(
     model.check_input(&domain.x)?;
     bounds.validate(model)?;
     let aff = model.affine();
+    let relu = model.relu_all();
     let nh = aff.len() - 1;
     let hidden = (&bounds.lower[..nh], &bounds.upper[..nh]);
     let (values, nominal, alpha) = match method {
         Method::Interval => {
             let (v, n) = if nh == 0 {
-                objective_over(aff, &domain.center, &domain.radius, hidden, c, None)?
+                objective_over(aff, relu, &domain.center, &domain.radius, hidden, c, None)?
             } else {
-                let (cz, rz) = relu_box(&bounds.lower[nh - 1], &bounds.upper[nh - 1]);
-                objective_over(&aff[nh..], &cz, &rz, (&[], &[]), c, None)?
+                let (cz, rz) = relu_box(&bounds.lower[nh - 1], &bounds.upper[nh - 1], relu[nh - 1]);
+                objective_over(&aff[nh..], &[], &cz, &rz, (&[], &[]), c, None)?
             };
             (v, n, None)
         }
         Method::Wk => {
-            let (v, n) = objective_over(aff, &domain.center, &domain.radius, hidden, c, None)?;
+            let (v, n) =
+                objective_over(aff, relu, &domain.center, &domain.radius, hidden, c, None)?;
             (v, n, None)
         }
         Method::Crown => {
             let slopes = crown_slopes(hidden.0, hidden.1);
             let (v, n) = objective_over(
                 aff,
+                relu,
                 &domain.center,
                 &domain.radius,
                 hidden,
@@ -284,7 +289,7 @@ pub fn bound_given(
             (v, n, None)
         }
         Method::Alpha => {
-            let (v, n, report) = optimised_alpha(aff, domain, hidden, c, opts)?;
+            let (v, n, report) = optimised_alpha(aff, relu, domain, hidden, c, opts)?;
             (v, n, Some(report))
         }
     };
@@ -302,19 +307,28 @@ pub fn bound_given(
 /// is higher).
 fn optimised_alpha(
     aff: &[Affine],
+    relu: &[usize],
     domain: &InputDomain,
     hidden: (&[Vec<f64>], &[Vec<f64>]),
     c: &[f64],
     opts: &AlphaOptions,
 ) -> Result<(Vec<f64>, Vec<f64>, AlphaReport)> {
     let crown = crown_slopes(hidden.0, hidden.1);
-    let (crown_values, crown_nominal) =
-        objective_over(aff, &domain.center, &domain.radius, hidden, c, Some(&crown))?;
+    let (crown_values, crown_nominal) = objective_over(
+        aff,
+        relu,
+        &domain.center,
+        &domain.radius,
+        hidden,
+        c,
+        Some(&crown),
+    )?;
     let n_out = aff[aff.len() - 1].op.n_out();
     let rows = c.len() / n_out;
-    let any_unstable = hidden.0.iter().zip(hidden.1).any(|(l, u)| {
+    let any_unstable = hidden.0.iter().zip(hidden.1).zip(relu).any(|((l, u), &r)| {
         l.iter()
             .zip(u)
+            .take(r)
             .any(|(&l, &u)| stability(l, u) == Stability::Unstable)
     });
     if !any_unstable || opts.iterations == 0 {
@@ -351,7 +365,7 @@ fn optimised_alpha(
     let mut steps = 0;
     let mut stop = AlphaStop::Iterations;
     for it in 0..=opts.iterations {
-        let (j, grad) = value_and_gradient(aff, domain, hidden, c, rows, &alpha);
+        let (j, grad) = value_and_gradient(aff, relu, domain, hidden, c, rows, &alpha);
         if it == 0 {
             start = j.clone();
         }
@@ -415,6 +429,7 @@ fn optimised_alpha(
                 .collect();
             let (v, _) = objective_over(
                 aff,
+                relu,
                 &domain.center,
                 &domain.radius,
                 hidden,
@@ -453,6 +468,7 @@ fn optimised_alpha(
 /// forwards (`d J / d nu_{t}` from the input side), written out by hand.
 fn value_and_gradient(
     aff: &[Affine],
+    relu: &[usize],
     domain: &InputDomain,
     hidden: (&[Vec<f64>], &[Vec<f64>]),
     c: &[f64],
@@ -488,9 +504,9 @@ fn value_and_gradient(
             for (r, (col, out)) in nh.chunks(ni).zip(next.chunks_mut(ni)).enumerate() {
                 for k in 0..ni {
                     let v = col[k];
-                    out[k] = match stability(l[k], u[k]) {
+                    out[k] = match unit_stability(relu[t - 1], k, l[k], u[k]) {
                         Stability::Off => 0.0,
-                        Stability::On => v,
+                        Stability::On | Stability::Linear => v,
                         Stability::Unstable => {
                             let d = u[k] / (u[k] - l[k]);
                             j[r] += l[k] * d * v.max(0.0);
@@ -538,9 +554,9 @@ fn value_and_gradient(
             for k in 0..no {
                 let idx = r * no + k;
                 let (g, v) = (gout[idx], v_all[idx]);
-                next[idx] = match stability(l[k], u[k]) {
+                next[idx] = match unit_stability(relu[t], k, l[k], u[k]) {
                     Stability::Off => 0.0,
-                    Stability::On => g,
+                    Stability::On | Stability::Linear => g,
                     Stability::Unstable => {
                         let d = u[k] / (u[k] - l[k]);
                         if v > 0.0 {
@@ -607,9 +623,17 @@ mod tests {
                 .iter()
                 .map(|l| l.iter().map(|_| rng.random_range(0.1..0.9)).collect())
                 .collect();
-            let (j, grad) = value_and_gradient(aff, &dom, hidden, &c, 1, &alpha);
-            let (_, nominal) =
-                objective_over(aff, &dom.center, &dom.radius, hidden, &c, Some(&alpha)).unwrap();
+            let (j, grad) = value_and_gradient(aff, model.relu_all(), &dom, hidden, &c, 1, &alpha);
+            let (_, nominal) = objective_over(
+                aff,
+                model.relu_all(),
+                &dom.center,
+                &dom.radius,
+                hidden,
+                &c,
+                Some(&alpha),
+            )
+            .unwrap();
             assert!((j[0] - nominal[0]).abs() <= 1e-12 * nominal[0].abs().max(1.0));
             for t in 0..nh {
                 for k in 0..alpha[t].len() {
@@ -623,9 +647,17 @@ mod tests {
                     let mut am = alpha.clone();
                     am[t][k] -= h;
                     let f = |a: &Vec<Vec<f64>>| {
-                        objective_over(aff, &dom.center, &dom.radius, hidden, &c, Some(a))
-                            .unwrap()
-                            .1[0]
+                        objective_over(
+                            aff,
+                            model.relu_all(),
+                            &dom.center,
+                            &dom.radius,
+                            hidden,
+                            &c,
+                            Some(a),
+                        )
+                        .unwrap()
+                        .1[0]
                     };
                     let fd = (f(&ap) - f(&am)) / (2.0 * h);
                     assert!(

@@ -15,7 +15,7 @@
 
 use network::Model;
 
-use crate::bounds::{stability, BoundSource, LayerBounds, Stability};
+use crate::bounds::{unit_stability, BoundSource, LayerBounds, Stability};
 use crate::domain::InputDomain;
 use crate::error::{DualError, Result};
 use crate::rounding::{
@@ -128,6 +128,7 @@ pub fn dual_objective(
     };
     let (values, nominal) = objective_over(
         model.affine(),
+        model.relu_all(),
         &domain.center,
         &domain.radius,
         (&bounds.lower[..nh], &bounds.upper[..nh]),
@@ -145,12 +146,14 @@ pub fn dual_objective(
 
 /// J over a run of affine layers `aff` (a whole model, or a prefix or suffix of one),
 /// whose input ranges over the box `center +- radius` and whose hidden layers (the
-/// inputs of `aff[1..]`) have the proven bounds `hidden = (lower, upper)`; `alpha` per
+/// inputs of `aff[1..]`, with `relu[t]` ReLU units first and linear units after them)
+/// have the proven bounds `hidden = (lower, upper)`; `alpha` per
 /// unit of those layers, or the paper's `u/(u-l)` when `None`. Returns the proven values
 /// and the nominal ones, one per row of `c` (row-major over the last layer's outputs).
 /// Shapes are the caller's to check; `c` is checked here. See [`dual_objective`].
 pub(crate) fn objective_over(
     aff: &[network::Affine],
+    relu: &[usize],
     center: &[f64],
     radius: &[f64],
     hidden: (&[Vec<f64>], &[Vec<f64>]),
@@ -237,11 +240,12 @@ pub(crate) fn objective_over(
         // Hidden layer t-1 of the bounds is zhat_{t+1}, the input of affine t.
         let (l, u) = (&lower[t - 1], &upper[t - 1]);
         let alpha_t = alpha.map(|v| &v[t - 1]);
+        let relu_t = relu[t - 1];
         for (r, col) in nuhat.chunks_mut(ni).enumerate() {
             let mut s = 0.0;
             for j in 0..ni {
                 let v = col[j];
-                let st = stability(l[j], u[j]);
+                let st = unit_stability(relu_t, j, l[j], u[j]);
                 if st != Stability::Off && !v.is_finite() {
                     return Err(overflow(j, v));
                 }
@@ -251,6 +255,13 @@ pub(crate) fn objective_over(
                         // nu_j = v; (nu_j - nuhat_j) zhat with zhat in [l, u], l >= 0.
                         let ej = e(r, j);
                         proven[r].add_exact(-mul_up(ej, u[j]));
+                        v
+                    }
+                    Stability::Linear => {
+                        // z = zhat: nu_j = v, and (nu_j - nuhat_j) zhat with zhat in
+                        // [l, u] (any sign) is at least -e_j max(|l|, |u|).
+                        let ej = e(r, j);
+                        proven[r].add_exact(-mul_up(ej, l[j].abs().max(u[j].abs())));
                         v
                     }
                     Stability::Unstable => {

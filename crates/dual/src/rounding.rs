@@ -127,11 +127,7 @@ impl<'a> OpMagnitude<'a> {
     /// ([`network::Affine::col_abs_sum`]), inflated for their rounding (each a sum of at
     /// most `dot_len_t` nonnegative terms).
     pub fn of(a: &'a network::Affine) -> OpMagnitude<'a> {
-        use network::LinearOp;
-        let dot_len_t = match &a.op {
-            LinearOp::Dense { rows, .. } => *rows,
-            LinearOp::Conv { geom: g, .. } => g.out_channels * g.kernel_h * g.kernel_w,
-        };
+        let dot_len_t = a.op.dot_len_t();
         OpMagnitude {
             col_abs_sum: &a.col_abs_sum,
             inflate_c: 1.0 + gamma(dot_len_t + 1),

@@ -124,10 +124,10 @@ pub fn split_bounds(
     for k in 1..aff.len() {
         let (mut l, mut u) = match how {
             SplitBounds::Interval => {
-                let (c, r) = relu_box(&lower[k - 1], &upper[k - 1]);
+                let (c, r) = relu_box(&lower[k - 1], &upper[k - 1], model.relu_units(k - 1));
                 interval_step(&aff[k], &c, &r)?
             }
-            SplitBounds::Crown => crown_layer(aff, domain, &lower, &upper, k)?,
+            SplitBounds::Crown => crown_layer(aff, model.relu_all(), domain, &lower, &upper, k)?,
         };
         if !clamp_layer(k, &mut l, &mut u, splits, parent) {
             return Ok(None);
@@ -149,6 +149,7 @@ pub fn split_bounds(
 /// before it: J of the rows `+-e_j` through `aff[..=k]` with CROWN's slopes.
 pub(crate) fn crown_layer(
     aff: &[network::Affine],
+    relu: &[usize],
     domain: &InputDomain,
     lower: &[Vec<f64>],
     upper: &[Vec<f64>],
@@ -166,6 +167,7 @@ pub(crate) fn crown_layer(
         let c = unit_rows(start..end, n);
         let (vals, _) = objective_over(
             &aff[..=k],
+            &relu[..k],
             &domain.center,
             &domain.radius,
             (lower, upper),

@@ -79,7 +79,7 @@ fn golden_cases_reproduce() {
                 &floats(&w["u"]),
             );
         }
-        let counts = b.counts(model.hidden_layers());
+        let counts = b.counts(&model);
         for (i, w) in case["index_set_counts"]
             .as_array()
             .unwrap()

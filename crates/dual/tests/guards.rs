@@ -7,8 +7,8 @@ mod common;
 use std::cmp::Ordering;
 
 use dual::{
-    algorithm1, certifies, dual_objective, min_over_targets, stability, AlphaRule, BoundSource,
-    DualError, InputDomain, LayerBounds, Stability,
+    algorithm1, certifies, dual_objective, min_over_targets, stability, unit_stability, AlphaRule,
+    BoundSource, DualError, InputDomain, LayerBounds, Stability,
 };
 use network::{objective_exact, Architecture, Init, Layer, Model, Shape};
 
@@ -139,8 +139,14 @@ fn stability_at_exact_zeros() {
         upper: vec![vec![1.0, 0.0, 1.0, 0.0]],
         source: BoundSource::Given,
     };
-    let c = b.counts(1)[0];
-    assert_eq!((c.off, c.on, c.unstable), (2, 1, 1));
+    let model = Architecture::mlp(&[2, 4, 2]).init(Init::Paper, 0).unwrap();
+    let c = b.counts(&model)[0];
+    assert_eq!((c.off, c.on, c.unstable, c.linear), (2, 1, 1, 0));
+    // The same bounds on a layer whose last two units are linear: those count as linear
+    // whatever their bounds, and never as I-, I+ or I.
+    assert_eq!(unit_stability(2, 1, -1.0, 0.0), Stability::Off);
+    assert_eq!(unit_stability(2, 2, -1.0, 1.0), Stability::Linear);
+    assert_eq!(unit_stability(2, 3, 0.0, 0.0), Stability::Linear);
 }
 
 /// Bounds handed to the dual must fit the model and be ordered finite numbers; each
@@ -249,7 +255,7 @@ fn algorithm1_counts_its_columns_and_work() {
         .unwrap();
     let dom = InputDomain::new(&[0.3, 0.9, -0.2], 0.4, None).unwrap();
     let (b, stats) = algorithm1_with_stats(&model, &dom).unwrap();
-    let u = b.counts(2);
+    let u = b.counts(&model);
     assert!(
         u[0].unstable > 0 && u[1].unstable > 0,
         "no unstable units: the counts are not exercised"

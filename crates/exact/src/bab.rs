@@ -35,8 +35,8 @@ use std::collections::BinaryHeap;
 use std::time::Instant;
 
 use dual::{
-    bound_given, split_bounds, stability, AlphaOptions, InputDomain, LayerBounds, Method, Phase,
-    Split, SplitBounds, Stability,
+    bound_given, split_bounds, stability, unit_stability, AlphaOptions, InputDomain, LayerBounds,
+    Method, Phase, Split, SplitBounds, Stability,
 };
 use lp::{Lp19, LpOptions, Solver, VerifyOptions as LpVerifyOptions};
 use network::Model;
@@ -486,9 +486,11 @@ fn count_unstable(b: &LayerBounds, model: &Model) -> usize {
     b.lower[..nh]
         .iter()
         .zip(&b.upper[..nh])
-        .map(|(l, u)| {
+        .zip(model.relu_all())
+        .map(|((l, u), &r)| {
             l.iter()
                 .zip(u)
+                .take(r)
                 .filter(|(a, b)| stability(**a, **b) == Stability::Unstable)
                 .count()
         })
@@ -582,10 +584,7 @@ fn prove_empty(ctx: &Ctx<'_>, splits: &[Split], bounds: &LayerBounds) -> Result<
     layers.sort_unstable();
     layers.dedup();
     for t in layers {
-        let truncated = Model::new(
-            model.input_shape(),
-            model.layers()[..=aff[t].layer_index].to_vec(),
-        )?;
+        let truncated = model.truncated(t);
         let tb = LayerBounds {
             lower: bounds.lower[..=t].to_vec(),
             upper: bounds.upper[..=t].to_vec(),
@@ -670,10 +669,11 @@ pub fn crown_backward(
             return (nuhat, best.map(|(_, t, j)| (t, j)));
         }
         let (l, u) = (&bounds.lower[t - 1], &bounds.upper[t - 1]);
+        let relu = model.relu_units(t - 1);
         for (j, v) in nuhat.iter_mut().enumerate() {
-            *v = match stability(l[j], u[j]) {
+            *v = match unit_stability(relu, j, l[j], u[j]) {
                 Stability::Off => 0.0,
-                Stability::On => *v,
+                Stability::On | Stability::Linear => *v,
                 Stability::Unstable => {
                     let d = u[j] / (u[j] - l[j]);
                     let score = -l[j] * d * v.max(0.0);

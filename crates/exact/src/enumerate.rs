@@ -7,7 +7,7 @@
 //! Not a proof: a pattern whose LP the solver reports infeasible is skipped on the
 //! solver's word. The lower end is proven over the patterns that were solved.
 
-use dual::{split_bounds, stability, InputDomain, Phase, Split, SplitBounds, Stability};
+use dual::{split_bounds, unit_stability, InputDomain, Phase, Split, SplitBounds, Stability};
 use lp::{Lp19, LpOptions, Solver, VerifyOptions};
 use network::Model;
 use serde::Serialize;
@@ -48,7 +48,7 @@ pub fn enumerate_patterns(
     let mut units = Vec::new();
     for t in 0..nh {
         for (j, (l, u)) in root.lower[t].iter().zip(&root.upper[t]).enumerate() {
-            if stability(*l, *u) == Stability::Unstable {
+            if unit_stability(model.relu_units(t), j, *l, *u) == Stability::Unstable {
                 units.push((t, j));
             }
         }

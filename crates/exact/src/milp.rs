@@ -93,7 +93,7 @@ mod imp {
 mod imp {
     use super::*;
     use crate::error::ExactError;
-    use dual::{stability, Stability};
+    use dual::{unit_stability, Stability};
     use highs::{HighsModelStatus, RowProblem, Sense};
     use lp::{Lp19, ZVar};
     use std::time::Instant;
@@ -140,7 +140,8 @@ mod imp {
                 let (ZVar::Var(z), Some(zh)) = (*zv, lp.zhat[t][j]) else {
                     continue;
                 };
-                if stability(l[j], u[j]) != Stability::Unstable {
+                // Linear units (graph models) have z = zhat and need no binary.
+                if unit_stability(model.relu_units(t), j, l[j], u[j]) != Stability::Unstable {
                     continue;
                 }
                 binaries += 1;

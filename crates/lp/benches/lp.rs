@@ -88,11 +88,7 @@ fn main() {
         let lp = Lp19::new(&case.model, &dom, &b).unwrap();
         let t_build = t.elapsed();
         let size = lp.size();
-        let unstable: Vec<usize> = b
-            .counts(case.model.hidden_layers())
-            .iter()
-            .map(|c| c.unstable)
-            .collect();
+        let unstable: Vec<usize> = b.counts(&case.model).iter().map(|c| c.unstable).collect();
         let n = case.model.output_len();
         let y = case.model.predict(&case.x).unwrap();
         let all = margin_objectives(n, y).unwrap();

@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use dual::{stability, InputDomain, LayerBounds, Phase, Split, Stability};
+use dual::{unit_stability, InputDomain, LayerBounds, Phase, Split, Stability};
 use network::{LinearOp, Model};
 
 use crate::error::Result;
@@ -189,7 +189,12 @@ impl<'m> Lp19<'m> {
             let st: Vec<Stability> = (0..n)
                 .map(|j| {
                     if t < nh {
-                        stability(lp.bounds.lower[t][j], lp.bounds.upper[t][j])
+                        unit_stability(
+                            model.relu_units(t),
+                            j,
+                            lp.bounds.lower[t][j],
+                            lp.bounds.upper[t][j],
+                        )
                     } else {
                         Stability::Unstable
                     }
@@ -225,9 +230,15 @@ impl<'m> Lp19<'m> {
                         // (An Inactive split's unit is Off: clamped to u <= 0, it keeps
                         // its zhat only for the sign constraint, and z = 0.)
                         (Stability::Off, _) | (_, None) => ZVar::Zero,
-                        (Stability::On, Some(v)) => ZVar::Var(v),
+                        // A linear unit of a graph model: z = zhat, like an active ReLU.
+                        (Stability::On | Stability::Linear, Some(v)) => ZVar::Var(v),
                         (Stability::Unstable, Some(zhj)) => {
-                            let z = lp.add_var(0.0, f64::INFINITY, (0.0, u[j].max(0.0)));
+                            // z <= u is implied by the triangle, but stated as the
+                            // variable's bound: with bounds of a few ulps (a unit that is
+                            // 0 up to rounding) the upper row's coefficients underflow
+                            // in the solver and z would be free above (Clarabel and
+                            // microlp then report a bounded LP as unbounded).
+                            let z = lp.add_var(0.0, u[j].max(0.0), (0.0, u[j].max(0.0)));
                             lp.add_row(
                                 &[(zhj, 1.0), (z, -1.0)],
                                 f64::NEG_INFINITY,

@@ -14,7 +14,7 @@
 use rayon::prelude::*;
 
 use dual::{
-    algorithm1, interval_bounds, stability, BoundSource, InputDomain, LayerBounds, Stability,
+    algorithm1, interval_bounds, unit_stability, BoundSource, InputDomain, LayerBounds, Stability,
 };
 use network::Model;
 
@@ -37,11 +37,7 @@ pub fn lp_all_bounds(
     let mut lower = vec![first.lower[0].clone()];
     let mut upper = vec![first.upper[0].clone()];
     for (t, a) in aff.iter().enumerate().take(nh).skip(1) {
-        let truncated = Model::new(
-            model.input_shape(),
-            model.layers()[..=a.layer_index].to_vec(),
-        )
-        .map_err(dual::DualError::from)?;
+        let truncated = model.truncated(t);
         let so_far = LayerBounds {
             lower: lower.clone(),
             upper: upper.clone(),
@@ -51,7 +47,7 @@ pub fn lp_all_bounds(
         let n = a.op.n_out();
         let (mut l, mut u) = (alg1.lower[t].clone(), alg1.upper[t].clone());
         let todo: Vec<usize> = (0..n)
-            .filter(|&j| stability(l[j], u[j]) == Stability::Unstable)
+            .filter(|&j| unit_stability(model.relu_units(t), j, l[j], u[j]) == Stability::Unstable)
             .collect();
         let mut cs = vec![0.0; 2 * todo.len() * n];
         for (k, &j) in todo.iter().enumerate() {

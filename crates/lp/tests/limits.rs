@@ -106,7 +106,7 @@ fn lp_size_counts_rows_and_nonzeros() {
     let b = algorithm1(&model, &dom).unwrap();
     let lp = Lp19::new(&model, &dom, &b).unwrap();
     let s = lp.size();
-    let counts = b.counts(model.hidden_layers());
+    let counts = b.counts(&model);
     let unstable: usize = counts.iter().map(|c| c.unstable).sum();
     let off: usize = counts.iter().map(|c| c.off).sum();
     assert!(off > 0, "the case should have stably-off units");

@@ -168,7 +168,12 @@ pub fn preactivations_exact(model: &Model, x: &[f64]) -> Result<Vec<Vec<Dyadic>>
             zhat.push(acc);
         }
         if i + 1 < aff.len() {
-            z = zhat.iter().map(Dyadic::relu).collect();
+            let r = model.relu_units(i);
+            z = zhat
+                .iter()
+                .enumerate()
+                .map(|(j, v)| if j < r { v.relu() } else { v.clone() })
+                .collect();
         }
         out.push(zhat);
     }

@@ -1,4 +1,22 @@
-//! The model file format, version 1: JSON, documented in the README.
+//! The model file format: JSON, documented in the README. Version 1 is a chain of layers;
+//! version 2 a graph of named nodes, each with the values it reads (`"input"` or earlier
+//! nodes' names), which can say residual connections (`add`) and affine maps that follow
+//! each other:
+//!
+//! ```json
+//! { "format": "convex-outer-model", "version": 2, "input_shape": [4],
+//!   "nodes": [
+//!     {"name": "fc1", "type": "dense", "inputs": ["input"], "weight": [[...]], "bias": [...]},
+//!     {"name": "r1", "type": "relu", "inputs": ["fc1"]},
+//!     {"name": "fc2", "type": "dense", "inputs": ["r1"], "weight": [[...]], "bias": [...]},
+//!     {"name": "sum", "type": "add", "inputs": ["r1", "fc2"]},
+//!     {"name": "out", "type": "dense", "inputs": ["sum"], "weight": [[...]], "bias": [...]} ] }
+//! ```
+//!
+//! The last node is the output. A chain model is saved as version 1 (every version-1 file
+//! still loads); any other graph as version 2.
+//!
+//! Version 1:
 //!
 //! ```json
 //! { "format": "convex-outer-model", "version": 1,
@@ -21,13 +39,16 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use crate::error::{NetworkError, Result};
-use crate::model::{Layer, Model};
+use crate::model::{Layer, Model, Node, Source};
 use crate::shape::Shape;
 
 /// The value of the `format` key.
 pub const FORMAT_NAME: &str = "convex-outer-model";
-/// The version this build writes and reads.
+/// The version this build writes for chain models (graphs are written as
+/// [`FORMAT_VERSION_GRAPH`]); both are read.
 pub const FORMAT_VERSION: u64 = 1;
+/// The version of graph model files.
+pub const FORMAT_VERSION_GRAPH: u64 = 2;
 
 /// Loads a model file; every error names the file.
 pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
@@ -39,7 +60,7 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
     Ok(model_from_json(&text, &path.display().to_string())?.0)
 }
 
-/// Saves a model (and optional metadata object) as a version-1 model file.
+/// Saves a model (and optional metadata object): version 1 for a chain, else version 2.
 pub fn save_model(model: &Model, metadata: Option<&Value>, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     let text = model_to_json(model, metadata);
@@ -74,12 +95,18 @@ pub fn model_from_json(text: &str, source: &str) -> Result<(Model, Value)> {
     let obj = root
         .as_object()
         .ok_or_else(|| fmt_err(source, "the top level must be a JSON object"))?;
+    let version = obj.get("version").and_then(Value::as_u64);
+    let list_key = if version == Some(FORMAT_VERSION_GRAPH) {
+        "nodes"
+    } else {
+        "layers"
+    };
     for key in obj.keys() {
-        if !["format", "version", "input_shape", "layers", "metadata"].contains(&key.as_str()) {
+        if !["format", "version", "input_shape", list_key, "metadata"].contains(&key.as_str()) {
             return Err(fmt_err(
                 source,
                 format!(
-                    "unknown key {key:?} (expected format, version, input_shape, layers, metadata)"
+                    "unknown key {key:?} (expected format, version, input_shape, {list_key}, metadata)"
                 ),
             ));
         }
@@ -99,12 +126,12 @@ pub fn model_from_json(text: &str, source: &str) -> Result<(Model, Value)> {
             ))
         }
     }
-    match obj.get("version").and_then(Value::as_u64) {
-        Some(FORMAT_VERSION) => {}
+    match version {
+        Some(FORMAT_VERSION | FORMAT_VERSION_GRAPH) => {}
         Some(v) => {
             return Err(fmt_err(
                 source,
-                format!("model format version {v} is not supported by this build (it reads version {FORMAT_VERSION})"),
+                format!("model format version {v} is not supported by this build (it reads versions {FORMAT_VERSION} and {FORMAT_VERSION_GRAPH})"),
             ))
         }
         None => return Err(fmt_err(source, "missing or non-integer \"version\"")),
@@ -130,46 +157,136 @@ pub fn model_from_json(text: &str, source: &str) -> Result<(Model, Value)> {
         )
     })?;
     let layers_json = obj
-        .get("layers")
+        .get(list_key)
         .and_then(Value::as_array)
-        .ok_or_else(|| fmt_err(source, "missing \"layers\" (a list)"))?;
+        .ok_or_else(|| fmt_err(source, format!("missing \"{list_key}\" (a list)")))?;
     let wrap = |e: NetworkError| NetworkError::InFile {
         file: source.to_string(),
         error: Box::new(e),
     };
-    let mut layers = Vec::with_capacity(layers_json.len());
-    for (i, l) in layers_json.iter().enumerate() {
-        layers.push(parse_layer(i, l).map_err(wrap)?);
-    }
-    let model = Model::new(input_shape, layers).map_err(wrap)?;
+    let model = if list_key == "nodes" {
+        let mut nodes: Vec<Node> = Vec::with_capacity(layers_json.len());
+        let mut index: std::collections::HashMap<String, usize> = Default::default();
+        for (i, l) in layers_json.iter().enumerate() {
+            let node = parse_node(i, l, &index).map_err(wrap)?;
+            if node.name == "input" || index.insert(node.name.clone(), i).is_some() {
+                return Err(wrap(layer_err(
+                    i,
+                    node.layer.kind(),
+                    format!(
+                        "name {:?} is already taken (names are unique and \"input\" is the graph input)",
+                        node.name
+                    ),
+                )));
+            }
+            nodes.push(node);
+        }
+        Model::from_graph(input_shape, nodes).map_err(wrap)?
+    } else {
+        let mut layers = Vec::with_capacity(layers_json.len());
+        for (i, l) in layers_json.iter().enumerate() {
+            layers.push(parse_layer(i, l, false).map_err(wrap)?);
+        }
+        Model::new(input_shape, layers).map_err(wrap)?
+    };
     let metadata = obj.get("metadata").cloned().unwrap_or(Value::Null);
     Ok((model, metadata))
 }
 
-fn parse_layer(i: usize, v: &Value) -> Result<Layer> {
+/// A version-2 node: its layer, `name` and `inputs` (names of earlier nodes or `"input"`).
+fn parse_node(
+    i: usize,
+    v: &Value,
+    index: &std::collections::HashMap<String, usize>,
+) -> Result<Node> {
+    let layer = parse_layer(i, v, true)?;
+    let kind = layer.kind();
+    let obj = v.as_object().expect("checked by parse_layer");
+    let name = match obj.get("name") {
+        Some(Value::String(n)) if !n.is_empty() => n.clone(),
+        Some(other) => {
+            return Err(layer_err(
+                i,
+                kind,
+                format!("\"name\" must be a non-empty string, got {other}"),
+            ))
+        }
+        None => return Err(layer_err(i, kind, "missing \"name\"")),
+    };
+    let inputs = obj.get("inputs").and_then(Value::as_array).ok_or_else(|| {
+        layer_err(
+            i,
+            kind,
+            "missing \"inputs\" (a list of earlier node names or \"input\")",
+        )
+    })?;
+    let mut sources = Vec::with_capacity(inputs.len());
+    for v in inputs {
+        let n = v
+            .as_str()
+            .ok_or_else(|| layer_err(i, kind, format!("\"inputs\" must hold names, got {v}")))?;
+        sources.push(match (n, index.get(n)) {
+            ("input", _) => Source::Input,
+            (_, Some(&j)) => Source::Node(j),
+            (_, None) => {
+                return Err(layer_err(
+                    i,
+                    kind,
+                    format!("reads {n:?}, which is not the name of an earlier node (or \"input\")"),
+                ))
+            }
+        });
+    }
+    Ok(Node {
+        name,
+        layer,
+        inputs: sources,
+    })
+}
+
+fn parse_layer(i: usize, v: &Value, graph: bool) -> Result<Layer> {
     let obj = v
         .as_object()
         .ok_or_else(|| layer_err(i, "?", "each layer must be a JSON object"))?;
-    let ty = obj
-        .get("type")
-        .and_then(Value::as_str)
-        .ok_or_else(|| layer_err(i, "?", "missing \"type\" (dense, conv2d, relu or flatten)"))?;
+    let ty = obj.get("type").and_then(Value::as_str).ok_or_else(|| {
+        layer_err(
+            i,
+            "?",
+            "missing \"type\" (dense, conv2d, relu, flatten, or add in version 2)",
+        )
+    })?;
     let allowed: &[&str] = match ty {
-        "dense" => &["type", "weight", "bias"],
-        "conv2d" => &["type", "weight", "bias", "stride", "padding"],
-        "relu" | "flatten" => &["type"],
+        "dense" => &["type", "weight", "bias", "name", "inputs"],
+        "conv2d" => &[
+            "type", "weight", "bias", "stride", "padding", "name", "inputs",
+        ],
+        "relu" | "flatten" => &["type", "name", "inputs"],
+        "add" if graph => &["type", "name", "inputs"],
+        "add" => {
+            return Err(layer_err(
+                i,
+                "add",
+                "add reads two values: write the model as a version 2 (graph) file with \"nodes\"",
+            ))
+        }
         other => {
             return Err(layer_err(
                 i,
                 "?",
-                format!("unknown layer type {other:?} (known: dense, conv2d, relu, flatten)"),
+                format!("unknown layer type {other:?} (known: dense, conv2d, relu, flatten, add)"),
             ))
         }
+    };
+    let allowed = if graph {
+        allowed
+    } else {
+        &allowed[..allowed.len() - 2]
     };
     let kind: &'static str = match ty {
         "dense" => "dense",
         "conv2d" => "conv2d",
         "relu" => "relu",
+        "add" => "add",
         _ => "flatten",
     };
     if let Some(k) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
@@ -182,6 +299,7 @@ fn parse_layer(i: usize, v: &Value) -> Result<Layer> {
     match kind {
         "relu" => return Ok(Layer::Relu),
         "flatten" => return Ok(Layer::Flatten),
+        "add" => return Ok(Layer::Add),
         _ => {}
     }
     let weight = obj
@@ -318,17 +436,40 @@ fn nested(values: &[f64], shape: &[usize]) -> Value {
     )
 }
 
-/// Serialises a model (and optional metadata) as version-1 JSON text.
+/// Serialises a model (and optional metadata) as JSON text: version 1 for a chain,
+/// version 2 (nodes with names and inputs) for any other graph.
 pub fn model_to_json(model: &Model, metadata: Option<&Value>) -> String {
     let mut root = Map::new();
+    let graph = !model.is_chain();
     root.insert("format".into(), FORMAT_NAME.into());
-    root.insert("version".into(), FORMAT_VERSION.into());
+    root.insert(
+        "version".into(),
+        if graph {
+            FORMAT_VERSION_GRAPH
+        } else {
+            FORMAT_VERSION
+        }
+        .into(),
+    );
     root.insert("input_shape".into(), model.input_shape().dims().into());
-    let layers: Vec<Value> = model
-        .layers()
+    let nodes = model.nodes();
+    let layers: Vec<Value> = nodes
         .iter()
-        .map(|l| {
+        .map(|node| {
+            let l = &node.layer;
             let mut o = Map::new();
+            if graph {
+                o.insert("name".into(), node.name.clone().into());
+                let inputs: Vec<Value> = node
+                    .inputs
+                    .iter()
+                    .map(|s| match s {
+                        Source::Input => "input".into(),
+                        Source::Node(j) => nodes[*j].name.clone().into(),
+                    })
+                    .collect();
+                o.insert("inputs".into(), Value::Array(inputs));
+            }
             o.insert("type".into(), l.kind().into());
             match l {
                 Layer::Dense {
@@ -361,12 +502,15 @@ pub fn model_to_json(model: &Model, metadata: Option<&Value>) -> String {
                     o.insert("stride".into(), (*stride).into());
                     o.insert("padding".into(), (*padding).into());
                 }
-                Layer::Relu | Layer::Flatten => {}
+                Layer::Relu | Layer::Flatten | Layer::Add => {}
             }
             Value::Object(o)
         })
         .collect();
-    root.insert("layers".into(), Value::Array(layers));
+    root.insert(
+        if graph { "nodes" } else { "layers" }.into(),
+        Value::Array(layers),
+    );
     if let Some(m) = metadata {
         if !m.is_null() {
             root.insert("metadata".into(), m.clone());

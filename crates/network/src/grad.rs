@@ -23,7 +23,7 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 /// The gradient of `c . f(x)` given the pre-activations `z` of `x` (from
 /// [`Model::preactivations_batch`] with one column): each affine map's transpose, then
-/// the ReLU masks.
+/// the ReLU masks (linear units pass the gradient unchanged).
 pub fn gradient_at(model: &Model, z: &[Vec<f64>], c: &[f64]) -> Vec<f64> {
     let aff = model.affine();
     let mut g = c.to_vec();
@@ -31,7 +31,9 @@ pub fn gradient_at(model: &Model, z: &[Vec<f64>], c: &[f64]) -> Vec<f64> {
         let mut gin = vec![0.0; aff[i].op.n_in()];
         aff[i].op.apply_transpose(&g, 1, &mut gin);
         if i > 0 {
-            for (gv, &zv) in gin.iter_mut().zip(&z[i - 1]) {
+            // ReLU units pass the gradient where active; linear units always.
+            let r = model.relu_units(i - 1);
+            for (gv, &zv) in gin.iter_mut().zip(&z[i - 1]).take(r) {
                 if zv <= 0.0 {
                     *gv = 0.0;
                 }

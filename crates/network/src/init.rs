@@ -249,3 +249,167 @@ fn draw(
         }
     }
 }
+
+/// A random residual network (a graph model, see [`crate::graph`]) for tests and
+/// experiments: an optional input normalisation (`normalise`: a diagonal affine map,
+/// dense or 1x1 conv, feeding the stem with no ReLU between), a stem (dense of `width`
+/// units, or for an image input a 3x3 conv of `width` channels, stride 1, padding 1) and
+/// its ReLU, then `blocks` residual blocks `z <- relu(z + W_b relu(W_a z + b_a) + b_b)`
+/// (dense or 3x3 conv as the stem), then a flatten (images) and a dense head of `outputs`
+/// units. Weights drawn as [`Architecture::init`] draws them, from one seeded stream.
+///
+/// Errors: a zero size.
+pub fn residual_net(
+    input_shape: Shape,
+    width: usize,
+    blocks: usize,
+    outputs: usize,
+    normalise: bool,
+    init: Init,
+    seed: u64,
+) -> Result<Model> {
+    use crate::model::{Node, Source};
+    if width == 0 || outputs == 0 || input_shape.numel() == 0 {
+        return Err(NetworkError::Architecture {
+            spec: format!("residual {input_shape} width {width} outputs {outputs}"),
+            msg: "sizes must be positive".into(),
+        });
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut nodes: Vec<Node> = Vec::new();
+    let push = |nodes: &mut Vec<Node>, name: String, layer: Layer, inputs: Vec<Source>| {
+        nodes.push(Node {
+            name,
+            layer,
+            inputs,
+        });
+        Source::Node(nodes.len() - 1)
+    };
+    // A dense or 3x3 conv map reading `from` (of `in_size` units or `in_c` channels).
+    let image = matches!(input_shape, Shape::Image { .. });
+    let affine = |rng: &mut ChaCha8Rng, in_c: usize| -> Layer {
+        if image {
+            let fan_in = in_c * 9;
+            let (weight, bias) = draw(rng, init, fan_in, width * fan_in, width);
+            Layer::Conv2d {
+                weight,
+                bias,
+                out_channels: width,
+                in_channels: in_c,
+                kernel_h: 3,
+                kernel_w: 3,
+                stride: 1,
+                padding: 1,
+            }
+        } else {
+            let (weight, bias) = draw(rng, init, in_c, width * in_c, width);
+            Layer::Dense {
+                weight,
+                bias,
+                out_features: width,
+                in_features: in_c,
+            }
+        }
+    };
+    let in_c = match input_shape {
+        Shape::Image { c, .. } => c,
+        Shape::Flat(n) => n,
+    };
+    let mut cur = Source::Input;
+    if normalise {
+        // x -> s * x + m per input unit (dense) or channel (1x1 conv), s in [0.5, 2].
+        let scales: Vec<f64> = (0..in_c).map(|_| rng.random_range(0.5..2.0)).collect();
+        let shifts: Vec<f64> = (0..in_c).map(|_| rng.random_range(-0.5..0.5)).collect();
+        let mut weight = vec![0.0; in_c * in_c];
+        for (i, s) in scales.iter().enumerate() {
+            weight[i * in_c + i] = *s;
+        }
+        let layer = if image {
+            Layer::Conv2d {
+                weight,
+                bias: shifts,
+                out_channels: in_c,
+                in_channels: in_c,
+                kernel_h: 1,
+                kernel_w: 1,
+                stride: 1,
+                padding: 0,
+            }
+        } else {
+            Layer::Dense {
+                weight,
+                bias: shifts,
+                out_features: in_c,
+                in_features: in_c,
+            }
+        };
+        cur = push(&mut nodes, "normalise".into(), layer, vec![cur]);
+    }
+    let stem = affine(&mut rng, in_c);
+    cur = push(&mut nodes, "stem".into(), stem, vec![cur]);
+    cur = push(&mut nodes, "stem_relu".into(), Layer::Relu, vec![cur]);
+    for b in 0..blocks {
+        let la = affine(&mut rng, width);
+        let a = push(&mut nodes, format!("block{b}_a"), la, vec![cur]);
+        let ra = push(&mut nodes, format!("block{b}_a_relu"), Layer::Relu, vec![a]);
+        let lb = affine(&mut rng, width);
+        let bb = push(&mut nodes, format!("block{b}_b"), lb, vec![ra]);
+        let sum = push(
+            &mut nodes,
+            format!("block{b}_add"),
+            Layer::Add,
+            vec![cur, bb],
+        );
+        cur = push(&mut nodes, format!("block{b}_relu"), Layer::Relu, vec![sum]);
+    }
+    let mut n = width;
+    if let Shape::Image { h, w, .. } = input_shape {
+        cur = push(&mut nodes, "flatten".into(), Layer::Flatten, vec![cur]);
+        n = width * h * w;
+    }
+    let (weight, bias) = draw(&mut rng, init, n, outputs * n, outputs);
+    let head = Layer::Dense {
+        weight,
+        bias,
+        out_features: outputs,
+        in_features: n,
+    };
+    push(&mut nodes, "head".into(), head, vec![cur]);
+    Model::from_graph(input_shape, nodes)
+}
+
+/// A random model from a spec: an [`Architecture::parse`] spec (`mnist-conv`,
+/// `mlp:784-100-10`), or a residual network (see [`residual_net`]):
+/// `residual:IN-WIDTH-BLOCKS-OUT` with `IN` a size (`784`) or an image (`1x28x28`), and
+/// `residual-normalised:...` with an input normalisation before the stem.
+///
+/// Errors: a malformed spec, naming it.
+pub fn init_spec(spec: &str, init: Init, seed: u64) -> Result<Model> {
+    let (rest, normalise) = if let Some(r) = spec.strip_prefix("residual:") {
+        (r, false)
+    } else if let Some(r) = spec.strip_prefix("residual-normalised:") {
+        (r, true)
+    } else {
+        return Architecture::parse(spec)?.init(init, seed);
+    };
+    let err = || NetworkError::Architecture {
+        spec: spec.to_string(),
+        msg: "expected residual:IN-WIDTH-BLOCKS-OUT with IN a size (784) or an image (1x28x28), \
+              e.g. residual:784-100-2-10"
+            .into(),
+    };
+    let parts: Vec<&str> = rest.split('-').collect();
+    let [inp, width, blocks, out] = parts.as_slice() else {
+        return Err(err());
+    };
+    let num = |s: &str| s.trim().parse::<usize>().ok().filter(|&v| v > 0);
+    let dims: Vec<usize> = inp
+        .split('x')
+        .map(num)
+        .collect::<Option<_>>()
+        .ok_or_else(err)?;
+    let shape = Shape::from_dims(&dims).ok_or_else(err)?;
+    let (width, out) = (num(width).ok_or_else(err)?, num(out).ok_or_else(err)?);
+    let blocks = blocks.trim().parse::<usize>().map_err(|_| err())?;
+    residual_net(shape, width, blocks, out, normalise, init, seed)
+}

@@ -6,7 +6,7 @@
 //! the `k - 1` affine maps as [`Affine`]; `Flatten` layers are reshapes and carry no data.
 
 use crate::error::{NetworkError, Result};
-use crate::ops::{ConvGeometry, LinearOp};
+use crate::ops::LinearOp;
 use crate::shape::Shape;
 
 /// One layer as written in a model file, before shapes are resolved.
@@ -34,6 +34,8 @@ pub enum Layer {
     Relu,
     /// Reshape an image `[c, h, w]` to a vector (channel-major), no data moved.
     Flatten,
+    /// The sum of two values of the same shape (a residual connection); graph models only.
+    Add,
 }
 
 impl Layer {
@@ -44,6 +46,7 @@ impl Layer {
             Layer::Conv2d { .. } => "conv2d",
             Layer::Relu => "relu",
             Layer::Flatten => "flatten",
+            Layer::Add => "add",
         }
     }
 }
@@ -60,7 +63,8 @@ pub struct Affine {
     pub in_shape: Shape,
     /// Shape of `zhat_{i+1}`.
     pub out_shape: Shape,
-    /// Index of this layer in [`Model::layers`].
+    /// Index in [`Model::layers`] of the node whose output this map computes (the first
+    /// such node when the layer holds several values), for messages.
     pub layer_index: usize,
     /// `|W|`, every weight replaced by its absolute value (kept so that error bounds
     /// and interval arithmetic need no copy per call).
@@ -70,15 +74,80 @@ pub struct Affine {
     pub col_abs_sum: Vec<f64>,
 }
 
-/// A validated feed-forward ReLU network.
+impl Affine {
+    /// An affine map with its magnitudes (`|W|` and its column sums) precomputed.
+    pub fn new(
+        op: LinearOp,
+        bias: Vec<f64>,
+        in_shape: Shape,
+        out_shape: Shape,
+        layer_index: usize,
+    ) -> Affine {
+        let abs_op = op.abs();
+        let mut col_abs_sum = vec![0.0; op.n_in()];
+        abs_op.apply_transpose(&vec![1.0; op.n_out()], 1, &mut col_abs_sum);
+        Affine {
+            op,
+            bias,
+            in_shape,
+            out_shape,
+            layer_index,
+            abs_op,
+            col_abs_sum,
+        }
+    }
+}
+
+impl PartialEq for Model {
+    fn eq(&self, other: &Model) -> bool {
+        self.input_shape == other.input_shape
+            && self.layers == other.layers
+            && self.inputs == other.inputs
+    }
+}
+
+/// Where a node reads a value: the graph input or an earlier node's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The model's input `x`.
+    Input,
+    /// The output of node `i` (an earlier node).
+    Node(usize),
+}
+
+/// One node of a graph model: an operation and the values it reads.
 #[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// A name for messages and files (ONNX node names, JSON v2 `name`).
+    pub name: String,
+    /// The operation.
+    pub layer: Layer,
+    /// What it reads: one value, two for [`Layer::Add`].
+    pub inputs: Vec<Source>,
+}
+
+/// A validated feed-forward ReLU network: its nodes as given, and the layered normal
+/// form of [`crate::graph`] that every bound method reads: affine maps
+/// `zhat_{i+1} = W_i z_i + b_i` and hidden layers whose first `relu_units` units are
+/// ReLUs and the rest linear. Two models are equal when their input shapes, layers and
+/// the inputs of every node are (node names are labels and do not count).
+#[derive(Debug, Clone)]
 pub struct Model {
     input_shape: Shape,
     layers: Vec<Layer>,
+    names: Vec<String>,
+    inputs: Vec<Vec<Source>>,
+    chain: bool,
     affine: Vec<Affine>,
+    relu_units: Vec<usize>,
 }
 
-fn check_finite(layer: usize, kind: &'static str, tensor: &'static str, v: &[f64]) -> Result<()> {
+pub(crate) fn check_finite(
+    layer: usize,
+    kind: &'static str,
+    tensor: &'static str,
+    v: &[f64],
+) -> Result<()> {
     match v.iter().position(|x| !x.is_finite()) {
         None => Ok(()),
         Some(index) => Err(NetworkError::NonFinite {
@@ -92,249 +161,141 @@ fn check_finite(layer: usize, kind: &'static str, tensor: &'static str, v: &[f64
 }
 
 impl Model {
-    /// Validates a layer list for an input shape: shapes chain, weights are finite, the
-    /// first and last layers are affine (flattens aside), and consecutive affine layers
-    /// have exactly one ReLU between them.
+    /// A chain model: each layer reads the previous one's output (the first reads the
+    /// input), as in a version-1 model file. Validates shapes and finite weights. Affine
+    /// layers may follow each other with no ReLU between (input normalisation, a folded
+    /// batch norm): the lowering of [`crate::graph`] keeps the inner value as a layer of
+    /// linear units, never multiplying the weights together (that would round).
     pub fn new(input_shape: Shape, layers: Vec<Layer>) -> Result<Model> {
-        let mut shape = input_shape;
-        let mut affine: Vec<Affine> = Vec::new();
-        // What the previous non-flatten layer was: None (start), Some(true) affine, Some(false) relu.
-        let mut prev_affine: Option<bool> = None;
-        for (i, layer) in layers.iter().enumerate() {
-            let kind = layer.kind();
-            match layer {
-                Layer::Flatten => {
-                    shape = Shape::Flat(shape.numel());
-                    continue;
-                }
-                Layer::Relu => {
-                    match prev_affine {
-                        None => {
-                            return Err(NetworkError::Structure {
-                                layer: i,
-                                msg: "the model must start with an affine layer (dense or conv2d), not relu".into(),
-                            })
-                        }
-                        Some(false) => {
-                            return Err(NetworkError::Structure {
-                                layer: i,
-                                msg: "two relu layers in a row; remove one".into(),
-                            })
-                        }
-                        Some(true) => {}
-                    }
-                    prev_affine = Some(false);
-                    continue;
-                }
-                _ => {}
-            }
-            if prev_affine == Some(true) {
-                return Err(NetworkError::Structure {
-                    layer: i,
-                    msg: format!(
-                        "{kind} follows layer {} ({}) with no relu between them; this tool bounds affine maps \
-                         separated by ReLUs: insert a relu or merge the two affine maps into one",
-                        affine.last().map(|a| a.layer_index).unwrap_or(0),
-                        layers[affine.last().map(|a| a.layer_index).unwrap_or(0)].kind()
-                    ),
-                });
-            }
-            let (op, bias, out_shape) = match layer {
-                Layer::Dense {
-                    weight,
-                    bias,
-                    out_features,
-                    in_features,
-                } => {
-                    let n = match shape {
-                        Shape::Flat(n) => n,
-                        img => {
-                            return Err(NetworkError::Shape {
-                                layer: i,
-                                kind,
-                                expected: format!(
-                                "[{in_features}] (a flat vector; add a flatten layer before it)"
-                            ),
-                                actual: img.to_string(),
-                            })
-                        }
-                    };
-                    if n != *in_features {
-                        return Err(NetworkError::Shape {
-                            layer: i,
-                            kind,
-                            expected: format!("[{in_features}]"),
-                            actual: shape.to_string(),
-                        });
-                    }
-                    if *out_features == 0 {
-                        return Err(NetworkError::Layer {
-                            layer: i,
-                            kind,
-                            msg: "has no output units".into(),
-                        });
-                    }
-                    if weight.len() != out_features * in_features {
-                        return Err(NetworkError::Layer {
-                            layer: i,
-                            kind,
-                            msg: format!(
-                                "weight has {} values but [{out_features}, {in_features}] needs {}",
-                                weight.len(),
-                                out_features * in_features
-                            ),
-                        });
-                    }
-                    if bias.len() != *out_features {
-                        return Err(NetworkError::Layer {
-                            layer: i,
-                            kind,
-                            msg: format!(
-                                "bias has shape [{}] but the weight has {out_features} rows",
-                                bias.len()
-                            ),
-                        });
-                    }
-                    check_finite(i, kind, "weight", weight)?;
-                    check_finite(i, kind, "bias", bias)?;
-                    let op = LinearOp::Dense {
-                        weight: weight.clone(),
-                        rows: *out_features,
-                        cols: *in_features,
-                    };
-                    (op, bias.clone(), Shape::Flat(*out_features))
-                }
-                Layer::Conv2d {
-                    weight,
-                    bias,
-                    out_channels,
-                    in_channels,
-                    kernel_h,
-                    kernel_w,
-                    stride,
-                    padding,
-                } => {
-                    let (c, h, w) = match shape {
-                        Shape::Image { c, h, w } => (c, h, w),
-                        flat => {
-                            return Err(NetworkError::Shape {
-                                layer: i,
-                                kind,
-                                expected: format!("[{in_channels}, H, W] (an image)"),
-                                actual: flat.to_string(),
-                            })
-                        }
-                    };
-                    if c != *in_channels {
-                        return Err(NetworkError::Shape {
-                            layer: i,
-                            kind,
-                            expected: format!("[{in_channels}, H, W]"),
-                            actual: shape.to_string(),
-                        });
-                    }
-                    if *stride == 0 || *out_channels == 0 || *kernel_h == 0 || *kernel_w == 0 {
-                        return Err(NetworkError::Layer {
-                            layer: i,
-                            kind,
-                            msg: format!(
-                                "stride, kernel size and out_channels must be positive (stride {stride}, kernel \
-                                 {kernel_h}x{kernel_w}, out_channels {out_channels})"
-                            ),
-                        });
-                    }
-                    let need = out_channels * in_channels * kernel_h * kernel_w;
-                    if weight.len() != need {
-                        return Err(NetworkError::Layer {
-                            layer: i,
-                            kind,
-                            msg: format!(
-                                "weight has {} values but [{out_channels}, {in_channels}, {kernel_h}, {kernel_w}] needs {need}",
-                                weight.len()
-                            ),
-                        });
-                    }
-                    if bias.len() != *out_channels {
-                        return Err(NetworkError::Layer {
-                            layer: i,
-                            kind,
-                            msg: format!("bias has shape [{}] but the weight has {out_channels} output channels", bias.len()),
-                        });
-                    }
-                    let oh = ConvGeometry::out_dim(h, *kernel_h, *stride, *padding);
-                    let ow = ConvGeometry::out_dim(w, *kernel_w, *stride, *padding);
-                    let (Some(out_h), Some(out_w)) = (oh, ow) else {
-                        return Err(NetworkError::Shape {
-                            layer: i,
-                            kind,
-                            expected: format!("an image of at least {kernel_h}x{kernel_w} after padding {padding}"),
-                            actual: shape.to_string(),
-                        });
-                    };
-                    check_finite(i, kind, "weight", weight)?;
-                    check_finite(i, kind, "bias", bias)?;
-                    let geom = ConvGeometry {
-                        in_channels: c,
-                        out_channels: *out_channels,
-                        kernel_h: *kernel_h,
-                        kernel_w: *kernel_w,
-                        stride: *stride,
-                        padding: *padding,
-                        in_h: h,
-                        in_w: w,
-                        out_h,
-                        out_w,
-                    };
-                    let full_bias = bias
-                        .iter()
-                        .flat_map(|&b| std::iter::repeat_n(b, out_h * out_w))
-                        .collect();
-                    let op = LinearOp::Conv {
-                        weight: weight.clone(),
-                        geom,
-                    };
-                    (
-                        op,
-                        full_bias,
-                        Shape::Image {
-                            c: *out_channels,
-                            h: out_h,
-                            w: out_w,
-                        },
-                    )
-                }
-                Layer::Relu | Layer::Flatten => unreachable!("handled above"),
-            };
-            let abs_op = op.abs();
-            let mut col_abs_sum = vec![0.0; op.n_in()];
-            abs_op.apply_transpose(&vec![1.0; op.n_out()], 1, &mut col_abs_sum);
-            affine.push(Affine {
-                op,
-                bias,
-                in_shape: shape,
-                out_shape,
-                layer_index: i,
-                abs_op,
-                col_abs_sum,
-            });
-            shape = out_shape;
-            prev_affine = Some(true);
+        let nodes = layers
+            .into_iter()
+            .enumerate()
+            .map(|(i, layer)| Node {
+                name: format!("layer{i}"),
+                inputs: vec![if i == 0 {
+                    Source::Input
+                } else {
+                    Source::Node(i - 1)
+                }],
+                layer,
+            })
+            .collect();
+        Model::from_graph(input_shape, nodes)
+    }
+
+    /// A graph model: nodes in topological order, each reading the graph input or earlier
+    /// nodes' outputs; the last node is the output (the logits). Lowered by
+    /// [`crate::graph`] into the layered normal form every bound method uses. Errors name
+    /// the node, its kind and the shapes.
+    pub fn from_graph(input_shape: Shape, nodes: Vec<Node>) -> Result<Model> {
+        let lowered = crate::graph::lower(input_shape, &nodes)?;
+        let chain = nodes.iter().enumerate().all(|(i, n)| {
+            n.inputs
+                == [if i == 0 {
+                    Source::Input
+                } else {
+                    Source::Node(i - 1)
+                }]
+        });
+        let mut layers = Vec::with_capacity(nodes.len());
+        let mut names = Vec::with_capacity(nodes.len());
+        let mut inputs = Vec::with_capacity(nodes.len());
+        for n in nodes {
+            layers.push(n.layer);
+            names.push(n.name);
+            inputs.push(n.inputs);
         }
-        match prev_affine {
-            None => Err(NetworkError::Structure {
-                layer: 0,
-                msg: "the model has no affine layer".into(),
-            }),
-            Some(false) => Err(NetworkError::Structure {
-                layer: layers.len() - 1,
-                msg: "the model must end with an affine layer (the logits), not relu".into(),
-            }),
-            Some(true) => Ok(Model {
-                input_shape,
-                layers,
-                affine,
-            }),
+        Ok(Model {
+            input_shape,
+            layers,
+            names,
+            inputs,
+            chain,
+            affine: lowered.affine,
+            relu_units: lowered.relu_units,
+        })
+    }
+
+    /// The model whose output is `zhat_{t+2}`, the output of affine map `t` (its first
+    /// `t + 1` affine maps, the same hidden layers): what bounds of one hidden layer are
+    /// computed on. Its [`Model::layers`] are the nodes up to that map's node (for
+    /// display; a truncated model is not meant to be saved).
+    pub fn truncated(&self, t: usize) -> Model {
+        let t = t.min(self.affine.len() - 1);
+        let last = self.affine[t].layer_index;
+        Model {
+            input_shape: self.input_shape,
+            layers: self.layers[..=last].to_vec(),
+            names: self.names[..=last].to_vec(),
+            inputs: self.inputs[..=last].to_vec(),
+            chain: self.chain,
+            affine: self.affine[..=t].to_vec(),
+            relu_units: self.relu_units[..t].to_vec(),
         }
+    }
+
+    /// Whether every node reads the one before it (a version-1 chain).
+    pub fn is_chain(&self) -> bool {
+        self.chain
+    }
+
+    /// Whether the model is in the paper's form: every affine map a single dense or conv
+    /// layer and every hidden unit a ReLU (no skips, no affine-after-affine). The candle
+    /// training path and the ONNX export need it.
+    pub fn is_plain(&self) -> bool {
+        self.affine
+            .iter()
+            .all(|a| matches!(a.op, LinearOp::Dense { .. } | LinearOp::Conv { .. }))
+            && self
+                .relu_units
+                .iter()
+                .zip(&self.affine[1..])
+                .all(|(&r, a)| r == a.op.n_in())
+    }
+
+    /// Units `0..relu_units(i)` of hidden layer `i` (the input of affine map `i + 1`) are
+    /// ReLUs; the rest are linear (identity: a skip carried through the layer, or the
+    /// output of an affine map that feeds another). Chain models of the paper's form have
+    /// only ReLUs.
+    pub fn relu_units(&self, hidden: usize) -> usize {
+        self.relu_units[hidden]
+    }
+
+    /// [`Model::relu_units`] of every hidden layer.
+    pub fn relu_all(&self) -> &[usize] {
+        &self.relu_units
+    }
+
+    /// Whether unit `j` of hidden layer `hidden` is a ReLU (else it is linear).
+    pub fn is_relu(&self, hidden: usize, j: usize) -> bool {
+        j < self.relu_units[hidden]
+    }
+
+    /// `z = act(zhat)` for hidden layer `hidden`, in place over `ncols` columns: ReLU on
+    /// the ReLU units, identity on the linear ones.
+    pub fn activate(&self, hidden: usize, zhat: &mut [f64]) {
+        let n = self.affine[hidden].op.n_out();
+        let r = self.relu_units[hidden];
+        for col in zhat.chunks_mut(n.max(1)) {
+            for v in &mut col[..r] {
+                *v = v.max(0.0);
+            }
+        }
+    }
+
+    /// The nodes with their names and inputs (a chain's nodes read the one before), as
+    /// given; a copy (for saving and export).
+    pub fn nodes(&self) -> Vec<Node> {
+        self.layers
+            .iter()
+            .zip(&self.names)
+            .zip(&self.inputs)
+            .map(|((layer, name), inputs)| Node {
+                name: name.clone(),
+                layer: layer.clone(),
+                inputs: inputs.clone(),
+            })
+            .collect()
     }
 
     /// Shape of one input.
@@ -357,7 +318,8 @@ impl Model {
     pub fn affine(&self) -> &[Affine] {
         &self.affine
     }
-    /// Number of ReLU layers (`k - 2` in the paper's notation).
+    /// Number of hidden layers (`k - 2` in the paper's notation); see
+    /// [`Model::relu_units`] for which of their units are ReLUs.
     pub fn hidden_layers(&self) -> usize {
         self.affine.len() - 1
     }
@@ -399,7 +361,28 @@ impl Model {
                 )),
                 Layer::Relu => s.push_str("relu"),
                 Layer::Flatten => s.push_str("flatten"),
+                Layer::Add => s.push_str("add"),
             }
+        }
+        if !self.chain {
+            s.push_str(" (a graph: ");
+            let names: Vec<String> = self
+                .inputs
+                .iter()
+                .enumerate()
+                .map(|(i, inp)| {
+                    let from: Vec<String> = inp
+                        .iter()
+                        .map(|src| match src {
+                            Source::Input => "input".to_string(),
+                            Source::Node(j) => self.names[*j].clone(),
+                        })
+                        .collect();
+                    format!("{} <- {}", self.names[i], from.join(" + "))
+                })
+                .collect();
+            s.push_str(&names.join(", "));
+            s.push(')');
         }
         s
     }
@@ -450,7 +433,8 @@ impl Model {
                 }
             }
             if i + 1 < self.affine.len() {
-                z = zhat.iter().map(|&v| v.max(0.0)).collect();
+                z = zhat.clone();
+                self.activate(i, &mut z);
             }
             out.push(zhat);
         }
@@ -471,8 +455,8 @@ impl Model {
         self.forward_batch(x, 1)
     }
 
-    /// A copy of the model with every affine layer's parameters passed through `f`
-    /// (`f(affine_index, weight, bias)`, the layouts of [`Layer`]); the result is
+    /// A copy of the model with every dense and conv layer's parameters passed through `f`
+    /// (`f(index among those layers, weight, bias)`, the layouts of [`Layer`]); the result is
     /// validated like any model (shapes, finite values). For scaled or edited copies in
     /// tests and campaigns.
     pub fn map_parameters(
@@ -480,14 +464,16 @@ impl Model {
         mut f: impl FnMut(usize, &mut Vec<f64>, &mut Vec<f64>),
     ) -> Result<Model> {
         let mut k = 0;
-        let mut layers = self.layers.clone();
-        for l in &mut layers {
-            if let Layer::Dense { weight, bias, .. } | Layer::Conv2d { weight, bias, .. } = l {
+        let mut nodes = self.nodes();
+        for n in &mut nodes {
+            if let Layer::Dense { weight, bias, .. } | Layer::Conv2d { weight, bias, .. } =
+                &mut n.layer
+            {
                 f(k, weight, bias);
                 k += 1;
             }
         }
-        Model::new(self.input_shape, layers)
+        Model::from_graph(self.input_shape, nodes)
     }
 
     /// The predicted class (first index of the largest logit).

@@ -190,6 +190,50 @@ pub enum LinearOp {
         weight: Vec<f64>,
         geom: ConvGeometry,
     },
+    /// The identity on `n` values (a skip connection carried through a layer, or an
+    /// affine map that follows another with no ReLU between; see [`crate::graph`]).
+    Identity { n: usize },
+    /// A sum of operators on slices: output slice `[out_offset, out_offset + op.n_out)`
+    /// receives `op` applied to input slice `[in_offset, in_offset + op.n_in)`, summed
+    /// over the terms (a residual `Add` of two branches, a layer that also carries earlier
+    /// values). Built by the graph lowering; terms are `Dense`, `Conv` or `Identity`.
+    Block {
+        n_in: usize,
+        n_out: usize,
+        terms: Vec<BlockTerm>,
+    },
+}
+
+/// One term of a [`LinearOp::Block`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockTerm {
+    /// The operator (never itself a block).
+    pub op: LinearOp,
+    /// First input value the operator reads.
+    pub in_offset: usize,
+    /// First output value the operator adds into.
+    pub out_offset: usize,
+}
+
+/// Copies rows `[off, off + len)` of every column of a column-major batch.
+fn gather(x: &[f64], n: usize, off: usize, len: usize, ncols: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(len * ncols);
+    for c in 0..ncols {
+        out.extend_from_slice(&x[c * n + off..c * n + off + len]);
+    }
+    out
+}
+
+/// Adds a `len x ncols` batch into rows `[off, off + len)` of every column of `out`.
+fn scatter_add(y: &[f64], len: usize, out: &mut [f64], n: usize, off: usize, ncols: usize) {
+    for c in 0..ncols {
+        for (o, v) in out[c * n + off..c * n + off + len]
+            .iter_mut()
+            .zip(&y[c * len..(c + 1) * len])
+        {
+            *o += v;
+        }
+    }
 }
 
 impl LinearOp {
@@ -198,6 +242,8 @@ impl LinearOp {
         match self {
             LinearOp::Dense { cols, .. } => *cols,
             LinearOp::Conv { geom, .. } => geom.n_in(),
+            LinearOp::Identity { n } => *n,
+            LinearOp::Block { n_in, .. } => *n_in,
         }
     }
 
@@ -206,13 +252,17 @@ impl LinearOp {
         match self {
             LinearOp::Dense { rows, .. } => *rows,
             LinearOp::Conv { geom, .. } => geom.n_out(),
+            LinearOp::Identity { n } => *n,
+            LinearOp::Block { n_out, .. } => *n_out,
         }
     }
 
-    /// The weights, flattened row-major.
+    /// The weights, flattened row-major (empty for the identity and for a block, whose
+    /// weights are its terms').
     pub fn weight(&self) -> &[f64] {
         match self {
             LinearOp::Dense { weight, .. } | LinearOp::Conv { weight, .. } => weight,
+            LinearOp::Identity { .. } | LinearOp::Block { .. } => &[],
         }
     }
 
@@ -221,6 +271,37 @@ impl LinearOp {
         match self {
             LinearOp::Dense { rows, cols, .. } => rows * cols,
             LinearOp::Conv { geom, .. } => geom.out_pixels() * geom.patch() * geom.out_channels,
+            LinearOp::Identity { n } => *n,
+            LinearOp::Block { terms, .. } => terms.iter().map(|t| t.op.macs_per_column()).sum(),
+        }
+    }
+
+    /// An upper bound on the floating-point operations (products and additions) that
+    /// make one entry of `W x` as [`LinearOp::apply`] computes it: the `n` of the error
+    /// bound `gamma_n` (dense and conv: the input size, as the error analyses of the
+    /// `dual` crate have always used; a block: its input size plus its terms' counts plus
+    /// one addition each, so never below the input size either).
+    pub fn dot_len(&self) -> usize {
+        match self {
+            LinearOp::Dense { .. } | LinearOp::Conv { .. } => self.n_in(),
+            LinearOp::Identity { .. } => 1,
+            LinearOp::Block { n_in, terms, .. } => {
+                n_in + terms.iter().map(|t| t.op.dot_len() + 1).sum::<usize>()
+            }
+        }
+    }
+
+    /// The same for one entry of `W^T y` ([`LinearOp::apply_transpose`]): dense, the
+    /// rows; conv, `out_channels * kernel_h * kernel_w`; a block, its output size plus its
+    /// terms' counts plus one each).
+    pub fn dot_len_t(&self) -> usize {
+        match self {
+            LinearOp::Dense { rows, .. } => *rows,
+            LinearOp::Conv { geom: g, .. } => g.out_channels * g.kernel_h * g.kernel_w,
+            LinearOp::Identity { .. } => 1,
+            LinearOp::Block { n_out, terms, .. } => {
+                n_out + terms.iter().map(|t| t.op.dot_len_t() + 1).sum::<usize>()
+            }
         }
     }
 
@@ -236,6 +317,19 @@ impl LinearOp {
             LinearOp::Conv { weight, geom } => LinearOp::Conv {
                 weight: weight.iter().map(|w| w.abs()).collect(),
                 geom: *geom,
+            },
+            LinearOp::Identity { n } => LinearOp::Identity { n: *n },
+            LinearOp::Block { n_in, n_out, terms } => LinearOp::Block {
+                n_in: *n_in,
+                n_out: *n_out,
+                terms: terms
+                    .iter()
+                    .map(|t| BlockTerm {
+                        op: t.op.abs(),
+                        in_offset: t.in_offset,
+                        out_offset: t.out_offset,
+                    })
+                    .collect(),
             },
         }
     }
@@ -286,6 +380,17 @@ impl LinearOp {
                             );
                         },
                     );
+            }
+            LinearOp::Identity { .. } => out.copy_from_slice(x),
+            LinearOp::Block { terms, .. } => {
+                out.fill(0.0);
+                for t in terms {
+                    let (tn_in, tn_out) = (t.op.n_in(), t.op.n_out());
+                    let xs = gather(x, ni, t.in_offset, tn_in, ncols);
+                    let mut ys = vec![0.0; tn_out * ncols];
+                    t.op.apply(&xs, ncols, &mut ys);
+                    scatter_add(&ys, tn_out, out, no, t.out_offset, ncols);
+                }
             }
         }
     }
@@ -340,12 +445,27 @@ impl LinearOp {
                         },
                     );
             }
+            LinearOp::Identity { .. } => out.copy_from_slice(y),
+            LinearOp::Block { terms, .. } => {
+                out.fill(0.0);
+                for t in terms {
+                    let (tn_in, tn_out) = (t.op.n_in(), t.op.n_out());
+                    let ys = gather(y, no, t.out_offset, tn_out, ncols);
+                    let mut xs = vec![0.0; tn_in * ncols];
+                    t.op.apply_transpose(&ys, ncols, &mut xs);
+                    scatter_add(&xs, tn_in, out, ni, t.in_offset, ncols);
+                }
+            }
         }
     }
 
     /// Calls `f(j, W_kj)` for every input `j` that output `k` reads (a dense row: all of
     /// them; a convolution row: the kernel's taps inside the image, padding skipped).
     pub fn for_each_in_row(&self, k: usize, mut f: impl FnMut(usize, f64)) {
+        self.row_dyn(k, &mut f);
+    }
+
+    fn row_dyn(&self, k: usize, f: &mut dyn FnMut(usize, f64)) {
         match self {
             LinearOp::Dense { weight, cols, .. } => {
                 for (j, &w) in weight[k * cols..(k + 1) * cols].iter().enumerate() {
@@ -373,6 +493,16 @@ impl LinearOp {
                                 weight[co * kk + (ci * g.kernel_h + ky) * g.kernel_w + kx],
                             );
                         }
+                    }
+                }
+            }
+            LinearOp::Identity { .. } => f(k, 1.0),
+            LinearOp::Block { terms, .. } => {
+                // A row may read one input through two terms (`x + W x`): `f` is then
+                // called once per term, and callers add the weights.
+                for t in terms {
+                    if (t.out_offset..t.out_offset + t.op.n_out()).contains(&k) {
+                        t.op.row_dyn(k - t.out_offset, &mut |j, w| f(j + t.in_offset, w));
                     }
                 }
             }
@@ -416,6 +546,19 @@ impl LinearOp {
                         for c in 0..geom.out_channels {
                             out[c * pix + p] += scale * weight[c * k + kk];
                         }
+                    }
+                }
+            }
+            LinearOp::Identity { .. } => out[unit] += scale,
+            LinearOp::Block { terms, .. } => {
+                for t in terms {
+                    if (t.in_offset..t.in_offset + t.op.n_in()).contains(&unit) {
+                        let n = t.op.n_out();
+                        t.op.add_unit_column(
+                            unit - t.in_offset,
+                            scale,
+                            &mut out[t.out_offset..t.out_offset + n],
+                        );
                     }
                 }
             }

@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use network::{Layer, Model, Shape};
+use network::{Layer, Model, Shape, Source};
 use prost::Message;
 use tract_onnx::pb;
 
@@ -108,14 +108,28 @@ pub fn model_to_onnx_as(model: &Model, ty: ElemType) -> pb::ModelProto {
     };
     let mut nodes = Vec::new();
     let mut inits = Vec::new();
-    let mut current = "input".to_string();
-    let n_layers = model.layers().len();
-    for (i, layer) in model.layers().iter().enumerate() {
-        let out = if i + 1 == n_layers {
+    let graph = model.nodes();
+    let n_layers = graph.len();
+    let value_name = |j: usize| {
+        if j + 1 == n_layers {
             "output".to_string()
         } else {
-            format!("t{i}")
-        };
+            format!("t{j}")
+        }
+    };
+    for (i, gnode) in graph.iter().enumerate() {
+        let layer = &gnode.layer;
+        let out = value_name(i);
+        // What the node reads: the graph input or earlier nodes' outputs.
+        let reads: Vec<String> = gnode
+            .inputs
+            .iter()
+            .map(|s| match s {
+                Source::Input => "input".to_string(),
+                Source::Node(j) => value_name(*j),
+            })
+            .collect();
+        let current = reads[0].clone();
         let mut node = pb::NodeProto {
             name: format!("layer{i}_{}", layer.kind()),
             output: vec![out.clone()],
@@ -187,9 +201,12 @@ pub fn model_to_onnx_as(model: &Model, ty: ElemType) -> pb::ModelProto {
                 node.input = vec![current.clone()];
                 node.attribute = vec![int("axis", 1)];
             }
+            Layer::Add => {
+                node.op_type = "Add".into();
+                node.input = reads.clone();
+            }
         }
         nodes.push(node);
-        current = out;
     }
     pb::ModelProto {
         ir_version: 7,

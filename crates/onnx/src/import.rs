@@ -1,9 +1,11 @@
 //! ONNX graph -> [`Model`], exactly or not at all.
 //!
 //! The importer walks the nodes in file order (ONNX requires a topological order) and
-//! follows the one tensor that depends on the graph input; every other node input must
-//! be a constant (an initializer, also when an older exporter lists it among the graph
-//! inputs, or the output of a `Constant` node).
+//! follows every tensor computed from the graph input (a path); every other node input
+//! must be a constant (an initializer, also when an older exporter lists it among the
+//! graph inputs, or the output of a `Constant` node). A tensor read by two nodes starts
+//! two branches; an `Add` of two computed tensors joins them (a residual connection).
+//! The result is a graph model (`network::graph`).
 //!
 //! | operator | accepted form | lowered to |
 //! |---|---|---|
@@ -11,6 +13,7 @@
 //! | `Gemm` | `alpha * A' B' + beta * C` with the data as `A` (transA 0 or 1), constant `B`, `C` | Dense |
 //! | `Conv` | 2-D, group 1, dilation 1, one stride and one pad for both axes, no auto_pad | Conv2d |
 //! | `Add`, `Sub`, `Mul`, `Div` | with a constant (scalar, per unit, or per channel after a `Conv`) | folded into the neighbouring affine map |
+//! | `Add` | of two computed tensors of one shape (a residual connection) | Add |
 //! | `Relu` | | ReLU |
 //! | `Flatten`, `Reshape`, `Identity`, `Transpose` | when they do not move data (row-major order kept) | nothing (a Flatten layer where an image becomes a vector) |
 //! | `Constant` | `value` (tensor), `value_float(s)`, `value_int(s)` | a constant |
@@ -20,17 +23,19 @@
 //! one (the first layer's weights and bias). Each folded number is computed in exact
 //! arithmetic and accepted only when it is an f64; otherwise the import fails naming the
 //! node, because a rounded fold would make the bounds hold for a slightly different
-//! network. Not supported (an error naming the node): `BatchNormalization` (its
+//! network. Two affine maps with no ReLU between them are kept as two nodes (the graph
+//! model gives the inner value linear units; multiplying the weights would round).
+//! Not supported (an error naming the node): `BatchNormalization` (its
 //! `1/sqrt(var + eps)` is almost never exact; fold it into the weights before export),
-//! residual `Add` of two computed tensors and any branching (issue 11's graph model),
-//! an affine map followed by another with no ReLU between them (composing them would
-//! round), pooling, other activations, `Transpose` that moves data (e.g. NHWC with
-//! several channels), external data, and tensor types other than float and double.
+//! `Sub`, `Mul` or other operators of two computed tensors, a residual `Add` of a
+//! tensor that still waits for an elementwise map to fold, pooling, other activations,
+//! `Transpose` that moves data (e.g. NHWC with several channels), external data, and
+//! tensor types other than float and double.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use network::{Dyadic, Layer, Model, Shape};
+use network::{Dyadic, Layer, Model, Node, Shape, Source};
 use prost::Message;
 use tract_onnx::pb;
 
@@ -185,9 +190,30 @@ fn exact_dot_plus(b: f64, w: impl Iterator<Item = (f64, f64)>) -> Option<f64> {
     (v.is_finite() && acc.cmp_f64(v) == Some(std::cmp::Ordering::Equal)).then_some(v)
 }
 
+/// The state of one computed tensor (a path of the graph): where its emitted part lives
+/// and what waits to be folded into it.
+#[derive(Debug, Clone)]
+struct PathState {
+    dims: Vec<usize>,
+    shape: Shape,
+    source: Source,
+    last: Option<&'static str>,
+    pending: Option<Pending>,
+    flatten_after_pending: bool,
+    pre: Elementwise,
+}
+
 struct Lowering {
     file: String,
     consts: HashMap<String, Tensor>,
+    /// Every computed tensor seen so far (a tensor read by two nodes: a branch).
+    paths: HashMap<String, PathState>,
+    /// The graph under construction.
+    nodes: Vec<Node>,
+    /// Where the current path's emitted data lives, and the kind of the last non-flatten
+    /// node emitted on it (`None`: nothing yet, the graph input).
+    source: Source,
+    last: Option<&'static str>,
     /// Name of the tensor that carries the data, and its ONNX dimensions.
     current: String,
     dims: Vec<usize>,
@@ -196,7 +222,6 @@ struct Lowering {
     /// The model's input shape (a data-preserving reshape before the first layer
     /// relabels it).
     input_shape: Shape,
-    layers: Vec<Layer>,
     pending: Option<Pending>,
     /// A Flatten to emit after the pending affine map.
     flatten_after_pending: bool,
@@ -215,11 +240,14 @@ impl Lowering {
         Lowering {
             file: file.to_string(),
             consts: HashMap::new(),
+            paths: HashMap::new(),
+            nodes: Vec::new(),
+            source: Source::Input,
+            last: None,
             current: String::new(),
             dims: Vec::new(),
             shape: Shape::Flat(0),
             input_shape: Shape::Flat(0),
-            layers: Vec::new(),
             pending: None,
             flatten_after_pending: false,
             pre: Elementwise::identity(0),
@@ -243,6 +271,84 @@ impl Lowering {
             op: self.at.2.clone(),
             msg: msg.into(),
         }
+    }
+
+    /// Appends a graph node reading the current path; the path now continues from it.
+    fn emit(&mut self, layer: Layer) {
+        let kind = layer.kind();
+        let name = format!("n{}_{}_{kind}", self.nodes.len(), self.at.1);
+        self.nodes.push(Node {
+            name,
+            layer,
+            inputs: vec![self.source],
+        });
+        self.source = Source::Node(self.nodes.len() - 1);
+        if kind != "flatten" {
+            self.last = Some(kind);
+        }
+    }
+
+    fn save_path(&mut self, name: String) {
+        let state = PathState {
+            dims: self.dims.clone(),
+            shape: self.shape,
+            source: self.source,
+            last: self.last,
+            pending: self.pending.clone(),
+            flatten_after_pending: self.flatten_after_pending,
+            pre: self.pre.clone(),
+        };
+        self.paths.insert(name, state);
+    }
+
+    fn load_path(&mut self, name: &str) {
+        let p = self.paths[name].clone();
+        self.current = name.to_string();
+        self.dims = p.dims;
+        self.shape = p.shape;
+        self.source = p.source;
+        self.last = p.last;
+        self.pending = p.pending;
+        self.flatten_after_pending = p.flatten_after_pending;
+        self.pre = p.pre;
+    }
+
+    /// `Add` of two computed tensors (a residual connection): each branch's pending
+    /// affine map is emitted, then an add node reads both.
+    fn residual_add(&mut self, node: &pb::NodeProto, a: &str, b: &str) -> Result<()> {
+        let mut ends = Vec::new();
+        for name in [a, b] {
+            self.load_path(name);
+            if !self.pre.is_identity() {
+                return Err(self.node_err(format!(
+                    "input {name:?} ends in an elementwise map ({}) that waits to be folded into an affine map; a residual add of it is not supported",
+                    self.pre.nodes.join(", ")
+                )));
+            }
+            self.finish_pending();
+            ends.push((self.source, self.dims.clone(), self.shape));
+        }
+        let (sa, da, sha) = ends[0].clone();
+        let (sb, db, shb) = ends[1].clone();
+        if da.iter().product::<usize>() != db.iter().product::<usize>() || sha != shb {
+            return Err(self.node_err(format!(
+                "adds tensors of dimensions {da:?} and {db:?}; a residual add needs one shape (broadcasting two computed tensors is not supported)"
+            )));
+        }
+        let name = format!("n{}_{}_add", self.nodes.len(), self.at.1);
+        self.nodes.push(Node {
+            name,
+            layer: Layer::Add,
+            inputs: vec![sa, sb],
+        });
+        self.source = Source::Node(self.nodes.len() - 1);
+        self.last = Some("add");
+        self.dims = da;
+        self.shape = sha;
+        self.pending = None;
+        self.flatten_after_pending = false;
+        self.pre = Elementwise::identity(sha.numel());
+        self.set_output(node)
     }
 
     fn tensor(&self, t: &pb::TensorProto) -> Result<Tensor> {
@@ -382,38 +488,33 @@ impl Lowering {
         self.shape = input_shape;
         self.input_shape = input_shape;
         self.pre = Elementwise::identity(input_shape.numel());
+        self.save_path(input.name.clone());
         for (index, node) in graph.node.iter().enumerate() {
             self.at = (index, node.name.clone(), node.op_type.clone());
             self.node(node)?;
         }
         self.at = (graph.node.len(), String::new(), "end of graph".into());
-        if self.current != output_name {
+        if !self.paths.contains_key(&output_name) {
             return Err(self.graph_err(format!(
-                "the graph output {output_name:?} is not the tensor computed from the input (the last one is {:?}); graphs with several branches need the graph model (issue 11)",
-                self.current
+                "the graph output {output_name:?} is not computed from the input"
             )));
         }
+        self.load_path(&output_name);
         self.finish_pending();
         // A network that ends in a ReLU (or in an elementwise map after one) gets an
         // identity Dense layer, so that its last layer is affine: exact.
-        let ends_in_relu = matches!(
-            self.layers
-                .iter()
-                .rev()
-                .find(|l| !matches!(l, Layer::Flatten)),
-            Some(Layer::Relu)
-        );
+        let ends_in_relu = self.last == Some("relu");
         if ends_in_relu {
             let n = self.shape.numel();
             if let Shape::Image { .. } = self.shape {
-                self.layers.push(Layer::Flatten);
+                self.emit(Layer::Flatten);
                 self.shape = Shape::Flat(n);
             }
             let mut weight = vec![0.0; n * n];
             for i in 0..n {
                 weight[i * n + i] = self.pre.scale[i];
             }
-            self.layers.push(Layer::Dense {
+            self.emit(Layer::Dense {
                 weight,
                 bias: self.pre.shift.clone(),
                 out_features: n,
@@ -426,14 +527,15 @@ impl Lowering {
                 self.pre.nodes.join(", ")
             )));
         }
-        if self.layers.is_empty() {
+        if self.nodes.is_empty() {
             return Err(self.graph_err("the graph has no affine layer (MatMul, Gemm or Conv)"));
         }
-        let model =
-            Model::new(self.input_shape, self.layers).map_err(|error| OnnxError::Model {
+        let model = Model::from_graph(self.input_shape, std::mem::take(&mut self.nodes)).map_err(
+            |error| OnnxError::Model {
                 file: self.file.clone(),
                 error,
-            })?;
+            },
+        )?;
         Ok(Imported {
             model,
             input_name: input.name.clone(),
@@ -489,21 +591,20 @@ impl Lowering {
         for name in &node.input {
             if name.is_empty() {
                 out.push(None);
-            } else if *name == self.current {
+            } else if *name == self.current || self.paths.contains_key(name) {
                 data += 1;
                 out.push(Some(Operand::Data));
             } else if let Some(t) = self.consts.get(name) {
                 out.push(Some(Operand::Const(t.clone())));
             } else {
                 return Err(self.node_err(format!(
-                    "input {name:?} is neither the data tensor ({:?}) nor a constant: the graph branches, which needs the graph model (issue 11)",
-                    self.current
+                    "input {name:?} is neither a tensor computed from the graph input nor a constant (nodes must come in topological order)"
                 )));
             }
         }
         if data > 1 {
             return Err(self.node_err(
-                "takes the data tensor twice (e.g. x + x or a residual connection); this needs the graph model (issue 11)",
+                "takes two computed tensors; of such operators only Add (a residual connection) is supported",
             ));
         }
         Ok(out)
@@ -517,6 +618,7 @@ impl Lowering {
             )));
         }
         self.current = node.output[0].clone();
+        self.save_path(self.current.clone());
         Ok(())
     }
 
@@ -533,6 +635,19 @@ impl Lowering {
         }
         if node.op_type == "Constant" {
             return self.constant(node);
+        }
+        let data: Vec<String> = node
+            .input
+            .iter()
+            .filter(|n| self.paths.contains_key(*n))
+            .cloned()
+            .collect();
+        if data.len() == 2 && node.op_type == "Add" && node.input.len() == 2 {
+            return self.residual_add(node, &data[0], &data[1]);
+        }
+        if let Some(first) = data.first() {
+            let first = first.clone();
+            self.load_path(&first);
         }
         let ops = self.operands(node)?;
         if !ops.iter().any(|o| matches!(o, Some(Operand::Data))) {
@@ -682,7 +797,7 @@ impl Lowering {
             )));
         }
         let non1: Vec<usize> = dims.iter().copied().filter(|&d| d != 1).collect();
-        if self.layers.is_empty() && self.pending.is_none() {
+        if self.nodes.is_empty() && self.pending.is_none() && self.source == Source::Input {
             // Before the first layer a reshape that keeps the data order only relabels
             // the model's input (e.g. NHWC with one channel read as NCHW).
             self.shape = match dims.as_slice() {
@@ -721,7 +836,7 @@ impl Lowering {
                 if self.pending.is_some() {
                     self.flatten_after_pending = true;
                 } else {
-                    self.layers.push(Layer::Flatten);
+                    self.emit(Layer::Flatten);
                 }
                 self.shape = Shape::Flat(n);
             }
@@ -743,7 +858,7 @@ impl Lowering {
                 bias,
                 out_features,
                 in_features,
-            }) => self.layers.push(Layer::Dense {
+            }) => self.emit(Layer::Dense {
                 weight,
                 bias,
                 out_features,
@@ -758,7 +873,7 @@ impl Lowering {
                 stride,
                 padding,
                 ..
-            }) => self.layers.push(Layer::Conv2d {
+            }) => self.emit(Layer::Conv2d {
                 weight,
                 bias,
                 out_channels,
@@ -770,7 +885,7 @@ impl Lowering {
             }),
         }
         if self.flatten_after_pending {
-            self.layers.push(Layer::Flatten);
+            self.emit(Layer::Flatten);
             self.flatten_after_pending = false;
         }
     }
@@ -783,31 +898,22 @@ impl Lowering {
                     self.pre.nodes.join(", ")
                 )));
             }
-            match self.layers.iter().rev().find(|l| !matches!(l, Layer::Flatten)) {
-                None => {
-                    return Err(self.node_err(
-                        "a ReLU before any affine layer is not supported (the model starts with an affine map)",
-                    ))
-                }
-                // relu(relu(x)) = relu(x): nothing to add.
-                Some(Layer::Relu) => return self.set_output(node),
-                Some(_) => {}
+            // relu(relu(x)) = relu(x): nothing to add.
+            if self.last == Some("relu") {
+                return self.set_output(node);
             }
         }
         self.finish_pending();
-        self.layers.push(Layer::Relu);
+        self.emit(Layer::Relu);
         self.pre = Elementwise::identity(self.shape.numel());
         self.set_output(node)
     }
 
-    /// Starts a new affine map on the current data; refuses when one is pending
-    /// (affine after affine would need a rounded composition).
-    fn start_affine(&self, what: &str) -> Result<()> {
-        if self.pending.is_some() {
-            return Err(self.node_err(format!(
-                "{what} follows another affine map with no ReLU between them; composing the two would round, and a chain of affine maps without ReLU needs the graph model (issue 11)"
-            )));
-        }
+    /// Starts a new affine map on the current data. One that is pending is emitted as a
+    /// node of its own (affine after affine: the graph model keeps the inner value as
+    /// linear units; composing the two maps would round).
+    fn start_affine(&mut self, _what: &str) -> Result<()> {
+        self.finish_pending();
         Ok(())
     }
 
@@ -836,7 +942,7 @@ impl Lowering {
             self.pre = Elementwise::identity(inp);
         }
         if let Shape::Image { .. } = self.shape {
-            self.layers.push(Layer::Flatten);
+            self.emit(Layer::Flatten);
             self.shape = Shape::Flat(inp);
         }
         self.pending = Some(Pending::Dense {

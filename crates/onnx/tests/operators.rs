@@ -357,33 +357,19 @@ fn refusals_name_the_node_and_the_reason() {
         &["node 0", "Div", "rounds"],
     );
     refused(
-        "residual add",
+        "difference of two branches",
         &model(
             &[1, 2],
             vec![
                 node("MatMul", &["x", "W"], "a", vec![]),
                 node("Relu", &["a"], "r", vec![]),
-                node("Add", &["r", "x"], "y", vec![]),
+                node("Sub", &["r", "x"], "y", vec![]),
             ],
             vec![w.clone()],
             "y",
             &[1, 2],
         ),
-        &["node 2", "Add", "graph model (issue 11)"],
-    );
-    refused(
-        "affine after affine",
-        &model(
-            &[1, 2],
-            vec![
-                node("MatMul", &["x", "W"], "a", vec![]),
-                node("MatMul", &["a", "W"], "y", vec![]),
-            ],
-            vec![w.clone()],
-            "y",
-            &[1, 2],
-        ),
-        &["node 1", "MatMul", "no ReLU between"],
+        &["node 2", "Sub", "only Add (a residual connection)"],
     );
     refused(
         "batch norm",
@@ -538,4 +524,92 @@ fn division_and_channel_scaling_fold_into_a_pending_layer_when_exact() {
         &[1, 2],
     );
     refused("inexact division", &rounds, &["node 1", "Div", "rounds"]);
+}
+
+/// Graphs the graph model carries (issue 11): a residual `Add` of two computed tensors
+/// (dense and conv, with the skip from the input and from a ReLU), two affine maps with
+/// no ReLU between, and a ReLU of the input; each equals tract's forward pass exactly.
+#[test]
+fn residual_and_affine_after_affine_graphs_import() {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let w = tensor("W", &[2, 2], &rand_vec(&mut rng, 4));
+    let v = tensor("V", &[2, 2], &rand_vec(&mut rng, 4));
+    agrees(
+        "relu(x W) + x",
+        &model(
+            &[1, 2],
+            vec![
+                node("MatMul", &["x", "W"], "a", vec![]),
+                node("Relu", &["a"], "r", vec![]),
+                node("Add", &["r", "x"], "y", vec![]),
+            ],
+            vec![w.clone()],
+            "y",
+            &[1, 2],
+        ),
+        &[1, 2],
+    );
+    agrees(
+        "x W V (affine after affine) then relu, skip, head",
+        &model(
+            &[1, 2],
+            vec![
+                node("MatMul", &["x", "W"], "a", vec![]),
+                node("MatMul", &["a", "V"], "b", vec![]),
+                node("Relu", &["b"], "r", vec![]),
+                node("MatMul", &["r", "W"], "c", vec![]),
+                node("Add", &["c", "r"], "s", vec![]),
+                node("Relu", &["s"], "t", vec![]),
+                node("MatMul", &["t", "V"], "y", vec![]),
+            ],
+            vec![w.clone(), v.clone()],
+            "y",
+            &[1, 2],
+        ),
+        &[1, 2],
+    );
+    agrees(
+        "relu of the input",
+        &model(
+            &[1, 2],
+            vec![
+                node("Relu", &["x"], "r", vec![]),
+                node("MatMul", &["r", "W"], "y", vec![]),
+            ],
+            vec![w.clone()],
+            "y",
+            &[1, 2],
+        ),
+        &[1, 2],
+    );
+    // A conv residual block: y = flatten(relu(conv2(relu(conv1(x))) + x)) W.
+    let k1 = tensor("K1", &[2, 2, 3, 3], &rand_vec(&mut rng, 36));
+    let k2 = tensor("K2", &[2, 2, 3, 3], &rand_vec(&mut rng, 36));
+    let b1 = tensor("B1", &[2], &rand_vec(&mut rng, 2));
+    let head = tensor("H", &[18, 2], &rand_vec(&mut rng, 36));
+    let pads = || {
+        vec![
+            attr_is("pads", &[1, 1, 1, 1]),
+            attr_is("kernel_shape", &[3, 3]),
+        ]
+    };
+    agrees(
+        "conv residual block",
+        &model(
+            &[1, 2, 3, 3],
+            vec![
+                node("Conv", &["x", "K1", "B1"], "c1", pads()),
+                node("Relu", &["c1"], "r1", vec![]),
+                node("Conv", &["r1", "K2"], "c2", pads()),
+                node("Add", &["c2", "x"], "s", vec![]),
+                node("Relu", &["s"], "r2", vec![]),
+                node("Flatten", &["r2"], "f", vec![attr_i("axis", 1)]),
+                node("MatMul", &["f", "H"], "y", vec![]),
+            ],
+            vec![k1, k2, b1, head],
+            "y",
+            &[1, 2],
+        ),
+        &[1, 2, 3, 3],
+    );
 }

@@ -145,9 +145,30 @@ fn exported_models_read_back_bit_for_bit_and_match_tract() {
             ),
         ),
     ];
-    for (seed, (arch, a)) in archs.into_iter().enumerate() {
-        let seed = seed as u64;
-        let model = a.init(Init::Standard, seed).unwrap();
+    let residual = |shape, normalise, seed| {
+        network::residual_net(shape, 3, 2, 2, normalise, Init::Standard, seed).unwrap()
+    };
+    let models = archs
+        .into_iter()
+        .enumerate()
+        .map(|(seed, (arch, a))| {
+            (
+                arch.to_string(),
+                a.init(Init::Standard, seed as u64).unwrap(),
+            )
+        })
+        .chain([
+            (
+                "residual dense, normalised input".to_string(),
+                residual(network::Shape::Flat(4), true, 3),
+            ),
+            (
+                "residual conv 2x4x4".to_string(),
+                residual(network::Shape::Image { c: 2, h: 4, w: 4 }, false, 4),
+            ),
+        ]);
+    for (seed, (arch, model)) in models.enumerate() {
+        let (seed, arch) = (seed as u64, arch.as_str());
         let bytes = model_to_onnx(&model).encode_to_vec();
         let back = import_onnx(&bytes, arch).unwrap_or_else(|e| panic!("{arch}: {e}"));
         assert_eq!(

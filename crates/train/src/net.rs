@@ -65,7 +65,18 @@ pub struct TensorNet {
 
 impl TensorNet {
     /// Copies a model's weights into tensors.
+    /// Errors: a model not in the paper's form ([`Model::is_plain`]: residual
+    /// connections, affine-after-affine), which the tensor dual of this crate does not
+    /// implement.
     pub fn from_model(model: &Model, dtype: DType, device: &Device) -> Result<TensorNet> {
+        if !model.is_plain() {
+            return Err(TrainError::Config(format!(
+                "the model ({}) has residual connections or affine maps with no ReLU between; \
+                 training and the candle bounds support chains of dense/conv layers with one \
+                 ReLU between them (the f64 bounds of `dual`, `lp` and `exact` support graphs)",
+                model.describe()
+            )));
+        }
         let mut layers = Vec::new();
         let mut li = 0;
         for a in model.affine() {

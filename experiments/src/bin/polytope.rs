@@ -131,11 +131,7 @@ fn main() -> Result<()> {
                 interval: [(il[0], iu[0]), (il[1], iu[1])],
                 status: sols.iter().map(|s| s.status()).collect(),
                 solvers: sols.iter().map(|s| s.solver_name()).collect(),
-                unstable: ab
-                    .counts(model.hidden_layers())
-                    .iter()
-                    .map(|c| c.unstable)
-                    .collect(),
+                unstable: ab.counts(&model).iter().map(|c| c.unstable).collect(),
                 ms: (t_lp, t_dual),
             });
             pb.inc(1);

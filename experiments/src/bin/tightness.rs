@@ -216,11 +216,7 @@ fn main() -> Result<()> {
             let c = margin_objectives(model.output_len(), label)?;
             let j = dual_objective(model, &dom, &bounds, &c, &AlphaRule::Paper)?.values;
             let dual_ms = t.elapsed().as_secs_f64() * 1e3;
-            let unstable = bounds
-                .counts(model.hidden_layers())
-                .iter()
-                .map(|c| c.unstable)
-                .collect();
+            let unstable = bounds.counts(model).iter().map(|c| c.unstable).collect();
             let lp_size = Lp19::new(model, &dom, &bounds)?.size();
             let skipped = (a.max_lp_vars > 0 && lp_size.variables > a.max_lp_vars).then(|| {
                 format!(

@@ -1,0 +1,382 @@
+//! Graph models (`network::graph`): the lowering to the layered normal form computes the
+//! very function the graph describes (checked in exact arithmetic against an interpreter
+//! that walks the nodes and never sees the lowering), its blocks keep their invariant and
+//! their four kernels agree, version-2 files round-trip, and malformed graphs are clear
+//! errors naming the node.
+
+use network::{
+    load_model, model_from_json, model_to_json, objective_exact, preactivations_exact,
+    residual_net, Dyadic, Init, Layer, LinearOp, Model, Node, Shape, Source,
+};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn testdata(p: &str) -> String {
+    format!("{}/../../testdata/{p}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn d(v: f64) -> Dyadic {
+    Dyadic::from_f64(v).unwrap()
+}
+
+/// The graph's function in exact arithmetic, node by node: each dense or conv node as a
+/// one-layer model of its own (its rows by `for_each_in_row`), relu, flatten and add
+/// elementwise. Shares nothing with the lowering but the single-layer operators.
+fn interpret(model: &Model, x: &[f64]) -> Vec<Dyadic> {
+    let nodes = model.nodes();
+    let mut vals: Vec<(Vec<Dyadic>, Shape)> = Vec::new();
+    let input = (x.iter().map(|&v| d(v)).collect(), model.input_shape());
+    for node in &nodes {
+        let get = |s: &Source| match s {
+            Source::Input => input.clone(),
+            Source::Node(j) => vals[*j].clone(),
+        };
+        let (v, shape) = get(&node.inputs[0]);
+        let out = match &node.layer {
+            Layer::Dense { .. } | Layer::Conv2d { .. } => {
+                let one = Model::new(shape, vec![node.layer.clone()]).unwrap();
+                let a = &one.affine()[0];
+                let mut out = Vec::new();
+                for k in 0..a.op.n_out() {
+                    let mut acc = d(a.bias[k]);
+                    a.op.for_each_in_row(k, |j, w| acc = acc.add(&d(w).mul(&v[j])));
+                    out.push(acc);
+                }
+                (out, a.out_shape)
+            }
+            Layer::Relu => (v.iter().map(Dyadic::relu).collect(), shape),
+            Layer::Flatten => (v, Shape::Flat(shape.numel())),
+            Layer::Add => {
+                let (w, _) = get(&node.inputs[1]);
+                (v.iter().zip(&w).map(|(a, b)| a.add(b)).collect(), shape)
+            }
+        };
+        vals.push(out);
+    }
+    vals.pop().unwrap().0
+}
+
+fn random_input(model: &Model, rng: &mut ChaCha8Rng) -> Vec<f64> {
+    (0..model.input_len())
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect()
+}
+
+fn assert_lowering_exact(model: &Model, rng: &mut ChaCha8Rng, what: &str) {
+    for _ in 0..5 {
+        let x = random_input(model, rng);
+        let lowered = preactivations_exact(model, &x).unwrap().pop().unwrap();
+        let want = interpret(model, &x);
+        // (Dyadic's == compares representations; cmp compares values.)
+        assert_eq!(lowered.len(), want.len());
+        for (a, b) in lowered.iter().zip(&want) {
+            assert_eq!(
+                a.cmp(b),
+                std::cmp::Ordering::Equal,
+                "{what}: lowered model differs from the graph"
+            );
+        }
+        // The f64 forward pass agrees to rounding.
+        let f = model.forward(&x).unwrap();
+        for (a, b) in f.iter().zip(&want) {
+            let e = b.to_f64();
+            assert!(
+                (a - e).abs() <= 1e-12 * (1.0 + e.abs()),
+                "{what}: {a} vs {e}"
+            );
+        }
+    }
+}
+
+/// Residual networks, dense and conv, with and without an input normalisation (affine
+/// after affine), lower to a normal form with linear units, and compute the graph's
+/// function exactly.
+#[test]
+fn residual_graphs_lower_exactly() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    for (shape, width, blocks, normalise) in [
+        (Shape::Flat(3), 5, 1, false),
+        (Shape::Flat(4), 6, 3, true),
+        (Shape::Image { c: 2, h: 4, w: 4 }, 2, 1, false),
+        (Shape::Image { c: 1, h: 5, w: 3 }, 3, 2, true),
+    ] {
+        let m = residual_net(shape, width, blocks, 3, normalise, Init::Paper, 7).unwrap();
+        let what = format!("{shape} width {width} blocks {blocks} normalise {normalise}");
+        assert!(!m.is_chain() && !m.is_plain(), "{what}");
+        // Skips are carried by linear units: some hidden layer has some.
+        assert!(
+            (0..m.hidden_layers()).any(|t| m.relu_units(t) < m.affine()[t].op.n_out()),
+            "{what}: no linear unit"
+        );
+        assert_lowering_exact(&m, &mut rng, &what);
+    }
+}
+
+/// Graphs that force the lowering's special cases: `x + x` and `h + W h` (two terms would
+/// read one slot into one output: one branch becomes a slot of its own), an add of two
+/// biased branches whose bias sum is inexact, relu of the input, relu of relu, a model that
+/// ends in relu, a skip from the input over two layers.
+#[test]
+fn corner_case_graphs_lower_exactly() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let dense = |rng: &mut ChaCha8Rng, o: usize, i: usize| Layer::Dense {
+        weight: (0..o * i).map(|_| rng.random_range(-1.0..1.0)).collect(),
+        bias: (0..o).map(|_| rng.random_range(-1.0..1.0) * 0.1).collect(),
+        out_features: o,
+        in_features: i,
+    };
+    let node = |name: &str, layer: Layer, inputs: &[Source]| Node {
+        name: name.into(),
+        layer,
+        inputs: inputs.to_vec(),
+    };
+    use Source::{Input, Node as N};
+    let graphs: Vec<(&str, Vec<Node>)> = vec![
+        (
+            "x + x",
+            vec![
+                node("a", dense(&mut rng, 3, 3), &[Input]),
+                node("r", Layer::Relu, &[N(0)]),
+                node("s", Layer::Add, &[N(1), N(1)]),
+                node("o", dense(&mut rng, 2, 3), &[N(2)]),
+            ],
+        ),
+        (
+            "h + W h",
+            vec![
+                node("a", dense(&mut rng, 3, 3), &[Input]),
+                node("r", Layer::Relu, &[N(0)]),
+                node("b", dense(&mut rng, 3, 3), &[N(1)]),
+                node("s", Layer::Add, &[N(1), N(2)]),
+                node("t", Layer::Add, &[N(2), N(1)]),
+                node("u", Layer::Add, &[N(3), N(4)]),
+                node("o", dense(&mut rng, 2, 3), &[N(5)]),
+            ],
+        ),
+        (
+            "two biased branches, relu of input, relu of relu, relu last",
+            vec![
+                node("ri", Layer::Relu, &[Input]),
+                node("a", dense(&mut rng, 3, 3), &[N(0)]),
+                node("b", dense(&mut rng, 3, 3), &[Input]),
+                node("s", Layer::Add, &[N(1), N(2)]),
+                node("r", Layer::Relu, &[N(3)]),
+                node("rr", Layer::Relu, &[N(4)]),
+                node("o", dense(&mut rng, 2, 3), &[N(5)]),
+                node("or", Layer::Relu, &[N(6)]),
+            ],
+        ),
+        (
+            "skip from the input over two layers",
+            vec![
+                node("a", dense(&mut rng, 4, 3), &[Input]),
+                node("r", Layer::Relu, &[N(0)]),
+                node("b", dense(&mut rng, 3, 4), &[N(1)]),
+                node("rb", Layer::Relu, &[N(2)]),
+                node("s", Layer::Add, &[N(3), Input]),
+                node("o", dense(&mut rng, 2, 3), &[N(4)]),
+            ],
+        ),
+    ];
+    for (what, nodes) in graphs {
+        let m = Model::from_graph(Shape::Flat(3), nodes).unwrap();
+        assert_lowering_exact(&m, &mut rng, what);
+        check_blocks(&m, what);
+    }
+    // The biased-branch sum above is inexact for these random biases, so one branch was
+    // kept as a slot: more than the two affine maps of a chain.
+}
+
+/// Every block: no input unit and output unit are covered by two terms (the invariant
+/// Algorithm 1's exact copies and the LP rows rely on); `apply`, `for_each_in_row`,
+/// `add_unit_column` and `apply_transpose` give the same matrix.
+fn check_blocks(m: &Model, what: &str) {
+    for (t, a) in m.affine().iter().enumerate() {
+        let (ni, no) = (a.op.n_in(), a.op.n_out());
+        if let LinearOp::Block { terms, .. } = &a.op {
+            for (i, p) in terms.iter().enumerate() {
+                for q in &terms[i + 1..] {
+                    let ins = p.in_offset < q.in_offset + q.op.n_in()
+                        && q.in_offset < p.in_offset + p.op.n_in();
+                    let outs = p.out_offset < q.out_offset + q.op.n_out()
+                        && q.out_offset < p.out_offset + p.op.n_out();
+                    assert!(!(ins && outs), "{what}: layer {t}: two terms overlap");
+                }
+                assert!(
+                    !matches!(p.op, LinearOp::Block { .. }),
+                    "{what}: nested block"
+                );
+            }
+        }
+        // Column j by apply(e_j) and add_unit_column; row k by for_each_in_row.
+        let mut eye = vec![0.0; ni * ni];
+        for j in 0..ni {
+            eye[j * ni + j] = 1.0;
+        }
+        let mut by_apply = vec![0.0; no * ni];
+        a.op.apply(&eye, ni, &mut by_apply);
+        let mut by_rows = vec![0.0; no * ni];
+        for k in 0..no {
+            a.op.for_each_in_row(k, |j, w| by_rows[j * no + k] += w);
+        }
+        let mut by_cols = vec![0.0; no * ni];
+        for j in 0..ni {
+            a.op.add_unit_column(j, 1.0, &mut by_cols[j * no..(j + 1) * no]);
+        }
+        let mut eye_out = vec![0.0; no * no];
+        for k in 0..no {
+            eye_out[k * no + k] = 1.0;
+        }
+        let mut by_transpose = vec![0.0; ni * no];
+        a.op.apply_transpose(&eye_out, no, &mut by_transpose);
+        for j in 0..ni {
+            for k in 0..no {
+                let w = by_rows[j * no + k];
+                assert_eq!(by_apply[j * no + k], w, "{what}: layer {t} ({k}, {j})");
+                assert_eq!(by_cols[j * no + k], w, "{what}: layer {t} ({k}, {j})");
+                assert_eq!(by_transpose[k * ni + j], w, "{what}: layer {t} ({k}, {j})");
+            }
+        }
+        // |W|: the same matrix in absolute value; the column sums the dual's error
+        // bounds use are at least the exact ones.
+        for j in 0..ni {
+            let s: f64 = (0..no).map(|k| by_rows[j * no + k].abs()).sum();
+            assert!(
+                a.col_abs_sum[j] >= s * (1.0 - 1e-15),
+                "{what}: column sum {j}"
+            );
+        }
+        // The error analyses' operation counts: a copy is one operation, anything else
+        // at least its input size.
+        let copy = matches!(a.op, LinearOp::Identity { .. });
+        assert!(a.op.dot_len() >= if copy { 1 } else { ni });
+        assert!(a.op.dot_len_t() >= 1);
+    }
+}
+
+#[test]
+fn residual_blocks_keep_their_invariant() {
+    for (shape, normalise) in [
+        (Shape::Flat(4), true),
+        (Shape::Image { c: 2, h: 3, w: 3 }, true),
+    ] {
+        let m = residual_net(shape, 3, 2, 2, normalise, Init::Standard, 1).unwrap();
+        check_blocks(&m, &shape.to_string());
+    }
+}
+
+/// The committed examples of what version 1 used to refuse: two affine maps with no
+/// ReLU between (a layer of linear units) and a model that ends in a ReLU.
+#[test]
+fn affine_after_affine_and_relu_last_load() {
+    let m = load_model(testdata("graph/affine_after_affine.json")).unwrap();
+    assert_eq!(m.hidden_layers(), 1);
+    assert_eq!(m.relu_units(0), 0, "the inner value is linear");
+    assert!(m.is_chain() && !m.is_plain());
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    assert_lowering_exact(&m, &mut rng, "affine after affine");
+    let r = load_model(testdata("graph/relu_last.json")).unwrap();
+    assert_lowering_exact(&r, &mut rng, "relu last");
+    for _ in 0..10 {
+        let x = random_input(&r, &mut rng);
+        assert!(r.forward(&x).unwrap().iter().all(|&v| v >= 0.0));
+    }
+}
+
+/// Version 2 files: a graph saves as version 2 with names and inputs and loads back equal
+/// (bit-identical weights); a chain still saves as version 1.
+#[test]
+fn version_2_round_trips() {
+    let m = residual_net(Shape::Flat(3), 4, 2, 2, true, Init::Paper, 9).unwrap();
+    let text = model_to_json(&m, None);
+    assert!(text.contains("\"version\":2") && text.contains("\"nodes\""));
+    let (back, _) = model_from_json(&text, "mem").unwrap();
+    assert_eq!(back, m);
+    let x = [0.1, -0.2, 0.3];
+    let c = [1.0, -1.0];
+    assert_eq!(
+        objective_exact(&back, &x, &c)
+            .unwrap()
+            .cmp(&objective_exact(&m, &x, &c).unwrap()),
+        std::cmp::Ordering::Equal
+    );
+    let chain = network::Architecture::mlp(&[3, 4, 2])
+        .init(Init::Paper, 0)
+        .unwrap();
+    assert!(model_to_json(&chain, None).contains("\"version\":1"));
+    assert!(m.describe().contains("block0_add <- stem_relu + block0_b"));
+}
+
+/// Malformed graphs are errors naming the node (its index as `layer i`) and the problem.
+#[test]
+fn malformed_graphs_are_clear_errors() {
+    let dense = |name: &str, inputs: &str, o: usize, i: usize| {
+        format!(
+            r#"{{"name": "{name}", "type": "dense", "inputs": {inputs}, "weight": {w}, "bias": {b}}}"#,
+            w = serde_json::to_string(&vec![vec![0.5; i]; o]).unwrap(),
+            b = serde_json::to_string(&vec![0.0; o]).unwrap()
+        )
+    };
+    let file = |nodes: Vec<String>| {
+        format!(
+            r#"{{"format": "convex-outer-model", "version": 2, "input_shape": [3], "nodes": [{}]}}"#,
+            nodes.join(", ")
+        )
+    };
+    let cases: Vec<(String, &[&str])> = vec![
+        (
+            file(vec![
+                dense("a", r#"["input"]"#, 4, 3),
+                r#"{"name": "s", "type": "add", "inputs": ["a", "input"]}"#.into(),
+            ]),
+            &["layer 1 (add)", "two inputs of one shape", "[4]", "[3]"],
+        ),
+        (
+            file(vec![
+                dense("a", r#"["b"]"#, 3, 3),
+                dense("b", r#"["input"]"#, 3, 3),
+            ]),
+            &["layer 0 (dense)", "reads \"b\"", "not the name of an earlier node"],
+        ),
+        (
+            file(vec![
+                dense("a", r#"["input"]"#, 3, 3),
+                dense("a", r#"["a"]"#, 3, 3),
+            ]),
+            &["layer 1 (dense)", "name \"a\" is already taken"],
+        ),
+        (
+            file(vec![dense("input", r#"["input"]"#, 3, 3)]),
+            &["layer 0 (dense)", "name \"input\" is already taken"],
+        ),
+        (
+            file(vec![
+                r#"{"name": "s", "type": "add", "inputs": ["input"]}"#.into(),
+            ]),
+            &["layer 0", "add node \"s\" reads 1 values but takes 2"],
+        ),
+        (
+            file(vec![r#"{"type": "relu", "inputs": ["input"]}"#.into()]),
+            &["layer 0 (relu)", "missing \"name\""],
+        ),
+        (
+            file(vec![r#"{"name": "r", "type": "relu"}"#.into()]),
+            &["layer 0 (relu)", "missing \"inputs\""],
+        ),
+        (
+            r#"{"format": "convex-outer-model", "version": 1, "input_shape": [3], "layers": [{"type": "add"}]}"#.into(),
+            &["layer 0 (add)", "version 2"],
+        ),
+        (
+            r#"{"format": "convex-outer-model", "version": 1, "input_shape": [3], "layers": [{"type": "relu", "inputs": ["input"]}]}"#.into(),
+            &["layer 0 (relu)", "unknown key \"inputs\""],
+        ),
+    ];
+    for (text, fragments) in cases {
+        let err = model_from_json(&text, "g.json").unwrap_err().to_string();
+        assert!(err.starts_with("g.json: "), "{err}");
+        for f in fragments {
+            assert!(err.contains(f), "{err:?} lacks {f:?}");
+        }
+    }
+}
