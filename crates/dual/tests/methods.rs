@@ -51,7 +51,62 @@ fn cases() -> Vec<(String, Model)> {
             .init(Init::Paper, 8)
             .unwrap(),
     ));
+    // Graph models: residual blocks (skips carried by linear units) and an input
+    // normalisation feeding the stem with no ReLU between (a layer of linear units that
+    // takes negative values).
+    for (name, shape, width, blocks, normalise, init, seed) in [
+        (
+            "residual 4-10 x2, normalised",
+            Shape::Flat(4),
+            10,
+            2,
+            true,
+            Init::Paper,
+            400u64,
+        ),
+        (
+            "residual 3-8 x1",
+            Shape::Flat(3),
+            8,
+            1,
+            false,
+            Init::Standard,
+            401,
+        ),
+        (
+            "residual conv 2x5x5 x1, normalised",
+            Shape::Image { c: 2, h: 5, w: 5 },
+            3,
+            1,
+            true,
+            Init::Standard,
+            402,
+        ),
+    ] {
+        v.push((
+            name.into(),
+            network::residual_net(shape, width, blocks, 4, normalise, init, seed).unwrap(),
+        ));
+    }
     v
+}
+
+/// The index sets of a graph model count its linear units apart: never I-, I+ or I.
+#[test]
+fn counts_keep_linear_units_apart() {
+    let model = network::residual_net(Shape::Flat(3), 5, 2, 2, true, Init::Paper, 3).unwrap();
+    let dom = InputDomain::new(&[0.1, -0.4, 0.7], 0.3, None).unwrap();
+    let b = algorithm1(&model, &dom).unwrap();
+    let counts = b.counts(&model);
+    assert_eq!(counts.len(), model.hidden_layers());
+    let mut linear = 0;
+    for (t, c) in counts.iter().enumerate() {
+        let n = model.affine()[t].op.n_out();
+        assert_eq!(c.linear, n - model.relu_units(t), "layer {t}");
+        assert_eq!(c.off + c.on + c.unstable, model.relu_units(t), "layer {t}");
+        linear += c.linear;
+    }
+    assert!(linear > 5, "{linear} linear units");
 }
 
 #[test]

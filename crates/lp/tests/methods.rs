@@ -88,6 +88,83 @@ fn optimised_alpha_meets_lp_last_over_the_same_bounds() {
     eprintln!("worst relative gap alpha vs LP-last: {worst:e}");
 }
 
+/// Graph models (residual blocks, an input normalisation: linear units that are never
+/// relaxed): alpha meets LP-last over CROWN's bounds, no method exceeds LP-all, and the
+/// LP and every method stay below the network's value at sampled points.
+#[test]
+fn graph_models_meet_the_lp() {
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    // The conv case converges slowly: 3,000 steps leave it 2e-5 below the LP, 20,000
+    // with a slower decay reach 1e-6.
+    let long = AlphaOptions {
+        iterations: 20000,
+        lr: 0.05,
+        lr_decay: 0.9995,
+        patience: 3000,
+        rel_tol: 1e-12,
+    };
+    let mut checked = 0;
+    for (shape, width, blocks, normalise, seed) in [
+        (network::Shape::Flat(2), 6, 1, true, 1u64),
+        (network::Shape::Flat(3), 5, 2, false, 2),
+        (network::Shape::Image { c: 1, h: 3, w: 3 }, 2, 1, true, 3),
+    ] {
+        let model =
+            network::residual_net(shape, width, blocks, 3, normalise, Init::Paper, seed).unwrap();
+        let x: Vec<f64> = (0..shape.numel()).map(|_| rng.random()).collect();
+        let dom = InputDomain::new(&x, 0.2, None).unwrap();
+        let y = model.predict(&x).unwrap();
+        let n = model.output_len();
+        let c = margin_objectives(n, y).unwrap();
+        let bounds = method_bounds(&model, &dom, Method::Crown).unwrap();
+        let alpha = bound_given(&model, &dom, bounds.clone(), &c, Method::Alpha, &long).unwrap();
+        let last = clarabel(&Lp19::new(&model, &dom, &bounds).unwrap(), &c);
+        let all_b = lp_all_bounds(&model, &dom, Solver::Clarabel, &LpOptions::default()).unwrap();
+        let all = clarabel(&Lp19::new(&model, &dom, &all_b).unwrap(), &c);
+        // The network at sampled points of the ball.
+        let mut sampled = vec![f64::INFINITY; n];
+        for _ in 0..300 {
+            let p: Vec<f64> = x
+                .iter()
+                .map(|v| v + 0.2 * rng.random_range(-1.0..=1.0))
+                .collect();
+            let f = model.forward(&p).unwrap();
+            for t in 0..n {
+                sampled[t] = sampled[t].min(f[y] - f[t]);
+            }
+        }
+        for t in (0..n).filter(|&t| t != y) {
+            let v = last[t].solution.as_ref().expect("LP-last").value;
+            let w = all[t].solution.as_ref().expect("LP-all").value;
+            let scale = v.abs().max(1.0);
+            assert!(alpha.values[t] <= v + 1e-7 * scale, "{shape} t {t}");
+            let gap = (v - alpha.values[t]) / scale;
+            assert!(
+                gap <= ALPHA_LP_GAP,
+                "{shape} t {t}: alpha {} vs LP-last {v}",
+                alpha.values[t]
+            );
+            assert!(
+                v <= w + 1e-7 * scale,
+                "{shape} t {t}: LP-last {v} > LP-all {w}"
+            );
+            assert!(
+                all[t].proven_lower <= sampled[t],
+                "{shape} t {t}: LP-all above sampled"
+            );
+            for m in Method::ALL {
+                let b = bound_with_method(&model, &dom, &c, m, &AlphaOptions::default()).unwrap();
+                assert!(
+                    b.values[t] <= w + 1e-7 * w.abs().max(1.0),
+                    "{shape} {m} t {t}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4, "{checked} targets");
+}
+
 #[test]
 fn no_method_exceeds_lp_all() {
     let mut rng = ChaCha8Rng::seed_from_u64(22);

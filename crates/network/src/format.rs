@@ -261,6 +261,7 @@ fn parse_layer(i: usize, v: &Value, graph: bool) -> Result<Layer> {
             "type", "weight", "bias", "stride", "padding", "name", "inputs",
         ],
         "relu" | "flatten" => &["type", "name", "inputs"],
+        "avgpool2d" => &["type", "kernel", "stride", "name", "inputs"],
         "add" if graph => &["type", "name", "inputs"],
         "add" => {
             return Err(layer_err(
@@ -273,7 +274,9 @@ fn parse_layer(i: usize, v: &Value, graph: bool) -> Result<Layer> {
             return Err(layer_err(
                 i,
                 "?",
-                format!("unknown layer type {other:?} (known: dense, conv2d, relu, flatten, add)"),
+                format!(
+                    "unknown layer type {other:?} (known: dense, conv2d, relu, flatten, avgpool2d, add)"
+                ),
             ))
         }
     };
@@ -287,6 +290,7 @@ fn parse_layer(i: usize, v: &Value, graph: bool) -> Result<Layer> {
         "conv2d" => "conv2d",
         "relu" => "relu",
         "add" => "add",
+        "avgpool2d" => "avgpool2d",
         _ => "flatten",
     };
     if let Some(k) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
@@ -296,10 +300,32 @@ fn parse_layer(i: usize, v: &Value, graph: bool) -> Result<Layer> {
             format!("unknown key {k:?} (allowed: {})", allowed.join(", ")),
         ));
     }
+    let get_usize = |key: &str, default: usize| -> Result<usize> {
+        match obj.get(key) {
+            None => Ok(default),
+            Some(v) => v.as_u64().map(|x| x as usize).ok_or_else(|| {
+                layer_err(
+                    i,
+                    kind,
+                    format!("\"{key}\" must be a non-negative integer, got {v}"),
+                )
+            }),
+        }
+    };
     match kind {
         "relu" => return Ok(Layer::Relu),
         "flatten" => return Ok(Layer::Flatten),
         "add" => return Ok(Layer::Add),
+        "avgpool2d" => {
+            let kernel = get_usize("kernel", 0)?;
+            if kernel == 0 {
+                return Err(layer_err(i, kind, "missing or zero \"kernel\""));
+            }
+            return Ok(Layer::AvgPool2d {
+                kernel,
+                stride: get_usize("stride", kernel)?,
+            });
+        }
         _ => {}
     }
     let weight = obj
@@ -331,18 +357,6 @@ fn parse_layer(i: usize, v: &Value, graph: bool) -> Result<Layer> {
             in_features: wshape[1],
         });
     }
-    let get_usize = |key: &str, default: usize| -> Result<usize> {
-        match obj.get(key) {
-            None => Ok(default),
-            Some(v) => v.as_u64().map(|x| x as usize).ok_or_else(|| {
-                layer_err(
-                    i,
-                    kind,
-                    format!("\"{key}\" must be a non-negative integer, got {v}"),
-                )
-            }),
-        }
-    };
     Ok(Layer::Conv2d {
         weight: w,
         bias: b,
@@ -501,6 +515,10 @@ pub fn model_to_json(model: &Model, metadata: Option<&Value>) -> String {
                     o.insert("bias".into(), nested(bias, &[bias.len()]));
                     o.insert("stride".into(), (*stride).into());
                     o.insert("padding".into(), (*padding).into());
+                }
+                Layer::AvgPool2d { kernel, stride } => {
+                    o.insert("kernel".into(), (*kernel).into());
+                    o.insert("stride".into(), (*stride).into());
                 }
                 Layer::Relu | Layer::Flatten | Layer::Add => {}
             }

@@ -214,7 +214,7 @@ pub(crate) fn lower(input_shape: Shape, nodes: &[Node]) -> Result<Lowered> {
             });
         }
         let v = match &node.layer {
-            Layer::Dense { .. } | Layer::Conv2d { .. } => {
+            Layer::Dense { .. } | Layer::Conv2d { .. } | Layer::AvgPool2d { .. } => {
                 let (s, shape) = lw.as_slot(&vals[ins[0]].clone(), ins[0]);
                 let (op, bias, out_shape) = crate::graph::resolve_op(i, &node.layer, &shape)?;
                 Val::Expr(Expr {
@@ -604,6 +604,67 @@ pub(crate) fn resolve_op(
                 },
             )
         }
-        Layer::Relu | Layer::Flatten | Layer::Add => unreachable!("not a dense or conv node"),
+        Layer::AvgPool2d { kernel, stride } => {
+            let (k, s) = (*kernel, *stride);
+            let Shape::Image { c, h, w } = *shape else {
+                return Err(NetworkError::Shape {
+                    layer: i,
+                    kind,
+                    expected: "an image [c, h, w]".into(),
+                    actual: shape.to_string(),
+                });
+            };
+            let area = k * k;
+            if k == 0 || s == 0 || !area.is_power_of_two() {
+                return Err(NetworkError::Layer {
+                    layer: i,
+                    kind,
+                    msg: format!(
+                        "kernel {k}, stride {s}: both must be positive and the window's area \
+                         {area} a power of two (1/{area} must be a double for the model to be \
+                         the average exactly)"
+                    ),
+                });
+            }
+            let (Some(out_h), Some(out_w)) = (
+                ConvGeometry::out_dim(h, k, s, 0),
+                ConvGeometry::out_dim(w, k, s, 0),
+            ) else {
+                return Err(NetworkError::Shape {
+                    layer: i,
+                    kind,
+                    expected: format!("an image of at least {k}x{k}"),
+                    actual: shape.to_string(),
+                });
+            };
+            // Channel ci of the output averages channel ci of the input: weight 1/area on
+            // the diagonal blocks, 0 elsewhere (exact: area is a power of two).
+            let mut weight = vec![0.0; c * c * area];
+            for ci in 0..c {
+                weight[(ci * c + ci) * area..(ci * c + ci + 1) * area].fill(1.0 / area as f64);
+            }
+            let geom = ConvGeometry {
+                in_channels: c,
+                out_channels: c,
+                kernel_h: k,
+                kernel_w: k,
+                stride: s,
+                padding: 0,
+                in_h: h,
+                in_w: w,
+                out_h,
+                out_w,
+            };
+            (
+                LinearOp::Conv { weight, geom },
+                vec![0.0; c * out_h * out_w],
+                Shape::Image {
+                    c,
+                    h: out_h,
+                    w: out_w,
+                },
+            )
+        }
+        Layer::Relu | Layer::Flatten | Layer::Add => unreachable!("not an affine node"),
     })
 }

@@ -36,6 +36,12 @@ pub enum Layer {
     Flatten,
     /// The sum of two values of the same shape (a residual connection); graph models only.
     Add,
+    /// Average pooling over `kernel x kernel` windows of an image, moved by `stride`, no
+    /// padding: a convolution with the fixed weight `1 / kernel^2` on each channel. The
+    /// area `kernel^2` must be a power of two, so that the weight is a double and the model
+    /// is the file's pooling exactly (the worked example of ARCHITECTURE.md's "How to add
+    /// a node kind").
+    AvgPool2d { kernel: usize, stride: usize },
 }
 
 impl Layer {
@@ -47,6 +53,7 @@ impl Layer {
             Layer::Relu => "relu",
             Layer::Flatten => "flatten",
             Layer::Add => "add",
+            Layer::AvgPool2d { .. } => "avgpool2d",
         }
     }
 }
@@ -243,7 +250,13 @@ impl Model {
     /// layer and every hidden unit a ReLU (no skips, no affine-after-affine). The candle
     /// training path and the ONNX export need it.
     pub fn is_plain(&self) -> bool {
-        self.affine
+        self.layers.iter().all(|l| {
+            matches!(
+                l,
+                Layer::Dense { .. } | Layer::Conv2d { .. } | Layer::Relu | Layer::Flatten
+            )
+        }) && self
+            .affine
             .iter()
             .all(|a| matches!(a.op, LinearOp::Dense { .. } | LinearOp::Conv { .. }))
             && self
@@ -362,6 +375,9 @@ impl Model {
                 Layer::Relu => s.push_str("relu"),
                 Layer::Flatten => s.push_str("flatten"),
                 Layer::Add => s.push_str("add"),
+                Layer::AvgPool2d { kernel, stride } => {
+                    s.push_str(&format!("avgpool2d {kernel}x{kernel}/s{stride}"))
+                }
             }
         }
         if !self.chain {

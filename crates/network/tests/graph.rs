@@ -44,6 +44,32 @@ fn interpret(model: &Model, x: &[f64]) -> Vec<Dyadic> {
                 }
                 (out, a.out_shape)
             }
+            Layer::AvgPool2d {
+                kernel: k,
+                stride: s,
+            } => {
+                // The window means, written out (no convolution).
+                let Shape::Image { c, h, w } = shape else {
+                    panic!("pooling a vector")
+                };
+                let (oh, ow) = ((h - k) / s + 1, (w - k) / s + 1);
+                let inv = d(1.0 / (k * k) as f64);
+                let mut out = Vec::new();
+                for ch in 0..c {
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            let mut acc = d(0.0);
+                            for dy in 0..*k {
+                                for dx in 0..*k {
+                                    acc = acc.add(&v[(ch * h + oy * s + dy) * w + ox * s + dx]);
+                                }
+                            }
+                            out.push(acc.mul(&inv));
+                        }
+                    }
+                }
+                (out, Shape::Image { c, h: oh, w: ow })
+            }
             Layer::Relu => (v.iter().map(Dyadic::relu).collect(), shape),
             Layer::Flatten => (v, Shape::Flat(shape.numel())),
             Layer::Add => {
@@ -379,4 +405,97 @@ fn malformed_graphs_are_clear_errors() {
             assert!(err.contains(f), "{err:?} lacks {f:?}");
         }
     }
+}
+
+/// The worked example of ARCHITECTURE.md's "How to add a node kind": average pooling is
+/// a convolution with the fixed weight `1/k^2` per channel; it lowers to a conv operator
+/// (no bound code knows it), equals the window means in exact arithmetic after a conv and
+/// after an affine map with no ReLU between, round-trips through JSON, and refuses a
+/// window whose area is not a power of two (`1/9` is not a double).
+#[test]
+fn average_pooling_is_a_node_kind() {
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    let conv = |rng: &mut ChaCha8Rng| Layer::Conv2d {
+        weight: (0..3 * 2 * 9)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect(),
+        bias: (0..3).map(|_| rng.random_range(-0.5..0.5)).collect(),
+        out_channels: 3,
+        in_channels: 2,
+        kernel_h: 3,
+        kernel_w: 3,
+        stride: 1,
+        padding: 1,
+    };
+    for layers in [
+        // conv -> relu -> pool -> flatten -> dense (pool after a ReLU: one affine map).
+        vec![
+            conv(&mut rng),
+            Layer::Relu,
+            Layer::AvgPool2d {
+                kernel: 2,
+                stride: 2,
+            },
+            Layer::Flatten,
+            Layer::Dense {
+                weight: (0..2 * 3 * 2 * 2)
+                    .map(|_| rng.random_range(-1.0..1.0))
+                    .collect(),
+                bias: vec![0.1, -0.2],
+                out_features: 2,
+                in_features: 12,
+            },
+        ],
+        // conv -> pool (affine after affine) -> relu -> flatten -> dense.
+        vec![
+            conv(&mut rng),
+            Layer::AvgPool2d {
+                kernel: 2,
+                stride: 1,
+            },
+            Layer::Relu,
+            Layer::Flatten,
+            Layer::Dense {
+                weight: (0..2 * 3 * 3 * 3)
+                    .map(|_| rng.random_range(-1.0..1.0))
+                    .collect(),
+                bias: vec![0.0, 0.3],
+                out_features: 2,
+                in_features: 27,
+            },
+        ],
+    ] {
+        let m = Model::new(Shape::Image { c: 2, h: 4, w: 4 }, layers).unwrap();
+        assert!(!m.is_plain(), "pooling is not in the paper's form");
+        assert_lowering_exact(&m, &mut rng, &m.describe());
+        check_blocks(&m, "avgpool");
+        let (back, _) = model_from_json(&model_to_json(&m, None), "mem").unwrap();
+        assert_eq!(back, m);
+    }
+    let bad = Model::new(
+        Shape::Image { c: 1, h: 4, w: 4 },
+        vec![
+            Layer::AvgPool2d {
+                kernel: 3,
+                stride: 1,
+            },
+            Layer::Flatten,
+        ],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        bad.contains("layer 0 (avgpool2d)") && bad.contains("power of two"),
+        "{bad}"
+    );
+    let flat = Model::new(
+        Shape::Flat(4),
+        vec![Layer::AvgPool2d {
+            kernel: 2,
+            stride: 2,
+        }],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(flat.contains("expects input shape an image"), "{flat}");
 }

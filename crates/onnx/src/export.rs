@@ -205,6 +205,12 @@ pub fn model_to_onnx_as(model: &Model, ty: ElemType) -> pb::ModelProto {
                 node.op_type = "Add".into();
                 node.input = reads.clone();
             }
+            Layer::AvgPool2d { kernel, stride } => {
+                node.op_type = "AveragePool".into();
+                node.input = vec![current.clone()];
+                let (k, s) = (*kernel as i64, *stride as i64);
+                node.attribute = vec![ints("kernel_shape", &[k, k]), ints("strides", &[s, s])];
+            }
         }
         nodes.push(node);
     }

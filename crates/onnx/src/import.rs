@@ -12,6 +12,7 @@
 //! | `MatMul` | `x @ B` (x `[.., K]`, leading dims 1) or `A @ x` (x `[K]` or `[K, 1]`), constant `A`/`B` | Dense |
 //! | `Gemm` | `alpha * A' B' + beta * C` with the data as `A` (transA 0 or 1), constant `B`, `C` | Dense |
 //! | `Conv` | 2-D, group 1, dilation 1, one stride and one pad for both axes, no auto_pad | Conv2d |
+//! | `AveragePool` | square kernel whose area is a power of two, one stride, no padding | AvgPool2d |
 //! | `Add`, `Sub`, `Mul`, `Div` | with a constant (scalar, per unit, or per channel after a `Conv`) | folded into the neighbouring affine map |
 //! | `Add` | of two computed tensors of one shape (a residual connection) | Add |
 //! | `Relu` | | ReLU |
@@ -28,7 +29,7 @@
 //! Not supported (an error naming the node): `BatchNormalization` (its
 //! `1/sqrt(var + eps)` is almost never exact; fold it into the weights before export),
 //! `Sub`, `Mul` or other operators of two computed tensors, a residual `Add` of a
-//! tensor that still waits for an elementwise map to fold, pooling, other activations,
+//! tensor that still waits for an elementwise map to fold, max pooling and average pooling with padding or a window area that is not a power of two, other activations,
 //! `Transpose` that moves data (e.g. NHWC with several channels), external data, and
 //! tensor types other than float and double.
 
@@ -737,12 +738,13 @@ impl Lowering {
             "MatMul" => self.matmul(node, &ops),
             "Gemm" => self.gemm(node, &ops),
             "Conv" => self.conv(node, &ops),
+            "AveragePool" => self.average_pool(node),
             "Add" | "Sub" | "Mul" | "Div" => self.elementwise(node, &ops),
             "BatchNormalization" => Err(self.node_err(
                 "BatchNormalization is not folded: its scale gamma / sqrt(var + eps) rounds, so the folded network would differ from the file's; fold it into the preceding layer's weights before export",
             )),
             other => Err(self.node_err(format!(
-                "operator {other} is not supported (supported: MatMul, Gemm, Conv, Add, Sub, Mul, Div by constants, Relu, Flatten, Reshape, Transpose that keeps the data order, Identity, Constant)"
+                "operator {other} is not supported (supported: MatMul, Gemm, Conv, AveragePool, Add, Sub, Mul, Div by constants, Add of two computed tensors, Relu, Flatten, Reshape, Transpose that keeps the data order, Identity, Constant)"
             ))),
         }
     }
@@ -847,6 +849,52 @@ impl Lowering {
         }
         self.dims = dims;
         Ok(())
+    }
+
+    /// `AveragePool`: square kernel, one stride, no padding, `ceil_mode` 0, a window area
+    /// that is a power of two (see `network::Layer::AvgPool2d`).
+    fn average_pool(&mut self, node: &pb::NodeProto) -> Result<()> {
+        let ints = |name: &str| attr(node, name).map(|a| a.ints.clone()).unwrap_or_default();
+        let k = ints("kernel_shape");
+        let strides = ints("strides");
+        let pads = ints("pads");
+        let (kernel, stride) = match (k.as_slice(), strides.as_slice()) {
+            ([a, b], [s, t]) if a == b && s == t && *a > 0 && *s > 0 => (*a as usize, *s as usize),
+            ([a, b], []) if a == b && *a > 0 => (*a as usize, 1),
+            _ => {
+                return Err(self.node_err(format!(
+                    "kernel_shape {k:?} and strides {strides:?}: one square 2-D kernel and one stride are supported"
+                )))
+            }
+        };
+        if pads.iter().any(|&p| p != 0)
+            || self.int_attr(node, "ceil_mode", 0) != 0
+            || attr(node, "auto_pad").is_some_and(|a| !a.s.is_empty() && a.s != b"NOTSET")
+        {
+            return Err(self.node_err("padding, auto_pad and ceil_mode are not supported"));
+        }
+        if !self.pre.is_identity() {
+            return Err(self.node_err(format!(
+                "an elementwise map ({}) before a pooling cannot be folded",
+                self.pre.nodes.join(", ")
+            )));
+        }
+        self.finish_pending();
+        let Shape::Image { c, h, w } = self.shape else {
+            return Err(self.node_err(format!("pools {:?}, not an image", self.dims)));
+        };
+        let od = |d: usize| network::ConvGeometry::out_dim(d, kernel, stride, 0);
+        let (Some(oh), Some(ow)) = (od(h), od(w)) else {
+            return Err(self.node_err(format!(
+                "a {kernel}x{kernel} window does not fit {:?}",
+                self.dims
+            )));
+        };
+        self.emit(Layer::AvgPool2d { kernel, stride });
+        self.shape = Shape::Image { c, h: oh, w: ow };
+        self.dims = vec![1, c, oh, ow];
+        self.pre = Elementwise::identity(c * oh * ow);
+        self.set_output(node)
     }
 
     /// Emits the pending affine map (and a Flatten that followed it).

@@ -612,4 +612,34 @@ fn residual_and_affine_after_affine_graphs_import() {
         ),
         &[1, 2, 3, 3],
     );
+    // Average pooling (2x2, stride 2) after a conv and its ReLU, exported and re-imported.
+    let k3 = tensor("K3", &[2, 1, 3, 3], &rand_vec(&mut rng, 18));
+    let head2 = tensor("H2", &[8, 2], &rand_vec(&mut rng, 16));
+    let pooled = model(
+        &[1, 1, 4, 4],
+        vec![
+            node("Conv", &["x", "K3"], "c", pads()),
+            node("Relu", &["c"], "r", vec![]),
+            node(
+                "AveragePool",
+                &["r"],
+                "p",
+                vec![
+                    attr_is("kernel_shape", &[2, 2]),
+                    attr_is("strides", &[2, 2]),
+                ],
+            ),
+            node("Flatten", &["p"], "f", vec![attr_i("axis", 1)]),
+            node("MatMul", &["f", "H2"], "y", vec![]),
+        ],
+        vec![k3, head2],
+        "y",
+        &[1, 2],
+    );
+    agrees("conv, relu, 2x2 average pooling", &pooled, &[1, 1, 4, 4]);
+    let m = import_onnx(&pooled, "pool").unwrap().model;
+    let again = import_onnx(&onnx_io::model_to_onnx(&m).encode_to_vec(), "again")
+        .unwrap()
+        .model;
+    assert_eq!(again, m);
 }
