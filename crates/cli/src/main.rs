@@ -1074,6 +1074,8 @@ fn bound(a: BoundArgs) -> Result<Value> {
                     v["I_minus"] = counts[i].off.into();
                     v["I_plus"] = counts[i].on.into();
                     v["I"] = counts[i].unstable.into();
+                    // Graph models: linear units (skips, affine after affine).
+                    v["linear"] = counts[i].linear.into();
                 }
                 v
             })

@@ -7,10 +7,13 @@
 //! optima are confirmed to 1e-7 relative by the proven LP bound); sampled values are
 //! floating-point forward passes of O(1) numbers, compared with `1e-9 (1 + |v|)`.
 
+mod common;
+
+use common::{lp_value, tol};
 use dual::{algorithm1, dual_objective, AlphaRule, InputDomain};
 use exact::{enumerate_patterns, minimise, pgd, BabOptions, BabStatus, LpUse, PgdOptions};
 use lp::Solver;
-use lp::{lp_all_bounds, solve_verified, Lp19, LpOptions, VerifyOptions};
+use lp::{lp_all_bounds, LpOptions};
 use network::{Architecture, Init, Model, Shape};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -44,10 +47,6 @@ fn cases() -> Vec<(String, Model, InputDomain, Vec<f64>)> {
     out
 }
 
-fn tol(v: f64) -> f64 {
-    1e-6 * (1.0 + v.abs())
-}
-
 #[test]
 fn bab_meets_enumeration_and_the_chain() {
     for (name, model, dom, c) in cases() {
@@ -74,24 +73,6 @@ fn bab_meets_enumeration_and_the_chain() {
             "{name}"
         );
     }
-}
-
-/// Proven lower end and solver value of LP (19) over `bounds`.
-fn lp_value(model: &Model, dom: &InputDomain, b: &dual::LayerBounds, c: &[f64]) -> (f64, f64) {
-    let lp = Lp19::new(model, dom, b).unwrap();
-    let e = solve_verified(
-        &lp,
-        c,
-        Solver::Clarabel,
-        &LpOptions::default(),
-        false,
-        &VerifyOptions::default(),
-    )
-    .unwrap()
-    .pop()
-    .unwrap();
-    assert!(e.is_optimum, "LP not settled: {}", e.status());
-    (e.proven_lower, e.value().unwrap())
 }
 
 #[test]

@@ -11,6 +11,9 @@
 //! Tolerances as in `agreement.rs`: enclosures close to `1e-6 (1 + |upper|)`; LP values
 //! are compared with `1e-6 (1 + |value|)`.
 
+mod common;
+
+use common::{lp_value, tol};
 use std::cmp::Ordering;
 
 use dual::{
@@ -18,16 +21,12 @@ use dual::{
     InputDomain, Method,
 };
 use exact::{enumerate_patterns, minimise, pgd, BabOptions, BabStatus, PgdOptions};
-use lp::{lp_all_bounds, solve_verified, Lp19, LpOptions, Solver, VerifyOptions};
+use lp::{lp_all_bounds, LpOptions, Solver};
 use network::{
     objective_exact, preactivations_exact, residual_net, Init, Layer, Model, Node, Shape, Source,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-fn tol(v: f64) -> f64 {
-    1e-6 * (1.0 + v.abs())
-}
 
 struct Case {
     name: String,
@@ -128,23 +127,6 @@ fn every_method_is_sound_on_graph_models() {
 }
 
 /// Proven lower end and solver value of LP (19) over `bounds`.
-/// Proven lower end and solver value of LP (19) over `bounds`.
-fn lp_value(model: &Model, dom: &InputDomain, b: &dual::LayerBounds, c: &[f64]) -> (f64, f64) {
-    let lp = Lp19::new(model, dom, b).unwrap();
-    let e = solve_verified(
-        &lp,
-        c,
-        Solver::Clarabel,
-        &LpOptions::default(),
-        false,
-        &VerifyOptions::default(),
-    )
-    .unwrap()
-    .pop()
-    .unwrap();
-    assert!(e.is_optimum, "LP not settled: {}", e.status());
-    (e.proven_lower, e.value().unwrap())
-}
 
 #[test]
 fn the_whole_chain_holds_on_graph_models() {

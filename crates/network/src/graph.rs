@@ -149,14 +149,15 @@ impl Lowering {
     }
 }
 
-/// Whether `a + b` is exact in floating point for every entry (TwoSum: `x + y = s + err`
-/// exactly, Knuth; exact iff `err = 0`).
+/// Whether `a + b` is exact in floating point for every entry. With `s = fl(x + y)`,
+/// the difference `s - x` is computed exactly when `|x| >= |y|` (and `s - y` when
+/// `|y| >= |x|`: the Fast2Sum lemma, Dekker 1971), so `fl(s - x) == y` and
+/// `fl(s - y) == x` together mean `s == x + y` exactly (an overflow gives `s - x = inf`,
+/// never `y`).
 fn sums_exact(a: &[f64], b: &[f64]) -> bool {
     a.iter().zip(b).all(|(&x, &y)| {
         let s = x + y;
-        let bb = s - x;
-        let err = (x - (s - bb)) + (y - bb);
-        s.is_finite() && err == 0.0
+        s - x == y && s - y == x
     })
 }
 
@@ -277,7 +278,8 @@ pub(crate) fn lower(input_shape: Shape, nodes: &[Node]) -> Result<Lowered> {
                         .any(|(_, s)| a.terms.iter().any(|(_, t)| t == s))
                     {
                         // x + x: the first branch reads the same slot; give it its own too.
-                        let (s, sh) = lw.as_slot(&Val::Expr(a.clone()), usize::MAX - i);
+                        let sh = a.shape;
+                        let s = lw.new_slot(Kind::Linear, a.clone());
                         a = lw.identity(s, sh, i);
                     }
                 }
@@ -293,12 +295,12 @@ pub(crate) fn lower(input_shape: Shape, nodes: &[Node]) -> Result<Lowered> {
     }
     let last = nodes.len() - 1;
     let out = lw.as_expr(&vals[last + 1], last);
-    finish(lw, out, input_shape)
+    finish(lw, out)
 }
 
 /// Places the slots the output needs in layers (carrying skips with linear slots) and
 /// builds the affine maps.
-fn finish(mut lw: Lowering, out: Expr, input_shape: Shape) -> Result<Lowered> {
+fn finish(mut lw: Lowering, out: Expr) -> Result<Lowered> {
     // The slots the output reads, transitively.
     let mut needed = vec![false; lw.slots.len()];
     let mut stack: Vec<usize> = out.terms.iter().map(|(_, s)| *s).collect();
@@ -351,7 +353,8 @@ fn finish(mut lw: Lowering, out: Expr, input_shape: Shape) -> Result<Lowered> {
     for kind in [Kind::Relu, Kind::Linear] {
         for &s in &used {
             let sl = &lw.slots[s];
-            if sl.kind == kind && sl.level < depth {
+            // (Every used slot lies below the output's level: the output reads it.)
+            if sl.kind == kind {
                 layer_slots[sl.level].push(s);
             }
         }
@@ -363,9 +366,6 @@ fn finish(mut lw: Lowering, out: Expr, input_shape: Shape) -> Result<Lowered> {
         for &s in slots {
             offset[s] = sizes[level];
             sizes[level] += lw.slots[s].shape.numel();
-            if level > 0 && lw.slots[s].kind == Kind::Relu {
-                debug_assert_eq!(offset[s], relu_units.get(level - 1).copied().unwrap_or(0));
-            }
         }
         if level > 0 {
             relu_units.push(
@@ -407,16 +407,19 @@ fn finish(mut lw: Lowering, out: Expr, input_shape: Shape) -> Result<Lowered> {
                 });
             }
         }
+        // One term covers both layers whole: every slot of layer t is read by a term of
+        // layer t + 1 (carries make each source exactly one level below its reader), and
+        // every slot of layer t + 1 has a term.
         let op = match terms.as_slice() {
-            [one] if one.op.n_in() == n_in && one.op.n_out() == n_out => one.op.clone(),
+            [one] => {
+                debug_assert!(one.op.n_in() == n_in && one.op.n_out() == n_out);
+                one.op.clone()
+            }
             _ => LinearOp::Block { n_in, n_out, terms },
         };
         let node = outs[0].0.node;
-        let in_shape = if t == 0 {
-            input_shape
-        } else {
-            shape_of(&layer_slots[t], &lw)
-        };
+        // (Layer 0 is the input slot alone: its shape is the input's.)
+        let in_shape = shape_of(&layer_slots[t], &lw);
         let out_shape = if t + 1 == depth {
             out.shape
         } else {

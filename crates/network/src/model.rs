@@ -279,11 +279,6 @@ impl Model {
         &self.relu_units
     }
 
-    /// Whether unit `j` of hidden layer `hidden` is a ReLU (else it is linear).
-    pub fn is_relu(&self, hidden: usize, j: usize) -> bool {
-        j < self.relu_units[hidden]
-    }
-
     /// `z = act(zhat)` for hidden layer `hidden`, in place over `ncols` columns: ReLU on
     /// the ReLU units, identity on the linear ones.
     pub fn activate(&self, hidden: usize, zhat: &mut [f64]) {

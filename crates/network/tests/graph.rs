@@ -36,9 +36,15 @@ fn interpret(model: &Model, x: &[f64]) -> Vec<Dyadic> {
             Layer::Dense { .. } | Layer::Conv2d { .. } => {
                 let one = Model::new(shape, vec![node.layer.clone()]).unwrap();
                 let a = &one.affine()[0];
+                // The bias as the node states it: per output (dense), per channel (conv).
+                let bias = |k: usize| match &node.layer {
+                    Layer::Dense { bias, .. } => bias[k],
+                    Layer::Conv2d { bias, .. } => bias[k / (a.op.n_out() / bias.len())],
+                    _ => 0.0,
+                };
                 let mut out = Vec::new();
                 for k in 0..a.op.n_out() {
-                    let mut acc = d(a.bias[k]);
+                    let mut acc = d(bias(k));
                     a.op.for_each_in_row(k, |j, w| acc = acc.add(&d(w).mul(&v[j])));
                     out.push(acc);
                 }
@@ -277,6 +283,8 @@ fn check_blocks(m: &Model, what: &str) {
         let copy = matches!(a.op, LinearOp::Identity { .. });
         assert!(a.op.dot_len() >= if copy { 1 } else { ni });
         assert!(a.op.dot_len_t() >= 1);
+        assert_eq!(a.in_shape.numel(), ni, "{what}: layer {t} input shape");
+        assert_eq!(a.out_shape.numel(), no, "{what}: layer {t} output shape");
     }
 }
 
@@ -386,6 +394,12 @@ fn malformed_graphs_are_clear_errors() {
             &["layer 0 (relu)", "missing \"name\""],
         ),
         (
+            file(vec![
+                r#"{"name": "", "type": "relu", "inputs": ["input"]}"#.into(),
+            ]),
+            &["layer 0 (relu)", "\"name\" must be a non-empty string"],
+        ),
+        (
             file(vec![r#"{"name": "r", "type": "relu"}"#.into()]),
             &["layer 0 (relu)", "missing \"inputs\""],
         ),
@@ -467,6 +481,8 @@ fn average_pooling_is_a_node_kind() {
     ] {
         let m = Model::new(Shape::Image { c: 2, h: 4, w: 4 }, layers).unwrap();
         assert!(!m.is_plain(), "pooling is not in the paper's form");
+        // A layer of one value keeps its image shape.
+        assert_eq!(m.affine()[0].out_shape, Shape::Image { c: 3, h: 4, w: 4 });
         assert_lowering_exact(&m, &mut rng, &m.describe());
         check_blocks(&m, "avgpool");
         let (back, _) = model_from_json(&model_to_json(&m, None), "mem").unwrap();
@@ -488,6 +504,37 @@ fn average_pooling_is_a_node_kind() {
         bad.contains("layer 0 (avgpool2d)") && bad.contains("power of two"),
         "{bad}"
     );
+    // Windows of 1 and 4x4 (areas 1 and 16): the means, exactly.
+    for (k, s) in [(1usize, 1usize), (4, 1)] {
+        let m = Model::new(
+            Shape::Image { c: 2, h: 5, w: 5 },
+            vec![
+                Layer::AvgPool2d {
+                    kernel: k,
+                    stride: s,
+                },
+                Layer::Relu,
+                Layer::Flatten,
+            ],
+        )
+        .unwrap();
+        assert_lowering_exact(&m, &mut rng, &format!("pool {k}"));
+    }
+    for (k, s) in [(0usize, 1usize), (2, 0)] {
+        let e = Model::new(
+            Shape::Image { c: 1, h: 4, w: 4 },
+            vec![
+                Layer::AvgPool2d {
+                    kernel: k,
+                    stride: s,
+                },
+                Layer::Flatten,
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("both must be positive"), "{e}");
+    }
     let flat = Model::new(
         Shape::Flat(4),
         vec![Layer::AvgPool2d {
@@ -498,4 +545,262 @@ fn average_pooling_is_a_node_kind() {
     .unwrap_err()
     .to_string();
     assert!(flat.contains("expects input shape an image"), "{flat}");
+}
+
+/// The normal form's shape is pinned: a residual block costs two layers (its skip rides
+/// along as linear units, no extra layer), and an add of two biased branches folds the
+/// biases when their sum is exact (one layer holds the ReLU units and the carried input)
+/// but keeps one branch as a value of its own when the sum would round.
+#[test]
+fn the_normal_form_is_as_small_as_exactness_allows() {
+    for blocks in 0..4 {
+        let m = residual_net(Shape::Flat(3), 4, blocks, 2, false, Init::Paper, 1).unwrap();
+        assert_eq!(m.affine().len(), 2 * blocks + 2, "{blocks} blocks");
+        let n = residual_net(Shape::Flat(3), 4, blocks, 2, true, Init::Paper, 1).unwrap();
+        assert_eq!(
+            n.affine().len(),
+            2 * blocks + 3,
+            "{blocks} blocks, normalised"
+        );
+        assert_eq!(n.relu_units(0), 0, "the normalised input is a linear layer");
+    }
+    let dense = |o: usize, i: usize, b: f64| Layer::Dense {
+        weight: (0..o * i).map(|k| 0.125 * (k % 5) as f64 - 0.25).collect(),
+        bias: vec![b; o],
+        out_features: o,
+        in_features: i,
+    };
+    let graph = |bp: f64, bq: f64| {
+        use Source::{Input, Node as N};
+        let node = |name: &str, layer: Layer, inputs: &[Source]| Node {
+            name: name.into(),
+            layer,
+            inputs: inputs.to_vec(),
+        };
+        Model::from_graph(
+            Shape::Flat(3),
+            vec![
+                node("a", dense(5, 3, 0.0), &[Input]),
+                node("r", Layer::Relu, &[N(0)]),
+                node("p", dense(2, 5, bp), &[N(1)]),
+                node("q", dense(2, 3, bq), &[Input]),
+                node("s", Layer::Add, &[N(2), N(3)]),
+                node("o", dense(1, 2, 0.0), &[N(4)]),
+            ],
+        )
+        .unwrap()
+    };
+    // 0.5 + 0.25 is exact: layer 1 is the 5 ReLUs and the 3 carried inputs.
+    let folded = graph(0.5, 0.25);
+    assert_eq!(folded.layer_sizes()[1], 5 + 3);
+    // 0.1 + 0.2 rounds: q stays a value of its own (2 linear units) next to the ReLUs.
+    let kept = graph(0.1, 0.2);
+    assert_eq!(kept.layer_sizes()[1], 5 + 2);
+    // 1 + 1e-17 rounds to 1 (so fl(s - y) == x, but fl(s - x) != y): kept too.
+    assert_eq!(graph(1.0, 1e-17).layer_sizes()[1], 5 + 2);
+    assert_eq!(graph(1e-17, 1.0).layer_sizes()[1], 5 + 2);
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    assert_lowering_exact(&folded, &mut rng, "folded biases");
+    assert_lowering_exact(&kept, &mut rng, "kept branch");
+}
+
+/// Nodes read earlier nodes only (a node reading itself or a later one is an error naming
+/// it), and a ReLU of a ReLU is the same value (no extra layer).
+#[test]
+fn graph_structure_rules() {
+    let dense = || Layer::Dense {
+        weight: vec![0.5, -0.25, 0.75, 1.0],
+        bias: vec![0.0, 0.1],
+        out_features: 2,
+        in_features: 2,
+    };
+    let node = |name: &str, layer: Layer, inputs: Vec<Source>| Node {
+        name: name.into(),
+        layer,
+        inputs,
+    };
+    for bad in [0usize, 1] {
+        let err = Model::from_graph(
+            Shape::Flat(2),
+            vec![
+                node("a", dense(), vec![Source::Input]),
+                node("b", Layer::Relu, vec![Source::Node(1 + bad)]),
+                node("c", dense(), vec![Source::Node(1)]),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("layer 1") && err.contains("not an earlier node"),
+            "{err}"
+        );
+    }
+    let twice = Model::new(
+        Shape::Flat(2),
+        vec![dense(), Layer::Relu, Layer::Relu, dense()],
+    )
+    .unwrap();
+    assert_eq!(twice.affine().len(), 2);
+    assert!(twice.is_plain());
+}
+
+/// Conv parameters that cannot be built are errors naming the layer, whichever is zero.
+#[test]
+fn zero_conv_sizes_are_errors() {
+    for (out_channels, k, stride) in [(2usize, 3usize, 0usize), (2, 0, 1), (0, 3, 1)] {
+        let e = Model::new(
+            Shape::Image { c: 1, h: 4, w: 4 },
+            vec![Layer::Conv2d {
+                weight: vec![0.5; out_channels * k * k],
+                bias: vec![0.0; out_channels],
+                out_channels,
+                in_channels: 1,
+                kernel_h: k,
+                kernel_w: k,
+                stride,
+                padding: 0,
+            }],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("layer 0 (conv2d)") && e.contains("must be positive"),
+            "{e}"
+        );
+    }
+}
+
+/// `truncated(t)` keeps the first `t + 1` maps and `t` hidden layers (clamped to the
+/// model), `relu_all` lists every hidden layer's ReLU units, and the residual builder's
+/// normalisation is diagonal.
+#[test]
+fn truncation_and_relu_units() {
+    let m = residual_net(Shape::Flat(3), 4, 2, 2, true, Init::Paper, 5).unwrap();
+    let k = m.affine().len();
+    for t in 0..k + 2 {
+        let p = m.truncated(t);
+        let want = (t + 1).min(k);
+        assert_eq!(p.affine().len(), want, "truncated({t})");
+        assert_eq!(p.hidden_layers(), want - 1);
+        assert_eq!(p.relu_all(), &m.relu_all()[..want - 1]);
+        assert_eq!(p.affine()[want - 1], m.affine()[want - 1]);
+    }
+    let r: Vec<usize> = (0..m.hidden_layers()).map(|t| m.relu_units(t)).collect();
+    assert_eq!(m.relu_all(), r.as_slice());
+    assert_eq!(r[0], 0);
+    assert!(r[1..].iter().all(|&v| v > 0));
+    let nodes = m.nodes();
+    let Layer::Dense { weight, .. } = &nodes[0].layer else {
+        panic!("the normalisation is dense");
+    };
+    for i in 0..3 {
+        for j in 0..3 {
+            let w = weight[i * 3 + j];
+            assert!(
+                if i == j {
+                    (0.5..2.0).contains(&w)
+                } else {
+                    w == 0.0
+                },
+                "({i}, {j}) {w}"
+            );
+        }
+    }
+}
+
+/// Random model specs: the residual grammar, and its errors.
+#[test]
+fn init_specs() {
+    let m = network::init_spec("residual:1x4x4-2-1-3", Init::Paper, 0).unwrap();
+    assert_eq!(m.input_shape(), Shape::Image { c: 1, h: 4, w: 4 });
+    assert_eq!(m.output_len(), 3);
+    let n = network::init_spec("residual-normalised:5-6-2-2", Init::Standard, 1).unwrap();
+    assert_eq!((n.input_len(), n.output_len(), n.affine().len()), (5, 2, 7));
+    assert_eq!(
+        network::init_spec("mlp:3-4-2", Init::Paper, 0)
+            .unwrap()
+            .output_len(),
+        2
+    );
+    for bad in [
+        "residual:0-4-1-2",
+        "residual:3-0-1-2",
+        "residual:3-4-1-0",
+        "residual:3-4-x-2",
+        "residual:3-4-1",
+        "residual:3x0-4-1-2",
+    ] {
+        let e = network::init_spec(bad, Init::Paper, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(bad) && e.contains("residual:IN-WIDTH-BLOCKS-OUT"),
+            "{e}"
+        );
+    }
+    for (shape, width, out) in [
+        (Shape::Flat(3), 0usize, 2usize),
+        (Shape::Flat(3), 2, 0),
+        (Shape::Flat(0), 2, 2),
+    ] {
+        let e = residual_net(shape, width, 1, out, false, Init::Paper, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sizes must be positive"), "{e}");
+    }
+}
+
+/// The operation counts the `dual` crate's error bounds use (`gamma_n`), pinned: dense
+/// and conv as before blocks existed (forward: the input size; transpose: the rows, or
+/// `out_channels * kh * kw`), a copy one operation, a block its own size plus each term's
+/// count plus one addition per term.
+#[test]
+fn operation_counts_are_pinned() {
+    use network::{BlockTerm, ConvGeometry};
+    let dense = LinearOp::Dense {
+        weight: vec![0.5; 6],
+        rows: 2,
+        cols: 3,
+    };
+    assert_eq!((dense.dot_len(), dense.dot_len_t()), (3, 2));
+    let geom = ConvGeometry {
+        in_channels: 2,
+        out_channels: 3,
+        kernel_h: 2,
+        kernel_w: 3,
+        stride: 1,
+        padding: 0,
+        in_h: 4,
+        in_w: 5,
+        out_h: 3,
+        out_w: 3,
+    };
+    let conv = LinearOp::Conv {
+        weight: vec![0.5; 3 * 2 * 2 * 3],
+        geom,
+    };
+    assert_eq!((conv.dot_len(), conv.dot_len_t()), (40, 18));
+    let id = LinearOp::Identity { n: 7 };
+    assert_eq!((id.dot_len(), id.dot_len_t()), (1, 1));
+    let block = LinearOp::Block {
+        n_in: 5,
+        n_out: 4,
+        terms: vec![
+            BlockTerm {
+                op: dense,
+                in_offset: 0,
+                out_offset: 0,
+            },
+            BlockTerm {
+                op: LinearOp::Identity { n: 2 },
+                in_offset: 3,
+                out_offset: 2,
+            },
+        ],
+    };
+    assert_eq!(block.dot_len(), 5 + (3 + 1) + (1 + 1));
+    assert_eq!(block.dot_len_t(), 4 + (2 + 1) + (1 + 1));
+    assert_eq!(block.macs_per_column(), 6 + 2);
+    assert_eq!((block.n_in(), block.n_out()), (5, 4));
+    assert!(block.weight().is_empty() && id.weight().is_empty());
 }
