@@ -409,3 +409,96 @@ fn property_prints_boxes_and_unsafe_regions() {
         &["/nonexistent/p.vnnlib"],
     );
 }
+
+/// A residual network (a graph model) end to end: `init` writes a version-2 file,
+/// `bound` counts its linear units, `exact` closes the enclosure with the chain in order,
+/// `export` writes ONNX that `verify` reads back and decides both ways.
+#[test]
+fn graph_models_end_to_end() {
+    let model = tmp("graph_e2e_model.json");
+    let onnx = tmp("graph_e2e_model.onnx");
+    let input = tmp("graph_e2e_x.json");
+    let (m, o, x) = (
+        model.to_str().unwrap(),
+        onnx.to_str().unwrap(),
+        input.to_str().unwrap(),
+    );
+    ok_json(&[
+        "init",
+        "--arch",
+        "residual-normalised:4-8-2-3",
+        "--seed",
+        "1",
+        "--out",
+        m,
+    ]);
+    assert!(std::fs::read_to_string(&model)
+        .unwrap()
+        .contains("\"version\":2"));
+    std::fs::write(&input, "[0.1, 0.2, -0.3, 0.4]").unwrap();
+    let b = ok_json(&["bound", "--model", m, "--input", x, "--eps", "0.05"]);
+    let a1 = b["algorithm1"].as_array().unwrap();
+    assert_eq!(a1[0]["linear"], 4, "the normalised input is 4 linear units");
+    assert!(a1
+        .iter()
+        .skip(1)
+        .any(|l| l["linear"].as_u64().unwrap_or(0) > 0));
+    let e = ok_json(&[
+        "exact",
+        "--model",
+        m,
+        "--input",
+        x,
+        "--eps",
+        "0.05",
+        "--targets",
+        "0",
+    ]);
+    let t = &e["objectives"][0];
+    assert_eq!(t["exact"]["status"], "closed");
+    let (j, lo, hi) = (
+        t["J_wk"].as_f64().unwrap(),
+        t["exact"]["lower"].as_f64().unwrap(),
+        t["exact"]["upper"].as_f64().unwrap(),
+    );
+    assert!(
+        j <= lo && lo <= hi && hi - lo <= 1e-6 * (1.0 + hi.abs()),
+        "{t}"
+    );
+    ok_json(&["export", "--model", m, "--out", o]);
+    // The model predicts class 2 at x by a margin of about 4 over class 0.
+    let prop = |unsafe_atom: &str| {
+        let mut s = String::new();
+        for i in 0..4 {
+            s.push_str(&format!("(declare-const X_{i} Real)\n"));
+        }
+        for i in 0..3 {
+            s.push_str(&format!("(declare-const Y_{i} Real)\n"));
+        }
+        for (i, c) in [0.1, 0.2, -0.3, 0.4].iter().enumerate() {
+            s.push_str(&format!("(assert (>= X_{i} {}))\n", c - 0.05));
+            s.push_str(&format!("(assert (<= X_{i} {}))\n", c + 0.05));
+        }
+        s.push_str(unsafe_atom);
+        s
+    };
+    for (name, atom, verdict, code) in [
+        ("graph_unsat.vnnlib", "(assert (>= Y_0 Y_2))\n", "unsat", 0),
+        ("graph_sat.vnnlib", "(assert (>= Y_2 Y_0))\n", "sat", 10),
+    ] {
+        let p = tmp(name);
+        std::fs::write(&p, prop(atom)).unwrap();
+        let out = run(&[
+            "verify",
+            "--model",
+            o,
+            "--property",
+            p.to_str().unwrap(),
+            "--timeout",
+            "10",
+        ]);
+        assert_eq!(out.status.code(), Some(code), "{name}");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["verdict"], verdict, "{name}");
+    }
+}

@@ -647,16 +647,21 @@ fn graph_structure_rules() {
 /// Conv parameters that cannot be built are errors naming the layer, whichever is zero.
 #[test]
 fn zero_conv_sizes_are_errors() {
-    for (out_channels, k, stride) in [(2usize, 3usize, 0usize), (2, 0, 1), (0, 3, 1)] {
+    for (out_channels, kh, kw, stride) in [
+        (2usize, 3usize, 3usize, 0usize),
+        (2, 0, 3, 1),
+        (2, 3, 0, 1),
+        (0, 3, 3, 1),
+    ] {
         let e = Model::new(
             Shape::Image { c: 1, h: 4, w: 4 },
             vec![Layer::Conv2d {
-                weight: vec![0.5; out_channels * k * k],
+                weight: vec![0.5; out_channels * kh * kw],
                 bias: vec![0.0; out_channels],
                 out_channels,
                 in_channels: 1,
-                kernel_h: k,
-                kernel_w: k,
+                kernel_h: kh,
+                kernel_w: kw,
                 stride,
                 padding: 0,
             }],
