@@ -96,6 +96,16 @@ pub fn model_from_json(text: &str, source: &str) -> Result<(Model, Value)> {
         .as_object()
         .ok_or_else(|| fmt_err(source, "the top level must be a JSON object"))?;
     let version = obj.get("version").and_then(Value::as_u64);
+    // An unsupported version is named before anything else (its keys may differ).
+    if let Some(v) = version.filter(|v| ![FORMAT_VERSION, FORMAT_VERSION_GRAPH].contains(v)) {
+        return Err(fmt_err(
+            source,
+            format!("model format version {v} is not supported by this build (it reads versions {FORMAT_VERSION} and {FORMAT_VERSION_GRAPH})"),
+        ));
+    }
+    if version.is_none() {
+        return Err(fmt_err(source, "missing or non-integer \"version\""));
+    }
     let list_key = if version == Some(FORMAT_VERSION_GRAPH) {
         "nodes"
     } else {
@@ -125,16 +135,6 @@ pub fn model_from_json(text: &str, source: &str) -> Result<(Model, Value)> {
                 format!("missing \"format\": {FORMAT_NAME:?}"),
             ))
         }
-    }
-    match version {
-        Some(FORMAT_VERSION | FORMAT_VERSION_GRAPH) => {}
-        Some(v) => {
-            return Err(fmt_err(
-                source,
-                format!("model format version {v} is not supported by this build (it reads versions {FORMAT_VERSION} and {FORMAT_VERSION_GRAPH})"),
-            ))
-        }
-        None => return Err(fmt_err(source, "missing or non-integer \"version\"")),
     }
     let dims = obj
         .get("input_shape")

@@ -275,6 +275,25 @@ pub fn residual_net(
             msg: "sizes must be positive".into(),
         });
     }
+    // Refuse sizes whose weights could not be held (a typo such as 99999999999 blocks
+    // must be an error, not a machine out of memory): at most 2^28 weights.
+    let per_block = 2
+        * width
+        * width
+        * if matches!(input_shape, Shape::Image { .. }) {
+            9
+        } else {
+            1
+        };
+    let weights = per_block.checked_mul(blocks).and_then(|b| {
+        b.checked_add(width * input_shape.numel() * 9 + width * input_shape.numel() * outputs)
+    });
+    if weights.is_none_or(|w| w > 1 << 28) {
+        return Err(NetworkError::Architecture {
+            spec: format!("residual {input_shape} width {width} blocks {blocks} outputs {outputs}"),
+            msg: "more than 2^28 weights; choose fewer or narrower blocks".into(),
+        });
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut nodes: Vec<Node> = Vec::new();
     let push = |nodes: &mut Vec<Node>, name: String, layer: Layer, inputs: Vec<Source>| {

@@ -359,6 +359,14 @@ fn malformed_graphs_are_clear_errors() {
     };
     let cases: Vec<(String, &[&str])> = vec![
         (
+            r#"{"format": "convex-outer-model", "version": 3, "input_shape": [3], "nodes": []}"#.into(),
+            &["version 3 is not supported", "versions 1 and 2"],
+        ),
+        (
+            r#"{"format": "convex-outer-model", "version": "2", "input_shape": [3], "nodes": []}"#.into(),
+            &["missing or non-integer \"version\""],
+        ),
+        (
             file(vec![
                 dense("a", r#"["input"]"#, 4, 3),
                 r#"{"name": "s", "type": "add", "inputs": ["a", "input"]}"#.into(),
@@ -753,6 +761,14 @@ fn init_specs() {
             .to_string();
         assert!(e.contains("sizes must be positive"), "{e}");
     }
+    for (width, blocks) in [(8usize, 99_999_999_999usize), (1 << 20, 1)] {
+        let e = residual_net(Shape::Flat(4), width, blocks, 3, false, Init::Paper, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("more than 2^28 weights"), "{e}");
+    }
+    // The largest allowed: exactly at the limit is fine in principle; a small net is.
+    assert!(residual_net(Shape::Flat(4), 16, 3, 3, false, Init::Paper, 0).is_ok());
 }
 
 /// The operation counts the `dual` crate's error bounds use (`gamma_n`), pinned: dense
