@@ -275,23 +275,13 @@ pub fn residual_net(
             msg: "sizes must be positive".into(),
         });
     }
-    // Refuse sizes whose weights could not be held (a typo such as 99999999999 blocks
-    // must be an error, not a machine out of memory): at most 2^28 weights.
-    let per_block = 2
-        * width
-        * width
-        * if matches!(input_shape, Shape::Image { .. }) {
-            9
-        } else {
-            1
-        };
-    let weights = per_block.checked_mul(blocks).and_then(|b| {
-        b.checked_add(width * input_shape.numel() * 9 + width * input_shape.numel() * outputs)
-    });
-    if weights.is_none_or(|w| w > 1 << 28) {
+    // Refuse sizes whose parameters could not be held (a typo such as 99999999999 blocks
+    // must be an error, not a machine out of memory): at most 2^28 parameters.
+    let params = residual_parameters(input_shape, width, blocks, outputs, normalise);
+    if params.is_none_or(|p| p > MAX_RESIDUAL_PARAMETERS) {
         return Err(NetworkError::Architecture {
             spec: format!("residual {input_shape} width {width} blocks {blocks} outputs {outputs}"),
-            msg: "more than 2^28 weights; choose fewer or narrower blocks".into(),
+            msg: "more than 2^28 parameters; choose fewer or narrower blocks".into(),
         });
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -395,6 +385,41 @@ pub fn residual_net(
     };
     push(&mut nodes, "head".into(), head, vec![cur]);
     Model::from_graph(input_shape, nodes)
+}
+
+/// The most parameters [`residual_net`] builds (2^28, 2 GiB of f64).
+pub const MAX_RESIDUAL_PARAMETERS: usize = 1 << 28;
+
+/// The number of weights and biases of [`residual_net`] with these sizes (what
+/// [`Model::num_parameters`] will count), or `None` when it overflows `usize`.
+pub fn residual_parameters(
+    input_shape: Shape,
+    width: usize,
+    blocks: usize,
+    outputs: usize,
+    normalise: bool,
+) -> Option<usize> {
+    let (in_c, taps, pixels) = match input_shape {
+        Shape::Image { c, h, w } => (c, 9, h * w),
+        Shape::Flat(n) => (n, 1, 1),
+    };
+    // A dense map (or 3x3 conv) of `width` outputs reading `inputs` values (channels).
+    let map = |inputs: usize| {
+        width
+            .checked_mul(inputs)?
+            .checked_mul(taps)?
+            .checked_add(width)
+    };
+    let norm = if normalise { in_c * in_c + in_c } else { 0 };
+    let head = outputs
+        .checked_mul(width.checked_mul(pixels)?)?
+        .checked_add(outputs)?;
+    map(width)?
+        .checked_mul(2)?
+        .checked_mul(blocks)?
+        .checked_add(map(in_c)?)?
+        .checked_add(head)?
+        .checked_add(norm)
 }
 
 /// A random model from a spec: an [`Architecture::parse`] spec (`mnist-conv`,

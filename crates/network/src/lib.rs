@@ -23,7 +23,10 @@ pub use error::{NetworkError, Result};
 pub use exact::{objective_exact, preactivations_exact, Dyadic};
 pub use format::{load_model, model_from_json, model_to_json, save_model};
 pub use grad::value_and_gradient;
-pub use init::{init_spec, residual_net, Architecture, Init, LayerSpec};
+pub use init::{
+    init_spec, residual_net, residual_parameters, Architecture, Init, LayerSpec,
+    MAX_RESIDUAL_PARAMETERS,
+};
 pub use model::{argmax, Affine, Layer, Model, Node, Source};
 pub use ops::{BlockTerm, ConvGeometry, LinearOp};
 pub use shape::Shape;

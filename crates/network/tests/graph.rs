@@ -761,14 +761,50 @@ fn init_specs() {
             .to_string();
         assert!(e.contains("sizes must be positive"), "{e}");
     }
-    for (width, blocks) in [(8usize, 99_999_999_999usize), (1 << 20, 1)] {
-        let e = residual_net(Shape::Flat(4), width, blocks, 3, false, Init::Paper, 0)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("more than 2^28 weights"), "{e}");
+    // (Only sizes whose first allocation fails at once if a bug let them through: a
+    // mutant that skipped the check must not grow a net block by block for a minute.)
+    let e = residual_net(Shape::Flat(4), 1 << 20, 1, 3, false, Init::Paper, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("more than 2^28 parameters"), "{e}");
+    // The count the limit uses is the model's parameter count, for every kind of net.
+    for (shape, width, blocks, outputs, normalise) in [
+        (Shape::Flat(4), 16, 3, 3, false),
+        (Shape::Flat(5), 7, 0, 2, true),
+        (Shape::Flat(2), 3, 2, 4, true),
+        (Shape::Image { c: 2, h: 5, w: 3 }, 4, 2, 3, false),
+        (Shape::Image { c: 3, h: 4, w: 4 }, 2, 1, 5, true),
+    ] {
+        let m = residual_net(shape, width, blocks, outputs, normalise, Init::Paper, 0).unwrap();
+        assert_eq!(
+            network::residual_parameters(shape, width, blocks, outputs, normalise),
+            Some(m.num_parameters()),
+            "{shape} {width} {blocks} {outputs} {normalise}"
+        );
     }
-    // The largest allowed: exactly at the limit is fine in principle; a small net is.
-    assert!(residual_net(Shape::Flat(4), 16, 3, 3, false, Init::Paper, 0).is_ok());
+    assert_eq!(
+        network::residual_parameters(Shape::Flat(4), usize::MAX, 1, 1, false),
+        None
+    );
+    assert_eq!(
+        network::residual_parameters(Shape::Flat(4), 8, usize::MAX, 1, false),
+        None
+    );
+    // Just under and just over the limit: 2 (w^2 + w) per block with w = 64.
+    let per_block = 2 * (64 * 64 + 64);
+    let fixed = network::residual_parameters(Shape::Flat(1), 64, 0, 1, false).unwrap();
+    let most = (network::MAX_RESIDUAL_PARAMETERS - fixed) / per_block;
+    assert!(network::residual_parameters(Shape::Flat(1), 64, most, 1, false).unwrap() <= 1 << 28);
+    assert!(
+        network::residual_parameters(Shape::Flat(1), 64, most + 1, 1, false).unwrap()
+            > network::MAX_RESIDUAL_PARAMETERS
+    );
+    // A typo such as 99,999,999,999 blocks: its count is far above the limit, so it is
+    // refused before anything is built (the CLI says so at once).
+    assert!(
+        network::residual_parameters(Shape::Flat(4), 8, 99_999_999_999, 3, false).unwrap()
+            > network::MAX_RESIDUAL_PARAMETERS
+    );
 }
 
 /// The operation counts the `dual` crate's error bounds use (`gamma_n`), pinned: dense
