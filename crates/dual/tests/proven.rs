@@ -109,6 +109,22 @@ fn a_one_output_model_has_no_certificate_but_has_bounds() {
     assert_eq!(margin_objectives(1, 0).unwrap(), vec![0.0]);
 }
 
+/// Sample `s` of a box: its 8 corners first (3 inputs), then uniform draws.
+fn sample(s: usize, lo: &[f64], hi: &[f64], rng: &mut ChaCha8Rng) -> Vec<f64> {
+    (0..lo.len())
+        .map(|i| match s {
+            0..8 => {
+                if (s >> i) & 1 == 1 {
+                    hi[i]
+                } else {
+                    lo[i]
+                }
+            }
+            _ => rng.random_range(lo[i]..=hi[i]),
+        })
+        .collect()
+}
+
 /// Scales every weight and bias of a model by per-layer factors.
 fn scaled(model: &Model, scales: &[(f64, f64)]) -> Model {
     model
@@ -154,18 +170,7 @@ fn proven_bounds_hold_in_exact_arithmetic_across_scales() {
         let j = dual_objective(&model, &dom, &ab, &c, &AlphaRule::Paper).unwrap();
         let (lo, hi) = (dom.lower(), dom.upper());
         for s in 0..60 {
-            let xs: Vec<f64> = (0..3)
-                .map(|i| match s {
-                    0..8 => {
-                        if (s >> i) & 1 == 1 {
-                            hi[i]
-                        } else {
-                            lo[i]
-                        }
-                    }
-                    _ => rng.random_range(lo[i]..=hi[i]),
-                })
-                .collect();
+            let xs = sample(s, &lo, &hi, &mut rng);
             let pre = preactivations_exact(&model, &xs).unwrap();
             for b in [&ib, &ab] {
                 for (layer, zs) in pre.iter().enumerate() {
@@ -249,18 +254,7 @@ fn proven_bounds_hold_on_graph_models_across_scales() {
             .collect();
         let (lo, hi) = (dom.lower(), dom.upper());
         for s in 0..30 {
-            let xs: Vec<f64> = (0..3)
-                .map(|i| match s {
-                    0..8 => {
-                        if (s >> i) & 1 == 1 {
-                            hi[i]
-                        } else {
-                            lo[i]
-                        }
-                    }
-                    _ => rng.random_range(lo[i]..=hi[i]),
-                })
-                .collect();
+            let xs = sample(s, &lo, &hi, &mut rng);
             let pre = preactivations_exact(&model, &xs).unwrap();
             for b in &bounds {
                 for (layer, zs) in pre.iter().enumerate() {
