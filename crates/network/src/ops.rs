@@ -215,6 +215,41 @@ pub struct BlockTerm {
     pub out_offset: usize,
 }
 
+/// A block's `W x` (`transpose` false: `x` has `n_src = n_in` rows) or `W^T y` (true:
+/// `n_src = n_out`), over `ncols` columns: each term's slice of the source through its
+/// operator (or its transpose), added into its slice of `out`. A copy term (a skip) adds
+/// its slice directly, with the same sums as copying it first.
+fn block_apply(
+    terms: &[BlockTerm],
+    src: &[f64],
+    n_src: usize,
+    out: &mut [f64],
+    n_dst: usize,
+    ncols: usize,
+    transpose: bool,
+) {
+    out.fill(0.0);
+    for t in terms {
+        let (mut from, mut to) = (t.in_offset, t.out_offset);
+        let (mut len_from, mut len_to) = (t.op.n_in(), t.op.n_out());
+        if transpose {
+            (from, to, len_from, len_to) = (to, from, len_to, len_from);
+        }
+        if let LinearOp::Identity { n } = t.op {
+            add_rows(src, n_src, from, out, n_dst, to, n, ncols);
+            continue;
+        }
+        let xs = gather(src, n_src, from, len_from, ncols);
+        let mut ys = vec![0.0; len_to * ncols];
+        if transpose {
+            t.op.apply_transpose(&xs, ncols, &mut ys);
+        } else {
+            t.op.apply(&xs, ncols, &mut ys);
+        }
+        add_rows(&ys, len_to, 0, out, n_dst, to, len_to, ncols);
+    }
+}
+
 /// Copies rows `[off, off + len)` of every column of a column-major batch.
 fn gather(x: &[f64], n: usize, off: usize, len: usize, ncols: usize) -> Vec<f64> {
     let mut out = Vec::with_capacity(len * ncols);
@@ -224,12 +259,23 @@ fn gather(x: &[f64], n: usize, off: usize, len: usize, ncols: usize) -> Vec<f64>
     out
 }
 
-/// Adds a `len x ncols` batch into rows `[off, off + len)` of every column of `out`.
-fn scatter_add(y: &[f64], len: usize, out: &mut [f64], n: usize, off: usize, ncols: usize) {
+/// Adds rows `[from, from + len)` of every column of `src` (`n_src` rows per column) into
+/// rows `[to, to + len)` of the same column of `out` (`n_dst` rows per column).
+#[allow(clippy::too_many_arguments)]
+fn add_rows(
+    src: &[f64],
+    n_src: usize,
+    from: usize,
+    out: &mut [f64],
+    n_dst: usize,
+    to: usize,
+    len: usize,
+    ncols: usize,
+) {
     for c in 0..ncols {
-        for (o, v) in out[c * n + off..c * n + off + len]
+        for (o, v) in out[c * n_dst + to..c * n_dst + to + len]
             .iter_mut()
-            .zip(&y[c * len..(c + 1) * len])
+            .zip(&src[c * n_src + from..c * n_src + from + len])
         {
             *o += v;
         }
@@ -382,16 +428,7 @@ impl LinearOp {
                     );
             }
             LinearOp::Identity { .. } => out.copy_from_slice(x),
-            LinearOp::Block { terms, .. } => {
-                out.fill(0.0);
-                for t in terms {
-                    let (tn_in, tn_out) = (t.op.n_in(), t.op.n_out());
-                    let xs = gather(x, ni, t.in_offset, tn_in, ncols);
-                    let mut ys = vec![0.0; tn_out * ncols];
-                    t.op.apply(&xs, ncols, &mut ys);
-                    scatter_add(&ys, tn_out, out, no, t.out_offset, ncols);
-                }
-            }
+            LinearOp::Block { terms, .. } => block_apply(terms, x, ni, out, no, ncols, false),
         }
     }
 
@@ -446,16 +483,7 @@ impl LinearOp {
                     );
             }
             LinearOp::Identity { .. } => out.copy_from_slice(y),
-            LinearOp::Block { terms, .. } => {
-                out.fill(0.0);
-                for t in terms {
-                    let (tn_in, tn_out) = (t.op.n_in(), t.op.n_out());
-                    let ys = gather(y, no, t.out_offset, tn_out, ncols);
-                    let mut xs = vec![0.0; tn_in * ncols];
-                    t.op.apply_transpose(&ys, ncols, &mut xs);
-                    scatter_add(&xs, tn_in, out, ni, t.in_offset, ncols);
-                }
-            }
+            LinearOp::Block { terms, .. } => block_apply(terms, y, no, out, ni, ncols, true),
         }
     }
 
