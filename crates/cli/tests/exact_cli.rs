@@ -3,28 +3,9 @@
 //! decision mode reports the best proven bound of the run, and bad flags or an input set
 //! that is empty in exact arithmetic are clear errors.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-use serde_json::Value;
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("convex-outer-exact-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d.join(name)
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convex-outer"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("{e}: stderr {}", String::from_utf8_lossy(&o.stderr)))
-}
+use common::{json, run, tmp};
 
 /// The README's model and input, in files of their own per test (the tests run in
 /// parallel: a shared file could be read while another test rewrites it).

@@ -1,32 +1,9 @@
 //! `convex-outer verify` and `export`, and `.onnx` models in the other commands: the
 //! verdicts, exit codes and result files of VNN-COMP instances, and clear errors.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-use serde_json::Value;
-
-fn testdata(p: &str) -> String {
-    format!("{}/../../testdata/{p}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("convex-outer-verify-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d.join(name)
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convex-outer"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("{e}: stderr {}", String::from_utf8_lossy(&o.stderr)))
-}
+use common::{json, run, testdata, tmp};
 
 #[test]
 fn verdicts_exit_codes_and_result_files() {
