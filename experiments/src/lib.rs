@@ -239,6 +239,17 @@ pub fn tol(rel: f64, v: f64) -> f64 {
     rel * v.abs().max(1.0)
 }
 
+/// The policy's check of a proven bound `j` on the LP optimum against an LP's enclosure:
+/// `j <= value + tolerance * max(1, |value|)` with the solver's confirmed value (its
+/// proven lower end may sit up to that tolerance below the optimum, so a proven `j`
+/// between the two is no contradiction). False when no solver value was accepted or
+/// either number is NaN.
+pub fn below_lp(j: f64, enc: &lp::LpEnclosure) -> bool {
+    enc.solution
+        .as_ref()
+        .is_some_and(|s| le(j, s.value + tol(enc.tolerance, s.value)))
+}
+
 /// Checks the chain for 2-D outputs in every direction `c_k` of `dirs`:
 /// `J(c_k) <= LP(c_k)` (the proven dual against the solver's confirmed value, to the LP
 /// tolerance) and `LP_proven(c_k) <= c_k^T f(x')` for every sampled output `f(x')`

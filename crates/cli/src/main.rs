@@ -601,6 +601,10 @@ struct MethodFlags {
     /// alpha: gradient steps of the optimiser at most.
     #[arg(long, default_value_t = AlphaOptions::default().iterations)]
     alpha_steps: usize,
+    /// alpha: also optimise the intermediate bounds (alpha-CROWN's bounds on every
+    /// unstable ReLU unit instead of CROWN's; one optimisation per unit, much slower).
+    #[arg(long)]
+    alpha_intermediate: bool,
 }
 
 impl MethodFlags {
@@ -610,6 +614,7 @@ impl MethodFlags {
     fn alpha(&self) -> AlphaOptions {
         AlphaOptions {
             iterations: self.alpha_steps,
+            intermediate: self.alpha_intermediate,
             ..Default::default()
         }
     }
@@ -627,11 +632,11 @@ fn method_json(method: Method, alpha: &AlphaOptions, report: Option<&dual::Alpha
         "name": method.name(),
         "bound": if method == Method::Wk { "wong-kolter-dual" } else { method.name() },
         "alpha": rule,
-        "intermediate": method.intermediate().name(),
+        "intermediate": method.intermediate_with(alpha).name(),
         "source": method.source(),
     });
     if method == Method::Alpha {
-        v["optimiser"] = json!({"algorithm": "projected Adam on floating-point J; the proven J at the best alpha is reported", "max_steps": alpha.iterations, "lr": alpha.lr, "lr_decay": alpha.lr_decay, "patience": alpha.patience, "rel_tol": alpha.rel_tol});
+        v["optimiser"] = json!({"algorithm": "projected Adam on floating-point J; the proven J at the best alpha is reported", "max_steps": alpha.iterations, "lr": alpha.lr, "lr_decay": alpha.lr_decay, "patience": alpha.patience, "rel_tol": alpha.rel_tol, "intermediate": alpha.intermediate});
         if let Some(r) = report {
             v["optimiser"]["steps"] = r.steps.into();
             v["optimiser"]["stop"] = r.stop.name().into();
@@ -1046,10 +1051,10 @@ fn bound(a: BoundArgs) -> Result<Value> {
     let method = a.m.method();
     let alpha_opts = a.m.alpha();
     let t = Instant::now();
-    let mbounds = match method {
-        Method::Interval => ib.clone(),
-        Method::Wk => ab.clone(),
-        Method::Crown | Method::Alpha => dual::crown_bounds(model, &p.domain)?,
+    let mbounds = match method.intermediate_with(&alpha_opts) {
+        dual::BoundSource::Interval => ib.clone(),
+        dual::BoundSource::Algorithm1 => ab.clone(),
+        _ => dual::method_bounds_with(model, &p.domain, method, &alpha_opts)?,
     };
     let t_mbounds = ms(t);
     let t = Instant::now();
@@ -1120,8 +1125,11 @@ fn bound(a: BoundArgs) -> Result<Value> {
     out["method"] = method_json(method, &alpha_opts, mb.alpha.as_ref());
     out["interval"] = layer_json(&ib, false).into();
     out["algorithm1"] = layer_json(&ab, true).into();
-    if mb.bounds.source == dual::BoundSource::Crown {
-        out["crown"] = layer_json(&mb.bounds, false).into();
+    if matches!(
+        mb.bounds.source,
+        dual::BoundSource::Crown | dual::BoundSource::AlphaCrown
+    ) {
+        out[mb.bounds.source.name()] = layer_json(&mb.bounds, false).into();
     }
     out["objectives"] = objectives.into();
     if !lp_info.is_null() {

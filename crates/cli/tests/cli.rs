@@ -190,6 +190,42 @@ fn every_method_runs_from_the_command_line() {
         "5",
     ]);
     assert!(b["method"]["optimiser"]["steps"].as_u64().unwrap() <= 5);
+    // alpha-CROWN's own intermediate bounds, by flag: named, and inside CROWN's.
+    let crown = ok_json(&[
+        "bound", "--model", &small, "--input", &input, "--eps", "0.3", "--method", "crown",
+    ]);
+    let b = ok_json(&[
+        "bound",
+        "--model",
+        &small,
+        "--input",
+        &input,
+        "--eps",
+        "0.3",
+        "--method",
+        "alpha",
+        "--alpha-intermediate",
+    ]);
+    assert_eq!(b["method"]["intermediate"], "alpha-crown");
+    assert_eq!(b["method"]["optimiser"]["intermediate"], true);
+    assert!(b.get("crown").is_none());
+    let layers = b["alpha-crown"].as_array().unwrap();
+    assert_eq!(layers.len(), crown["crown"].as_array().unwrap().len());
+    for (a, c) in layers.iter().zip(crown["crown"].as_array().unwrap()) {
+        let f = |v: &serde_json::Value, k: &str| -> Vec<f64> {
+            v[k].as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        };
+        for (x, y) in f(a, "lower").iter().zip(f(c, "lower")) {
+            assert!(*x >= y, "{a} {c}");
+        }
+        for (x, y) in f(a, "upper").iter().zip(f(c, "upper")) {
+            assert!(*x <= y, "{a} {c}");
+        }
+    }
     let r = ok_json(&[
         "radius", "--model", &small, "--input", &input, "--method", "crown",
     ]);

@@ -17,6 +17,9 @@ pub enum BoundSource {
     /// CROWN (Zhang et al. 2018): each layer by the dual bound of rows `+-e_j` with
     /// CROWN's lower slopes on the earlier layers' bounds.
     Crown,
+    /// alpha-CROWN (Xu et al. 2021): CROWN's, then the rows `+-e_j` of every unstable
+    /// unit with lower slopes optimised per row (`dual::alpha_bounds`).
+    AlphaCrown,
     /// Each bound the optimum of an LP over the relaxation built from earlier LP bounds.
     LpAll,
     /// Given by the caller.
@@ -30,6 +33,7 @@ impl BoundSource {
             BoundSource::Interval => "interval",
             BoundSource::Algorithm1 => "algorithm1",
             BoundSource::Crown => "crown",
+            BoundSource::AlphaCrown => "alpha-crown",
             BoundSource::LpAll => "lp-all",
             BoundSource::Given => "given",
         }

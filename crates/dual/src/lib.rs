@@ -30,8 +30,8 @@ pub use certify::{
 pub use domain::InputDomain;
 pub use error::{DualError, Result};
 pub use methods::{
-    bound_given, bound_with_method, certify_with, crown_bounds, crown_slopes, method_bounds,
-    AlphaOptions, AlphaReport, AlphaStop, Method, MethodBound,
+    alpha_bounds, bound_given, bound_with_method, certify_with, crown_bounds, crown_slopes,
+    method_bounds, method_bounds_with, AlphaOptions, AlphaReport, AlphaStop, Method, MethodBound,
 };
 pub use objective::{dual_objective, margin_objectives, AlphaRule, DualBound};
 pub use split::{check_splits, split_bounds, Phase, Split, SplitBounds};

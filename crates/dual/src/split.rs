@@ -17,7 +17,7 @@ use network::Model;
 use crate::bounds::{interval_step, relu_box, BoundSource, LayerBounds};
 use crate::domain::InputDomain;
 use crate::error::{DualError, Result};
-use crate::methods::{crown_slopes, unit_rows};
+use crate::methods::{crown_slopes, unit_rows, units_per_batch};
 use crate::objective::objective_over;
 
 /// The side of a ReLU a split keeps.
@@ -158,7 +158,7 @@ pub(crate) fn crown_layer(
     let alpha = crown_slopes(lower, upper);
     let n = aff[k].op.n_out();
     // About 2^22 objective entries per batch.
-    let chunk = ((1usize << 21) / n.max(1)).clamp(1, n.max(1));
+    let chunk = units_per_batch(n, 1 << 22);
     let mut l = vec![0.0; n];
     let mut u = vec![0.0; n];
     let mut start = 0;

@@ -11,9 +11,9 @@ use rand_chacha::ChaCha8Rng;
 
 use common::{check_inside, sample_points, tol};
 use dual::{
-    algorithm1, bound_with_method, certify, certify_with, crown_bounds, dual_objective,
-    margin_objectives, method_bounds, AlphaOptions, AlphaRule, AlphaStop, BoundSource, InputDomain,
-    Method,
+    algorithm1, alpha_bounds, bound_with_method, certify, certify_with, crown_bounds,
+    dual_objective, margin_objectives, method_bounds, method_bounds_with, AlphaOptions, AlphaRule,
+    AlphaStop, BoundSource, InputDomain, Method,
 };
 use network::{Architecture, Init, Model, Shape};
 
@@ -91,6 +91,22 @@ fn cases() -> Vec<(String, Model)> {
     v
 }
 
+/// Every method with default options, and `alpha` with its intermediate bounds optimised.
+fn configurations() -> Vec<(Method, AlphaOptions)> {
+    let mut v: Vec<_> = Method::ALL
+        .into_iter()
+        .map(|m| (m, AlphaOptions::default()))
+        .collect();
+    v.push((
+        Method::Alpha,
+        AlphaOptions {
+            intermediate: true,
+            ..Default::default()
+        },
+    ));
+    v
+}
+
 /// The index sets of a graph model count its linear units apart: never I-, I+ or I.
 #[test]
 fn counts_keep_linear_units_apart() {
@@ -124,11 +140,10 @@ fn every_method_is_sound_on_every_layer() {
             let y = model.predict(&x).unwrap();
             let c = margin_objectives(n_out, y).unwrap();
             let logits = pre.last().unwrap();
-            let opts = AlphaOptions::default();
-            for m in Method::ALL {
+            for (m, opts) in configurations() {
                 let b = bound_with_method(&model, &dom, &c, m, &opts).unwrap();
                 assert_eq!(b.method, m);
-                assert_eq!(b.bounds.source, m.intermediate());
+                assert_eq!(b.bounds.source, m.intermediate_with(&opts));
                 check_inside(&format!("{name} eps {eps} {m}"), &b.bounds, &pre, npts).unwrap();
                 for (t, &jt) in b.values.iter().enumerate() {
                     assert!(jt <= b.nominal[t], "{name} {m}: proven {jt} above nominal");
@@ -246,6 +261,107 @@ fn crown_bounds_are_proven_j_values_of_unit_rows() {
             m.intermediate()
         );
     }
+    for (m, opts) in configurations() {
+        assert_eq!(
+            method_bounds_with(&model, &dom, m, &opts).unwrap().source,
+            m.intermediate_with(&opts)
+        );
+    }
+    assert_eq!(
+        Method::Alpha.intermediate_with(&configurations()[4].1),
+        BoundSource::AlphaCrown
+    );
+}
+
+/// alpha-CROWN's intermediate bounds (`AlphaOptions::intermediate`): never looser than
+/// CROWN's on any unit of any layer, the first layer equal, strictly tighter somewhere
+/// (on the unstable units the optimiser works on), and what the `alpha` method uses with
+/// the flag; its final J then starts from tighter bounds and is compared with the
+/// default's (no order is guaranteed between two optimiser runs, but the flag's is
+/// higher on most targets here). Soundness is in `every_method_is_sound_on_every_layer`
+/// and `proven.rs`.
+#[test]
+fn alpha_intermediate_bounds_tighten_crowns() {
+    let mut rng = ChaCha8Rng::seed_from_u64(14);
+    let with = AlphaOptions {
+        intermediate: true,
+        ..Default::default()
+    };
+    let (mut tighter, mut units, mut higher, mut targets) = (0, 0, 0, 0);
+    for (name, model) in cases() {
+        let x: Vec<f64> = (0..model.input_len()).map(|_| rng.random()).collect();
+        let dom = InputDomain::new(&x, 0.1, None).unwrap();
+        let crown = crown_bounds(&model, &dom).unwrap();
+        let alpha = alpha_bounds(&model, &dom, &with).unwrap();
+        assert_eq!(alpha.source, BoundSource::AlphaCrown);
+        assert_eq!(alpha.lower[0], crown.lower[0], "{name}");
+        assert_eq!(alpha.upper[0], crown.upper[0], "{name}");
+        for k in 0..crown.lower.len() {
+            // CROWN's bound of layer k over alpha's bounds of the layers before: the unit
+            // rows of the model cut after layer k, with CROWN's slopes.
+            let own = (k > 0).then(|| {
+                let cut = model.truncated(k);
+                let n = cut.output_len();
+                let mut c = vec![0.0; 2 * n * n];
+                for j in 0..n {
+                    c[2 * j * n + j] = 1.0;
+                    c[(2 * j + 1) * n + j] = -1.0;
+                }
+                let hidden = dual::LayerBounds {
+                    lower: alpha.lower[..k].to_vec(),
+                    upper: alpha.upper[..k].to_vec(),
+                    source: BoundSource::Given,
+                };
+                let slopes = dual::crown_slopes(&hidden.lower, &hidden.upper);
+                dual_objective(&cut, &dom, &hidden, &c, &AlphaRule::PerUnit(slopes))
+                    .unwrap()
+                    .values
+            });
+            for j in 0..crown.lower[k].len() {
+                let (l, u) = (alpha.lower[k][j], alpha.upper[k][j]);
+                if let Some(v) = &own {
+                    let (ol, ou) = (
+                        v[2 * j].max(crown.lower[k][j]),
+                        (-v[2 * j + 1]).min(crown.upper[k][j]),
+                    );
+                    let optimised = k + 1 < crown.lower.len()
+                        && j < model.relu_units(k)
+                        && ol < 0.0
+                        && ou > 0.0;
+                    if optimised {
+                        assert!(l >= ol && u <= ou, "{name} layer {k} unit {j}");
+                    } else {
+                        // Stable, linear and logit units: not optimised.
+                        assert_eq!((l, u), (ol, ou), "{name} layer {k} unit {j}");
+                    }
+                }
+                assert!(
+                    l >= crown.lower[k][j] && u <= crown.upper[k][j] && l <= u,
+                    "{name} layer {k} unit {j}: [{l}, {u}] vs CROWN [{}, {}]",
+                    crown.lower[k][j],
+                    crown.upper[k][j]
+                );
+                units += 1;
+                tighter += usize::from(l > crown.lower[k][j] || u < crown.upper[k][j]);
+            }
+        }
+        let y = model.predict(&x).unwrap();
+        let c = margin_objectives(model.output_len(), y).unwrap();
+        let b = bound_with_method(&model, &dom, &c, Method::Alpha, &with).unwrap();
+        assert_eq!(b.bounds, alpha, "{name}");
+        let d =
+            bound_with_method(&model, &dom, &c, Method::Alpha, &AlphaOptions::default()).unwrap();
+        for t in (0..model.output_len()).filter(|&t| t != y) {
+            targets += 1;
+            higher += usize::from(b.values[t] > d.values[t]);
+        }
+    }
+    eprintln!("alpha intermediate: {tighter} of {units} bounds tighter than CROWN's, final J higher on {higher} of {targets} targets");
+    assert!(tighter > units / 20, "{tighter} of {units} bounds tighter");
+    assert!(
+        higher > targets / 2,
+        "higher on {higher} of {targets} targets"
+    );
 }
 
 #[test]

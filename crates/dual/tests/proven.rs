@@ -166,13 +166,18 @@ fn proven_bounds_hold_in_exact_arithmetic_across_scales() {
         };
         let ib = interval_bounds(&model, &dom).unwrap();
         let ab = algorithm1(&model, &dom).unwrap();
+        let intermediate = dual::AlphaOptions {
+            intermediate: true,
+            ..Default::default()
+        };
+        let alb = dual::alpha_bounds(&model, &dom, &intermediate).unwrap();
         let c = margin_objectives(3, 0).unwrap();
         let j = dual_objective(&model, &dom, &ab, &c, &AlphaRule::Paper).unwrap();
         let (lo, hi) = (dom.lower(), dom.upper());
         for s in 0..60 {
             let xs = sample(s, &lo, &hi, &mut rng);
             let pre = preactivations_exact(&model, &xs).unwrap();
-            for b in [&ib, &ab] {
+            for b in [&ib, &ab, &alb] {
                 for (layer, zs) in pre.iter().enumerate() {
                     for (k, z) in zs.iter().enumerate() {
                         assert_ne!(
@@ -248,9 +253,14 @@ fn proven_bounds_hold_on_graph_models_across_scales() {
         let eps = [0.0, 1e-9, 0.01, 0.3][case % 4];
         let dom = InputDomain::new(&x, eps, None).unwrap();
         let c = margin_objectives(3, 0).unwrap();
+        let intermediate = AlphaOptions {
+            intermediate: true,
+            ..Default::default()
+        };
         let bounds: Vec<_> = Method::ALL
             .iter()
             .map(|&m| bound_with_method(&model, &dom, &c, m, &AlphaOptions::default()).unwrap())
+            .chain([bound_with_method(&model, &dom, &c, Method::Alpha, &intermediate).unwrap()])
             .collect();
         let (lo, hi) = (dom.lower(), dom.upper());
         for s in 0..30 {

@@ -325,11 +325,11 @@ fn main() -> Result<()> {
                     let (_, e, ms) = sols.swap_remove(p);
                     let s = e.solution.clone().expect("solve_verified returns optima");
                     let v = e.upper_at_input.expect("an optimum has an input point");
-                    let lp_tol = experiments::tol(e.tolerance, s.value);
-                    if j > s.value + lp_tol {
+                    if !experiments::below_lp(j, &e) {
                         bail!(
-                            "{name}: proven J = {j} exceeds the LP optimum {} (tolerance {lp_tol:.1e})",
-                            s.value
+                            "{name}: proven J = {j} exceeds the LP optimum {} (tolerance {:.1e})",
+                            s.value,
+                            experiments::tol(e.tolerance, s.value)
                         );
                     }
                     if !experiments::le(e.proven_lower, v) {
