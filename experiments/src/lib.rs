@@ -20,6 +20,38 @@ use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::{DrawingArea, DrawingAreaErrorKind, DrawingBackend, BLACK, WHITE};
 use plotters::style::Color;
 
+/// An LP solver on the command line (`--solver`), as a clap value enum shared by every
+/// experiment that solves LP (19).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SolverArg {
+    /// Dual simplex in pure Rust.
+    Microlp,
+    /// Interior point in pure Rust.
+    Clarabel,
+    /// HiGHS (feature `lp/highs`).
+    Highs,
+}
+
+impl SolverArg {
+    /// The solver named, or the preferred one (HiGHS when compiled in, else Clarabel);
+    /// an error when HiGHS is named but not compiled in.
+    pub fn resolve(arg: Option<SolverArg>) -> Result<lp::Solver> {
+        let s = match arg {
+            None => return Ok(lp::Solver::preferred()),
+            Some(SolverArg::Microlp) => lp::Solver::Microlp,
+            Some(SolverArg::Clarabel) => lp::Solver::Clarabel,
+            Some(SolverArg::Highs) => lp::Solver::Highs,
+        };
+        if !s.available() {
+            anyhow::bail!(
+                "--solver {}: not compiled with the `highs` feature (build with --features lp/highs)",
+                s.name()
+            );
+        }
+        Ok(s)
+    }
+}
+
 /// DejaVu Sans (Bitstream Vera licence, `assets/DejaVuSans.LICENSE`).
 pub const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
@@ -247,7 +279,13 @@ pub fn tol(rel: f64, v: f64) -> f64 {
 pub fn below_lp(j: f64, enc: &lp::LpEnclosure) -> bool {
     enc.solution
         .as_ref()
-        .is_some_and(|s| le(j, s.value + tol(enc.tolerance, s.value)))
+        .is_some_and(|s| below_lp_value(j, s.value, enc.tolerance))
+}
+
+/// As [`below_lp`], with the solver's value and the relative tolerance given:
+/// `j <= value + tolerance * max(1, |value|)` (false when either number is NaN).
+pub fn below_lp_value(j: f64, value: f64, tolerance: f64) -> bool {
+    le(j, value + tol(tolerance, value))
 }
 
 /// Checks the chain for 2-D outputs in every direction `c_k` of `dirs`:
@@ -265,7 +303,7 @@ pub fn check_support_chain(
     let lp_tol = lp::VerifyOptions::default().tolerance;
     for (k, d) in dirs.iter().enumerate() {
         let name = format!("{what}, direction {k} ({:.4}, {:.4})", d.0, d.1);
-        if dual[k] > lp[k] + tol(lp_tol, lp[k]) {
+        if !below_lp_value(dual[k], lp[k], lp_tol) {
             anyhow::bail!("{name}: dual {} > LP {}", dual[k], lp[k]);
         }
         let min = outputs
@@ -320,6 +358,27 @@ mod tests {
             e.to_string().contains("direction 1") && e.to_string().contains("LP"),
             "{e}"
         );
+        // A NaN never passes: a dual of NaN, or an LP value of NaN.
+        let mut nan = dual.clone();
+        nan[3] = f64::NAN;
+        let e = check_support_chain("square", &dirs, &nan, &exact, &exact, &outputs).unwrap_err();
+        assert!(e.to_string().contains("direction 3"), "{e}");
+        let mut lp = exact.clone();
+        lp[0] = f64::NAN;
+        let e = check_support_chain("square", &dirs, &dual, &lp, &exact, &outputs).unwrap_err();
+        assert!(e.to_string().contains("direction 0"), "{e}");
+    }
+
+    /// The LP policy: a proven bound up to the tolerance above the solver's value passes,
+    /// beyond it or NaN fails.
+    #[test]
+    fn the_lp_policy_allows_the_solvers_tolerance_and_no_nan() {
+        assert!(below_lp_value(1.0 + 0.9e-6, 1.0, 1e-6));
+        assert!(!below_lp_value(1.0 + 1.1e-6, 1.0, 1e-6));
+        assert!(below_lp_value(-1000.0 + 0.9e-3, -1000.0, 1e-6));
+        assert!(!below_lp_value(-1000.0 + 1.1e-3, -1000.0, 1e-6));
+        assert!(!below_lp_value(f64::NAN, 1.0, 1e-6));
+        assert!(!below_lp_value(0.0, f64::NAN, 1e-6));
     }
 
     #[test]

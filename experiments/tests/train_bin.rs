@@ -43,8 +43,15 @@ fn train_writes_a_model_with_its_settings() {
         .args(["--mode", "adversarial", "--out", "x.json"])
         .output()
         .unwrap();
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--mode must be standard or robust"));
+    // A usage error (clap: exit 2) naming the flag and listing the values.
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--mode")
+            && err.contains("adversarial")
+            && err.contains("[possible values: standard, robust]"),
+        "{err}"
+    );
     let o = Command::new(env!("CARGO_BIN_EXE_train"))
         .args(["--device", "cuda", "--out", "x.json"])
         .output()

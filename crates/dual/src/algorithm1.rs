@@ -25,9 +25,10 @@
 
 use network::Model;
 
-use crate::bounds::{unit_stability, BoundSource, LayerBounds, Stability};
+use crate::bounds::{BoundSource, LayerBounds, Stability};
 use crate::domain::InputDomain;
 use crate::error::{DualError, Result};
+use crate::relax::Relaxation;
 use crate::rounding::{error_bound, gamma, UNIT_ROUNDOFF};
 
 /// Work done by one run of Algorithm 1, for benchmarks and reports.
@@ -119,18 +120,15 @@ pub fn algorithm1_with_stats(
         let mut unstable = Vec::new();
         let mut l_eff = Vec::new();
         for j in 0..n_prev {
-            d[j] = match unit_stability(relu, j, l[j], u[j]) {
-                Stability::Off => 0.0,
-                Stability::On | Stability::Linear => 1.0,
-                Stability::Unstable => {
-                    unstable.push(j);
-                    // s / d ranges over [0, -l] with the exact slope; widened for the
-                    // rounding of d.
-                    let g4 = gamma(4);
-                    l_eff.push((l[j] * (1.0 + g4) - g4 * l[j].abs().max(u[j])).next_down());
-                    u[j] / (u[j] - l[j])
-                }
-            };
+            let rel = Relaxation::of(relu, j, l[j], u[j]);
+            d[j] = rel.upper_slope();
+            if rel.stability == Stability::Unstable {
+                unstable.push(j);
+                // s / d ranges over [0, -l] with the exact slope; widened for the
+                // rounding of d.
+                let g4 = gamma(4);
+                l_eff.push((l[j] * (1.0 + g4) - g4 * l[j].abs().max(u[j])).next_down());
+            }
             if d[j] > 0.0 {
                 q[j] = d[j] * (rem[j] + g * (rho[j] + psi[j].abs()));
             }

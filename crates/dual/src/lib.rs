@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod methods;
 pub mod objective;
+pub mod relax;
 pub mod rounding;
 pub mod split;
 
@@ -34,4 +35,5 @@ pub use methods::{
     method_bounds, method_bounds_with, AlphaOptions, AlphaReport, AlphaStop, Method, MethodBound,
 };
 pub use objective::{dual_objective, margin_objectives, AlphaRule, DualBound};
+pub use relax::Relaxation;
 pub use split::{check_splits, split_bounds, Phase, Split, SplitBounds};

@@ -24,13 +24,12 @@ use network::{Affine, Model};
 use rayon::prelude::*;
 
 use crate::algorithm1::algorithm1;
-use crate::bounds::{
-    interval_bounds, interval_step, relu_box, stability, unit_stability, BoundSource,
-};
+use crate::bounds::{interval_bounds, interval_step, relu_box, stability, BoundSource};
 use crate::bounds::{LayerBounds, Stability};
 use crate::domain::InputDomain;
 use crate::error::{DualError, Result};
 use crate::objective::objective_over;
+use crate::relax::Relaxation;
 use crate::split::crown_layer;
 
 /// A bound method (see the module docs for what each computes and its source).
@@ -192,16 +191,17 @@ pub fn crown_slopes(lower: &[Vec<f64>], upper: &[Vec<f64>]) -> Vec<Vec<f64>> {
         .map(|(l, u)| {
             l.iter()
                 .zip(u)
-                .map(|(&l, &u)| if u > -l { 1.0 } else { 0.0 })
+                .map(|(&l, &u)| Relaxation::relu(l, u).crown_slope())
                 .collect()
         })
         .collect()
 }
 
 /// How many units of a layer of `n` get their rows `+-e_j` in one batch of about
-/// `entries` objective entries (`2 * units * n` per batch; at least 1, at most `n`).
-pub(crate) fn units_per_batch(n: usize, entries: usize) -> usize {
-    (entries / 2 / n.max(1)).clamp(1, n.max(1))
+/// `2^entries_log2` objective entries (`2 * units * n` per batch; at least 1, at most
+/// `n`).
+pub(crate) fn units_per_batch(n: usize, entries_log2: u32) -> usize {
+    ((1usize << entries_log2) / 2 / n.max(1)).clamp(1, n.max(1))
 }
 
 /// Rows of `+e_j` and `-e_j` for the units `js` of a layer of `n` units.
@@ -274,7 +274,7 @@ pub fn alpha_bounds(
                 .filter(|&j| stability(l[j], u[j]) == Stability::Unstable)
                 .collect();
             // The optimiser keeps a slope per row and unit of every earlier layer besides.
-            for js in unstable.chunks(units_per_batch(n, 1 << 21)) {
+            for js in unstable.chunks(units_per_batch(n, 21)) {
                 let c = unit_rows(js.iter().copied(), n);
                 let (values, _, _) =
                     optimised_alpha(&aff[..=k], &relu[..k], domain, (&lower, &upper), &c, opts)?;
@@ -593,15 +593,11 @@ fn value_and_gradient(
             for (r, (col, out)) in nh.chunks(ni).zip(next.chunks_mut(ni)).enumerate() {
                 for k in 0..ni {
                     let v = col[k];
-                    out[k] = match unit_stability(relu[t - 1], k, l[k], u[k]) {
-                        Stability::Off => 0.0,
-                        Stability::On | Stability::Linear => v,
-                        Stability::Unstable => {
-                            let d = u[k] / (u[k] - l[k]);
-                            j[r] += l[k] * d * v.max(0.0);
-                            d * v.max(0.0) + al[r * ni + k] * v.min(0.0)
-                        }
-                    };
+                    let rel = Relaxation::of(relu[t - 1], k, l[k], u[k]);
+                    if rel.stability == Stability::Unstable {
+                        j[r] += l[k] * rel.upper_slope() * v.max(0.0);
+                    }
+                    out[k] = rel.dual(v, al[r * ni + k]);
                 }
             }
             nu = next;
@@ -643,11 +639,12 @@ fn value_and_gradient(
             for k in 0..no {
                 let idx = r * no + k;
                 let (g, v) = (gout[idx], v_all[idx]);
-                next[idx] = match unit_stability(relu[t], k, l[k], u[k]) {
+                let rel = Relaxation::of(relu[t], k, l[k], u[k]);
+                next[idx] = match rel.stability {
                     Stability::Off => 0.0,
                     Stability::On | Stability::Linear => g,
                     Stability::Unstable => {
-                        let d = u[k] / (u[k] - l[k]);
+                        let d = rel.upper_slope();
                         if v > 0.0 {
                             g * d + l[k] * d
                         } else if v < 0.0 {
@@ -695,11 +692,11 @@ mod tests {
     /// changes sign, which a step of 1e-7 rarely crosses.
     #[test]
     fn batches_are_bounded_in_entries_and_units() {
-        assert_eq!(units_per_batch(1000, 1 << 21), 1000);
-        assert_eq!(units_per_batch(3136, 1 << 21), 334);
-        assert_eq!(units_per_batch(3136, 1 << 20), 167);
-        assert_eq!(units_per_batch(1 << 22, 1 << 21), 1);
-        assert_eq!(units_per_batch(0, 1 << 21), 1);
+        assert_eq!(units_per_batch(1000, 21), 1000);
+        assert_eq!(units_per_batch(3136, 21), 334);
+        assert_eq!(units_per_batch(3136, 20), 167);
+        assert_eq!(units_per_batch(1 << 22, 21), 1);
+        assert_eq!(units_per_batch(0, 21), 1);
     }
 
     #[test]

@@ -15,9 +15,10 @@
 
 use network::Model;
 
-use crate::bounds::{unit_stability, BoundSource, LayerBounds, Stability};
+use crate::bounds::{BoundSource, LayerBounds, Stability};
 use crate::domain::InputDomain;
 use crate::error::{DualError, Result};
+use crate::relax::Relaxation;
 use crate::rounding::{
     gamma, max_abs, mul_down, mul_up, sub_down, OpMagnitude, RoundedSum, ETA, UNIT_ROUNDOFF,
 };
@@ -245,7 +246,8 @@ pub(crate) fn objective_over(
             let mut s = 0.0;
             for j in 0..ni {
                 let v = col[j];
-                let st = unit_stability(relu_t, j, l[j], u[j]);
+                let rel = Relaxation::of(relu_t, j, l[j], u[j]);
+                let st = rel.stability;
                 if st != Stability::Off && !v.is_finite() {
                     return Err(overflow(j, v));
                 }
@@ -265,11 +267,10 @@ pub(crate) fn objective_over(
                         v
                     }
                     Stability::Unstable => {
-                        let d = u[j] / (u[j] - l[j]);
+                        let d = rel.upper_slope();
                         let al = alpha_t.map_or(d, |a| a[j]);
-                        let pos = d * v.max(0.0);
-                        s += l[j] * pos;
-                        let nu_j = pos + al * v.min(0.0);
+                        s += l[j] * (d * v.max(0.0));
+                        let nu_j = rel.dual(v, al);
                         // min of nu_j zhat - nuhat_j z over the triangle's vertices, with
                         // the largest nuhat_j (z >= 0 there).
                         let g_hi = (v + e(r, j)).next_up();

@@ -158,7 +158,7 @@ pub(crate) fn crown_layer(
     let alpha = crown_slopes(lower, upper);
     let n = aff[k].op.n_out();
     // About 2^22 objective entries per batch.
-    let chunk = units_per_batch(n, 1 << 22);
+    let chunk = units_per_batch(n, 22);
     let mut l = vec![0.0; n];
     let mut u = vec![0.0; n];
     let mut start = 0;

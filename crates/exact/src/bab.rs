@@ -35,8 +35,8 @@ use std::collections::BinaryHeap;
 use std::time::Instant;
 
 use dual::{
-    bound_given, split_bounds, stability, unit_stability, AlphaOptions, InputDomain, LayerBounds,
-    Method, Phase, Split, SplitBounds, Stability,
+    bound_given, split_bounds, stability, AlphaOptions, InputDomain, LayerBounds, Method, Phase,
+    Relaxation, Split, SplitBounds, Stability,
 };
 use lp::{Lp19, LpOptions, Solver, VerifyOptions as LpVerifyOptions};
 use network::Model;
@@ -671,20 +671,15 @@ pub fn crown_backward(
         let (l, u) = (&bounds.lower[t - 1], &bounds.upper[t - 1]);
         let relu = model.relu_units(t - 1);
         for (j, v) in nuhat.iter_mut().enumerate() {
-            *v = match unit_stability(relu, j, l[j], u[j]) {
-                Stability::Off => 0.0,
-                Stability::On | Stability::Linear => *v,
-                Stability::Unstable => {
-                    let d = u[j] / (u[j] - l[j]);
-                    let score = -l[j] * d * v.max(0.0);
-                    let key = (if score.is_finite() { score } else { 0.0 }, -l[j] * d);
-                    if best.as_ref().is_none_or(|(b, _, _)| key > *b) {
-                        best = Some((key, t - 1, j));
-                    }
-                    let alpha = if u[j] > -l[j] { 1.0 } else { 0.0 };
-                    d * v.max(0.0) + alpha * v.min(0.0)
+            let rel = Relaxation::of(relu, j, l[j], u[j]);
+            if rel.stability == Stability::Unstable {
+                let score = rel.height() * v.max(0.0);
+                let key = (if score.is_finite() { score } else { 0.0 }, rel.height());
+                if best.as_ref().is_none_or(|(b, _, _)| key > *b) {
+                    best = Some((key, t - 1, j));
                 }
-            };
+            }
+            *v = rel.dual(*v, rel.crown_slope());
         }
         nu = nuhat;
     }

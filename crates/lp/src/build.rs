@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use dual::{unit_stability, InputDomain, LayerBounds, Phase, Split, Stability};
+use dual::{unit_stability, InputDomain, LayerBounds, Phase, Relaxation, Split, Stability};
 use network::{LinearOp, Model};
 
 use crate::error::Result;
@@ -245,10 +245,13 @@ impl<'m> Lp19<'m> {
                                 0.0,
                                 RowKind::ReluAboveInput { layer: t, unit: j },
                             );
+                            let [cz, czh, rhs] = Relaxation::relu(l[j], u[j])
+                                .upper_row()
+                                .expect("an unstable unit has an upper line");
                             lp.add_row(
-                                &[(z, u[j] - l[j]), (zhj, -u[j])],
+                                &[(z, cz), (zhj, czh)],
                                 f64::NEG_INFINITY,
-                                -u[j] * l[j],
+                                rhs,
                                 RowKind::ReluUpper { layer: t, unit: j },
                             );
                             ZVar::Var(z)

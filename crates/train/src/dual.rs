@@ -24,10 +24,14 @@ pub struct TensorDual {
 }
 
 /// `d` of the paper's alpha (u/(u-l) on unstable units, 1 on stably-on, 0 on stably-off)
-/// and the unstable mask.
+/// and the unstable mask: the tensor form of [`dual::Relaxation::upper_slope`] and
+/// [`dual::Relaxation::stability`] (the one definition of the triangle; a test checks
+/// this against it elementwise).
 pub(crate) fn relaxation(l: &Tensor, u: &Tensor) -> Result<(Tensor, Tensor)> {
     let unstable = l.lt(0.0)?.mul(&u.gt(0.0)?)?;
-    let on = l.ge(0.0)?;
+    // Active: l >= 0 and u > 0 (a unit with u <= 0 is inactive first, as in `dual`: for
+    // l = u = 0 both give z = 0, and the slopes agree).
+    let on = l.ge(0.0)?.mul(&u.gt(0.0)?)?;
     let ones = l.ones_like()?;
     let zeros = l.zeros_like()?;
     let denom = unstable.where_cond(&(u - l)?, &ones)?;
@@ -181,4 +185,50 @@ pub fn margin_objectives(
         }
     }
     Ok(Tensor::from_vec(v, (labels.len(), n, n), dev)?.to_dtype(dtype)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// The tensor relaxation is `dual::Relaxation` elementwise: the same slope, bit for bit,
+    /// and the same unstable set, on ordinary, tied and degenerate bounds.
+    #[test]
+    fn the_tensor_relaxation_is_duals() {
+        let pairs: [(f64, f64); 10] = [
+            (-1.0, 3.0),
+            (-3.0, 1.0),
+            (-2.0, 2.0),
+            (0.0, 2.0),
+            (1.0, 2.0),
+            (-3.0, 0.0),
+            (-3.0, -1.0),
+            (0.0, 0.0),
+            (-1e-300, 1e-300),
+            (-0.1, 7.3),
+        ];
+        let l: Vec<f64> = pairs.iter().map(|p| p.0).collect();
+        let u: Vec<f64> = pairs.iter().map(|p| p.1).collect();
+        let lt = Tensor::from_vec(l.clone(), (1, l.len()), &Device::Cpu).unwrap();
+        let ut = Tensor::from_vec(u.clone(), (1, u.len()), &Device::Cpu).unwrap();
+        let (d, unstable) = relaxation(&lt, &ut).unwrap();
+        let d: Vec<f64> = d.flatten_all().unwrap().to_vec1().unwrap();
+        let unstable: Vec<f64> = unstable
+            .to_dtype(DType::F64)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        for (k, &(l, u)) in pairs.iter().enumerate() {
+            let r = dual::Relaxation::relu(l, u);
+            assert_eq!(d[k], r.upper_slope(), "[{l}, {u}]");
+            assert_eq!(
+                unstable[k] == 1.0,
+                r.stability == dual::Stability::Unstable,
+                "[{l}, {u}]"
+            );
+        }
+    }
 }

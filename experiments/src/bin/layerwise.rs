@@ -14,7 +14,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use clap::Parser;
 use dual::{algorithm1, interval_bounds, InputDomain};
-use lp::{Lp19, Solver};
+use lp::Lp19;
 use network::{Architecture, Init};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -38,8 +38,8 @@ struct Args {
     #[arg(long, default_value_t = 401)]
     grid: usize,
     /// microlp, clarabel or highs (default: highs when compiled in, else clarabel).
-    #[arg(long)]
-    solver: Option<String>,
+    #[arg(long, value_enum)]
+    solver: Option<experiments::SolverArg>,
     /// Folder that receives results/ and figures/.
     #[arg(long, default_value = ".")]
     out_dir: PathBuf,
@@ -65,10 +65,7 @@ fn main() -> Result<()> {
     if a.grid < 2 || a.nets == 0 {
         bail!("--grid must be at least 2 and --nets at least 1");
     }
-    let solver = match &a.solver {
-        Some(s) => Solver::parse(s)?,
-        None => Solver::preferred(),
-    };
+    let solver = experiments::SolverArg::resolve(a.solver)?;
     let out = experiments::Outputs::new(&a.out_dir, "layerwise")?;
     let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
     let pb = experiments::progress(a.nets, "layerwise");

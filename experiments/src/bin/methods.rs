@@ -26,7 +26,7 @@ use dual::{
     bound_given, method_bounds, method_bounds_with, min_over_targets, AlphaOptions, InputDomain,
     Method,
 };
-use lp::{lp_all_bounds, Lp19, LpOptions, Solver};
+use lp::{lp_all_bounds, Lp19, LpOptions};
 use network::{data, load_model, Architecture, Init, Model};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -69,8 +69,8 @@ struct Args {
     #[arg(long, default_value_t = 10)]
     intermediate_digits: usize,
     /// microlp, clarabel or highs for LP-all (default: highs when compiled in, else clarabel).
-    #[arg(long)]
-    solver: Option<String>,
+    #[arg(long, value_enum)]
+    solver: Option<experiments::SolverArg>,
     /// Folder that receives results/ and figures/.
     #[arg(long, default_value = ".")]
     out_dir: PathBuf,
@@ -268,10 +268,7 @@ fn main() -> Result<()> {
             bail!("{flag} must be a non-negative number, got {v}");
         }
     }
-    let solver = match &a.solver {
-        Some(s) => Solver::parse(s)?,
-        None => Solver::preferred(),
-    };
+    let solver = experiments::SolverArg::resolve(a.solver)?;
     let out = experiments::Outputs::new(&a.out_dir, "methods")?;
     let subjects = subjects(&a)?;
     let variants = variants(&a);

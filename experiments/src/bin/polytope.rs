@@ -15,7 +15,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use clap::Parser;
 use dual::{algorithm1, dual_objective, interval_bounds, AlphaRule, InputDomain};
-use lp::{Lp19, Solver};
+use lp::Lp19;
 use network::{Architecture, Init};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -39,8 +39,8 @@ struct Args {
     /// Grid points per input dimension for the true polytope.
     #[arg(long, default_value_t = 201)]
     grid: usize,
-    #[arg(long)]
-    solver: Option<String>,
+    #[arg(long, value_enum)]
+    solver: Option<experiments::SolverArg>,
     #[arg(long, default_value = ".")]
     out_dir: PathBuf,
 }
@@ -74,10 +74,7 @@ fn main() -> Result<()> {
     {
         bail!("need positive eps values, --directions >= 8, --grid >= 2, --nets >= 1");
     }
-    let solver = match &a.solver {
-        Some(s) => Solver::parse(s)?,
-        None => Solver::preferred(),
-    };
+    let solver = experiments::SolverArg::resolve(a.solver)?;
     let out = experiments::Outputs::new(&a.out_dir, "polytope")?;
     let dirs = experiments::directions(a.directions);
     let cs: Vec<f64> = dirs.iter().flat_map(|d| [d.0, d.1]).collect();

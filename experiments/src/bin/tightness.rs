@@ -70,8 +70,8 @@ struct Args {
     #[arg(long, default_value_t = 200)]
     samples: usize,
     /// microlp, clarabel or highs (default: highs when compiled in, else clarabel).
-    #[arg(long)]
-    solver: Option<String>,
+    #[arg(long, value_enum)]
+    solver: Option<experiments::SolverArg>,
     /// The paper's scale: 100 images, eps 0.1, no LP size limit.
     #[arg(long)]
     paper_scale: bool,
@@ -148,10 +148,7 @@ fn main() -> Result<()> {
     if let Some(e) = eps.iter().find(|e| !(e.is_finite() && **e > 0.0)) {
         bail!("--eps values must be positive, got {e}");
     }
-    let solver = match &a.solver {
-        Some(s) => Solver::parse(s)?,
-        None => Solver::preferred(),
-    };
+    let solver = experiments::SolverArg::resolve(a.solver)?;
     let (_, test) = data::mnist_split(data::DEFAULT_SPLIT_SEED)?;
     if a.images == 0 || a.first + a.images > test.len() {
         bail!(

@@ -24,7 +24,7 @@ use anyhow::{bail, Result};
 use candle_core::{DType, Device};
 use clap::Parser;
 use dual::{algorithm1, dual_objective, robust_error, AlphaRule, InputDomain};
-use lp::{Lp19, Solver};
+use lp::Lp19;
 use network::{data::toy2d, Architecture, Dataset, Init, Model};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -54,8 +54,8 @@ struct Args {
     #[arg(long, default_value_t = 201)]
     grid: usize,
     /// microlp, clarabel or highs (default: highs when compiled in, else clarabel).
-    #[arg(long)]
-    solver: Option<String>,
+    #[arg(long, value_enum)]
+    solver: Option<experiments::SolverArg>,
     /// Folder that receives results/ and figures/.
     #[arg(long, default_value = ".")]
     out_dir: PathBuf,
@@ -163,10 +163,7 @@ fn main() -> Result<()> {
     if !(a.eps.is_finite() && a.eps > 0.0) || a.epochs == 0 || a.directions < 8 || a.grid < 2 {
         bail!("need eps > 0, --epochs >= 1, --directions >= 8 and --grid >= 2");
     }
-    let solver = match &a.solver {
-        Some(s) => Solver::parse(s)?,
-        None => Solver::preferred(),
-    };
+    let solver = experiments::SolverArg::resolve(a.solver)?;
     let data = toy2d(12, MIN_DIST, a.seed)?;
     let out = experiments::Outputs::new(&a.out_dir, "toy2d")?;
     let out_poly = experiments::Outputs::new(&a.out_dir, "toy2d_polytope")?;

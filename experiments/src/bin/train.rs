@@ -21,15 +21,15 @@ struct Args {
     /// mnist-conv or mlp:W0-W1-...-WL
     #[arg(long, default_value = "mnist-conv")]
     arch: String,
-    /// standard (PyTorch default) or paper (N(0, 1/sqrt(fan_in)), biases N(0,1))
-    #[arg(long, default_value = "standard")]
-    init: String,
-    /// mnist (the shipped subset's train split) or toy2d (appendix B.1's 12 points)
-    #[arg(long, default_value = "mnist")]
-    data: String,
-    /// standard or robust
-    #[arg(long, default_value = "robust")]
-    mode: String,
+    /// Weight initialisation.
+    #[arg(long, value_enum, default_value = "standard")]
+    init: InitArg,
+    /// Training data.
+    #[arg(long, value_enum, default_value = "mnist")]
+    data: DataArg,
+    /// Standard or robust (Theorem 2) training.
+    #[arg(long, value_enum, default_value = "robust")]
+    mode: ModeArg,
     /// Final eps of robust training (and the eps of the evaluation).
     #[arg(long, default_value_t = 0.1)]
     eps: f64,
@@ -58,34 +58,69 @@ struct Args {
     /// Test examples in the final Table 1 evaluation.
     #[arg(long, default_value_t = 1000)]
     eval_count: usize,
-    /// cpu or cuda
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    /// Where the tensors live (cuda needs the `cuda` feature).
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceArg,
     #[arg(long)]
     out: PathBuf,
 }
 
+/// Weight initialisation (`network::Init`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum InitArg {
+    /// PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    Standard,
+    /// Appendix B.1: weights N(0, 1/fan_in), biases N(0, 1).
+    Paper,
+}
+
+/// Training data.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum DataArg {
+    /// The shipped MNIST subset's train split (its test split for the evaluation).
+    Mnist,
+    /// Appendix B.1's 12 random 2-D points.
+    Toy2d,
+}
+
+/// Standard or robust training.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ModeArg {
+    /// Cross-entropy on the clean examples.
+    Standard,
+    /// The robust loss of Theorem 2 (the dual bound's cross-entropy).
+    Robust,
+}
+
+/// Where the tensors live.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum DeviceArg {
+    Cpu,
+    /// A CUDA GPU (feature `cuda`).
+    Cuda,
+}
+
+/// A flag value's name as the command line spells it.
+fn arg_name(v: impl clap::ValueEnum) -> String {
+    v.to_possible_value()
+        .map_or_else(String::new, |p| p.get_name().to_string())
+}
+
 fn main() -> Result<()> {
     let a = Args::parse();
-    let device = train::device(&a.device)?;
+    let device = train::device(&arg_name(a.device))?;
     let arch = Architecture::parse(&a.arch)?;
-    let init = match a.init.as_str() {
-        "standard" => Init::Standard,
-        "paper" => Init::Paper,
-        o => bail!("--init must be standard or paper, got {o:?}"),
+    let init = match a.init {
+        InitArg::Standard => Init::Standard,
+        InitArg::Paper => Init::Paper,
     };
-    let robust = match a.mode.as_str() {
-        "robust" => true,
-        "standard" => false,
-        o => bail!("--mode must be standard or robust, got {o:?}"),
-    };
-    let (train_set, test_set) = match a.data.as_str() {
-        "mnist" => data::mnist_split(data::DEFAULT_SPLIT_SEED)?,
-        "toy2d" => {
+    let robust = a.mode == ModeArg::Robust;
+    let (train_set, test_set) = match a.data {
+        DataArg::Mnist => data::mnist_split(data::DEFAULT_SPLIT_SEED)?,
+        DataArg::Toy2d => {
             let d = data::toy2d(12, 0.16, a.seed)?;
             (d.clone(), d)
         }
-        o => bail!("--data must be mnist or toy2d, got {o:?}"),
     };
     let train_set = match a.train_count {
         Some(n) if n < train_set.len() => train_set.subset(
@@ -100,7 +135,7 @@ fn main() -> Result<()> {
             "--arch {} takes {} inputs but --data {} has {}",
             a.arch,
             model.input_len(),
-            a.data,
+            arg_name(a.data),
             train_set.dim()
         );
     }
@@ -145,15 +180,15 @@ fn main() -> Result<()> {
     pb.finish_and_clear();
     let train_seconds = t.elapsed().as_secs_f64();
     let idx: Vec<usize> = (0..a.eval_count.min(test_set.len())).collect();
-    let clip = (a.data == "mnist").then_some((0.0, 1.0));
+    let clip = (a.data == DataArg::Mnist).then_some((0.0, 1.0));
     let row = evaluate(&net, &test_set, &idx, a.eps, clip, 100, a.seed)?;
     let trained = net.to_model()?;
     let meta = json!({
         "created_by": "experiments/src/bin/train.rs",
         "command": std::env::args().collect::<Vec<_>>().join(" "),
-        "arch": a.arch, "init": a.init, "data": train_set.name, "mode": a.mode,
+        "arch": a.arch, "init": arg_name(a.init), "data": train_set.name, "mode": arg_name(a.mode),
         "eps": cfg.eps, "eps_start": cfg.eps_start, "ramp_epochs": cfg.ramp_epochs, "epochs": cfg.epochs,
-        "batch": cfg.batch_size, "lr": cfg.lr, "seed": cfg.seed, "device": a.device,
+        "batch": cfg.batch_size, "lr": cfg.lr, "seed": cfg.seed, "device": arg_name(a.device),
         "projections": cfg.projections, "train_bound": if cfg.projections.is_some() { "random-projection estimate (Wong et al. 2018)" } else { "exact dual" },
         "train_seconds": train_seconds,
         "history": history.iter().map(|s| json!({"epoch": s.epoch, "eps": s.eps, "loss": s.loss, "error": s.error, "robust_error": s.robust_error, "seconds": s.seconds})).collect::<Vec<_>>(),
