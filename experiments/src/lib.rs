@@ -20,6 +20,38 @@ use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::{DrawingArea, DrawingAreaErrorKind, DrawingBackend, BLACK, WHITE};
 use plotters::style::Color;
 
+/// A number in a results CSV as Rust's `Display` writes it (the shortest decimal that reads
+/// back to the same value; every results file uses it), for
+/// `#[serde(serialize_with = "experiments::display")]` on the fields of a row struct.
+pub fn display<T: std::fmt::Display, S: serde::Serializer>(
+    v: &T,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+/// As [`display`] for an optional value: `-` when absent (not computed for that row).
+pub fn display_or_dash<T: std::fmt::Display, S: serde::Serializer>(
+    v: &Option<T>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_str("-"),
+    }
+}
+
+/// As [`display`] for an optional value: empty when absent.
+pub fn display_or_empty<T: std::fmt::Display, S: serde::Serializer>(
+    v: &Option<T>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_str(""),
+    }
+}
+
 /// An LP solver on the command line (`--solver`), as a clap value enum shared by every
 /// experiment that solves LP (19).
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

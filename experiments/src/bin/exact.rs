@@ -260,6 +260,35 @@ fn digit_row(
     Ok(row)
 }
 
+/// One row of `results/exact.csv`: one digit of one model.
+#[derive(serde::Serialize)]
+struct CsvRow<'a> {
+    model: &'a str,
+    digit: usize,
+    label: usize,
+    predicted: usize,
+    outcome: &'a str,
+    #[serde(serialize_with = "experiments::display")]
+    wk_min_margin: f64,
+    #[serde(serialize_with = "experiments::display")]
+    crown_min_margin: f64,
+    #[serde(serialize_with = "experiments::display")]
+    exact_lower_min_margin: f64,
+    #[serde(serialize_with = "experiments::display")]
+    attack_min_margin: f64,
+    bab_targets: usize,
+    nodes: usize,
+    lps: usize,
+    /// Milliseconds, one decimal.
+    ms: String,
+    #[serde(serialize_with = "experiments::display")]
+    eps: f64,
+    #[serde(serialize_with = "experiments::display")]
+    timeout_s: f64,
+    max_nodes: usize,
+    seed: u64,
+}
+
 fn main() -> Result<()> {
     let a = Args::parse();
     if !(a.eps >= 0.0 && a.eps.is_finite()) {
@@ -302,45 +331,26 @@ fn main() -> Result<()> {
     }
     pb.finish_and_clear();
     let mut w = csv::Writer::from_path(&out.csv)?;
-    w.write_record([
-        "model",
-        "digit",
-        "label",
-        "predicted",
-        "outcome",
-        "wk_min_margin",
-        "crown_min_margin",
-        "exact_lower_min_margin",
-        "attack_min_margin",
-        "bab_targets",
-        "nodes",
-        "lps",
-        "ms",
-        "eps",
-        "timeout_s",
-        "max_nodes",
-        "seed",
-    ])?;
     for r in &rows {
-        w.write_record([
-            models[r.model].0.clone(),
-            r.digit.to_string(),
-            r.label.to_string(),
-            r.predicted.to_string(),
-            r.outcome.name().to_string(),
-            r.wk_min.to_string(),
-            r.crown_min.to_string(),
-            r.exact_lower_min.to_string(),
-            r.attack_min.to_string(),
-            r.bab_targets.to_string(),
-            r.nodes.to_string(),
-            r.lps.to_string(),
-            format!("{:.1}", r.ms),
-            a.eps.to_string(),
-            a.timeout.to_string(),
-            a.max_nodes.to_string(),
-            a.seed.to_string(),
-        ])?;
+        w.serialize(CsvRow {
+            model: &models[r.model].0,
+            digit: r.digit,
+            label: r.label,
+            predicted: r.predicted,
+            outcome: r.outcome.name(),
+            wk_min_margin: r.wk_min,
+            crown_min_margin: r.crown_min,
+            exact_lower_min_margin: r.exact_lower_min,
+            attack_min_margin: r.attack_min,
+            bab_targets: r.bab_targets,
+            nodes: r.nodes,
+            lps: r.lps,
+            ms: format!("{:.1}", r.ms),
+            eps: a.eps,
+            timeout_s: a.timeout,
+            max_nodes: a.max_nodes,
+            seed: a.seed,
+        })?;
     }
     w.flush()?;
     println!(

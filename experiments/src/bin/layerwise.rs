@@ -57,6 +57,35 @@ struct Row {
     ms: [f64; 4],
 }
 
+/// One row of `results/layerwise.csv`: one method's range of one output of one net.
+#[derive(serde::Serialize)]
+struct CsvRow<'a> {
+    net_seed: u64,
+    #[serde(serialize_with = "experiments::display")]
+    x0: f64,
+    #[serde(serialize_with = "experiments::display")]
+    x1: f64,
+    #[serde(serialize_with = "experiments::display")]
+    eps: f64,
+    output: usize,
+    method: &'a str,
+    alpha_rule: &'a str,
+    bound_source: &'a str,
+    solver: &'a str,
+    status: &'a str,
+    /// Grid points sampled (the sampled method only).
+    #[serde(serialize_with = "experiments::display_or_dash")]
+    grid: Option<usize>,
+    #[serde(serialize_with = "experiments::display")]
+    lower: f64,
+    #[serde(serialize_with = "experiments::display")]
+    upper: f64,
+    #[serde(serialize_with = "experiments::display")]
+    width: f64,
+    #[serde(serialize_with = "experiments::display")]
+    time_ms: f64,
+}
+
 fn main() -> Result<()> {
     let a = Args::parse();
     if !(a.eps.is_finite() && a.eps > 0.0) {
@@ -152,23 +181,6 @@ fn main() -> Result<()> {
     pb.finish_and_clear();
 
     let mut w = csv::Writer::from_path(&out.csv)?;
-    w.write_record([
-        "net_seed",
-        "x0",
-        "x1",
-        "eps",
-        "output",
-        "method",
-        "alpha_rule",
-        "bound_source",
-        "solver",
-        "status",
-        "grid",
-        "lower",
-        "upper",
-        "width",
-        "time_ms",
-    ])?;
     for r in &rows {
         for (m, name) in METHODS.iter().enumerate() {
             let (alpha, source, solver, status) = match m {
@@ -178,27 +190,23 @@ fn main() -> Result<()> {
                 _ => ("-", "interval", "-", "-".to_string()),
             };
             let (lo, hi) = r.ranges[m];
-            w.write_record([
-                r.net.to_string(),
-                r.x[0].to_string(),
-                r.x[1].to_string(),
-                a.eps.to_string(),
-                r.output.to_string(),
-                name.to_string(),
-                alpha.to_string(),
-                source.to_string(),
-                solver.to_string(),
-                status,
-                if m == 0 {
-                    (a.grid * a.grid).to_string()
-                } else {
-                    "-".into()
-                },
-                lo.to_string(),
-                hi.to_string(),
-                (hi - lo).to_string(),
-                r.ms[m].to_string(),
-            ])?;
+            w.serialize(CsvRow {
+                net_seed: r.net,
+                x0: r.x[0],
+                x1: r.x[1],
+                eps: a.eps,
+                output: r.output,
+                method: name,
+                alpha_rule: alpha,
+                bound_source: source,
+                solver,
+                status: &status,
+                grid: (m == 0).then_some(a.grid * a.grid),
+                lower: lo,
+                upper: hi,
+                width: hi - lo,
+                time_ms: r.ms[m],
+            })?;
         }
     }
     w.flush()?;

@@ -124,6 +124,34 @@ fn variants(a: &Args) -> Vec<Variant> {
     v
 }
 
+/// One row of `results/methods.csv`: a (subject, example, method, target).
+#[derive(serde::Serialize)]
+struct CsvRow<'a> {
+    subject: &'a str,
+    #[serde(serialize_with = "experiments::display")]
+    eps: f64,
+    example: &'a str,
+    /// The class certified.
+    class: usize,
+    /// Whether `class` is the example's label (else the predicted class).
+    class_is_label: bool,
+    method: &'a str,
+    method_source: &'a str,
+    /// The source of the intermediate bounds.
+    intermediate: &'a str,
+    #[serde(serialize_with = "experiments::display_or_dash")]
+    alpha_steps: Option<usize>,
+    target: usize,
+    #[serde(rename = "proven_J", serialize_with = "experiments::display")]
+    proven_j: f64,
+    #[serde(serialize_with = "experiments::display_or_dash")]
+    lp_all_proven: Option<f64>,
+    certified: bool,
+    #[serde(serialize_with = "experiments::display")]
+    time_ms: f64,
+    seed: u64,
+}
+
 /// One (subject, example, method variant): proven J per target, and its time.
 struct Row {
     subject: usize,
@@ -372,50 +400,30 @@ fn main() -> Result<()> {
 
     // CSV: one row per (subject, example, method, target).
     let mut w = csv::Writer::from_path(&out.csv)?;
-    w.write_record([
-        "subject",
-        "eps",
-        "example",
-        "class",
-        "class_is_label",
-        "method",
-        "method_source",
-        "intermediate",
-        "alpha_steps",
-        "target",
-        "proven_J",
-        "lp_all_proven",
-        "certified",
-        "time_ms",
-        "seed",
-    ])?;
     for r in &rows {
         let s = &subjects[r.subject];
-        for (t, v) in r.values.iter().enumerate() {
+        let v = &variants[r.variant];
+        for (t, &value) in r.values.iter().enumerate() {
             if t == r.class {
                 continue;
             }
-            w.write_record([
-                s.name.clone(),
-                s.eps.to_string(),
-                r.example.clone(),
-                r.class.to_string(),
-                r.true_label.to_string(),
-                variants[r.variant].label.to_string(),
-                variants[r.variant].method.source().to_string(),
-                variants[r.variant]
-                    .method
-                    .intermediate_with(&variants[r.variant].opts)
-                    .name()
-                    .to_string(),
-                r.alpha_steps.map_or("-".into(), |k| k.to_string()),
-                t.to_string(),
-                v.to_string(),
-                r.lp_all.as_ref().map_or("-".into(), |l| l[t].to_string()),
-                r.certified.to_string(),
-                r.ms.to_string(),
-                a.seed.to_string(),
-            ])?;
+            w.serialize(CsvRow {
+                subject: &s.name,
+                eps: s.eps,
+                example: &r.example,
+                class: r.class,
+                class_is_label: r.true_label,
+                method: v.label,
+                method_source: v.method.source(),
+                intermediate: v.method.intermediate_with(&v.opts).name(),
+                alpha_steps: r.alpha_steps,
+                target: t,
+                proven_j: value,
+                lp_all_proven: r.lp_all.as_ref().map(|l| l[t]),
+                certified: r.certified,
+                time_ms: r.ms,
+                seed: a.seed,
+            })?;
         }
     }
     w.flush()?;

@@ -60,6 +60,34 @@ struct Panel {
     ms: (f64, f64),
 }
 
+/// One row of `results/polytope.csv`: one method's support value in one direction.
+#[derive(serde::Serialize)]
+struct CsvRow<'a> {
+    net_seed: u64,
+    #[serde(serialize_with = "experiments::display")]
+    x0: f64,
+    #[serde(serialize_with = "experiments::display")]
+    x1: f64,
+    #[serde(serialize_with = "experiments::display")]
+    eps: f64,
+    direction: usize,
+    #[serde(serialize_with = "experiments::display")]
+    c0: f64,
+    #[serde(serialize_with = "experiments::display")]
+    c1: f64,
+    method: &'a str,
+    alpha_rule: &'a str,
+    bound_source: &'a str,
+    solver: &'a str,
+    status: &'a str,
+    #[serde(serialize_with = "experiments::display")]
+    value: f64,
+    /// Unstable units of each hidden layer, space-separated.
+    unstable_per_layer: &'a str,
+    #[serde(serialize_with = "experiments::display")]
+    time_ms_all_directions: f64,
+}
+
 fn main() -> Result<()> {
     let a = Args::parse();
     let eps: Vec<f64> = a
@@ -137,23 +165,6 @@ fn main() -> Result<()> {
     pb.finish_and_clear();
 
     let mut w = csv::Writer::from_path(&out.csv)?;
-    w.write_record([
-        "net_seed",
-        "x0",
-        "x1",
-        "eps",
-        "direction",
-        "c0",
-        "c1",
-        "method",
-        "alpha_rule",
-        "bound_source",
-        "solver",
-        "status",
-        "value",
-        "unstable_per_layer",
-        "time_ms_all_directions",
-    ])?;
     for p in &panels {
         let unstable = p
             .unstable
@@ -173,23 +184,23 @@ fn main() -> Result<()> {
                 ),
                 ("dual", "paper", "-", "-", p.dual[k], p.ms.1),
             ] {
-                w.write_record([
-                    p.net.to_string(),
-                    p.x[0].to_string(),
-                    p.x[1].to_string(),
-                    p.eps.to_string(),
-                    k.to_string(),
-                    d.0.to_string(),
-                    d.1.to_string(),
-                    method.into(),
-                    alpha.into(),
-                    "algorithm1".into(),
-                    solver.into(),
-                    status.into(),
-                    v.to_string(),
-                    unstable.clone(),
-                    ms.to_string(),
-                ])?;
+                w.serialize(CsvRow {
+                    net_seed: p.net,
+                    x0: p.x[0],
+                    x1: p.x[1],
+                    eps: p.eps,
+                    direction: k,
+                    c0: d.0,
+                    c1: d.1,
+                    method,
+                    alpha_rule: alpha,
+                    bound_source: "algorithm1",
+                    solver,
+                    status,
+                    value: v,
+                    unstable_per_layer: &unstable,
+                    time_ms_all_directions: ms,
+                })?;
             }
         }
     }

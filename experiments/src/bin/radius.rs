@@ -71,6 +71,28 @@ struct Row {
     ms: f64,
 }
 
+/// One row of `results/radius.csv`: one digit's certified radius.
+#[derive(serde::Serialize)]
+struct CsvRow<'a> {
+    model: &'a str,
+    split_seed: u64,
+    test_index: usize,
+    label: usize,
+    predicted: usize,
+    correct: bool,
+    method: &'a str,
+    #[serde(serialize_with = "experiments::display")]
+    rel_tol: f64,
+    #[serde(serialize_with = "experiments::display")]
+    radius: f64,
+    #[serde(serialize_with = "experiments::display_or_dash")]
+    first_failing_eps: Option<f64>,
+    stop: &'a str,
+    evaluations: usize,
+    #[serde(serialize_with = "experiments::display")]
+    time_ms: f64,
+}
+
 fn main() -> Result<()> {
     let a = Args::parse();
     if !(a.rel_tol > 0.0 && a.rel_tol < 1.0) {
@@ -140,37 +162,22 @@ fn main() -> Result<()> {
     pb.finish_and_clear();
 
     let mut w = csv::Writer::from_path(&out.csv)?;
-    w.write_record([
-        "model",
-        "split_seed",
-        "test_index",
-        "label",
-        "predicted",
-        "correct",
-        "method",
-        "rel_tol",
-        "radius",
-        "first_failing_eps",
-        "stop",
-        "evaluations",
-        "time_ms",
-    ])?;
     for r in &rows {
-        w.write_record([
-            models[r.model].0.clone(),
-            a.seed.to_string(),
-            r.index.to_string(),
-            r.label.to_string(),
-            r.predicted.to_string(),
-            (r.label == r.predicted).to_string(),
-            a.method.name().to_string(),
-            a.rel_tol.to_string(),
-            r.radius.to_string(),
-            r.upper.map_or("-".into(), |u| u.to_string()),
-            r.stop.clone(),
-            r.evaluations.to_string(),
-            r.ms.to_string(),
-        ])?;
+        w.serialize(CsvRow {
+            model: &models[r.model].0,
+            split_seed: a.seed,
+            test_index: r.index,
+            label: r.label,
+            predicted: r.predicted,
+            correct: r.label == r.predicted,
+            method: a.method.name(),
+            rel_tol: a.rel_tol,
+            radius: r.radius,
+            first_failing_eps: r.upper,
+            stop: &r.stop,
+            evaluations: r.evaluations,
+            time_ms: r.ms,
+        })?;
     }
     w.flush()?;
 

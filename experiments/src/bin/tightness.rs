@@ -456,6 +456,58 @@ fn sampled_minima(
     Ok(margins)
 }
 
+/// One row of `results/tightness.csv`: one (model, image, eps, target), its dual bound
+/// and its LP (19).
+#[derive(serde::Serialize)]
+struct CsvRow<'a> {
+    model: &'a str,
+    model_source: &'a str,
+    seed: u64,
+    image: usize,
+    label: usize,
+    predicted: usize,
+    #[serde(serialize_with = "experiments::display")]
+    eps: f64,
+    r#box: &'a str,
+    target: usize,
+    alpha_rule: &'a str,
+    bound_source: &'a str,
+    /// Unstable units of each hidden layer, `/`-separated.
+    unstable_per_layer: &'a str,
+    #[serde(rename = "dual_J", serialize_with = "experiments::display")]
+    dual_j: f64,
+    #[serde(serialize_with = "experiments::display")]
+    dual_ms: f64,
+    #[serde(serialize_with = "experiments::display_or_empty")]
+    lp_value: Option<f64>,
+    #[serde(serialize_with = "experiments::display_or_empty")]
+    lp_proven_lower: Option<f64>,
+    lp_solver: &'a str,
+    lp_status: &'a str,
+    #[serde(serialize_with = "experiments::display_or_empty")]
+    lp_ipm_gap: Option<f64>,
+    #[serde(serialize_with = "experiments::display_or_empty")]
+    lp_warm: Option<bool>,
+    #[serde(serialize_with = "experiments::display_or_empty")]
+    lp_ms: Option<f64>,
+    lp_variables: usize,
+    lp_rows: usize,
+    lp_nonzeros: usize,
+    #[serde(
+        rename = "gap_lp_minus_J",
+        serialize_with = "experiments::display_or_empty"
+    )]
+    gap_lp_minus_j: Option<f64>,
+    #[serde(serialize_with = "experiments::display_or_empty")]
+    value_at_lp_point_upper: Option<f64>,
+    samples: usize,
+    #[serde(serialize_with = "experiments::display")]
+    min_sampled_margin: f64,
+    dual_certified: bool,
+    #[serde(serialize_with = "experiments::display_or_empty")]
+    lp_certified: Option<bool>,
+}
+
 fn write_csv(
     path: &Path,
     a: &Args,
@@ -465,92 +517,52 @@ fn write_csv(
     solver: Solver,
 ) -> Result<()> {
     let mut w = csv::Writer::from_path(path)?;
-    w.write_record([
-        "model",
-        "model_source",
-        "seed",
-        "image",
-        "label",
-        "predicted",
-        "eps",
-        "box",
-        "target",
-        "alpha_rule",
-        "bound_source",
-        "unstable_per_layer",
-        "dual_J",
-        "dual_ms",
-        "lp_value",
-        "lp_proven_lower",
-        "lp_solver",
-        "lp_status",
-        "lp_ipm_gap",
-        "lp_warm",
-        "lp_ms",
-        "lp_variables",
-        "lp_rows",
-        "lp_nonzeros",
-        "gap_lp_minus_J",
-        "value_at_lp_point_upper",
-        "samples",
-        "min_sampled_margin",
-        "dual_certified",
-        "lp_certified",
-    ])?;
     for r in rows {
         let g = &groups[r.group];
         let s = &subjects[g.model];
-        let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
-        w.write_record([
-            s.name.clone(),
-            s.source.clone(),
-            a.seed.to_string(),
-            g.image.to_string(),
-            g.label.to_string(),
-            g.predicted.to_string(),
-            g.eps.to_string(),
-            "none".into(),
-            r.target.to_string(),
-            "paper".into(),
-            "algorithm1".into(),
-            g.unstable
-                .iter()
-                .map(|u| u.to_string())
-                .collect::<Vec<_>>()
-                .join("/"),
-            r.j.to_string(),
-            g.dual_ms.to_string(),
-            opt(r.lp.as_ref().map(|l| l.value)),
-            opt(r.lp_proven),
-            r.lp.as_ref()
-                .map(|l| l.solver.name().to_string())
-                .unwrap_or_else(|| solver.name().to_string()),
-            match (&r.lp, &g.skipped) {
-                (Some(l), _) => l.status.clone(),
-                (None, Some(why)) => why.clone(),
-                (None, None) => "not solved".into(),
-            },
-            opt(r.lp.as_ref().and_then(|l| l.ipm_gap)),
-            r.lp.as_ref()
-                .map(|l| l.warm.to_string())
-                .unwrap_or_default(),
-            if r.lp.is_some() {
-                r.lp_ms.to_string()
-            } else {
-                String::new()
-            },
-            g.lp_size.variables.to_string(),
-            g.lp_size.rows.to_string(),
-            g.lp_size.nonzeros.to_string(),
-            opt(r.lp.as_ref().map(|l| l.value - r.j)),
-            opt(r.value_at_lp_point),
-            a.samples.to_string(),
-            r.min_sampled.to_string(),
-            (r.j > 0.0).to_string(),
-            r.lp_proven
-                .map(|p| (p > 0.0).to_string())
-                .unwrap_or_default(),
-        ])?;
+        let unstable = g
+            .unstable
+            .iter()
+            .map(|u| u.to_string())
+            .collect::<Vec<_>>()
+            .join("/");
+        let status = match (&r.lp, &g.skipped) {
+            (Some(l), _) => l.status.clone(),
+            (None, Some(why)) => why.clone(),
+            (None, None) => "not solved".into(),
+        };
+        w.serialize(CsvRow {
+            model: &s.name,
+            model_source: &s.source,
+            seed: a.seed,
+            image: g.image,
+            label: g.label,
+            predicted: g.predicted,
+            eps: g.eps,
+            r#box: "none",
+            target: r.target,
+            alpha_rule: "paper",
+            bound_source: "algorithm1",
+            unstable_per_layer: &unstable,
+            dual_j: r.j,
+            dual_ms: g.dual_ms,
+            lp_value: r.lp.as_ref().map(|l| l.value),
+            lp_proven_lower: r.lp_proven,
+            lp_solver: r.lp.as_ref().map_or(solver.name(), |l| l.solver.name()),
+            lp_status: &status,
+            lp_ipm_gap: r.lp.as_ref().and_then(|l| l.ipm_gap),
+            lp_warm: r.lp.as_ref().map(|l| l.warm),
+            lp_ms: r.lp.as_ref().map(|_| r.lp_ms),
+            lp_variables: g.lp_size.variables,
+            lp_rows: g.lp_size.rows,
+            lp_nonzeros: g.lp_size.nonzeros,
+            gap_lp_minus_j: r.lp.as_ref().map(|l| l.value - r.j),
+            value_at_lp_point_upper: r.value_at_lp_point,
+            samples: a.samples,
+            min_sampled_margin: r.min_sampled,
+            dual_certified: r.j > 0.0,
+            lp_certified: r.lp_proven.map(|p| p > 0.0),
+        })?;
     }
     w.flush()?;
     Ok(())

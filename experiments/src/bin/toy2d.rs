@@ -158,6 +158,36 @@ struct Polytope {
     solver: String,
 }
 
+/// One row of `results/toy2d.csv`: one epoch of one training run.
+#[derive(serde::Serialize)]
+struct CsvRow<'a> {
+    data_seed: u64,
+    init_seed: u64,
+    points: usize,
+    #[serde(serialize_with = "experiments::display")]
+    min_dist: f64,
+    arch: &'a str,
+    init: &'a str,
+    mode: &'a str,
+    #[serde(serialize_with = "experiments::display")]
+    eps: f64,
+    #[serde(serialize_with = "experiments::display")]
+    lr: f64,
+    batch: usize,
+    epoch: usize,
+    #[serde(serialize_with = "experiments::display")]
+    loss: f64,
+    #[serde(serialize_with = "experiments::display")]
+    error: f64,
+    #[serde(serialize_with = "experiments::display_or_empty")]
+    train_bound_robust_error: Option<f64>,
+    #[serde(serialize_with = "experiments::display_or_empty")]
+    certified_robust_error: Option<f64>,
+    bound: &'a str,
+    #[serde(serialize_with = "experiments::display")]
+    epoch_seconds: f64,
+}
+
 fn main() -> Result<()> {
     let a = Args::parse();
     if !(a.eps.is_finite() && a.eps > 0.0) || a.epochs == 0 || a.directions < 8 || a.grid < 2 {
@@ -225,48 +255,28 @@ fn main() -> Result<()> {
     };
 
     let mut w = csv::Writer::from_path(&out.csv)?;
-    w.write_record([
-        "data_seed",
-        "init_seed",
-        "points",
-        "min_dist",
-        "arch",
-        "init",
-        "mode",
-        "eps",
-        "lr",
-        "batch",
-        "epoch",
-        "loss",
-        "error",
-        "train_bound_robust_error",
-        "certified_robust_error",
-        "bound",
-        "epoch_seconds",
-    ])?;
     let arch = ARCH.map(|v| v.to_string()).join("-");
     for r in &runs {
         for c in &r.curve {
-            let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
-            w.write_record([
-                a.seed.to_string(),
-                a.seed.to_string(),
-                data.len().to_string(),
-                MIN_DIST.to_string(),
-                arch.clone(),
-                "standard".into(),
-                r.mode.into(),
-                a.eps.to_string(),
-                a.lr.to_string(),
-                data.len().to_string(),
-                c.epoch.to_string(),
-                c.loss.to_string(),
-                c.error.to_string(),
-                opt(c.train_bound_robust_error),
-                opt(c.certified_robust_error),
-                "wong-kolter dual, paper alpha, algorithm1, f64".into(),
-                c.seconds.to_string(),
-            ])?;
+            w.serialize(CsvRow {
+                data_seed: a.seed,
+                init_seed: a.seed,
+                points: data.len(),
+                min_dist: MIN_DIST,
+                arch: &arch,
+                init: "standard",
+                mode: r.mode,
+                eps: a.eps,
+                lr: a.lr,
+                batch: data.len(),
+                epoch: c.epoch,
+                loss: c.loss,
+                error: c.error,
+                train_bound_robust_error: c.train_bound_robust_error,
+                certified_robust_error: c.certified_robust_error,
+                bound: "wong-kolter dual, paper alpha, algorithm1, f64",
+                epoch_seconds: c.seconds,
+            })?;
         }
     }
     w.flush()?;
