@@ -20,6 +20,30 @@ use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::{DrawingArea, DrawingAreaErrorKind, DrawingBackend, BLACK, WHITE};
 use plotters::style::Color;
 
+/// `n` points of the l-infinity ball of radius `eps` around `x` (row-major, `n x len(x)`),
+/// the sampler of every experiment's chain check: even-numbered points are corners (a
+/// random sign per coordinate), odd-numbered ones uniform in the ball. Deterministic in
+/// `rng`.
+pub fn ball_samples(x: &[f64], eps: f64, n: usize, rng: &mut impl rand::Rng) -> Vec<f64> {
+    let mut pts = Vec::with_capacity(n * x.len());
+    for s in 0..n {
+        let corner = s % 2 == 0;
+        for &v in x {
+            let d = if corner {
+                if rng.random::<bool>() {
+                    eps
+                } else {
+                    -eps
+                }
+            } else {
+                rng.random_range(-eps..=eps)
+            };
+            pts.push(v + d);
+        }
+    }
+    pts
+}
+
 /// A number in a results CSV as Rust's `Display` writes it (the shortest decimal that reads
 /// back to the same value; every results file uses it), for
 /// `#[serde(serialize_with = "experiments::display")]` on the fields of a row struct.

@@ -260,18 +260,7 @@ fn sampled_min_margin(
     rng: &mut ChaCha8Rng,
 ) -> Result<f64> {
     let n = 200;
-    let d = x.len();
-    let mut pts = Vec::with_capacity(n * d);
-    for p in 0..n {
-        for &v in x {
-            let t: f64 = if p % 2 == 0 {
-                f64::from(rng.random_range(0..2u8))
-            } else {
-                rng.random()
-            };
-            pts.push(v - eps + 2.0 * eps * t);
-        }
-    }
+    let pts = experiments::ball_samples(x, eps, n, rng);
     let f = model.forward_batch(&pts, n)?;
     let k = model.output_len();
     Ok(f.chunks(k)

@@ -405,25 +405,7 @@ fn sampled_minima(
             ^ gr.eps.to_bits()
             ^ ((gr.model as u64) << 48),
     );
-    let pts: Vec<f64> = (0..samples)
-        .flat_map(|s| {
-            let corner = s % 2 == 0;
-            x.iter()
-                .map(|&v| {
-                    let d = if corner {
-                        if rng.random::<bool>() {
-                            gr.eps
-                        } else {
-                            -gr.eps
-                        }
-                    } else {
-                        rng.random_range(-gr.eps..=gr.eps)
-                    };
-                    v + d
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let pts = experiments::ball_samples(x, gr.eps, samples, &mut rng);
     let pre = model.preactivations_batch(&pts, samples)?;
     let n_out = model.output_len();
     for (layer, (z, (lo, hi))) in pre
