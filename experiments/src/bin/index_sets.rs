@@ -257,7 +257,8 @@ where
         let rs: Vec<&Row> = rows.iter().filter(|r| r.model == mi).collect();
         for t in 0..n_layers {
             let area = &areas[mi * n_layers + t];
-            // Histogram of the fraction per set: `bins` bins on [0, 1], as a share of digits.
+            // Histogram of the fraction per set: `bins` bins on [0, 1], as a share of digits;
+            // headroom above the bars for the legend.
             let hist: Vec<Vec<f64>> = (0..3)
                 .map(|s| {
                     let mut h = vec![0.0; bins];
@@ -273,7 +274,7 @@ where
                     h
                 })
                 .collect();
-            let top = hist.iter().flatten().cloned().fold(0.0, f64::max).max(0.05) * 1.1;
+            let top = hist.iter().flatten().cloned().fold(0.0, f64::max).max(0.05) * 1.45;
             let mut chart = ChartBuilder::on(area)
                 .caption(format!("{name} model, layer {}", t + 1), ("sans-serif", 15))
                 .margin(10)
@@ -305,7 +306,7 @@ where
                         Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.mix(0.55).filled())
                     });
             }
-            experiments::legend(&mut chart, SeriesLabelPosition::UpperMiddle, 12)?;
+            experiments::legend(&mut chart, SeriesLabelPosition::UpperRight, 12)?;
         }
     }
     root.present().map_err(experiments::plot_err)?;
