@@ -611,6 +611,16 @@ impl MethodFlags {
     fn method(&self) -> Method {
         self.method.into()
     }
+    /// Refuses alpha's options with another method (they would be ignored silently).
+    fn check(&self) -> Result<()> {
+        if self.alpha_intermediate && self.method != MethodArg::Alpha {
+            bail!(
+                "--alpha-intermediate applies to --method alpha only (got --method {})",
+                self.method().name()
+            );
+        }
+        Ok(())
+    }
     fn alpha(&self) -> AlphaOptions {
         AlphaOptions {
             iterations: self.alpha_steps,
@@ -1034,6 +1044,7 @@ fn lp_rows(
 }
 
 fn bound(a: BoundArgs) -> Result<Value> {
+    a.m.check()?;
     let p = prepare(&a.t)?;
     let solvers = if a.lp {
         solvers_of(&a.lpf)?
@@ -1150,7 +1161,7 @@ fn bound(a: BoundArgs) -> Result<Value> {
 }
 
 /// What "proven", "nominal" and the LP enclosure mean, printed with every bound.
-const PROVEN_NOTE: &str = "J and every interval / Algorithm 1 bound are proven: they hold in exact arithmetic for the stored weights, whatever the rounding; J_nominal is the floating-point value of eq. 6 (not a bound). LP (19) is an enclosure: lp_proven_lower is proven (from the solver's multipliers, Neumaier-Shcherbina, or J); lp_solver_value is the solver's number, called the optimum only when within lp_tolerance of the proven lower bound; value_at_lp_point_upper is a proven upper bound on the exact minimum.";
+const PROVEN_NOTE: &str = "J and every layer bound printed (interval, Algorithm 1, crown, alpha-crown) are proven: they hold in exact arithmetic for the stored weights, whatever the rounding; J_nominal is the floating-point value of eq. 6 (not a bound). LP (19) is an enclosure: lp_proven_lower is proven (from the solver's multipliers, Neumaier-Shcherbina, or J); lp_solver_value is the solver's number, called the optimum only when within lp_tolerance of the proven lower bound; value_at_lp_point_upper is a proven upper bound on the exact minimum.";
 
 fn lp_cmd(a: LpArgs) -> Result<Value> {
     let p = prepare(&a.t)?;
@@ -1186,6 +1197,7 @@ fn lp_cmd(a: LpArgs) -> Result<Value> {
 }
 
 fn certify_cmd(a: CertifyArgs) -> Result<Value> {
+    a.m.check()?;
     check_eps(a.eps)?;
     let model = load(&a.model)?;
     if model.output_len() < 2 {
@@ -1229,6 +1241,7 @@ fn certify_cmd(a: CertifyArgs) -> Result<Value> {
 }
 
 fn radius_cmd(a: RadiusArgs) -> Result<Value> {
+    a.m.check()?;
     let model = load(&a.model)?;
     if model.output_len() < 2 {
         return Err(dual::DualError::NoTargets {

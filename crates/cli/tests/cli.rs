@@ -190,6 +190,23 @@ fn every_method_runs_from_the_command_line() {
         "5",
     ]);
     assert!(b["method"]["optimiser"]["steps"].as_u64().unwrap() <= 5);
+    // The flag belongs to alpha: with another method it is an error, not ignored.
+    for cmd in [
+        vec![
+            "bound", "--model", &small, "--input", &input, "--eps", "0.1",
+        ],
+        vec!["radius", "--model", &small, "--input", &input],
+    ] {
+        let mut args = cmd.clone();
+        args.extend(["--method", "crown", "--alpha-intermediate"]);
+        let o = run(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("--alpha-intermediate applies to --method alpha only"),
+            "{err}"
+        );
+    }
     // alpha-CROWN's own intermediate bounds, by flag: named, and inside CROWN's.
     let crown = ok_json(&[
         "bound", "--model", &small, "--input", &input, "--eps", "0.3", "--method", "crown",

@@ -107,8 +107,9 @@ pub struct AlphaOptions {
     pub lr: f64,
     /// The step size is multiplied by this after every step.
     pub lr_decay: f64,
-    /// Stop when no row's best J improved by more than `rel_tol * max(1, |J|)` in this
-    /// many steps.
+    /// Stop when no row's best J improved by more than `rel_tol * max(|J|, |J_start|)` in
+    /// this many steps (relative to the row's own scale: a network whose last layer is
+    /// scaled by a power of two takes the same steps).
     pub patience: usize,
     /// See `patience`.
     pub rel_tol: f64,
@@ -449,7 +450,10 @@ fn optimised_alpha(
     let mut since_gain = vec![0usize; rows];
     let mut m1: Vec<Vec<f64>> = alpha.iter().map(|a| vec![0.0; a.len()]).collect();
     let mut m2 = m1.clone();
-    let (b1, b2, tiny) = (0.9f64, 0.999f64, 1e-12);
+    // Adam without its epsilon: the step `m / sqrt(v)` is then invariant under a scaling
+    // of J (an absolute epsilon stalled the optimiser on networks of small output scale);
+    // a 0/0 step (a zero gradient so far) is skipped as non-finite below.
+    let (b1, b2) = (0.9f64, 0.999f64);
     let mut lr = opts.lr;
     let mut steps = 0;
     let mut stop = AlphaStop::Iterations;
@@ -460,7 +464,7 @@ fn optimised_alpha(
         }
         for r in 0..rows {
             let gain = if best[r].is_finite() {
-                best[r] + opts.rel_tol * best[r].abs().max(1.0)
+                best[r] + opts.rel_tol * best[r].abs().max(start[r].abs())
             } else {
                 best[r]
             };
@@ -497,7 +501,7 @@ fn optimised_alpha(
                 let gi = if g[i].is_finite() { g[i] } else { 0.0 };
                 p[i] = b1 * p[i] + (1.0 - b1) * gi;
                 q[i] = b2 * q[i] + (1.0 - b2) * gi * gi;
-                let step = lr * (p[i] / c1) / ((q[i] / c2).sqrt() + tiny);
+                let step = lr * (p[i] / c1) / (q[i] / c2).sqrt();
                 if step.is_finite() {
                     a[i] = (a[i] + step).clamp(0.0, 1.0);
                 }
