@@ -467,6 +467,20 @@ fn the_alpha_optimiser_reports_its_start_and_stop() {
     assert_eq!(r.stop, AlphaStop::Converged, "{r:?}");
     // Pinned: the last gain, then `patience` + 1 steps without one.
     assert_eq!(r.steps, 22, "{r:?}");
+    // A gain must exceed the tolerance relative to the row's J: with rel_tol 0.5 no step
+    // after the first improves J by half, so the optimiser stops after patience + 1 steps
+    // (were a J within the tolerance *below* the best counted as a gain, it would run on).
+    let coarse = AlphaOptions {
+        iterations: 200,
+        patience: 3,
+        rel_tol: 0.5,
+        ..Default::default()
+    };
+    let rc = bound_with_method(&model, &dom, &c, Method::Alpha, &coarse)
+        .unwrap()
+        .alpha
+        .unwrap();
+    assert_eq!((rc.steps, rc.stop), (4, AlphaStop::Converged), "{rc:?}");
     let zero = AlphaOptions {
         iterations: 0,
         ..Default::default()
