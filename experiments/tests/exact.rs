@@ -3,38 +3,23 @@
 //! attacked digit has a point with margin <= 0 and no positive bound; a certified one a
 //! positive bound of its kind), and both figures are written.
 
-use std::process::Command;
+mod common;
+
+use common::Csv;
 
 #[test]
 fn exact_writes_results_and_figures() {
-    let dir = std::env::temp_dir().join(format!("convex-outer-exact-{}", std::process::id()));
-    let o = Command::new(env!("CARGO_BIN_EXE_exact"))
-        .args([
-            "--digits",
-            "2",
-            "--timeout",
-            "2",
-            "--max-nodes",
-            "20",
-            "--out-dir",
-        ])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let stdout = String::from_utf8_lossy(&o.stdout);
+    let (dir, stdout) = common::run_into_temp(
+        env!("CARGO_BIN_EXE_exact"),
+        "exact",
+        &["--digits", "2", "--timeout", "2", "--max-nodes", "20"],
+    );
     assert!(
         stdout.contains("| model | digits |") && stdout.contains("4.38%"),
         "{stdout}"
     );
-    let mut r = csv::Reader::from_path(dir.join("results/exact.csv")).unwrap();
-    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
-    let col = |c: &str| {
-        header
-            .iter()
-            .position(|h| h == c)
-            .unwrap_or_else(|| panic!("missing column {c}"))
-    };
+    let csv = Csv::read(&dir, "exact");
+    let col = |c: &str| csv.col(c);
     for c in [
         "model",
         "digit",
@@ -50,10 +35,10 @@ fn exact_writes_results_and_figures() {
     ] {
         col(c);
     }
-    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
+    let rows = &csv.rows;
     assert_eq!(rows.len(), 4, "2 models x 2 digits");
     let num = |x: &csv::StringRecord, c: &str| -> f64 { x[col(c)].parse().unwrap() };
-    for x in &rows {
+    for x in rows {
         let outcome = &x[col("outcome")];
         let (wk, crown, ex, at) = (
             num(x, "wk_min_margin"),
@@ -77,11 +62,5 @@ fn exact_writes_results_and_figures() {
             o => panic!("unknown outcome {o}"),
         }
     }
-    for f in ["figures/exact.png", "figures/exact.svg"] {
-        assert!(
-            std::fs::metadata(dir.join(f)).unwrap().len() > 1000,
-            "{f} is empty"
-        );
-    }
-    std::fs::remove_dir_all(&dir).ok();
+    common::check_figures_and_clean(&dir, "exact");
 }

@@ -3,30 +3,23 @@
 //! agree with the fractions, the robust model has fewer unstable units than the standard
 //! one on every layer (the paper's point), and both figures are written.
 
-use std::process::Command;
+mod common;
+
+use common::Csv;
 
 #[test]
 fn index_sets_writes_results_and_figures() {
-    let dir = std::env::temp_dir().join(format!("convex-outer-index-sets-{}", std::process::id()));
-    let o = Command::new(env!("CARGO_BIN_EXE_index_sets"))
-        .args(["--digits", "3", "--out-dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let stdout = String::from_utf8_lossy(&o.stdout);
+    let (dir, stdout) = common::run_into_temp(
+        env!("CARGO_BIN_EXE_index_sets"),
+        "index-sets",
+        &["--digits", "3"],
+    );
     assert!(
         stdout.contains("| model | layer | units | I- (off) |") && stdout.contains("Fig. 10"),
         "{stdout}"
     );
-    let mut r = csv::Reader::from_path(dir.join("results/index_sets.csv")).unwrap();
-    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
-    let col = |c: &str| {
-        header
-            .iter()
-            .position(|h| h == c)
-            .unwrap_or_else(|| panic!("missing column {c}"))
-    };
+    let csv = Csv::read(&dir, "index_sets");
+    let col = |c: &str| csv.col(c);
     for c in [
         "split_seed",
         "train_index",
@@ -37,7 +30,7 @@ fn index_sets_writes_results_and_figures() {
     ] {
         col(c);
     }
-    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
+    let rows = &csv.rows;
     assert_eq!(
         rows.len(),
         2 * 3 * 3,
@@ -46,7 +39,7 @@ fn index_sets_writes_results_and_figures() {
     let get = |x: &csv::StringRecord, c: &str| -> f64 { x[col(c)].parse().unwrap() };
     // Unstable units per (model, layer), summed over digits.
     let mut unstable = std::collections::HashMap::new();
-    for x in &rows {
+    for x in rows {
         let units = get(x, "units");
         let (m, p, i) = (get(x, "i_minus"), get(x, "i_plus"), get(x, "i_unstable"));
         assert_eq!(m + p + i, units, "{x:?}");
@@ -61,11 +54,5 @@ fn index_sets_writes_results_and_figures() {
         let r = unstable[&("robust".to_string(), layer.to_string())];
         assert!(r < s, "layer {layer}: robust {r} unstable, standard {s}");
     }
-    for f in ["figures/index_sets.png", "figures/index_sets.svg"] {
-        assert!(
-            std::fs::metadata(dir.join(f)).unwrap().len() > 1000,
-            "{f} is empty"
-        );
-    }
-    std::fs::remove_dir_all(&dir).ok();
+    common::check_figures_and_clean(&dir, "index_sets");
 }

@@ -2,30 +2,20 @@
 //! re-derive a row, each radius is positive or the digit is not certified at 0, the
 //! bracket is within the tolerance, and both figures are written.
 
-use std::process::Command;
+mod common;
+
+use common::Csv;
 
 #[test]
 fn radius_writes_results_and_figures() {
-    let dir = std::env::temp_dir().join(format!("convex-outer-radius-{}", std::process::id()));
-    let o = Command::new(env!("CARGO_BIN_EXE_radius"))
-        .args(["--digits", "2", "--out-dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let stdout = String::from_utf8_lossy(&o.stdout);
+    let (dir, stdout) =
+        common::run_into_temp(env!("CARGO_BIN_EXE_radius"), "radius", &["--digits", "2"]);
     assert!(
         stdout.contains("| model | digits |") && stdout.contains("0.007"),
         "{stdout}"
     );
-    let mut r = csv::Reader::from_path(dir.join("results/radius.csv")).unwrap();
-    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
-    let col = |c: &str| {
-        header
-            .iter()
-            .position(|h| h == c)
-            .unwrap_or_else(|| panic!("missing column {c}"))
-    };
+    let csv = Csv::read(&dir, "radius");
+    let col = |c: &str| csv.col(c);
     for c in [
         "model",
         "split_seed",
@@ -40,9 +30,9 @@ fn radius_writes_results_and_figures() {
     ] {
         col(c);
     }
-    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
+    let rows = &csv.rows;
     assert_eq!(rows.len(), 4, "2 models x 2 digits");
-    for x in &rows {
+    for x in rows {
         let radius: f64 = x[col("radius")].parse().unwrap();
         let stop = &x[col("stop")];
         if stop == "Converged" {
@@ -55,11 +45,5 @@ fn radius_writes_results_and_figures() {
             assert!(stop == "NotCertifiedAtZero" && radius == 0.0, "{x:?}");
         }
     }
-    for f in ["figures/radius.png", "figures/radius.svg"] {
-        assert!(
-            std::fs::metadata(dir.join(f)).unwrap().len() > 1000,
-            "{f} is empty"
-        );
-    }
-    std::fs::remove_dir_all(&dir).ok();
+    common::check_figures_and_clean(&dir, "radius");
 }

@@ -1,0 +1,59 @@
+//! Helpers shared by the experiments' tiny-setting tests: run a binary into a fresh
+//! folder, read the CSV it wrote, check its figures.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Runs the binary `bin` with `args` and `--out-dir` a fresh temporary folder named after
+/// `name`; asserts that it succeeded (printing its stderr otherwise). Returns the folder
+/// and the binary's stdout.
+pub fn run_into_temp(bin: &str, name: &str, args: &[&str]) -> (PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("convex-outer-{name}-{}", std::process::id()));
+    let o = Command::new(bin)
+        .args(args)
+        .arg("--out-dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    (dir, String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+/// A results CSV: its header and rows.
+pub struct Csv {
+    pub header: Vec<String>,
+    pub rows: Vec<csv::StringRecord>,
+}
+
+impl Csv {
+    /// Reads `results/<name>.csv` under `dir`.
+    pub fn read(dir: &Path, name: &str) -> Csv {
+        let mut r = csv::Reader::from_path(dir.join(format!("results/{name}.csv"))).unwrap();
+        let header = r.headers().unwrap().iter().map(String::from).collect();
+        let rows = r.records().map(|x| x.unwrap()).collect();
+        Csv { header, rows }
+    }
+
+    /// The index of column `c` (a panic naming it when it is missing).
+    pub fn col(&self, c: &str) -> usize {
+        self.header
+            .iter()
+            .position(|h| h == c)
+            .unwrap_or_else(|| panic!("missing column {c}"))
+    }
+}
+
+/// Asserts that `figures/<name>.png` and `.svg` under `dir` were written (over 1,000
+/// bytes each), then removes `dir`.
+pub fn check_figures_and_clean(dir: &Path, name: &str) {
+    for ext in ["png", "svg"] {
+        let f = format!("figures/{name}.{ext}");
+        assert!(
+            std::fs::metadata(dir.join(&f)).unwrap().len() > 1000,
+            "{f} is empty"
+        );
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
