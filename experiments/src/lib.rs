@@ -3,6 +3,7 @@
 //! fonts). The binaries themselves are thin: they parse flags, call the library crates
 //! and write files.
 
+pub mod exact_digit;
 pub mod soundness;
 
 /// Every experiment binary links this crate, so they all allocate with mimalloc, which
@@ -201,6 +202,29 @@ pub fn committed_model(file: &str) -> PathBuf {
         .join("..")
         .join("models")
         .join(file)
+}
+
+/// The two models of the paper's MNIST experiments as `("standard", file)` and
+/// `("robust", file)`: the given files, else the committed ones
+/// ([`committed_model`]).
+pub fn standard_and_robust(
+    standard: &Option<PathBuf>,
+    robust: &Option<PathBuf>,
+) -> [(&'static str, PathBuf); 2] {
+    [
+        (
+            "standard",
+            standard
+                .clone()
+                .unwrap_or_else(|| committed_model("mnist_conv_standard.json")),
+        ),
+        (
+            "robust",
+            robust
+                .clone()
+                .unwrap_or_else(|| committed_model("mnist_conv_robust.json")),
+        ),
+    ]
 }
 
 /// A `g x g` grid of the 2-D box `x +- eps` (row-major, one point per pair of values).

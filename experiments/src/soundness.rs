@@ -25,8 +25,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use dual::{
-    algorithm1, certifies, dual_objective, interval_bounds, margin_objectives, AlphaRule,
-    DualError, InputDomain,
+    algorithm1, certifies, dual_objective, interval_bounds, AlphaRule, DualError, InputDomain,
 };
 use network::{preactivations_exact, Architecture, Dyadic, Init, Model, Shape};
 
@@ -292,12 +291,8 @@ pub fn check_case_tampered(case: &Case, seed: u64, lp: bool, raise_j: f64) -> Ou
                 Err(e) => return Outcome::Violation(format!("forward failed: {e}")),
             };
             let y = network::argmax(&f);
-            let all = margin_objectives(n_out, y).expect("y is a class");
-            let c: Vec<f64> = (0..n_out)
-                .filter(|&t| t != y)
-                .flat_map(|t| all[t * n_out..(t + 1) * n_out].to_vec())
-                .collect();
-            (y, c)
+            let m = dual::Margins::new(n_out, y, dual::Targets::All).expect("y is a class");
+            (y, m.c)
         };
         let rows = c.len() / n_out;
         let j = match dual_objective(model, &dom, &ab, &c, &AlphaRule::Paper) {

@@ -19,8 +19,8 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
 
 use dual::{
-    algorithm1, dual_objective, interval_bounds, margin_objectives, AlphaOptions, AlphaRule,
-    InputDomain, Method, RadiusOptions,
+    algorithm1, dual_objective, interval_bounds, AlphaOptions, AlphaRule, InputDomain, Margins,
+    Method, RadiusOptions, Targets,
 };
 use network::{argmax, load_model, Model};
 
@@ -833,36 +833,19 @@ fn prepare(a: &TargetArgs) -> Result<Prepared> {
             vec![1.0, -1.0],
         )
     } else {
-        if label >= n_out {
-            bail!("label {label} is out of range for a model with {n_out} outputs");
-        }
-        let targets: Vec<usize> = match a.targets.as_str() {
-            "all" => (0..n_out).filter(|&t| t != label).collect(),
-            k => {
-                let t: usize = k.parse().with_context(|| {
-                    format!("--targets must be \"all\" or a class index, got {k:?}")
-                })?;
-                if t >= n_out {
-                    bail!("--targets {t} is out of range for a model with {n_out} outputs");
-                }
-                if t == label {
-                    bail!("--targets {t} is the label itself: its margin is 0 by definition");
-                }
-                vec![t]
-            }
-        };
-        let all = margin_objectives(n_out, label)?;
-        let c: Vec<f64> = targets
-            .iter()
-            .flat_map(|&t| all[t * n_out..(t + 1) * n_out].to_vec())
-            .collect();
+        let targets: Targets = a
+            .targets
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--{e}"))?;
+        let m = Margins::new(n_out, label, targets)
+            .with_context(|| format!("--label {label}, --targets {}", a.targets))?;
         (
-            targets.iter().map(|&t| Some(t)).collect(),
-            targets
+            m.targets.iter().map(|&t| Some(t)).collect(),
+            m.targets
                 .iter()
                 .map(|t| format!("e_{label} - e_{t}"))
                 .collect(),
-            c,
+            m.c,
         )
     };
     let domain = InputDomain::new(&spec.x, a.eps, a.r#box)?;

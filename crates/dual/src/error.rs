@@ -43,6 +43,9 @@ pub enum DualError {
     /// Options of a search or optimiser out of their range.
     #[error("invalid options: {0}")]
     Options(String),
+    /// A margin target equal to the label (the margin `f_y - f_y` is 0 by definition).
+    #[error("target {class} is the label itself: its margin is 0 by definition")]
+    TargetIsLabel { class: usize },
     /// A class index is out of range.
     #[error("class {class} is out of range for a model with {n_classes} outputs")]
     Class { class: usize, n_classes: usize },

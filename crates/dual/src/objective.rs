@@ -308,6 +308,76 @@ pub(crate) fn objective_over(
     Ok((values, acc))
 }
 
+/// Which margins `f_y - f_t` of a label `y` to bound: every other class, or one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Targets {
+    /// Every class `t != y` (a certificate needs them all, Corollary 1).
+    All,
+    /// One class `t != y`.
+    Class(usize),
+}
+
+impl std::str::FromStr for Targets {
+    type Err = String;
+
+    /// `"all"` or a class index.
+    fn from_str(s: &str) -> std::result::Result<Targets, String> {
+        match s {
+            "all" => Ok(Targets::All),
+            k => k
+                .parse()
+                .map(Targets::Class)
+                .map_err(|_| format!("targets must be \"all\" or a class index, got {k:?}")),
+        }
+    }
+}
+
+/// The margin objectives of one label: row `k` of `c` (row-major, `targets.len() x n`)
+/// is `e_label - e_{targets[k]}`, so `J(c_k) > 0` for every row certifies `label` when
+/// `targets` is every other class (Corollary 1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Margins {
+    pub label: usize,
+    pub targets: Vec<usize>,
+    pub c: Vec<f64>,
+}
+
+impl Margins {
+    /// The margins of `label` over a model with `n` outputs.
+    ///
+    /// Errors: [`DualError::NoTargets`] for `n < 2`, [`DualError::Class`] for a label or
+    /// target `>= n`, [`DualError::TargetIsLabel`] for a target equal to the label (its
+    /// margin is 0 by definition).
+    pub fn new(n: usize, label: usize, targets: Targets) -> Result<Margins> {
+        if n < 2 {
+            return Err(DualError::NoTargets { n_out: n });
+        }
+        let all = margin_objectives(n, label)?;
+        let targets: Vec<usize> = match targets {
+            Targets::All => (0..n).filter(|&t| t != label).collect(),
+            Targets::Class(t) if t >= n => {
+                return Err(DualError::Class {
+                    class: t,
+                    n_classes: n,
+                })
+            }
+            Targets::Class(t) if t == label => return Err(DualError::TargetIsLabel { class: t }),
+            Targets::Class(t) => vec![t],
+        };
+        let c = targets
+            .iter()
+            .flat_map(|&t| all[t * n..(t + 1) * n].iter().copied())
+            .collect();
+        Ok(Margins { label, targets, c })
+    }
+
+    /// Row `k`: `e_label - e_{targets[k]}`.
+    pub fn row(&self, k: usize) -> &[f64] {
+        let n = self.c.len() / self.targets.len().max(1);
+        &self.c[k * n..(k + 1) * n]
+    }
+}
+
 /// The objective rows `c_t = e_y - e_t` for `t = 0..n` (row `y` is zero), as in
 /// Corollary 1: `J(c_t) > 0` for every `t != y` certifies class `y`.
 pub fn margin_objectives(n: usize, y: usize) -> Result<Vec<f64>> {

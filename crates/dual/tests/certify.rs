@@ -239,3 +239,58 @@ fn radius_reaches_max_eps_when_always_certified() {
     assert_eq!(r.upper, None);
     assert!(r.steps.len() < opts.max_steps, "{r:?}");
 }
+
+#[test]
+fn margins_select_the_rows_of_their_targets() {
+    use dual::{DualError, Margins, Targets};
+    // Every other class, in order: rows e_2 - e_t of margin_objectives.
+    let m = Margins::new(4, 2, Targets::All).unwrap();
+    assert_eq!(m.label, 2);
+    assert_eq!(m.targets, vec![0, 1, 3]);
+    let all = margin_objectives(4, 2).unwrap();
+    for (k, &t) in m.targets.iter().enumerate() {
+        assert_eq!(m.row(k), &all[t * 4..(t + 1) * 4], "target {t}");
+        assert_eq!(m.row(k)[2], 1.0);
+        assert_eq!(m.row(k)[t], -1.0);
+    }
+    assert_eq!(m.c.len(), 12);
+    // One class.
+    let one = Margins::new(4, 2, Targets::Class(3)).unwrap();
+    assert_eq!(
+        (one.targets.clone(), one.c.clone()),
+        (vec![3], vec![0.0, 0.0, 1.0, -1.0])
+    );
+    assert_eq!(one.row(0), &[0.0, 0.0, 1.0, -1.0]);
+    // Two outputs are enough; one is not.
+    assert_eq!(Margins::new(2, 1, Targets::All).unwrap().c, vec![-1.0, 1.0]);
+    assert!(matches!(
+        Margins::new(1, 0, Targets::All),
+        Err(DualError::NoTargets { n_out: 1 })
+    ));
+    // Out of range, or the label itself.
+    assert!(matches!(
+        Margins::new(4, 4, Targets::All),
+        Err(DualError::Class {
+            class: 4,
+            n_classes: 4
+        })
+    ));
+    assert!(matches!(
+        Margins::new(4, 0, Targets::Class(4)),
+        Err(DualError::Class {
+            class: 4,
+            n_classes: 4
+        })
+    ));
+    assert!(matches!(
+        Margins::new(4, 3, Targets::Class(3)),
+        Err(DualError::TargetIsLabel { class: 3 })
+    ));
+    // Parsing: "all" or an index; anything else names what it got.
+    assert_eq!("all".parse::<Targets>(), Ok(Targets::All));
+    assert_eq!("7".parse::<Targets>(), Ok(Targets::Class(7)));
+    assert!("seven"
+        .parse::<Targets>()
+        .unwrap_err()
+        .contains("\"seven\""));
+}

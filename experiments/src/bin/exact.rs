@@ -17,18 +17,13 @@
 //! digit) and `figures/exact.png|svg`, and prints the table beside the paper's.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use dual::{algorithm1, bound_given, crown_bounds, dual_objective, margin_objectives};
-use dual::{AlphaOptions, AlphaRule, InputDomain, Method};
-use exact::{BabOptions, BabStatus, PgdOptions};
+use experiments::exact_digit::{decide_digit, DigitOptions, DigitRow, ExactSummary, Outcome};
 use network::{data, load_model, Model};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 #[derive(Parser, Debug)]
@@ -57,207 +52,6 @@ struct Args {
     /// Folder that receives results/ and figures/.
     #[arg(long, default_value = ".")]
     out_dir: PathBuf,
-}
-
-/// How a digit ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Misclassified,
-    /// Every target certified by WK's bound.
-    Wk,
-    /// Certified by CROWN where WK was not.
-    Crown,
-    /// Proven robust by branch and bound where both bounds failed on some target.
-    Bab,
-    /// PGD found a point with margin <= 0.
-    Pgd,
-    /// Branch and bound found such a point where PGD did not.
-    BabAttack,
-    /// Some target still open.
-    Undecided,
-}
-
-impl Outcome {
-    fn name(&self) -> &'static str {
-        match self {
-            Outcome::Misclassified => "misclassified",
-            Outcome::Wk => "certified by WK",
-            Outcome::Crown => "certified by CROWN",
-            Outcome::Bab => "proven by branch and bound",
-            Outcome::Pgd => "attacked by PGD",
-            Outcome::BabAttack => "attacked by branch and bound",
-            Outcome::Undecided => "undecided",
-        }
-    }
-}
-
-struct Row {
-    model: usize,
-    digit: usize,
-    label: usize,
-    predicted: usize,
-    outcome: Outcome,
-    /// Smallest proven margin bound over targets: WK, CROWN, and branch and bound's
-    /// lower end (the best of the three per target).
-    wk_min: f64,
-    crown_min: f64,
-    exact_lower_min: f64,
-    /// Smallest proven margin at a point found (PGD or branch and bound).
-    attack_min: f64,
-    bab_targets: usize,
-    nodes: usize,
-    lps: usize,
-    ms: f64,
-}
-
-fn digit_row(
-    a: &Args,
-    mi: usize,
-    model: &Model,
-    digit: usize,
-    x: &[f64],
-    label: usize,
-) -> Result<Row> {
-    let t0 = Instant::now();
-    let predicted = model.predict(x)?;
-    let what = format!("model {mi}, test digit {digit}");
-    let mut row = Row {
-        model: mi,
-        digit,
-        label,
-        predicted,
-        outcome: Outcome::Misclassified,
-        wk_min: f64::NAN,
-        crown_min: f64::NAN,
-        exact_lower_min: f64::NAN,
-        attack_min: f64::NAN,
-        bab_targets: 0,
-        nodes: 0,
-        lps: 0,
-        ms: 0.0,
-    };
-    if predicted != label {
-        row.ms = t0.elapsed().as_secs_f64() * 1e3;
-        return Ok(row);
-    }
-    let n = model.output_len();
-    let dom = InputDomain::new(x, a.eps, Some((0.0, 1.0)))?;
-    let all = margin_objectives(n, label)?;
-    let targets: Vec<usize> = (0..n).filter(|&t| t != label).collect();
-    let c: Vec<f64> = targets
-        .iter()
-        .flat_map(|&t| all[t * n..(t + 1) * n].to_vec())
-        .collect();
-    let wk = dual_objective(
-        model,
-        &dom,
-        &algorithm1(model, &dom)?,
-        &c,
-        &AlphaRule::Paper,
-    )?
-    .values;
-    // PGD first, every target until one is attacked (an attacked digit needs no more).
-    let mut rng = ChaCha8Rng::seed_from_u64(a.seed ^ digit as u64);
-    let mut attack = f64::INFINITY;
-    for k in 0..targets.len() {
-        let ck = &c[k * n..(k + 1) * n];
-        let (xp, _) = exact::pgd(
-            model,
-            &dom,
-            ck,
-            std::slice::from_ref(&dom.center),
-            &PgdOptions::default(),
-            &mut rng,
-        )?;
-        attack = attack.min(dual::value_upper_bound(model, &xp, ck)?);
-        if attack <= 0.0 {
-            break;
-        }
-    }
-    let mut bab_attack = false;
-    let mut exact_lower = wk.clone();
-    let mut open = false;
-    // An attacked digit: CROWN and branch and bound cannot certify it (WK is checked).
-    let crown: Vec<f64> = if attack <= 0.0 {
-        vec![f64::NAN; targets.len()]
-    } else {
-        bound_given(
-            model,
-            &dom,
-            crown_bounds(model, &dom)?,
-            &c,
-            Method::Crown,
-            &AlphaOptions::default(),
-        )?
-        .values
-    };
-    for k in 0..targets.len() {
-        if attack <= 0.0 {
-            break;
-        }
-        let ck = &c[k * n..(k + 1) * n];
-        let mut lower = wk[k].max(crown[k]);
-        if lower <= 0.0 {
-            row.bab_targets += 1;
-            let e = exact::minimise(
-                model,
-                &dom,
-                ck,
-                &BabOptions {
-                    timeout: Some(a.timeout),
-                    max_nodes: a.max_nodes,
-                    threshold: Some(0.0),
-                    seed: a.seed ^ (digit as u64) << 8 ^ k as u64,
-                    ..BabOptions::default()
-                },
-            )?;
-            row.nodes += e.nodes;
-            row.lps += e.lps;
-            lower = lower.max(e.lower);
-            attack = attack.min(e.upper);
-            match e.status {
-                BabStatus::Counterexample => bab_attack |= e.upper <= 0.0,
-                BabStatus::Proved => {}
-                _ => open = true,
-            }
-        }
-        exact_lower[k] = lower;
-    }
-    let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
-    row.wk_min = min(&wk);
-    // NaN for an attacked digit (not computed).
-    row.crown_min = crown.iter().copied().fold(f64::INFINITY, f64::min);
-    if crown.iter().any(|v| v.is_nan()) {
-        row.crown_min = f64::NAN;
-    }
-    row.exact_lower_min = min(&exact_lower);
-    row.attack_min = attack;
-    // Soundness: a proven lower bound never exceeds the proven value at a point.
-    if row.wk_min > attack || row.crown_min > attack || row.exact_lower_min > attack {
-        // (NaN compares false: an uncomputed bound is not checked.)
-        bail!(
-            "{what}: a proven margin bound (WK {}, CROWN {}, exact {}) exceeds the margin {} at an attack point",
-            row.wk_min, row.crown_min, row.exact_lower_min, attack
-        );
-    }
-    row.outcome = if attack <= 0.0 {
-        if bab_attack {
-            Outcome::BabAttack
-        } else {
-            Outcome::Pgd
-        }
-    } else if row.wk_min > 0.0 {
-        Outcome::Wk
-    } else if row.crown_min > 0.0 {
-        Outcome::Crown
-    } else if row.exact_lower_min > 0.0 {
-        Outcome::Bab
-    } else {
-        debug_assert!(open || row.exact_lower_min <= 0.0);
-        Outcome::Undecided
-    };
-    row.ms = t0.elapsed().as_secs_f64() * 1e3;
-    Ok(row)
 }
 
 /// One row of `results/exact.csv`: one digit of one model.
@@ -298,6 +92,12 @@ fn main() -> Result<()> {
         bail!("--timeout must be in (0, 1e9] seconds, got {}", a.timeout);
     }
     let out = experiments::Outputs::new(&a.out_dir, "exact")?;
+    let opts = DigitOptions {
+        eps: a.eps,
+        timeout: a.timeout,
+        max_nodes: a.max_nodes,
+        seed: a.seed,
+    };
     let (_, test) = data::mnist_split(data::DEFAULT_SPLIT_SEED)?;
     let stride = (test.len() / a.digits.max(1)).max(1);
     let digits: Vec<usize> = (0..a.digits.min(test.len())).map(|k| k * stride).collect();
@@ -316,11 +116,11 @@ fn main() -> Result<()> {
     let pb = experiments::progress((models.len() * digits.len()) as u64, "exact");
     let mut rows = Vec::new();
     for (mi, (_, model)) in models.iter().enumerate() {
-        let part: Vec<Result<Row>> = digits
+        let part: Vec<Result<DigitRow>> = digits
             .par_iter()
             .map(|&i| {
                 let (x, label) = test.get(i)?;
-                let r = digit_row(&a, mi, model, i, x, label);
+                let r = decide_digit(&opts, mi, model, i, x, label);
                 pb.inc(1);
                 r
             })
@@ -358,34 +158,18 @@ fn main() -> Result<()> {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for (mi, (name, _)) in models.iter().enumerate() {
-        let rs: Vec<&Row> = rows.iter().filter(|r| r.model == mi).collect();
-        let n = rs.len().max(1) as f64;
-        let count = |f: &dyn Fn(&Row) -> bool| rs.iter().filter(|r| f(r)).count();
-        let pct = |k: usize| format!("{:.1}%", 100.0 * k as f64 / n);
-        let wrong = count(&|r| r.outcome == Outcome::Misclassified);
-        let attacked_pgd = count(&|r| r.outcome == Outcome::Pgd);
-        let attacked = attacked_pgd + count(&|r| r.outcome == Outcome::BabAttack);
-        let undecided = count(&|r| r.outcome == Outcome::Undecided);
-        let not_wk = rs.len() - count(&|r| r.wk_min > 0.0);
-        let not_crown = rs.len() - count(&|r| r.crown_min > 0.0);
-        let exact = if undecided == 0 {
-            pct(wrong + attacked)
-        } else {
-            format!(
-                "{} to {}",
-                pct(wrong + attacked),
-                pct(wrong + attacked + undecided)
-            )
-        };
+        let s = ExactSummary::of(rows.iter().filter(|r| r.model == mi));
         println!(
-            "| {name} | {} | {} | {} | {exact} | {} | {} | {undecided} | {} | {:.0} ms |",
-            rs.len(),
-            pct(wrong),
-            pct(wrong + attacked_pgd),
-            pct(not_wk),
-            pct(not_crown),
-            rs.iter().map(|r| r.bab_targets).sum::<usize>(),
-            rs.iter().map(|r| r.ms).sum::<f64>() / n,
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} ms |",
+            s.digits,
+            s.pct(s.wrong),
+            s.pct(s.wrong + s.attacked_pgd),
+            s.exact_text(),
+            s.pct(s.not_wk),
+            s.pct(s.not_crown),
+            s.undecided,
+            s.bab_targets,
+            s.mean_ms,
         );
     }
     println!(
@@ -401,7 +185,7 @@ fn main() -> Result<()> {
 
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
-    rows: &[Row],
+    rows: &[DigitRow],
     models: &[(String, Model)],
     eps: f64,
 ) -> Result<()>
@@ -446,7 +230,7 @@ where
         .draw()
         .map_err(experiments::plot_err)?;
     for (mi, _) in models.iter().enumerate() {
-        let rs: Vec<&Row> = rows.iter().filter(|r| r.model == mi).collect();
+        let rs: Vec<&DigitRow> = rows.iter().filter(|r| r.model == mi).collect();
         let n = rs.len().max(1) as f64;
         let mut start = 0.0;
         for (kind, color) in kinds {

@@ -91,13 +91,7 @@ fn main() -> Result<()> {
     }
     let out = experiments::Outputs::new(&a.out_dir, "index_sets")?;
     let mut models: Vec<(String, Model)> = Vec::new();
-    for (name, given, file) in [
-        ("standard", &a.standard, "mnist_conv_standard.json"),
-        ("robust", &a.robust, "mnist_conv_robust.json"),
-    ] {
-        let path = given
-            .clone()
-            .unwrap_or_else(|| experiments::committed_model(file));
+    for (name, path) in experiments::standard_and_robust(&a.standard, &a.robust) {
         let model =
             load_model(&path).with_context(|| format!("the {name} model {}", path.display()))?;
         if model.is_chain() && model.hidden_layers() == 0 {

@@ -307,14 +307,10 @@ fn main() -> Result<()> {
                     let b = lp_all_bounds(&s.model, &dom, solver, &LpOptions::default())?;
                     let lp19 = Lp19::new(&s.model, &dom, &b)?;
                     let n = s.model.output_len();
-                    let c = dual::margin_objectives(n, *class)?;
-                    let rows_c: Vec<f64> = (0..n)
-                        .filter(|&t| t != *class)
-                        .flat_map(|t| c[t * n..(t + 1) * n].to_vec())
-                        .collect();
-                    let encs = experiments::solve_verified(&lp19, &rows_c, solver)?;
+                    let m = dual::Margins::new(n, *class, dual::Targets::All)?;
+                    let encs = experiments::solve_verified(&lp19, &m.c, solver)?;
                     let mut v = vec![None; n];
-                    for (e, t) in encs.into_iter().zip((0..n).filter(|&t| t != *class)) {
+                    for (e, &t) in encs.into_iter().zip(&m.targets) {
                         v[t] = Some(e);
                     }
                     Some(v)

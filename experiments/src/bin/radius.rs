@@ -102,17 +102,13 @@ fn main() -> Result<()> {
     let (_, test) = data::mnist_split(a.seed)?;
     let stride = (test.len() / a.digits.max(1)).max(1);
     let digits: Vec<usize> = (0..a.digits.min(test.len())).map(|k| k * stride).collect();
-    let models: Vec<(String, Model)> = [
-        ("standard", a.standard.clone(), "mnist_conv_standard.json"),
-        ("robust", a.robust.clone(), "mnist_conv_robust.json"),
-    ]
-    .into_iter()
-    .map(|(name, path, file)| {
-        let p = path.unwrap_or_else(|| experiments::committed_model(file));
-        let m = load_model(&p).with_context(|| format!("the {name} model"))?;
-        Ok((format!("{name} ({})", p.display()), m))
-    })
-    .collect::<Result<_>>()?;
+    let models: Vec<(String, Model)> = experiments::standard_and_robust(&a.standard, &a.robust)
+        .into_iter()
+        .map(|(name, p)| {
+            let m = load_model(&p).with_context(|| format!("the {name} model"))?;
+            Ok((format!("{name} ({})", p.display()), m))
+        })
+        .collect::<Result<_>>()?;
     let opts = RadiusOptions {
         rel_tol: a.rel_tol,
         ..Default::default()

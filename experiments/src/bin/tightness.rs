@@ -158,6 +158,7 @@ fn main() -> Result<()> {
             test.len()
         );
     }
+    let files = experiments::standard_and_robust(&a.standard, &a.robust);
     let mut subjects = Vec::new();
     for name in a.models.split(',').map(str::trim) {
         subjects.push(match name {
@@ -166,18 +167,8 @@ fn main() -> Result<()> {
                 source: format!("mnist-conv, standard init, seed {}", a.seed),
                 model: Architecture::mnist_conv().init(Init::Standard, a.seed)?,
             },
-            "standard" => load_subject(
-                "standard",
-                &a.standard
-                    .clone()
-                    .unwrap_or_else(|| experiments::committed_model("mnist_conv_standard.json")),
-            )?,
-            "robust" => load_subject(
-                "robust",
-                &a.robust
-                    .clone()
-                    .unwrap_or_else(|| experiments::committed_model("mnist_conv_robust.json")),
-            )?,
+            "standard" => load_subject("standard", &files[0].1)?,
+            "robust" => load_subject("robust", &files[1].1)?,
             o => bail!("--models: unknown model {o:?} (random, standard, robust)"),
         });
         if subjects.last().unwrap().model.input_len() != test.dim() {
