@@ -204,6 +204,30 @@ pub fn committed_model(file: &str) -> PathBuf {
         .join(file)
 }
 
+/// The MNIST test digits: the shipped test split, or with `full` the 10,000 digits of
+/// MNIST's IDX test files in that folder (`t10k-images-idx3-ubyte` and
+/// `t10k-labels-idx1-ubyte`, each optionally `.gz`). Errors name the folder and file.
+pub fn mnist_test_set(full: Option<&Path>) -> Result<network::Dataset> {
+    match full {
+        Some(dir) => {
+            let pick = |stem: &str| {
+                let plain = dir.join(stem);
+                if plain.exists() {
+                    plain
+                } else {
+                    dir.join(format!("{stem}.gz"))
+                }
+            };
+            network::data::load_idx(
+                pick("t10k-images-idx3-ubyte"),
+                pick("t10k-labels-idx1-ubyte"),
+            )
+            .with_context(|| format!("--full-mnist {}", dir.display()))
+        }
+        None => Ok(network::data::mnist_split(network::data::DEFAULT_SPLIT_SEED)?.1),
+    }
+}
+
 /// The two models of the paper's MNIST experiments as `("standard", file)` and
 /// `("robust", file)`: the given files, else the committed ones
 /// ([`committed_model`]).

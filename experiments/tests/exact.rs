@@ -64,3 +64,33 @@ fn exact_writes_results_and_figures() {
     }
     common::check_figures_and_clean(&dir, "exact");
 }
+
+#[test]
+fn exact_reads_the_full_test_set_from_idx_files() {
+    // The shipped test digits written as IDX files: the same digits, the same rows.
+    let idx = std::env::temp_dir().join(format!("convex-outer-exact-idx-{}", std::process::id()));
+    common::write_idx(&idx, 1000);
+    let args = [
+        "--digits",
+        "2",
+        "--robust-only",
+        "--timeout",
+        "1",
+        "--max-nodes",
+        "10",
+    ];
+    let (shipped, _) = common::run_into_temp(env!("CARGO_BIN_EXE_exact"), "exact-shipped", &args);
+    let mut with_idx = args.to_vec();
+    with_idx.extend(["--full-mnist", idx.to_str().unwrap()]);
+    let (full, _) = common::run_into_temp(env!("CARGO_BIN_EXE_exact"), "exact-idx", &with_idx);
+    let (a, b) = (Csv::read(&shipped, "exact"), Csv::read(&full, "exact"));
+    assert_eq!(a.rows.len(), 2);
+    for c in ["digit", "label", "predicted", "outcome", "wk_min_margin"] {
+        for (ra, rb) in a.rows.iter().zip(&b.rows) {
+            assert_eq!(ra[a.col(c)], rb[b.col(c)], "{c}: {ra:?} vs {rb:?}");
+        }
+    }
+    for d in [idx, shipped, full] {
+        std::fs::remove_dir_all(d).ok();
+    }
+}

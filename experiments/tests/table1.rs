@@ -75,31 +75,10 @@ fn table1_writes_one_row_per_model() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// Writes the first `n` digits of the shipped test split as MNIST IDX files
-/// (`t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`) under `dir`.
-fn write_idx(dir: &std::path::Path, n: usize) {
-    let (_, test) = network::data::mnist_split(network::data::DEFAULT_SPLIT_SEED).unwrap();
-    let mut images = vec![0u8, 0, 8, 3];
-    let mut labels = vec![0u8, 0, 8, 1];
-    for v in [n as u32, 28, 28] {
-        images.extend_from_slice(&v.to_be_bytes());
-    }
-    labels.extend_from_slice(&(n as u32).to_be_bytes());
-    for i in 0..n {
-        let (x, y) = test.get(i).unwrap();
-        // The shipped pixels are k / 255 exactly.
-        images.extend(x.iter().map(|p| (p * 255.0).round() as u8));
-        labels.push(y as u8);
-    }
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join("t10k-images-idx3-ubyte"), images).unwrap();
-    std::fs::write(dir.join("t10k-labels-idx1-ubyte"), labels).unwrap();
-}
-
 #[test]
 fn full_mnist_reads_idx_files() {
     let idx = std::env::temp_dir().join(format!("convex-outer-table1-idx-{}", std::process::id()));
-    write_idx(&idx, 12);
+    common::write_idx(&idx, 12);
     let args = ["--exact-digits", "0", "--digits", "12"];
     let (shipped, _) = common::run_into_temp(env!("CARGO_BIN_EXE_table1"), "table1-shipped", &args);
     let idx_s = idx.to_str().unwrap();

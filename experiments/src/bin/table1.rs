@@ -27,7 +27,7 @@ use candle_core::{DType, Device};
 use clap::Parser;
 use dual::{InputDomain, Margins, Targets};
 use experiments::exact_digit::{decide_digit, DigitOptions, ExactSummary, Outcome};
-use network::{argmax, data, model_from_json, objective_exact, Dataset, Model};
+use network::{argmax, model_from_json, objective_exact, Dataset, Model};
 use rayon::prelude::*;
 use train::{fgsm, pgd, PgdConfig, TensorNet};
 
@@ -216,24 +216,7 @@ fn main() -> Result<()> {
         );
     }
     let models = experiments::standard_and_robust(&a.standard, &a.robust);
-    let test = match &a.full_mnist {
-        Some(dir) => {
-            let pick = |stem: &str| {
-                let plain = dir.join(stem);
-                if plain.exists() {
-                    plain
-                } else {
-                    dir.join(format!("{stem}.gz"))
-                }
-            };
-            data::load_idx(
-                pick("t10k-images-idx3-ubyte"),
-                pick("t10k-labels-idx1-ubyte"),
-            )
-            .with_context(|| format!("--full-mnist {}", dir.display()))?
-        }
-        None => data::mnist_split(data::DEFAULT_SPLIT_SEED)?.1,
-    };
+    let test = experiments::mnist_test_set(a.full_mnist.as_deref())?;
     let count = if a.digits == 0 {
         test.len()
     } else {
@@ -242,7 +225,9 @@ fn main() -> Result<()> {
     let indices: Vec<usize> = (0..count).collect();
     let exact_idx: Vec<usize> = match count.checked_div(a.exact_digits) {
         None => Vec::new(),
-        Some(q) => (0..a.exact_digits.min(count)).map(|k| k * q.max(1)).collect(),
+        Some(q) => (0..a.exact_digits.min(count))
+            .map(|k| k * q.max(1))
+            .collect(),
     };
     let results = a.out_dir.join("results");
     std::fs::create_dir_all(&results)
