@@ -24,12 +24,18 @@ fn run(args: &[&str]) -> (bool, Value, String) {
     )
 }
 
-/// Writes golden case `i`'s model and input as files; returns their paths and the case.
+/// Writes golden case `i`'s model and input as files (a fresh folder per call); returns
+/// their paths and the case.
 fn golden_case(i: usize) -> (String, String, Value) {
     let g: Value =
         serde_json::from_str(&std::fs::read_to_string(testdata("golden.json")).unwrap()).unwrap();
     let case = g["cases"][i].clone();
-    let dir = std::env::temp_dir().join(format!("convex-outer-lpcli-{}", std::process::id()));
+    // A folder per call: tests run in parallel threads of one process, and a file that
+    // another test is rewriting can be read half-written.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir =
+        std::env::temp_dir().join(format!("convex-outer-lpcli-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut m = case["model"].clone();
     m["format"] = "convex-outer-model".into();
@@ -357,4 +363,37 @@ fn overflow_and_one_output_models_get_clear_answers() {
         &x,
     ]);
     assert!(!ok && err.contains("at least 2 outputs"), "{err}");
+}
+
+#[test]
+fn bound_with_lp_uses_the_methods_own_intermediate_bounds() {
+    // LP (19) over the bounds the method's J used: J <= LP for every method (to the
+    // solver's confirmation tolerance, 1e-7 relative), and the output names those bounds.
+    for i in 0..5 {
+        let (mp, ip, case) = golden_case(i);
+        let eps = case["eps"].to_string();
+        for (method, source) in [
+            ("interval", "interval"),
+            ("wk", "algorithm1"),
+            ("crown", "crown"),
+            ("alpha", "crown"),
+        ] {
+            let (ok, out, err) = run(&[
+                "bound", "--model", &mp, "--input", &ip, "--eps", &eps, "--method", method, "--lp",
+                "--solver", "microlp",
+            ]);
+            assert!(ok, "case {i} {method}: {err}");
+            assert_eq!(out["lp"]["bounds"], source, "case {i} {method}");
+            for o in out["objectives"].as_array().unwrap() {
+                let (j, v) = (
+                    o["J"].as_f64().unwrap(),
+                    o["lp_solver_value"].as_f64().unwrap(),
+                );
+                assert!(
+                    j <= v + 1e-7 * v.abs().max(1.0),
+                    "case {i} {method}: J {j} > LP {v}"
+                );
+            }
+        }
+    }
 }
