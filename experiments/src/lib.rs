@@ -228,27 +228,37 @@ pub fn mnist_test_set(full: Option<&Path>) -> Result<network::Dataset> {
     }
 }
 
-/// The two models of the paper's MNIST experiments as `("standard", file)` and
-/// `("robust", file)`: the given files, else the committed ones
-/// ([`committed_model`]).
-pub fn standard_and_robust(
-    standard: &Option<PathBuf>,
-    robust: &Option<PathBuf>,
-) -> [(&'static str, PathBuf); 2] {
-    [
-        (
-            "standard",
-            standard
-                .clone()
-                .unwrap_or_else(|| committed_model("mnist_conv_standard.json")),
-        ),
-        (
-            "robust",
-            robust
-                .clone()
-                .unwrap_or_else(|| committed_model("mnist_conv_robust.json")),
-        ),
-    ]
+/// The flags `--standard` and `--robust` of every experiment on the paper's two MNIST
+/// models (flattened into each binary's clap arguments).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct MnistModels {
+    /// The standard-trained model (default: the committed models/mnist_conv_standard.json).
+    #[arg(long)]
+    pub standard: Option<PathBuf>,
+    /// The robust-trained model (default: the committed models/mnist_conv_robust.json).
+    #[arg(long)]
+    pub robust: Option<PathBuf>,
+}
+
+impl MnistModels {
+    /// `("standard", file)` and `("robust", file)`: the given files, else the committed
+    /// ones ([`committed_model`]).
+    pub fn resolve(&self) -> [(&'static str, PathBuf); 2] {
+        [
+            (
+                "standard",
+                self.standard
+                    .clone()
+                    .unwrap_or_else(|| committed_model("mnist_conv_standard.json")),
+            ),
+            (
+                "robust",
+                self.robust
+                    .clone()
+                    .unwrap_or_else(|| committed_model("mnist_conv_robust.json")),
+            ),
+        ]
+    }
 }
 
 /// A `g x g` grid of the 2-D box `x +- eps` (row-major, one point per pair of values).

@@ -70,22 +70,14 @@ fn curves_writes_the_histories_and_figures() {
 
 #[test]
 fn a_model_without_history_is_an_error_naming_it() {
-    let model =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/valid_small.json");
-    let dir = std::env::temp_dir().join(format!("convex-outer-curves-bad-{}", std::process::id()));
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_curves"))
-        .arg("--standard")
-        .arg(&model)
-        .arg("--out-dir")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/valid_small.json");
+    let err = common::run_failing(
+        env!("CARGO_BIN_EXE_curves"),
+        "curves-bad",
+        &["--standard", model],
+    );
     assert!(
-        !o.status.success()
-            && err.contains("valid_small.json")
-            && err.contains("no metadata.history"),
+        err.contains("valid_small.json") && err.contains("no metadata.history"),
         "{err}"
     );
-    std::fs::remove_dir_all(&dir).ok();
 }

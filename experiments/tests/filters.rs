@@ -76,20 +76,14 @@ fn sparsity_counts_match_a_hand_made_model() {
 
 #[test]
 fn a_model_without_conv_layers_is_an_error_naming_it() {
-    let model =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/valid_small.json");
-    let dir = std::env::temp_dir().join(format!("convex-outer-filters-bad-{}", std::process::id()));
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_filters"))
-        .arg("--robust")
-        .arg(&model)
-        .arg("--out-dir")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/valid_small.json");
+    let err = common::run_failing(
+        env!("CARGO_BIN_EXE_filters"),
+        "filters-bad",
+        &["--robust", model],
+    );
     assert!(
-        !o.status.success() && err.contains("valid_small.json") && err.contains("no conv layer"),
+        err.contains("valid_small.json") && err.contains("no conv layer"),
         "{err}"
     );
-    std::fs::remove_dir_all(&dir).ok();
 }

@@ -103,16 +103,12 @@ fn full_mnist_reads_idx_files() {
         b.rows[0]
     );
     // A folder without the files is an error naming it.
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_table1"))
-        .args(["--full-mnist", "/nonexistent/mnist", "--out-dir"])
-        .arg(&full)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("/nonexistent/mnist"),
-        "{err}"
+    let err = common::run_failing(
+        env!("CARGO_BIN_EXE_table1"),
+        "table1-missing",
+        &["--full-mnist", "/nonexistent/mnist"],
     );
+    assert!(err.contains("/nonexistent/mnist"), "{err}");
     for d in [idx, shipped, full] {
         std::fs::remove_dir_all(d).ok();
     }

@@ -24,12 +24,8 @@ use serde_json::Value;
 #[derive(Parser, Debug)]
 #[command(about = "Learning curves of the committed MNIST models (Fig. 4)")]
 struct Args {
-    /// The standard-trained model (default: the committed models/mnist_conv_standard.json).
-    #[arg(long)]
-    standard: Option<PathBuf>,
-    /// The robust-trained model (default: the committed models/mnist_conv_robust.json).
-    #[arg(long)]
-    robust: Option<PathBuf>,
+    #[command(flatten)]
+    mnist: experiments::MnistModels,
     /// Folder that receives results/ and figures/.
     #[arg(long, default_value = ".")]
     out_dir: PathBuf,
@@ -122,7 +118,7 @@ fn main() -> Result<()> {
     let out = experiments::Outputs::new(&a.out_dir, "curves")?;
     let mut w = csv::Writer::from_path(&out.csv)?;
     let mut curves = Vec::new();
-    for (name, path) in experiments::standard_and_robust(&a.standard, &a.robust) {
+    for (name, path) in a.mnist.resolve() {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read the {name} model {file}"))?;

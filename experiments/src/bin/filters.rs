@@ -27,12 +27,8 @@ use plotters::prelude::*;
     about = "Learned conv filters of the committed MNIST models and their sparsity (Fig. 8-9)"
 )]
 struct Args {
-    /// The standard-trained model (default: the committed models/mnist_conv_standard.json).
-    #[arg(long)]
-    standard: Option<PathBuf>,
-    /// The robust-trained model (default: the committed models/mnist_conv_robust.json).
-    #[arg(long)]
-    robust: Option<PathBuf>,
+    #[command(flatten)]
+    mnist: experiments::MnistModels,
     /// A weight is near zero when `|w| <=` this fraction of its layer's largest `|w|`.
     #[arg(long, default_value_t = 0.01)]
     zero_frac: f64,
@@ -140,7 +136,7 @@ fn main() -> Result<()> {
     let mut models = Vec::new();
     println!("| model | conv layer | filters x inputs x kernel | near-zero weights | near-zero kernel slices | near-zero filters | mean abs / max abs |");
     println!("|---|---|---|---|---|---|---|");
-    for (name, path) in experiments::standard_and_robust(&a.standard, &a.robust) {
+    for (name, path) in a.mnist.resolve() {
         let layers = convs(name, &path)?;
         for c in &layers {
             let max = c.max_abs();

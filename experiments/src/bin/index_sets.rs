@@ -37,12 +37,8 @@ struct Args {
     /// Radius of the l-infinity ball (the paper's robust training eps).
     #[arg(long, default_value_t = 0.1)]
     eps: f64,
-    /// The standard-trained model (default: the committed models/mnist_conv_standard.json).
-    #[arg(long)]
-    standard: Option<PathBuf>,
-    /// The robust-trained model (default: the committed models/mnist_conv_robust.json).
-    #[arg(long)]
-    robust: Option<PathBuf>,
+    #[command(flatten)]
+    mnist: experiments::MnistModels,
     /// Folder that receives results/ and figures/.
     #[arg(long, default_value = ".")]
     out_dir: PathBuf,
@@ -91,7 +87,7 @@ fn main() -> Result<()> {
     }
     let out = experiments::Outputs::new(&a.out_dir, "index_sets")?;
     let mut models: Vec<(String, Model)> = Vec::new();
-    for (name, path) in experiments::standard_and_robust(&a.standard, &a.robust) {
+    for (name, path) in a.mnist.resolve() {
         let model =
             load_model(&path).with_context(|| format!("the {name} model {}", path.display()))?;
         if model.is_chain() && model.hidden_layers() == 0 {

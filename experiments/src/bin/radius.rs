@@ -38,12 +38,8 @@ struct Args {
     /// Bound method (wk: the paper's).
     #[arg(long, default_value = "wk", value_parser = parse_method)]
     method: Method,
-    /// The standard-trained model (default: the committed models/mnist_conv_standard.json).
-    #[arg(long)]
-    standard: Option<PathBuf>,
-    /// The robust-trained model (default: the committed models/mnist_conv_robust.json).
-    #[arg(long)]
-    robust: Option<PathBuf>,
+    #[command(flatten)]
+    mnist: experiments::MnistModels,
     /// Folder that receives results/ and figures/.
     #[arg(long, default_value = ".")]
     out_dir: PathBuf,
@@ -102,7 +98,9 @@ fn main() -> Result<()> {
     let (_, test) = data::mnist_split(a.seed)?;
     let stride = (test.len() / a.digits.max(1)).max(1);
     let digits: Vec<usize> = (0..a.digits.min(test.len())).map(|k| k * stride).collect();
-    let models: Vec<(String, Model)> = experiments::standard_and_robust(&a.standard, &a.robust)
+    let models: Vec<(String, Model)> = a
+        .mnist
+        .resolve()
         .into_iter()
         .map(|(name, p)| {
             let m = load_model(&p).with_context(|| format!("the {name} model"))?;

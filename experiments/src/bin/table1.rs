@@ -34,12 +34,8 @@ use train::{fgsm, pgd, PgdConfig, TensorNet};
 #[derive(Parser, Debug)]
 #[command(about = "Table 1: clean, FGSM, PGD, robust-bound and exact robust error of MNIST models")]
 struct Args {
-    /// The standard-trained model (default: the committed models/mnist_conv_standard.json).
-    #[arg(long)]
-    standard: Option<PathBuf>,
-    /// The robust-trained model (default: the committed models/mnist_conv_robust.json).
-    #[arg(long)]
-    robust: Option<PathBuf>,
+    #[command(flatten)]
+    mnist: experiments::MnistModels,
     /// Radius of the l-infinity ball (the paper's Table 1: 0.1).
     #[arg(long, default_value_t = 0.1)]
     eps: f64,
@@ -215,7 +211,7 @@ fn main() -> Result<()> {
             a.exact_timeout
         );
     }
-    let models = experiments::standard_and_robust(&a.standard, &a.robust);
+    let models = a.mnist.resolve();
     let test = experiments::mnist_test_set(a.full_mnist.as_deref())?;
     let count = if a.digits == 0 {
         test.len()

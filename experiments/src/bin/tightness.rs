@@ -49,12 +49,8 @@ struct Args {
     /// Which models, comma separated: random, standard, robust.
     #[arg(long, default_value = "random,standard,robust")]
     models: String,
-    /// The standard-trained model (default: the committed models/mnist_conv_standard.json).
-    #[arg(long)]
-    standard: Option<PathBuf>,
-    /// The robust-trained model (default: the committed models/mnist_conv_robust.json).
-    #[arg(long)]
-    robust: Option<PathBuf>,
+    #[command(flatten)]
+    mnist: experiments::MnistModels,
     /// Test images of the shipped MNIST subset (its 1,000-image test split), from --first.
     #[arg(long, default_value_t = 1)]
     images: usize,
@@ -158,7 +154,7 @@ fn main() -> Result<()> {
             test.len()
         );
     }
-    let files = experiments::standard_and_robust(&a.standard, &a.robust);
+    let files = a.mnist.resolve();
     let mut subjects = Vec::new();
     for name in a.models.split(',').map(str::trim) {
         subjects.push(match name {

@@ -21,6 +21,22 @@ pub fn run_into_temp(bin: &str, name: &str, args: &[&str]) -> (PathBuf, String) 
     (dir, String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
+/// Runs the binary `bin` with `args` and `--out-dir` a fresh temporary folder named after
+/// `name` (removed afterwards); asserts that it failed. Returns its stderr.
+pub fn run_failing(bin: &str, name: &str, args: &[&str]) -> String {
+    let dir = std::env::temp_dir().join(format!("convex-outer-{name}-{}", std::process::id()));
+    let o = Command::new(bin)
+        .args(args)
+        .arg("--out-dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success(), "{name} succeeded: {err}");
+    err
+}
+
 /// A results CSV: its header and rows.
 pub struct Csv {
     pub header: Vec<String>,
