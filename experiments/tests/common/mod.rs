@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Runs the binary `bin` with `args` and `--out-dir` a fresh temporary folder named after
-/// `name`; asserts that it succeeded (printing its stderr otherwise). Returns the folder
-/// and the binary's stdout.
-pub fn run_into_temp(bin: &str, name: &str, args: &[&str]) -> (PathBuf, String) {
+/// `name`; returns the folder and the process's output.
+fn run(bin: &str, name: &str, args: &[&str]) -> (PathBuf, std::process::Output) {
     let dir = std::env::temp_dir().join(format!("convex-outer-{name}-{}", std::process::id()));
     let o = Command::new(bin)
         .args(args)
@@ -17,20 +16,20 @@ pub fn run_into_temp(bin: &str, name: &str, args: &[&str]) -> (PathBuf, String) 
         .arg(&dir)
         .output()
         .unwrap();
+    (dir, o)
+}
+
+/// [`run`], asserting that the binary succeeded (printing its stderr otherwise). Returns
+/// the folder and the binary's stdout.
+pub fn run_into_temp(bin: &str, name: &str, args: &[&str]) -> (PathBuf, String) {
+    let (dir, o) = run(bin, name, args);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     (dir, String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
-/// Runs the binary `bin` with `args` and `--out-dir` a fresh temporary folder named after
-/// `name` (removed afterwards); asserts that it failed. Returns its stderr.
+/// [`run`], asserting that the binary failed; removes the folder. Returns its stderr.
 pub fn run_failing(bin: &str, name: &str, args: &[&str]) -> String {
-    let dir = std::env::temp_dir().join(format!("convex-outer-{name}-{}", std::process::id()));
-    let o = Command::new(bin)
-        .args(args)
-        .arg("--out-dir")
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let (dir, o) = run(bin, name, args);
     std::fs::remove_dir_all(&dir).ok();
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(!o.status.success(), "{name} succeeded: {err}");
