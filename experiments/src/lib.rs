@@ -204,23 +204,38 @@ pub fn committed_model(file: &str) -> PathBuf {
         .join(file)
 }
 
+/// Writes a CSV built in memory to `path` in one go (so a run that fails before its end
+/// leaves the previous file untouched).
+pub fn write_csv(path: &Path, w: csv::Writer<Vec<u8>>) -> Result<()> {
+    let bytes = w
+        .into_inner()
+        .map_err(|e| anyhow!("CSV for {}: {}", path.display(), e.error()))?;
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// The MNIST test digits: the shipped test split, or with `full` the 10,000 digits of
 /// MNIST's IDX test files in that folder (`t10k-images-idx3-ubyte` and
 /// `t10k-labels-idx1-ubyte`, each optionally `.gz`). Errors name the folder and file.
 pub fn mnist_test_set(full: Option<&Path>) -> Result<network::Dataset> {
     match full {
         Some(dir) => {
-            let pick = |stem: &str| {
+            let pick = |stem: &str| -> Result<PathBuf> {
                 let plain = dir.join(stem);
+                let gz = dir.join(format!("{stem}.gz"));
                 if plain.exists() {
-                    plain
+                    Ok(plain)
+                } else if gz.exists() {
+                    Ok(gz)
                 } else {
-                    dir.join(format!("{stem}.gz"))
+                    Err(anyhow!(
+                        "--full-mnist {}: neither {stem} nor {stem}.gz is there",
+                        dir.display()
+                    ))
                 }
             };
             network::data::load_idx(
-                pick("t10k-images-idx3-ubyte"),
-                pick("t10k-labels-idx1-ubyte"),
+                pick("t10k-images-idx3-ubyte")?,
+                pick("t10k-labels-idx1-ubyte")?,
             )
             .with_context(|| format!("--full-mnist {}", dir.display()))
         }

@@ -69,6 +69,22 @@ fn curves_writes_the_histories_and_figures() {
 }
 
 #[test]
+fn a_failed_run_leaves_the_last_results_untouched() {
+    // The CSV is written only at the end: a bad second model keeps the first run's file.
+    let (dir, _) = common::run_into_temp(env!("CARGO_BIN_EXE_curves"), "curves-keep", &[]);
+    let csv = dir.join("results/curves.csv");
+    let before = std::fs::read(&csv).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_curves"))
+        .args(["--robust", "/nonexistent/robust.json", "--out-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert_eq!(std::fs::read(&csv).unwrap(), before);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn a_model_without_history_is_an_error_naming_it() {
     let model = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/valid_small.json");
     let err = common::run_failing(

@@ -71,6 +71,8 @@ fn table1_writes_one_row_per_model() {
         assert!(n("fgsm_error") <= n("robust_error_bound"), "{r:?}");
         assert!(n("clean_error") <= n("robust_error_bound"), "{r:?}");
         assert!(n("exact_error_lo") <= n("exact_error_hi"), "{r:?}");
+        // Every (20 / 2)-th digit.
+        assert_eq!(&r[col("exact_digit_indices")], "0;10", "{r:?}");
     }
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -109,6 +111,19 @@ fn full_mnist_reads_idx_files() {
         &["--full-mnist", "/nonexistent/mnist"],
     );
     assert!(err.contains("/nonexistent/mnist"), "{err}");
+    // Flags that cannot be honoured are errors, not silently changed.
+    for (args, what) in [
+        (&["--digits", "5000"][..], "--digits 5000"),
+        (
+            &["--digits", "3", "--exact-digits", "5"][..],
+            "--exact-digits 5",
+        ),
+        (&["--batch", "0"][..], "--batch"),
+        (&["--exact-max-nodes", "0"][..], "--exact-max-nodes"),
+    ] {
+        let err = common::run_failing(env!("CARGO_BIN_EXE_table1"), "table1-flags", args);
+        assert!(err.contains(what), "{args:?}: {err}");
+    }
     for d in [idx, shipped, full] {
         std::fs::remove_dir_all(d).ok();
     }

@@ -116,7 +116,8 @@ fn history(meta: &Value, file: &str) -> Result<Vec<Epoch>> {
 fn main() -> Result<()> {
     let a = Args::parse();
     let out = experiments::Outputs::new(&a.out_dir, "curves")?;
-    let mut w = csv::Writer::from_path(&out.csv)?;
+    // Written to the file only at the end: a failed run leaves the last results as they were.
+    let mut w = csv::Writer::from_writer(Vec::new());
     let mut curves = Vec::new();
     for (name, path) in a.mnist.resolve() {
         let file = path.display().to_string();
@@ -169,7 +170,7 @@ fn main() -> Result<()> {
         );
         curves.push(Curve { name, epochs, test });
     }
-    w.flush()?;
+    experiments::write_csv(&out.csv, w)?;
     println!(
         "Paper (Fig. 4, robust model, 100 epochs on 60,000 digits): test error 1.80%, robust test error 5.82%."
     );
@@ -239,7 +240,7 @@ where
         .caption("error (%)", ("sans-serif", 16))
         .x_label_area_size(40)
         .y_label_area_size(55)
-        .build_cartesian_2d(0f64..max_epoch, 0f64..100f64)
+        .build_cartesian_2d(0f64..max_epoch, 0f64..108f64)
         .map_err(experiments::plot_err)?;
     chart
         .configure_mesh()
@@ -267,7 +268,12 @@ where
                 .map_err(experiments::plot_err)?
                 .label(format!("{}: training robust error", c.name))
                 .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 6, y), (x + 12, y), (x + 18, y)], colour)
+                    plotters::element::DashedPathElement::new(
+                        vec![(x, y), (x + 18, y)],
+                        4,
+                        3,
+                        colour.stroke_width(2),
+                    )
                 });
         }
         if let Some((clean, bound)) = c.test {

@@ -132,7 +132,8 @@ fn main() -> Result<()> {
         bail!("--zero-frac must be in [0, 1), got {}", a.zero_frac);
     }
     let out = experiments::Outputs::new(&a.out_dir, "filters")?;
-    let mut w = csv::Writer::from_path(&out.csv)?;
+    // Written to the file only at the end: a failed run leaves the last results as they were.
+    let mut w = csv::Writer::from_writer(Vec::new());
     let mut models = Vec::new();
     println!("| model | conv layer | filters x inputs x kernel | near-zero weights | near-zero kernel slices | near-zero filters | mean abs / max abs |");
     println!("|---|---|---|---|---|---|---|");
@@ -185,7 +186,7 @@ fn main() -> Result<()> {
         }
         models.push((name, layers));
     }
-    w.flush()?;
+    experiments::write_csv(&out.csv, w)?;
     println!(
         "Paper (Fig. 8-9, its robust model after 100 epochs on 60,000 digits): the filters \"are quite sparse due to the l1 term in (6)\"; \"some filters have all zero weights\"."
     );

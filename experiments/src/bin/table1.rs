@@ -93,6 +93,8 @@ struct CsvRow<'a> {
     #[serde(serialize_with = "experiments::display")]
     robust_error_bound: f64,
     exact_digits: usize,
+    /// The test indices of the exact column, separated by `;`.
+    exact_digit_indices: String,
     #[serde(serialize_with = "experiments::display_or_empty")]
     exact_error_lo: Option<f64>,
     #[serde(serialize_with = "experiments::display_or_empty")]
@@ -205,6 +207,12 @@ fn main() -> Result<()> {
     if !(a.eps >= 0.0 && a.eps.is_finite()) {
         bail!("--eps must be a finite number >= 0, got {}", a.eps);
     }
+    if a.batch == 0 {
+        bail!("--batch must be at least 1");
+    }
+    if a.exact_max_nodes == 0 {
+        bail!("--exact-max-nodes must be at least 1");
+    }
     if !(a.exact_timeout > 0.0 && a.exact_timeout <= 1e9) {
         bail!(
             "--exact-timeout must be in (0, 1e9] seconds, got {}",
@@ -213,11 +221,21 @@ fn main() -> Result<()> {
     }
     let models = a.mnist.resolve();
     let test = experiments::mnist_test_set(a.full_mnist.as_deref())?;
-    let count = if a.digits == 0 {
-        test.len()
-    } else {
-        a.digits.min(test.len())
-    };
+    if a.digits > test.len() {
+        bail!(
+            "--digits {} but the test set ({}) has {} digits",
+            a.digits,
+            test.name,
+            test.len()
+        );
+    }
+    let count = if a.digits == 0 { test.len() } else { a.digits };
+    if a.exact_digits > count {
+        bail!(
+            "--exact-digits {} is more than the {count} test digits evaluated",
+            a.exact_digits
+        );
+    }
     let indices: Vec<usize> = (0..count).collect();
     let exact_idx: Vec<usize> = match count.checked_div(a.exact_digits) {
         None => Vec::new(),
@@ -229,7 +247,9 @@ fn main() -> Result<()> {
     std::fs::create_dir_all(&results)
         .with_context(|| format!("cannot create {}", results.display()))?;
     let csv_path = results.join("table1.csv");
-    let mut w = csv::Writer::from_path(&csv_path)?;
+    // Written to the file only when every model is done: a failed run leaves the last
+    // results as they were.
+    let mut w = csv::Writer::from_writer(Vec::new());
     let pct = |v: f64| format!("{:.1}%", 100.0 * v);
     let mut table = vec![
         format!(
@@ -239,25 +259,31 @@ fn main() -> Result<()> {
         "|---|---|---|---|---|---|---|---|".to_string(),
     ];
     let mut recorded = Vec::new();
+    // Every model is read and checked before any work, so a bad second model fails at once.
+    let mut loaded = Vec::new();
     for (name, file) in &models {
-        let name = *name;
-        let t0 = Instant::now();
         let text = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read model {name} ({})", file.display()))?;
+            .with_context(|| format!("cannot read the {name} model {}", file.display()))?;
         let (model, meta) = model_from_json(&text, &file.display().to_string())
-            .with_context(|| format!("model {name}"))?;
+            .with_context(|| format!("the {name} model"))?;
         if model.input_len() != test.dim() || model.output_len() != 10 {
             bail!(
-                "model {name} ({}) takes {} inputs and gives {} outputs; MNIST needs {} and 10",
+                "the {name} model ({}) takes {} inputs and gives {} outputs, but the test digits ({}) have {} pixels and 10 classes",
                 file.display(),
                 model.input_len(),
                 model.output_len(),
+                test.name,
                 test.dim()
             );
         }
-        let net = TensorNet::from_model(&model, DType::F32, &Device::Cpu)?;
-        let (att, points) = attack(&a, &model, &net, &test, &indices)?;
-        let rep = dual::robust_error(&model, &test, &indices, a.eps, None)?;
+        loaded.push((*name, file, model, meta));
+    }
+    for (name, file, model, meta) in &loaded {
+        let (name, model) = (*name, model);
+        let t0 = Instant::now();
+        let net = TensorNet::from_model(model, DType::F32, &Device::Cpu)?;
+        let (att, points) = attack(&a, model, &net, &test, &indices)?;
+        let rep = dual::robust_error(model, &test, &indices, a.eps, None)?;
         let exact_rows = {
             let opts = DigitOptions {
                 eps: a.eps,
@@ -270,7 +296,7 @@ fn main() -> Result<()> {
                 .par_iter()
                 .map(|&i| {
                     let (x, label) = test.get(i)?;
-                    let r = decide_digit(&opts, 0, &model, i, x, label);
+                    let r = decide_digit(&opts, 0, model, i, x, label);
                     pb.inc(1);
                     r
                 })
@@ -293,7 +319,7 @@ fn main() -> Result<()> {
                 if att.clean[k] {
                     bail!("model {name}, test digit {i}: certified but misclassified");
                 }
-                if attacked_exactly(&model, &points[k], label)? {
+                if attacked_exactly(model, &points[k], label)? {
                     bail!(
                         "model {name}, test digit {i}: proven robust, yet an attack point has margin <= 0 in exact arithmetic (soundness failure)"
                     );
@@ -320,6 +346,11 @@ fn main() -> Result<()> {
             pgd_error: pg,
             robust_error_bound: rep.robust_error,
             exact_digits: exact_rows.len(),
+            exact_digit_indices: exact_idx
+                .iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(";"),
             exact_error_lo: exact.map(|e| e.0),
             exact_error_hi: exact.map(|e| e.1),
             exact_undecided: s.undecided,
@@ -346,18 +377,23 @@ fn main() -> Result<()> {
             },
         ));
         if let Some(t) = meta.get("table1") {
-            let g = |k: &str| t.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+            let g = |k: &str| -> String {
+                t.get(k)
+                    .and_then(|v| v.as_f64())
+                    .map(pct)
+                    .unwrap_or_else(|| "(not a number in the file)".into())
+            };
             recorded.push(format!(
                 "{name}: recorded when trained ({} digits): clean {}, FGSM {}, PGD {}, bound {}",
                 t.get("examples").and_then(|v| v.as_u64()).unwrap_or(0),
-                pct(g("clean_error")),
-                pct(g("fgsm_error")),
-                pct(g("pgd_error")),
-                pct(g("robust_error_bound"))
+                g("clean_error"),
+                g("fgsm_error"),
+                g("pgd_error"),
+                g("robust_error_bound")
             ));
         }
     }
-    w.flush()?;
+    experiments::write_csv(&csv_path, w)?;
     for (name, c, f, p, b) in PAPER {
         table.push(format!(
             "| paper {name} (10,000 digits, 100 epochs on 60,000) | 10000 | {c:.2}% | {f:.2}% | {p:.2}% | {b:.2}% | {} | |",
