@@ -3,21 +3,17 @@
 //! minimum, an LP over the size limit is reported as not solved (never as a value), and a
 //! missing model file is a clear error.
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn run(name: &str, args: &[&str]) -> (PathBuf, Output) {
-    let dir = std::env::temp_dir().join(format!(
-        "convex-outer-tightness-{name}-{}",
-        std::process::id()
-    ));
-    let o = Command::new(env!("CARGO_BIN_EXE_tightness"))
-        .args(args)
-        .arg("--out-dir")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    (dir, o)
+    common::run(
+        env!("CARGO_BIN_EXE_tightness"),
+        &format!("tightness-{name}"),
+        args,
+    )
 }
 
 fn read(dir: &std::path::Path) -> (Vec<String>, Vec<csv::StringRecord>) {

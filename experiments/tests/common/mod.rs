@@ -8,7 +8,7 @@ use std::process::Command;
 
 /// Runs the binary `bin` with `args` and `--out-dir` a fresh temporary folder named after
 /// `name`; returns the folder and the process's output.
-fn run(bin: &str, name: &str, args: &[&str]) -> (PathBuf, std::process::Output) {
+pub fn run(bin: &str, name: &str, args: &[&str]) -> (PathBuf, std::process::Output) {
     let dir = std::env::temp_dir().join(format!("convex-outer-{name}-{}", std::process::id()));
     let o = Command::new(bin)
         .args(args)
