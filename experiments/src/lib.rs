@@ -213,6 +213,16 @@ pub fn write_csv(path: &Path, w: csv::Writer<Vec<u8>>) -> Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// `n` indices spread evenly over `0..len` (`k * len / n`; all of them when `n >= len`).
+/// The shipped MNIST file and its splits are sorted by class, so "the first n digits"
+/// would be one or two classes; a spread subset has every class in proportion.
+pub fn spread(len: usize, n: usize) -> Vec<usize> {
+    if n >= len {
+        return (0..len).collect();
+    }
+    (0..n).map(|k| k * len / n).collect()
+}
+
 /// The MNIST test digits: the shipped test split, or with `full` the 10,000 digits of
 /// MNIST's IDX test files in that folder (`t10k-images-idx3-ubyte` and
 /// `t10k-labels-idx1-ubyte`, each optionally `.gz`). Errors name the folder and file.

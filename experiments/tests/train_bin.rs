@@ -1,5 +1,7 @@
 //! The `train` binary end to end on a tiny setting: it writes a loadable model whose
-//! metadata carries every setting, the learning curve and the Table 1 row.
+//! metadata carries every setting, the learning curve and the Table 1 row; a run can be
+//! continued (`--resume`), monitored on test digits (`--monitor`) and stopped early
+//! (`--patience`).
 #![cfg(feature = "training")]
 
 use std::process::Command;
@@ -60,4 +62,155 @@ fn train_writes_a_model_with_its_settings() {
         assert!(String::from_utf8_lossy(&o.stderr)
             .contains("built without CUDA; rebuild with --features cuda"));
     }
+}
+
+fn train_bin(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_train"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn train_resumes_monitors_and_stops_early() {
+    let dir =
+        std::env::temp_dir().join(format!("convex-outer-train-resume-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let first = dir.join("first.json");
+    let second = dir.join("second.json");
+    let (first_s, second_s) = (first.to_str().unwrap(), second.to_str().unwrap());
+    let toy = [
+        "--arch",
+        "mlp:2-20-20-2",
+        "--data",
+        "toy2d",
+        "--mode",
+        "robust",
+        "--eps",
+        "0.08",
+        "--batch",
+        "12",
+        "--seed",
+        "1",
+    ];
+    let o = train_bin(
+        &[
+            &toy[..],
+            &[
+                "--epochs",
+                "2",
+                "--eps-start",
+                "0.02",
+                "--monitor",
+                "12",
+                "--out",
+                first_s,
+            ],
+        ]
+        .concat(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let meta = |p: &std::path::Path| {
+        network::model_from_json(&std::fs::read_to_string(p).unwrap(), "m")
+            .unwrap()
+            .1
+    };
+    let m1 = meta(&first);
+    assert_eq!(m1["complete"], true);
+    assert_eq!(m1["monitor"]["test_digits"], 12);
+    for h in m1["history"].as_array().unwrap() {
+        let r = h["test_robust_error"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&r), "{h}");
+        assert!(
+            h["test_error"].as_f64().unwrap() <= r,
+            "clean error above the bound: {h}"
+        );
+    }
+    // Continue for two epochs: numbered 2 and 3, the first run's ramp (0.02 over 1 epoch).
+    let o = train_bin(
+        &[
+            &toy[..],
+            &["--epochs", "2", "--resume", first_s, "--out", second_s],
+        ]
+        .concat(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m2 = meta(&second);
+    let h2 = m2["history"].as_array().unwrap();
+    assert_eq!(
+        h2.iter()
+            .map(|h| h["epoch"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![0, 1, 2, 3]
+    );
+    assert_eq!(
+        &h2[..2],
+        m1["history"].as_array().unwrap().as_slice(),
+        "the first run's history is kept"
+    );
+    assert_eq!(m2["resumed_from"]["epochs"], 2);
+    assert_eq!(m2["eps_start"], 0.02);
+    assert_eq!(m2["epochs"], 4);
+    assert!(
+        h2[3]["test_robust_error"].is_null(),
+        "no --monitor, no test curve"
+    );
+    // Patience: with a learning rate too small to change a certificate, the second
+    // monitored epoch is no better than the first, so --patience 1 stops after it.
+    let o = train_bin(
+        &[
+            &toy[..],
+            &[
+                "--epochs",
+                "10",
+                "--lr",
+                "1e-12",
+                "--resume",
+                first_s,
+                "--monitor",
+                "12",
+                "--patience",
+                "1",
+                "--out",
+                second_s,
+            ],
+        ]
+        .concat(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("stopping: no better robust-error bound in 1 epochs"));
+    assert_eq!(meta(&second)["history"].as_array().unwrap().len(), 4);
+    // Clear errors.
+    for (args, msg) in [
+        (vec!["--patience", "2"], "--patience needs --monitor"),
+        (
+            vec!["--patience", "0", "--monitor", "5"],
+            "--patience must be at least 1",
+        ),
+        (
+            vec!["--train-count", "0"],
+            "--train-count must be at least 1",
+        ),
+    ] {
+        let o = train_bin(&[&toy[..], &args[..], &["--out", second_s]].concat());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(msg), "{args:?}: {err}");
+    }
+    let bare = dir.join("bare.json");
+    let model = network::load_model(&first).unwrap();
+    network::save_model(&model, None, &bare).unwrap();
+    let o = train_bin(
+        &[
+            &toy[..],
+            &["--resume", bare.to_str().unwrap(), "--out", second_s],
+        ]
+        .concat(),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("no metadata.history"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }

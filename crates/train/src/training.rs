@@ -3,7 +3,13 @@
 //! The robust schedule ramps eps linearly, batch by batch, from `eps_start` to `eps`
 //! over the first `ramp_epochs` epochs (the paper: 0.05 to 0.1 over the first half), then
 //! holds it. Examples are shuffled each epoch with ChaCha8 seeded by `seed + epoch`.
+//!
+//! A run can continue an earlier one (`first_epoch`): epochs are numbered, shuffled and
+//! scheduled as if the runs were one, except that Adam's moment estimates start afresh.
+//! The observer sees every batch and epoch and may stop the run after an epoch
+//! (early stopping on a held-out curve is the caller's choice).
 
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 use candle_core::DType;
@@ -34,10 +40,14 @@ pub struct TrainConfig {
     /// projections per l1 norm (Wong et al. 2018) instead of the exact dual. `None` trains
     /// on the exact bound. Evaluation always uses the exact dual.
     pub projections: Option<usize>,
+    /// Number of the first epoch (0 for a fresh run; the epochs already done when
+    /// continuing one): epoch `first_epoch + e` gets the eps and shuffle of that epoch.
+    pub first_epoch: usize,
 }
 
 impl TrainConfig {
-    /// eps for batch `b` of `nb` in epoch `e` (0-based).
+    /// eps for batch `b` of `nb` in epoch `e` (0-based, counted from the run's start,
+    /// including `first_epoch`).
     pub fn eps_at(&self, e: usize, b: usize, nb: usize) -> f64 {
         if self.ramp_epochs == 0 {
             return self.eps;
@@ -77,12 +87,14 @@ pub enum Progress {
     Epoch(EpochStats),
 }
 
-/// Trains `net` in place on `data`; returns one [`EpochStats`] per epoch.
+/// Trains `net` in place on `data` for `cfg.epochs` epochs, numbered from
+/// `cfg.first_epoch`; returns one [`EpochStats`] per epoch run. The observer's
+/// `ControlFlow::Break` after an epoch ends the run there (after a batch it is ignored).
 pub fn train(
     net: &TensorNet,
     data: &Dataset,
     cfg: &TrainConfig,
-    observe: &mut dyn FnMut(&Progress),
+    observe: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
 ) -> Result<Vec<EpochStats>> {
     if cfg.projections == Some(0) {
         return Err(TrainError::Config(
@@ -113,7 +125,7 @@ pub fn train(
     let d = data.dim();
     let nb = data.len().div_ceil(cfg.batch_size);
     let mut history = Vec::with_capacity(cfg.epochs);
-    for e in 0..cfg.epochs {
+    for e in cfg.first_epoch..cfg.first_epoch + cfg.epochs {
         let t = Instant::now();
         let mut idx: Vec<usize> = (0..data.len()).collect();
         idx.shuffle(&mut ChaCha8Rng::seed_from_u64(
@@ -153,7 +165,8 @@ pub fn train(
             opt.backward_step(&loss)?;
             let lv = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
             loss_sum += lv * chunk.len() as f64;
-            observe(&Progress::Batch {
+            // A batch cannot stop the run: the epoch's statistics need all its batches.
+            let _ = observe(&Progress::Batch {
                 epoch: e,
                 batch: b,
                 batches: nb,
@@ -169,8 +182,11 @@ pub fn train(
             robust_error: cfg.robust.then_some(rob as f64 / n),
             seconds: t.elapsed().as_secs_f64(),
         };
-        observe(&Progress::Epoch(stats.clone()));
+        let flow = observe(&Progress::Epoch(stats.clone()));
         history.push(stats);
+        if flow.is_break() {
+            break;
+        }
     }
     Ok(history)
 }

@@ -23,8 +23,12 @@ fn attacks_never_exceed_the_robust_bound() {
         lr: 1e-3,
         seed: 0,
         projections: None,
+        first_epoch: 0,
     };
-    train(&net, &small, &cfg, &mut |_| {}).unwrap();
+    train(&net, &small, &cfg, &mut |_| {
+        std::ops::ControlFlow::Continue(())
+    })
+    .unwrap();
     let idx: Vec<usize> = (0..60).collect();
     for eps in [0.01, 0.05] {
         let row = evaluate(&net, &te, &idx, eps, Some((0.0, 1.0)), 30, 0).unwrap();

@@ -33,12 +33,14 @@ fn robust_training_reaches_robust_error_zero_and_pgd_never_beats_a_certificate()
         lr: 1e-3,
         seed: 1,
         projections: None,
+        first_epoch: 0,
     };
     let mut batches = 0;
     let hist = train(&net, &data, &cfg, &mut |p| {
         if let Progress::Batch { .. } = p {
             batches += 1;
         }
+        std::ops::ControlFlow::Continue(())
     })
     .unwrap();
     assert_eq!((hist.len(), batches), (1000, 1000));
@@ -92,4 +94,53 @@ fn robust_training_reaches_robust_error_zero_and_pgd_never_beats_a_certificate()
             assert!(margin > 0.0, "point {i}: certified but PGD flipped it");
         }
     }
+}
+
+/// A continued run numbers, schedules and shuffles its epochs as one long run would; the
+/// observer's `Break` after an epoch stops it there.
+#[test]
+fn a_continued_run_keeps_the_schedule_and_an_observer_can_stop_it() {
+    let data = toy2d(12, 0.16, 1).unwrap();
+    let model = Architecture::mlp(&[2, 8, 2])
+        .init(Init::Standard, 0)
+        .unwrap();
+    let net = TensorNet::from_model(&model, DType::F32, &Device::Cpu).unwrap();
+    let cfg = TrainConfig {
+        robust: true,
+        eps: 0.08,
+        eps_start: 0.04,
+        ramp_epochs: 4,
+        epochs: 5,
+        batch_size: 5,
+        lr: 1e-3,
+        seed: 1,
+        projections: None,
+        first_epoch: 2,
+    };
+    let mut seen = Vec::new();
+    let hist = train(&net, &data, &cfg, &mut |p| {
+        if let Progress::Epoch(s) = p {
+            seen.push(s.epoch);
+            if s.epoch == 3 {
+                return std::ops::ControlFlow::Break(());
+            }
+        }
+        std::ops::ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert_eq!(
+        seen,
+        vec![2, 3],
+        "epochs numbered from first_epoch, stopped after 3"
+    );
+    assert_eq!(hist.iter().map(|s| s.epoch).collect::<Vec<_>>(), vec![2, 3]);
+    // 12 points in batches of 5: 3 batches; the last batch of epoch 2 is at progress
+    // (2 + 2/3) / 4 of the ramp, not (0 + 2/3) / 4.
+    let expect = 0.04 + 0.04 * (2.0 + 2.0 / 3.0) / 4.0;
+    assert!(
+        (hist[0].eps - expect).abs() < 1e-12,
+        "{} vs {expect}",
+        hist[0].eps
+    );
+    assert_eq!(cfg.eps_at(4, 0, 3), 0.08);
 }

@@ -17,6 +17,7 @@
 //! Needs the `training` feature:
 //! `cargo run --release -p experiments --features training --bin toy2d`.
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -99,6 +100,7 @@ fn run(a: &Args, data: &Dataset, robust: bool) -> Result<Trained> {
         lr: a.lr,
         seed: a.seed,
         projections: None,
+        first_epoch: 0,
     };
     let mode = if robust { "robust" } else { "standard" };
     let pb = experiments::progress(a.epochs as u64, mode);
@@ -117,8 +119,8 @@ fn run(a: &Args, data: &Dataset, robust: bool) -> Result<Trained> {
                 {
                     Ok(v) => Some(v),
                     Err(e) => {
-                        failure.get_or_insert(e);
-                        None
+                        failure = Some(e);
+                        return ControlFlow::Break(());
                     }
                 }
             } else {
@@ -133,6 +135,7 @@ fn run(a: &Args, data: &Dataset, robust: bool) -> Result<Trained> {
                 seconds: s.seconds,
             });
         }
+        ControlFlow::Continue(())
     })?;
     pb.finish_and_clear();
     if let Some(e) = failure {
