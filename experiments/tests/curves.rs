@@ -33,6 +33,8 @@ fn curves_writes_the_histories_and_figures() {
         "loss",
         "error",
         "robust_error",
+        "test_error",
+        "test_robust_error",
         "seconds",
         "mode",
         "train_bound",
@@ -59,9 +61,11 @@ fn curves_writes_the_histories_and_figures() {
             assert_eq!(num("loss"), e["loss"].as_f64().unwrap(), "{name} {r:?}");
             assert_eq!(num("error"), e["error"].as_f64().unwrap(), "{name} {r:?}");
             assert_eq!(num("eps"), e["eps"].as_f64().unwrap(), "{name} {r:?}");
-            match e["robust_error"].as_f64() {
-                Some(v) => assert_eq!(num("robust_error"), v, "{name} {r:?}"),
-                None => assert_eq!(&r[col("robust_error")], "", "{name} {r:?}"),
+            for key in ["robust_error", "test_error", "test_robust_error"] {
+                match e.get(key).and_then(serde_json::Value::as_f64) {
+                    Some(v) => assert_eq!(num(key), v, "{name} {key} {r:?}"),
+                    None => assert_eq!(&r[col(key)], "", "{name} {key} {r:?}"),
+                }
             }
         }
     }

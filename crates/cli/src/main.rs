@@ -328,9 +328,29 @@ struct VerifyArgs {
     /// default: on ACAS Xu it costs more than it decides.
     #[arg(long)]
     relu_split_depth: Option<usize>,
+    /// LP (19) on the whole box after alpha: off, last (over CROWN's intermediate bounds),
+    /// all (then also over LP-all bounds: two LPs per unstable unit first), or auto
+    /// (last with --no-split or more than 12 inputs of positive width, else off: on
+    /// low-dimensional inputs splitting decides faster). Every LP value used is the
+    /// proven lower end of its enclosure.
+    #[arg(long, value_enum, default_value = "auto")]
+    lp: LpRungArg,
     /// Also write the VNN-COMP result file (first line the verdict; for sat the witness).
     #[arg(long)]
     result_file: Option<PathBuf>,
+}
+
+/// LP (19) in `verify`'s ladder (`verify::LpRung`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LpRungArg {
+    /// No LP.
+    Off,
+    /// LP-last with --no-split or more than 12 inputs of positive width, else off.
+    Auto,
+    /// LP-last: over CROWN's intermediate bounds.
+    Last,
+    /// LP-last, then LP-all.
+    All,
 }
 
 #[derive(Args, Debug)]
@@ -421,6 +441,12 @@ fn verify_cmd(a: VerifyArgs) -> Result<(Value, i32)> {
         },
         split: !a.no_split,
         relu_split_depth: a.relu_split_depth,
+        lp: match a.lp {
+            LpRungArg::Off => verify::LpRung::Off,
+            LpRungArg::Auto => verify::LpRung::Auto,
+            LpRungArg::Last => verify::LpRung::Last,
+            LpRungArg::All => verify::LpRung::All,
+        },
         ..Default::default()
     };
     let report = match verify::verify(&model, &prop, &opts) {
@@ -454,7 +480,7 @@ fn verify_cmd(a: VerifyArgs) -> Result<(Value, i32)> {
         "property": a.property.display().to_string(),
         "verdict": report.verdict.word(),
         "meaning": "unsat: proven that no input of the property's boxes reaches its unsafe region (every bound is proven); sat: the witness reaches it, confirmed in exact arithmetic inside the file's exact box; unknown/timeout: neither",
-        "options": {"timeout_s": a.timeout, "seed": a.seed, "restarts": a.restarts, "split": !a.no_split, "relu_split_depth": a.relu_split_depth},
+        "options": {"timeout_s": a.timeout, "seed": a.seed, "restarts": a.restarts, "split": !a.no_split, "relu_split_depth": a.relu_split_depth, "lp": opts.lp},
         "report": serde_json::to_value(&report)?,
     });
     Ok((v, code))

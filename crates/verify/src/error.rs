@@ -20,6 +20,10 @@ pub enum VerifyError {
     /// A bound could not be computed (overflow, bad input).
     #[error(transparent)]
     Dual(#[from] dual::DualError),
+    /// LP (19) could not be built or bounded (not a solver that stops short: that only
+    /// leaves the LP's bound at the dual's).
+    #[error(transparent)]
+    Lp(#[from] lp::LpError),
     /// The model rejected an input.
     #[error(transparent)]
     Network(#[from] network::NetworkError),

@@ -11,7 +11,11 @@
 //!    proven lower bound of `c . f(x)` above its right-hand side (rounded up). Bounds
 //!    come from the f64 methods of the `dual` crate in increasing cost: interval (IBP),
 //!    CROWN, optimised alpha (alpha-CROWN); every value they return is proven (their
-//!    rounding errors are bounded; DESIGN.md). When the whole box is not decided, it is
+//!    rounding errors are bounded; DESIGN.md); then, on the whole box, LP (19) over
+//!    CROWN's intermediate bounds (`lp-last`) and, by option, over LP-all bounds
+//!    (`lp-all`), each row's value the *proven* lower end of the LP's enclosure
+//!    (`lp::solve_verified`: the Neumaier-Shcherbina bound from the solver's
+//!    multipliers, or the dual `J`), never the solver's number. When the whole box is not decided, it is
 //!    split in two along its widest coordinate (relative to the property's box), and
 //!    each half bounded with CROWN and falsified from its centre, depth first, in
 //!    parallel batches, until every half is excluded (`unsat`), a counterexample is
@@ -67,6 +71,36 @@ pub struct VerifyOptions {
     pub relu_split_every: usize,
     /// Nodes per branch and bound (per constraint row and box).
     pub relu_split_nodes: usize,
+    /// LP (19) on the whole box after alpha (see [`LpRung`]).
+    pub lp: LpRung,
+    /// LP (19) is skipped (and said so in the root bounds) when it would have more
+    /// variables than this.
+    pub lp_max_vars: usize,
+}
+
+/// [`LpRung::Auto`] runs LP-last on boxes with more coordinates of positive width than
+/// this (the falsifier's corner limit: beyond it input splitting is hopeless).
+pub const AUTO_LP_DIMS: usize = 12;
+
+/// How far up the ladder LP (19) goes on the property's whole box, after alpha.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LpRung {
+    /// No LP.
+    Off,
+    /// LP-last where input splitting is not the next step: with splitting off, or a box
+    /// with more than [`AUTO_LP_DIMS`] coordinates of positive width. On ACAS Xu (5
+    /// inputs) the root LP cost 0.6 to 17 s per property and never decided what alpha
+    /// had not (its proven bound was below alpha's), while splitting decides in
+    /// milliseconds.
+    Auto,
+    /// LP-last: LP (19) over CROWN's intermediate bounds (the relaxation alpha optimises
+    /// over; the LP reaches its optimum).
+    Last,
+    /// LP-last, then LP-all: every unstable unit's bounds by LP first (two LPs per unit,
+    /// layer by layer), then LP (19) over them. Each LP gets the time left, so the run
+    /// can overrun its timeout by one LP.
+    All,
 }
 
 impl Default for VerifyOptions {
@@ -81,6 +115,8 @@ impl Default for VerifyOptions {
             relu_split_depth: None,
             relu_split_every: 6,
             relu_split_nodes: 200,
+            lp: LpRung::Auto,
+            lp_max_vars: 50_000,
         }
     }
 }
@@ -432,6 +468,74 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
             }
             if Instant::now() >= deadline {
                 break;
+            }
+        }
+        let wide = (case.input.lower.iter().zip(&case.input.upper))
+            .filter(|(l, u)| u > l)
+            .count();
+        let rung = match opts.lp {
+            LpRung::Auto if !opts.split || wide > AUTO_LP_DIMS => LpRung::Last,
+            LpRung::Auto => LpRung::Off,
+            r => r,
+        };
+        if method.is_none() && !conj.is_empty() && rung != LpRung::Off {
+            let crown_bounds = match crown.take() {
+                Some(lb) => lb,
+                None => method_bounds(model, &root, Method::Crown)?,
+            };
+            let rungs: &[&str] = match rung {
+                LpRung::All => &["lp-last", "lp-all"],
+                _ => &["lp-last"],
+            };
+            for &name in rungs {
+                if Instant::now() >= deadline {
+                    break;
+                }
+                let lp_opts = lp::LpOptions {
+                    time_limit: Some(
+                        deadline
+                            .saturating_duration_since(Instant::now())
+                            .as_secs_f64(),
+                    ),
+                    ..Default::default()
+                };
+                let solver = lp::Solver::preferred();
+                let lb = if name == "lp-all" {
+                    lp::lp_all_bounds(model, &root, solver, &lp_opts)?
+                } else {
+                    crown_bounds.clone()
+                };
+                let lp19 = lp::Lp19::new(model, &root, &lb)?;
+                let vars = lp19.size().variables;
+                let values: Vec<f64> = if vars > opts.lp_max_vars {
+                    // Not solved: recorded as no bound at all.
+                    vec![f64::NEG_INFINITY; rs.c.len() / rs.n_out]
+                } else {
+                    lp::solve_verified(
+                        &lp19,
+                        c,
+                        solver,
+                        &lp_opts,
+                        true,
+                        // Only the proven lower bound is used, which any solver's
+                        // multipliers (or J) give: no second solver is tried.
+                        &lp::VerifyOptions {
+                            fallback: false,
+                            ..Default::default()
+                        },
+                    )?
+                    .iter()
+                    .map(|e| e.proven_lower)
+                    .collect()
+                };
+                boxes += 1;
+                for (rb, v) in root_bounds.iter_mut().zip(&values) {
+                    rb.lower.push((name.to_string(), *v));
+                }
+                if excludes(&values, &rs) {
+                    method = Some(name.to_string());
+                    break;
+                }
             }
         }
         let mut res = ConjunctionResult {

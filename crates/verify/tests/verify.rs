@@ -341,3 +341,108 @@ fn relu_branch_and_bound_decides_the_whole_box() {
     .unwrap();
     assert_eq!(r.verdict, Verdict::Sat, "{r:?}");
 }
+
+/// The proven lower bounds of `min Y_0` on `[-1, 1]^2` by alpha, LP-last and LP-all.
+fn ladder_values(m: &Model) -> (f64, f64, f64) {
+    use dual::{bound_given, method_bounds, AlphaOptions, InputDomain, Method};
+    let root = InputDomain::from_box(&[-1.0, -1.0], &[1.0, 1.0]).unwrap();
+    let crown = method_bounds(m, &root, Method::Crown).unwrap();
+    let alpha = bound_given(
+        m,
+        &root,
+        crown.clone(),
+        &[1.0],
+        Method::Alpha,
+        &AlphaOptions::default(),
+    )
+    .unwrap()
+    .values[0];
+    let lp_value = |lb: &dual::LayerBounds| {
+        let lp19 = lp::Lp19::new(m, &root, lb).unwrap();
+        let opts = lp::LpOptions::default();
+        let e = lp::solve_verified(
+            &lp19,
+            &[1.0],
+            lp::Solver::preferred(),
+            &opts,
+            false,
+            &Default::default(),
+        )
+        .unwrap();
+        assert!(e[0].is_optimum, "{:?}", e[0]);
+        e[0].proven_lower
+    };
+    let all = lp::lp_all_bounds(m, &root, lp::Solver::preferred(), &Default::default()).unwrap();
+    (alpha, lp_value(&crown), lp_value(&all))
+}
+
+#[test]
+fn lp_all_on_the_whole_box_excludes_what_alpha_and_lp_last_do_not() {
+    // A random 2-20-20-1 net whose LP-all bound is above alpha's and LP-last's: a
+    // threshold between them is excluded by the `lp-all` rung alone (no splitting).
+    let (m, (alpha, last, all)) = (0..40)
+        .map(|seed| {
+            let m = network::Architecture::parse("mlp:2-20-20-1")
+                .unwrap()
+                .init(network::Init::Standard, seed)
+                .unwrap();
+            let v = ladder_values(&m);
+            (m, v)
+        })
+        .find(|(_, (a, l, all))| *all - a.max(*l) > 1e-3 * (1.0 + all.abs()))
+        .expect("some seed has a gap between LP-all and LP-last");
+    let rhs = 0.5 * (all + alpha.max(last));
+    let text = format!(
+        "(declare-const X_0 Real)\n(declare-const X_1 Real)\n(declare-const Y_0 Real)\n\
+         (assert (>= X_0 -1))\n(assert (<= X_0 1))\n(assert (>= X_1 -1))\n(assert (<= X_1 1))\n\
+         (assert (<= Y_0 {rhs:.17e}))"
+    );
+    let opts = |lp| VerifyOptions {
+        split: false,
+        lp,
+        ..Default::default()
+    };
+    let r = verify(&m, &prop(&text), &opts(verify::LpRung::All)).unwrap();
+    assert_eq!(
+        r.verdict,
+        Verdict::Unsat,
+        "alpha {alpha} last {last} all {all}: {r:?}"
+    );
+    assert_eq!(r.conjunctions[0].method.as_deref(), Some("lp-all"), "{r:?}");
+    let names: Vec<&str> = r.conjunctions[0].root_bounds[0]
+        .lower
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(names, ["interval", "crown", "alpha", "lp-last", "lp-all"]);
+    let rungs = |r: &verify::Report| -> Vec<String> {
+        r.conjunctions[0].root_bounds[0]
+            .lower
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect()
+    };
+    for (lp, last) in [
+        (verify::LpRung::Last, true),
+        (verify::LpRung::Auto, true),
+        (verify::LpRung::Off, false),
+    ] {
+        let r = verify(&m, &prop(&text), &opts(lp)).unwrap();
+        assert_eq!(r.verdict, Verdict::Unknown, "{lp:?}: {r:?}");
+        assert_eq!(
+            rungs(&r).contains(&"lp-last".to_string()),
+            last,
+            "{lp:?}: {r:?}"
+        );
+    }
+    // With splitting on, the default ladder (auto: no LP on two inputs) and input
+    // splitting decide it.
+    let r = verify(&m, &prop(&text), &VerifyOptions::default()).unwrap();
+    assert_eq!(r.verdict, Verdict::Unsat, "{r:?}");
+    assert_eq!(
+        r.conjunctions[0].method.as_deref(),
+        Some("crown+split"),
+        "{r:?}"
+    );
+    assert!(!rungs(&r).contains(&"lp-last".to_string()), "{r:?}");
+}

@@ -4,7 +4,8 @@
 //! model, cross-entropy for the standard one), the training error and, for the robust
 //! model, the training robust error of the bound it trained with, beside the eps of the
 //! schedule; each model's Table 1 test errors (`metadata.table1`) are drawn at its last
-//! epoch.
+//! epoch, and the test curves (clean error and exact robust-error bound on test digits)
+//! of the epochs trained with `train --monitor`.
 //!
 //! Writes `results/curves.csv` (one row per model and epoch, with the training settings
 //! that made it) and `figures/curves.png|svg`. Checked (an error names the file and
@@ -39,6 +40,9 @@ struct Epoch {
     loss: f64,
     error: f64,
     robust_error: Option<f64>,
+    /// Monitored test digits (`train --monitor`): clean error, exact robust-error bound.
+    test_error: Option<f64>,
+    test_robust_error: Option<f64>,
     seconds: f64,
 }
 
@@ -63,6 +67,10 @@ struct CsvRow<'a> {
     error: f64,
     #[serde(serialize_with = "experiments::display_or_empty")]
     robust_error: Option<f64>,
+    #[serde(serialize_with = "experiments::display_or_empty")]
+    test_error: Option<f64>,
+    #[serde(serialize_with = "experiments::display_or_empty")]
+    test_robust_error: Option<f64>,
     #[serde(serialize_with = "experiments::display")]
     seconds: f64,
     mode: &'a str,
@@ -86,23 +94,32 @@ fn history(meta: &Value, file: &str) -> Result<Vec<Epoch>> {
                 .filter(|v| v.is_finite())
                 .with_context(|| format!("{file}: history entry {k} has no finite {key}"))
         };
-        let robust_error = match e.get("robust_error") {
-            None | Some(Value::Null) => None,
-            Some(_) => Some(num("robust_error")?),
+        let optional = |key: &str| match e.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(_) => num(key).map(Some),
         };
+        let robust_error = optional("robust_error")?;
+        let (test_error, test_robust_error) =
+            (optional("test_error")?, optional("test_robust_error")?);
         let ep = Epoch {
             epoch: num("epoch")? as usize,
             eps: num("eps")?,
             loss: num("loss")?,
             error: num("error")?,
             robust_error,
+            test_error,
+            test_robust_error,
             seconds: num("seconds")?,
         };
         if ep.epoch != k {
             bail!("{file}: history entry {k} is epoch {}", ep.epoch);
         }
         let in01 = |v: f64| (0.0..=1.0).contains(&v);
-        if !in01(ep.error) || !robust_error.is_none_or(in01) {
+        if !in01(ep.error)
+            || ![robust_error, test_error, test_robust_error]
+                .iter()
+                .all(|v| v.is_none_or(in01))
+        {
             bail!("{file}: epoch {k}: an error outside [0, 1]");
         }
         out.push(ep);
@@ -139,6 +156,8 @@ fn main() -> Result<()> {
                 loss: e.loss,
                 error: e.error,
                 robust_error: e.robust_error,
+                test_error: e.test_error,
+                test_robust_error: e.test_robust_error,
                 seconds: e.seconds,
                 mode: &s("mode"),
                 train_bound: &s("train_bound"),
@@ -188,7 +207,7 @@ where
 {
     let root = experiments::titled(
         root,
-        "Learning curves (Fig. 4): training loss and error per epoch; test errors at the last epoch",
+        "Learning curves (Fig. 4): training loss and error per epoch; test errors where monitored and at the last epoch",
         18,
     )?;
     let panels = root.split_evenly((1, 2));
@@ -275,6 +294,40 @@ where
                         colour.stroke_width(2),
                     )
                 });
+        }
+        let monitored = |f: fn(&Epoch) -> Option<f64>| -> Vec<(f64, f64)> {
+            c.epochs
+                .iter()
+                .filter_map(|e| f(e).map(|v| (e.epoch as f64, 100.0 * v)))
+                .collect()
+        };
+        let test_bound = monitored(|e| e.test_robust_error);
+        if !test_bound.is_empty() {
+            chart
+                .draw_series(LineSeries::new(test_bound.clone(), colour.stroke_width(1)))
+                .map_err(experiments::plot_err)?;
+            chart
+                .draw_series(
+                    test_bound
+                        .iter()
+                        .map(|&p| TriangleMarker::new(p, 4, colour.filled())),
+                )
+                .map_err(experiments::plot_err)?
+                .label(format!("{}: test robust bound (monitored epochs)", c.name))
+                .legend(move |(x, y)| TriangleMarker::new((x + 9, y), 4, colour.filled()));
+            let test_err = monitored(|e| e.test_error);
+            chart
+                .draw_series(LineSeries::new(test_err.clone(), colour.stroke_width(1)))
+                .map_err(experiments::plot_err)?;
+            chart
+                .draw_series(
+                    test_err
+                        .iter()
+                        .map(|&p| Cross::new(p, 4, colour.stroke_width(2))),
+                )
+                .map_err(experiments::plot_err)?
+                .label(format!("{}: test error (monitored epochs)", c.name))
+                .legend(move |(x, y)| Cross::new((x + 9, y), 4, colour.stroke_width(2)));
         }
         if let Some((clean, bound)) = c.test {
             let x = (c.epochs.len() - 1) as f64;
