@@ -840,11 +840,9 @@ fn prepare(a: &TargetArgs) -> Result<Prepared> {
         .forward(&spec.x)
         .with_context(|| format!("input {}", a.input))?;
     let predicted = argmax(&logits);
-    let (label, label_source) = match (a.label, spec.label) {
-        (Some(l), _) => (l, "flag"),
-        (None, Some(l)) => (l, spec.label_source),
-        (None, None) => (predicted, "predicted"),
-    };
+    let (label, label_source) =
+        dual::resolve_label(a.label, spec.label.map(|l| (l, spec.label_source)), &logits);
+    let label_source = label_source.name();
     let n_out = model.output_len();
     let (targets, names, c) = if n_out == 1 {
         // No margin exists; bound the output itself from both sides.
@@ -1276,10 +1274,8 @@ fn radius_cmd(a: RadiusArgs) -> Result<Value> {
     let mut items: Vec<(String, Vec<f64>, usize)> = Vec::new();
     if let Some(spec) = &a.input {
         let s = parse_input(spec, &model)?;
-        let y = match s.label {
-            Some(l) => l,
-            None => model.predict(&s.x)?,
-        };
+        let logits = model.forward(&s.x)?;
+        let (y, _) = dual::resolve_label(None, s.label.map(|l| (l, s.label_source)), &logits);
         items.push((spec.clone(), s.x, y));
     } else {
         let data = load_dataset(&a.data.data, a.data.split_seed)?;

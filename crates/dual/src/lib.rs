@@ -34,6 +34,9 @@ pub use methods::{
     alpha_bounds, bound_given, bound_with_method, certify_with, crown_bounds, crown_slopes,
     method_bounds, method_bounds_with, AlphaOptions, AlphaReport, AlphaStop, Method, MethodBound,
 };
-pub use objective::{dual_objective, margin_objectives, AlphaRule, DualBound, Margins, Targets};
+pub use objective::{
+    dual_objective, margin_objectives, resolve_label, AlphaRule, DualBound, LabelSource, Margins,
+    Targets,
+};
 pub use relax::Relaxation;
 pub use split::{check_splits, split_bounds, Phase, Split, SplitBounds};

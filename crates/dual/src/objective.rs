@@ -378,6 +378,44 @@ impl Margins {
     }
 }
 
+/// Where the class a margin bound certifies came from (see [`resolve_label`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelSource {
+    /// Given by the user (a command-line flag).
+    Flag,
+    /// Carried by the input: a dataset's label or an input file's, named.
+    Input(&'static str),
+    /// None given: the model's predicted class (detection, Corollary 2).
+    Predicted,
+}
+
+impl LabelSource {
+    /// The source's name in reports: `flag`, the input's name, or `predicted`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LabelSource::Flag => "flag",
+            LabelSource::Input(name) => name,
+            LabelSource::Predicted => "predicted",
+        }
+    }
+}
+
+/// The class to certify, in order of precedence: `flag` (the user's word), else the
+/// input's own label `given` (with its source's name), else the predicted class
+/// `argmax(logits)` (the first of equal maxima). The class is not checked against the
+/// number of outputs here: [`Margins::new`] does that.
+pub fn resolve_label(
+    flag: Option<usize>,
+    given: Option<(usize, &'static str)>,
+    logits: &[f64],
+) -> (usize, LabelSource) {
+    match (flag, given) {
+        (Some(l), _) => (l, LabelSource::Flag),
+        (None, Some((l, from))) => (l, LabelSource::Input(from)),
+        (None, None) => (network::argmax(logits), LabelSource::Predicted),
+    }
+}
+
 /// The objective rows `c_t = e_y - e_t` for `t = 0..n` (row `y` is zero), as in
 /// Corollary 1: `J(c_t) > 0` for every `t != y` certifies class `y`.
 pub fn margin_objectives(n: usize, y: usize) -> Result<Vec<f64>> {

@@ -294,3 +294,31 @@ fn margins_select_the_rows_of_their_targets() {
         .unwrap_err()
         .contains("\"seven\""));
 }
+
+#[test]
+fn the_label_is_the_flag_else_the_inputs_else_the_prediction() {
+    use dual::{resolve_label, LabelSource};
+    let logits = [0.5, 2.0, 2.0, -1.0];
+    assert_eq!(
+        resolve_label(Some(3), Some((0, "file")), &logits),
+        (3, LabelSource::Flag)
+    );
+    assert_eq!(
+        resolve_label(None, Some((0, "file")), &logits),
+        (0, LabelSource::Input("file"))
+    );
+    // The first of equal maxima.
+    assert_eq!(
+        resolve_label(None, None, &logits),
+        (1, LabelSource::Predicted)
+    );
+    assert_eq!(
+        [
+            LabelSource::Flag,
+            LabelSource::Input("dataset"),
+            LabelSource::Predicted
+        ]
+        .map(|s| s.name()),
+        ["flag", "dataset", "predicted"]
+    );
+}
