@@ -58,6 +58,21 @@ Examples:
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    /// ONNX models: fold a BatchNormalization whose folded weights are not doubles with
+    /// rounding instead of refusing the file. Every result then holds for the folded
+    /// (rounded) network, not exactly the file's; the nodes are named on stderr and in
+    /// `verify`'s JSON (`model.rounded_folds`).
+    #[arg(long, global = true)]
+    round_batchnorm: bool,
+}
+
+/// `--round-batchnorm`, set once from the command line.
+static ROUND_BATCHNORM: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn import_options() -> onnx_io::ImportOptions {
+    onnx_io::ImportOptions {
+        round_batchnorm: ROUND_BATCHNORM.load(std::sync::atomic::Ordering::Relaxed),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -233,7 +248,7 @@ fn vnncomp_cmd(a: VnncompArgs) -> Result<(Value, i32)> {
         },
         &opts,
         |p| {
-            onnx_io::load_onnx(p)
+            onnx_io::load_onnx_with(p, &import_options())
                 .map(|i| i.model)
                 .map_err(|e| e.to_string())
         },
@@ -421,7 +436,7 @@ fn verify_cmd(a: VerifyArgs) -> Result<(Value, i32)> {
             a.timeout
         );
     }
-    let model = load(&a.model)?;
+    let (model, rounded_folds) = load_noting(&a.model)?;
     let prop = vnnlib::read_property(&a.property)?;
     // The result file is opened before the search, so that a bad path fails at once.
     let result_file = match &a.result_file {
@@ -476,7 +491,7 @@ fn verify_cmd(a: VerifyArgs) -> Result<(Value, i32)> {
         verify::Verdict::Timeout => 21,
     };
     let v = json!({
-        "model": {"path": a.model.display().to_string(), "architecture": model.describe()},
+        "model": {"path": a.model.display().to_string(), "architecture": model.describe(), "rounded_folds": rounded_folds},
         "property": a.property.display().to_string(),
         "verdict": report.verdict.word(),
         "meaning": "unsat: proven that no input of the property's boxes reaches its unsafe region (every bound is proven); sat: the witness reaches it, confirmed in exact arithmetic inside the file's exact box; unknown/timeout: neither",
@@ -792,6 +807,12 @@ fn check_eps(eps: f64) -> Result<()> {
 
 /// A model file: ONNX when the name ends in `.onnx`, else the JSON format.
 fn load(path: &PathBuf) -> Result<Model> {
+    load_noting(path).map(|(m, _)| m)
+}
+
+/// The model and the nodes its import folded with rounding (`--round-batchnorm`), which
+/// are also named on stderr.
+fn load_noting(path: &PathBuf) -> Result<(Model, Vec<String>)> {
     // By extension; a file named otherwise is ONNX unless it starts like JSON.
     let ext = |x: &str| path.extension().is_some_and(|e| e.eq_ignore_ascii_case(x));
     let looks_onnx = || {
@@ -802,11 +823,21 @@ fn load(path: &PathBuf) -> Result<Model> {
         })
     };
     if ext("onnx") || (!ext("json") && looks_onnx()) {
-        Ok(onnx_io::load_onnx(path)
-            .context("cannot load the ONNX model")?
-            .model)
+        let imp = onnx_io::load_onnx_with(path, &import_options())
+            .context("cannot load the ONNX model")?;
+        if !imp.rounded.is_empty() {
+            eprintln!(
+                "warning: {}: folded with rounding (--round-batchnorm): {}; every result holds for the folded network, not exactly the file's",
+                path.display(),
+                imp.rounded.join(", ")
+            );
+        }
+        Ok((imp.model, imp.rounded))
     } else {
-        load_model(path).context("cannot load the model")
+        Ok((
+            load_model(path).context("cannot load the model")?,
+            Vec::new(),
+        ))
     }
 }
 
@@ -1338,6 +1369,7 @@ fn init_cmd(a: InitArgs) -> Result<Value> {
 
 fn main() {
     let cli = Cli::parse();
+    ROUND_BATCHNORM.store(cli.round_batchnorm, std::sync::atomic::Ordering::Relaxed);
     let mut exit_code = 0;
     let out = match cli.cmd {
         Cmd::Bound(a) => bound(a),

@@ -393,3 +393,116 @@ fn vnncomp_records_broken_instances_as_error_rows_and_writes_rows_as_it_goes() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no instances"));
 }
+
+/// A 2-2 `Gemm` followed by a `BatchNormalization` whose fold rounds (eps 1e-5, var 3).
+fn batchnorm_onnx() -> Vec<u8> {
+    use onnx_io::pb;
+    use prost::Message;
+    let t = |name: &str, dims: &[i64], data: &[f32]| pb::TensorProto {
+        name: name.into(),
+        dims: dims.to_vec(),
+        data_type: 1,
+        float_data: data.to_vec(),
+        ..Default::default()
+    };
+    let info = |name: &str| pb::ValueInfoProto {
+        name: name.into(),
+        r#type: Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: 1,
+                shape: Some(pb::TensorShapeProto {
+                    dim: [1, 2]
+                        .iter()
+                        .map(|&d| pb::tensor_shape_proto::Dimension {
+                            value: Some(pb::tensor_shape_proto::dimension::Value::DimValue(d)),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let node = |op: &str, inputs: &[&str], out: &str| pb::NodeProto {
+        op_type: op.into(),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![out.into()],
+        name: format!("{op}_0"),
+        ..Default::default()
+    };
+    pb::ModelProto {
+        ir_version: 7,
+        opset_import: vec![pb::OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
+        graph: Some(pb::GraphProto {
+            name: "g".into(),
+            node: vec![
+                node("Gemm", &["x", "W", "b"], "z"),
+                node("BatchNormalization", &["z", "g", "beta", "m", "v"], "y"),
+            ],
+            initializer: vec![
+                t("W", &[2, 2], &[1.0, 0.5, -0.25, 1.0]),
+                t("b", &[2], &[0.0, 0.125]),
+                t("g", &[2], &[1.0, 2.0]),
+                t("beta", &[2], &[0.5, 0.0]),
+                t("m", &[2], &[0.25, -0.5]),
+                t("v", &[2], &[3.0, 0.7]),
+            ],
+            input: vec![info("x")],
+            output: vec![info("y")],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+#[test]
+fn batchnorm_that_rounds_is_refused_unless_asked_and_then_named() {
+    let model = tmp("bn.onnx");
+    std::fs::write(&model, batchnorm_onnx()).unwrap();
+    let prop = tmp("bn.vnnlib");
+    // y0 >= 100 is out of reach on [0, 1]^2.
+    std::fs::write(
+        &prop,
+        "(declare-const X_0 Real)\n(declare-const X_1 Real)\n(declare-const Y_0 Real)\n(declare-const Y_1 Real)\n\
+         (assert (>= X_0 0))\n(assert (<= X_0 1))\n(assert (>= X_1 0))\n(assert (<= X_1 1))\n(assert (>= Y_0 100))\n",
+    )
+    .unwrap();
+    let args = [
+        "verify",
+        "--model",
+        model.to_str().unwrap(),
+        "--property",
+        prop.to_str().unwrap(),
+    ];
+    let o = run(&args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("BatchNormalization") && err.contains("--round-batchnorm"),
+        "{err}"
+    );
+    let o = run(&[&args[..], &["--round-batchnorm"]].concat());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("folded with rounding") && err.contains("node 1"),
+        "{err}"
+    );
+    let v = json(&o);
+    assert_eq!(v["verdict"], "unsat");
+    let folds = v["model"]["rounded_folds"].as_array().unwrap();
+    assert_eq!(folds.len(), 1, "{v}");
+    // The flag is global: it also goes before the subcommand.
+    let o = run(&[&["--round-batchnorm"], &args[..]].concat());
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

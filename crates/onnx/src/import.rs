@@ -26,9 +26,13 @@
 //! node, because a rounded fold would make the bounds hold for a slightly different
 //! network. Two affine maps with no ReLU between them are kept as two nodes (the graph
 //! model gives the inner value linear units; multiplying the weights would round).
-//! Not supported (an error naming the node): `BatchNormalization` (its
-//! `1/sqrt(var + eps)` is almost never exact; fold it into the weights before export),
-//! `Sub`, `Mul` or other operators of two computed tensors, a residual `Add` of a
+//! `BatchNormalization` (inference form) directly after a `Conv`, `Gemm` or `MatMul` is
+//! folded into that layer per channel: exactly when `scale / sqrt(var + eps)` and the
+//! shift are doubles (rare), else only with [`ImportOptions::round_batchnorm`], which
+//! folds in f64 with rounding and lists the node in [`Imported::rounded`]: every result
+//! then holds for the folded network (each folded weight within half an ulp of the exact
+//! fold), not exactly for the file's. Not supported (an error naming the node):
+//! a `BatchNormalization` anywhere else, `Sub`, `Mul` or other operators of two computed tensors, a residual `Add` of a
 //! tensor that still waits for an elementwise map to fold, max pooling and average pooling with padding or a window area that is not a power of two, other activations,
 //! `Transpose` that moves data (e.g. NHWC with several channels), external data, and
 //! tensor types other than float and double.
@@ -60,28 +64,51 @@ pub struct Imported {
     pub nodes: usize,
     /// Nodes whose constant was folded into a weight or bias (name and operator).
     pub folded: Vec<String>,
+    /// Nodes folded with rounding ([`ImportOptions::round_batchnorm`]): when not empty,
+    /// the model is the rounded fold, not exactly the file's network.
+    pub rounded: Vec<String>,
+}
+
+/// Choices of the import that change what network is imported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// Fold a `BatchNormalization` whose folded weights are not doubles by rounding them
+    /// to the nearest (listed in [`Imported::rounded`]) instead of refusing the file.
+    pub round_batchnorm: bool,
 }
 
 /// Reads an ONNX file. Errors: I/O, protobuf decoding and every lowering error of
 /// [`import_onnx`], each naming the file.
 pub fn load_onnx(path: impl AsRef<Path>) -> Result<Imported> {
+    load_onnx_with(path, &ImportOptions::default())
+}
+
+/// [`load_onnx`] with [`ImportOptions`].
+pub fn load_onnx_with(path: impl AsRef<Path>, opts: &ImportOptions) -> Result<Imported> {
     let path = path.as_ref();
     let file = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|error| OnnxError::Io {
         file: file.clone(),
         error,
     })?;
-    import_onnx(&bytes, &file)
+    import_onnx_with(&bytes, &file, opts)
 }
 
 /// Lowers the bytes of an ONNX model onto a [`Model`]; `source` names the file in
 /// errors. See the module documentation for what is accepted.
 pub fn import_onnx(bytes: &[u8], source: &str) -> Result<Imported> {
+    import_onnx_with(bytes, source, &ImportOptions::default())
+}
+
+/// [`import_onnx`] with [`ImportOptions`].
+pub fn import_onnx_with(bytes: &[u8], source: &str, opts: &ImportOptions) -> Result<Imported> {
     let proto = pb::ModelProto::decode(bytes).map_err(|e| OnnxError::Decode {
         file: source.to_string(),
         error: e.to_string(),
     })?;
-    Lowering::new(source).run(&proto)
+    let mut lowering = Lowering::new(source);
+    lowering.opts = *opts;
+    lowering.run(&proto)
 }
 
 /// Decodes one little-endian value of a tensor's raw bytes.
@@ -228,6 +255,8 @@ struct Lowering {
     flatten_after_pending: bool,
     pre: Elementwise,
     folded: Vec<String>,
+    rounded: Vec<String>,
+    opts: ImportOptions,
     /// The node being lowered (index, name, operator), for errors.
     at: (usize, String, String),
 }
@@ -253,6 +282,8 @@ impl Lowering {
             flatten_after_pending: false,
             pre: Elementwise::identity(0),
             folded: Vec::new(),
+            rounded: Vec::new(),
+            opts: ImportOptions::default(),
             at: (0, String::new(), String::new()),
         }
     }
@@ -546,6 +577,7 @@ impl Lowering {
             opset,
             nodes: graph.node.len(),
             folded: self.folded,
+            rounded: self.rounded,
         })
     }
 
@@ -740,9 +772,7 @@ impl Lowering {
             "Conv" => self.conv(node, &ops),
             "AveragePool" => self.average_pool(node),
             "Add" | "Sub" | "Mul" | "Div" => self.elementwise(node, &ops),
-            "BatchNormalization" => Err(self.node_err(
-                "BatchNormalization is not folded: its scale gamma / sqrt(var + eps) rounds, so the folded network would differ from the file's; fold it into the preceding layer's weights before export",
-            )),
+            "BatchNormalization" => self.batchnorm(node, &ops),
             other => Err(self.node_err(format!(
                 "operator {other} is not supported (supported: MatMul, Gemm, Conv, AveragePool, Add, Sub, Mul, Div by constants, Add of two computed tensors, Relu, Flatten, Reshape, Transpose that keeps the data order, Identity, Constant)"
             ))),
@@ -1261,6 +1291,115 @@ impl Lowering {
             }
             self.pre.nodes.push(label);
         }
+        self.set_output(node)
+    }
+
+    /// `BatchNormalization` (inference): `y = scale * (x - mean) / sqrt(var + eps) + B`
+    /// per channel (axis 1), folded into the pending affine map: exactly when every
+    /// folded number is a double, else with rounding under `round_batchnorm`.
+    fn batchnorm(&mut self, node: &pb::NodeProto, ops: &[Option<Operand>]) -> Result<()> {
+        let consts: Vec<&Tensor> = match ops {
+            [Some(Operand::Data), Some(Operand::Const(a)), Some(Operand::Const(b)), Some(Operand::Const(c)), Some(Operand::Const(d))] =>
+            {
+                vec![a, b, c, d]
+            }
+            _ => {
+                return Err(self.node_err("needs the data and four constants (scale, B, mean, var)"))
+            }
+        };
+        if self.int_attr(node, "training_mode", 0) != 0 {
+            return Err(self.node_err("training_mode = 1 is not an inference network"));
+        }
+        let eps = attr(node, "epsilon").map_or(1e-5f32, |a| a.f) as f64;
+        let channels = match self.shape {
+            Shape::Image { c, .. } => c,
+            Shape::Flat(n) => n,
+        };
+        if let Some(t) = consts.iter().find(|t| t.data.len() != channels) {
+            return Err(self.node_err(format!(
+                "a parameter of dims {:?} for {channels} channels of the data {:?}",
+                t.dims, self.dims
+            )));
+        }
+        if self.pending.is_none() || !self.pre.is_identity() {
+            return Err(self.node_err(
+                "BatchNormalization is folded only directly after a Conv, Gemm or MatMul; fold it into the neighbouring layer before export",
+            ));
+        }
+        let (scale, bias, mean, var) = (
+            &consts[0].data,
+            &consts[1].data,
+            &consts[2].data,
+            &consts[3].data,
+        );
+        // Per channel: s = scale / sqrt(var + eps), t = B - mean * s, exactly if possible.
+        let exact: Option<(Vec<f64>, Vec<f64>)> = (0..channels)
+            .map(|c| {
+                let v = exact_add(var[c], eps)?;
+                let r = v.sqrt();
+                if r.mul_add(r, -v) != 0.0 {
+                    return None;
+                }
+                let sc = exact_div(scale[c], r)?;
+                let t = exact_mul(mean[c], sc).and_then(|m| exact_add(bias[c], -m))?;
+                Some((sc, t))
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(|v| v.into_iter().unzip());
+        let label = format!("node {} ({:?}, BatchNormalization)", self.at.0, self.at.1);
+        let units = self.shape.numel();
+        let per_unit =
+            |v: &[f64]| -> Vec<f64> { (0..units).map(|i| v[i * channels / units]).collect() };
+        if let Some((sc, t)) = exact {
+            // Exact weights and bias; on failure the map is restored (a fold stops midway).
+            let before = self.pending.clone();
+            if self.scale_pending(&per_unit(&sc)).is_ok() && self.add_to_bias(&per_unit(&t)).is_ok()
+            {
+                self.folded.push(label);
+                return self.set_output(node);
+            }
+            self.pending = before;
+            if !self.opts.round_batchnorm {
+                return Err(self.node_err(
+                    "folding BatchNormalization into the layer's weights rounds; fold it before export, or import with round_batchnorm (CLI: --round-batchnorm) to fold with rounding",
+                ));
+            }
+        }
+        if !self.opts.round_batchnorm {
+            return Err(self.node_err(
+                "BatchNormalization's scale / sqrt(var + eps) is not a double, so folding it rounds and the folded network would differ from the file's; fold it before export, or import with round_batchnorm (CLI: --round-batchnorm) to fold with rounding (every result then holds for the rounded network)",
+            ));
+        }
+        // Rounded fold, in f64: w' = w * s, b' = (b - mean) * s + B per output channel.
+        let sc: Vec<f64> = (0..channels)
+            .map(|c| scale[c] / (var[c] + eps).sqrt())
+            .collect();
+        let (weight, b, per, n_groups) = match self.pending.as_mut() {
+            Some(Pending::Dense {
+                weight,
+                bias,
+                in_features,
+                ..
+            }) => (weight, bias, *in_features, channels),
+            Some(Pending::Conv {
+                weight,
+                bias,
+                in_channels,
+                kernel,
+                ..
+            }) => (weight, bias, *in_channels * kernel.0 * kernel.1, channels),
+            None => unreachable!("checked above"),
+        };
+        for g in 0..n_groups {
+            for w in &mut weight[g * per..(g + 1) * per] {
+                *w *= sc[g];
+            }
+            b[g] = (b[g] - mean[g]) * sc[g] + bias[g];
+        }
+        if weight.iter().chain(b.iter()).any(|v| !v.is_finite()) {
+            return Err(self.node_err("folding BatchNormalization overflows"));
+        }
+        self.rounded.push(label);
         self.set_output(node)
     }
 

@@ -20,7 +20,9 @@ pub mod import;
 
 pub use error::{OnnxError, Result};
 pub use export::{model_to_onnx, model_to_onnx_as, save_onnx, ElemType};
-pub use import::{import_onnx, load_onnx, Imported};
+pub use import::{
+    import_onnx, import_onnx_with, load_onnx, load_onnx_with, ImportOptions, Imported,
+};
 
 /// The protobuf messages of the ONNX format (prost types shipped by tract-onnx).
 pub use tract_onnx::pb;

@@ -2,7 +2,7 @@
 //! tract on random inputs; and every refusal, checked for its message (node index, name,
 //! operator and reason).
 
-use onnx_io::{import_onnx, pb};
+use onnx_io::{import_onnx, import_onnx_with, pb, ImportOptions};
 use prost::Message;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -379,16 +379,16 @@ fn refusals_name_the_node_and_the_reason() {
                 node("MatMul", &["x", "W"], "a", vec![]),
                 node(
                     "BatchNormalization",
-                    &["a", "W", "W", "W", "W"],
+                    &["a", "g", "g", "g", "g"],
                     "y",
                     vec![],
                 ),
             ],
-            vec![w.clone()],
+            vec![w.clone(), tensor("g", &[2], &[1.0, 3.0])],
             "y",
             &[1, 2],
         ),
-        &["node 1", "BatchNormalization", "rounds"],
+        &["node 1", "BatchNormalization", "rounds", "round_batchnorm"],
     );
     refused(
         "nhwc with channels",
@@ -642,4 +642,112 @@ fn residual_and_affine_after_affine_graphs_import() {
         .unwrap()
         .model;
     assert_eq!(again, m);
+}
+
+/// A `Conv -> BatchNormalization -> Relu -> Flatten -> Gemm -> BatchNormalization` net.
+fn batchnorm_net(eps: f32, var: [f32; 2], var_out: [f32; 3]) -> Vec<u8> {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    model(
+        &[1, 1, 4, 4],
+        vec![
+            node("Conv", &["x", "K", "c"], "a", vec![]),
+            node(
+                "BatchNormalization",
+                &["a", "g", "b", "m", "v"],
+                "n",
+                vec![attr_f("epsilon", eps)],
+            ),
+            node("Relu", &["n"], "r", vec![]),
+            node("Flatten", &["r"], "f", vec![attr_i("axis", 1)]),
+            node("Gemm", &["f", "W", "bias"], "z", vec![attr_i("transB", 1)]),
+            node(
+                "BatchNormalization",
+                &["z", "g2", "b2", "m2", "v2"],
+                "y",
+                vec![attr_f("epsilon", eps)],
+            ),
+        ],
+        vec![
+            tensor("K", &[2, 1, 3, 3], &rand_vec(&mut rng, 18)),
+            tensor("c", &[2], &rand_vec(&mut rng, 2)),
+            tensor("g", &[2], &[1.0, -0.5]),
+            tensor("b", &[2], &[0.25, -0.125]),
+            tensor("m", &[2], &[0.5, 1.0]),
+            tensor("v", &[2], &var),
+            tensor("W", &[3, 8], &rand_vec(&mut rng, 24)),
+            tensor("bias", &[3], &rand_vec(&mut rng, 3)),
+            tensor("g2", &[3], &[2.0, 1.0, 0.5]),
+            tensor("b2", &[3], &[0.0, 0.5, -1.0]),
+            tensor("m2", &[3], &[0.125, 0.0, -0.25]),
+            tensor("v2", &[3], &var_out),
+        ],
+        "y",
+        &[1, 3],
+    )
+}
+
+#[test]
+fn batchnorm_folds_exactly_when_it_can_and_rounds_only_when_asked() {
+    // eps 0 and variances 4, 1/4, 1, 16, 1/16: every scale / sqrt(var) is a double, so the
+    // fold is exact and the model equals tract's run of the file exactly.
+    let exact = batchnorm_net(0.0, [4.0, 0.25], [1.0, 16.0, 0.0625]);
+    agrees("batch norm, exact", &exact, &[1, 1, 4, 4]);
+    let imp = import_onnx(&exact, "bn.onnx").unwrap();
+    assert!(imp.rounded.is_empty(), "{:?}", imp.rounded);
+    assert_eq!(
+        imp.folded
+            .iter()
+            .filter(|f| f.contains("BatchNormalization"))
+            .count(),
+        2
+    );
+    // The default eps (1e-5) and variance 3: the fold rounds, so it is refused unless asked.
+    let rounding = batchnorm_net(1e-5, [3.0, 0.7], [1.3, 2.0, 0.5]);
+    let e = import_onnx(&rounding, "bn.onnx").unwrap_err().to_string();
+    assert!(
+        e.contains("node 1") && e.contains("BatchNormalization") && e.contains("--round-batchnorm"),
+        "{e}"
+    );
+    let opts = ImportOptions {
+        round_batchnorm: true,
+    };
+    let imp = import_onnx_with(&rounding, "bn.onnx", &opts).unwrap();
+    assert_eq!(imp.rounded.len(), 2, "{:?}", imp.rounded);
+    assert!(imp.rounded[0].contains("node 1"), "{:?}", imp.rounded);
+    // The rounded fold agrees with tract (f32 throughout) to f32 rounding.
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    for _ in 0..10 {
+        let x: Vec<f64> = rand_vec(&mut rng, 16).iter().map(|&v| v as f64).collect();
+        let ours = imp.model.forward(&x).unwrap();
+        let theirs = tract_run(&rounding, &[1, 1, 4, 4], &x);
+        for (a, b) in ours.iter().zip(&theirs) {
+            assert!(
+                (a - b).abs() <= 1e-5 * (1.0 + a.abs()),
+                "{ours:?} vs {theirs:?}"
+            );
+        }
+    }
+    // Not after an affine map: refused, also with rounding allowed.
+    let after_relu = model(
+        &[1, 2],
+        vec![
+            node("Relu", &["x"], "r", vec![]),
+            node(
+                "BatchNormalization",
+                &["r", "g", "g", "g", "g"],
+                "y",
+                vec![],
+            ),
+        ],
+        vec![tensor("g", &[2], &[1.0, 1.0])],
+        "y",
+        &[1, 2],
+    );
+    let e = import_onnx_with(&after_relu, "g.onnx", &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("node 1") && e.contains("directly after a Conv, Gemm or MatMul"),
+        "{e}"
+    );
 }
