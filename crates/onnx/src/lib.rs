@@ -7,7 +7,9 @@
 //! scale, a bias split over two `Add`s) is folded only when the folded value is exactly
 //! representable in f64 (checked with exact arithmetic), so the model equals the file's
 //! network in real arithmetic on its (f32 or f64) weights; anything else is an error
-//! naming the node, never an approximation. [`save_onnx`] writes a model as ONNX
+//! naming the node, never a silent approximation. The one opt-in exception is
+//! [`ImportOptions::round_batchnorm`]: a `BatchNormalization` folded with rounding, named in
+//! [`Imported::rounded`]. [`save_onnx`] writes a model as ONNX
 //! (f64 tensors, so that the file holds the model's weights exactly).
 //!
 //! Supported operators and their limits are listed in [`import`]; graphs that branch
