@@ -992,6 +992,7 @@ fn lp_rows(
     f: &LpFlags,
     warm: bool,
     j: &dual::DualBound,
+    floor: Option<(&[f64], &str)>,
 ) -> Result<(Value, Vec<Value>, Vec<lp::LpEnclosure>)> {
     let t = Instant::now();
     let lp19 = lp::Lp19::new(&p.model, &p.domain, bounds)?;
@@ -1013,16 +1014,14 @@ fn lp_rows(
     for k in 0..p.names.len() {
         // Every solver solved the same LP: the best proven lower bound of any of them
         // verifies each solver's value.
+        // A method's own J over the same bounds is a dual point of this LP too.
+        let start = floor.map_or((f64::NEG_INFINITY, String::new()), |(v, name)| {
+            (v[k], name.to_string())
+        });
         let top = per_solver
             .iter()
             .map(|v| (v[k].proven_lower, v[k].proven_lower_source.clone()))
-            .fold((f64::NEG_INFINITY, String::new()), |a, b| {
-                if b.0 > a.0 {
-                    b
-                } else {
-                    a
-                }
-            });
+            .fold(start, |a, b| if b.0 > a.0 { b } else { a });
         let encs: Vec<lp::LpEnclosure> = per_solver
             .iter()
             .map(|v| {
@@ -1153,7 +1152,16 @@ fn bound(a: BoundArgs) -> Result<Value> {
         // relaxes the same boxes further). The paper's J over those bounds is the LP's
         // proven fallback.
         let j = dual_objective(model, &p.domain, &mb.bounds, &p.c, &AlphaRule::Paper)?;
-        let (info, rows, _) = lp_rows(&p, &mb.bounds, &solvers, &a.lpf, true, &j)?;
+        let source = format!("J of {} over the same bounds", method.name());
+        let (info, rows, _) = lp_rows(
+            &p,
+            &mb.bounds,
+            &solvers,
+            &a.lpf,
+            true,
+            &j,
+            Some((&mb.values, &source)),
+        )?;
         t_lp = ms(t);
         for (o, r) in objectives.iter_mut().zip(rows) {
             for (key, v) in r.as_object().expect("object") {
@@ -1223,7 +1231,7 @@ fn lp_cmd(a: LpArgs) -> Result<Value> {
         }
     };
     let t_bounds = ms(t);
-    let (info, rows, _) = lp_rows(&p, &bounds, &solvers, &a.lp, !a.cold, &j)?;
+    let (info, rows, _) = lp_rows(&p, &bounds, &solvers, &a.lp, !a.cold, &j, None)?;
     let mut out = header(&p);
     out["method"] = json!({
         "dual": {"bound": j.method, "alpha": j.alpha, "intermediate": j.intermediate.name()},

@@ -393,6 +393,41 @@ fn bound_with_lp_uses_the_methods_own_intermediate_bounds() {
                     j <= v + 1e-7 * v.abs().max(1.0),
                     "case {i} {method}: J {j} > LP {v}"
                 );
+                // The proven lower end is at least the method's own J (a dual point of
+                // the same LP), whatever the solver did.
+                let proven = o["lp_proven_lower"].as_f64().unwrap();
+                assert!(j <= proven, "case {i} {method}: J {j} > proven LP {proven}");
+            }
+            // With no time to solve, the proven end falls back to a J: for CROWN, its own
+            // (above the paper's J that the LP module falls back to).
+            if method == "crown" {
+                let (ok, out, err) = run(&[
+                    "bound",
+                    "--model",
+                    &mp,
+                    "--input",
+                    &ip,
+                    "--eps",
+                    &eps,
+                    "--method",
+                    method,
+                    "--lp",
+                    "--solver",
+                    "clarabel",
+                    "--time-limit",
+                    "1e-9",
+                ]);
+                assert!(ok, "case {i}: {err}");
+                for o in out["objectives"].as_array().unwrap() {
+                    let (j, proven) = (
+                        o["J"].as_f64().unwrap(),
+                        o["lp_proven_lower"].as_f64().unwrap(),
+                    );
+                    assert!(
+                        j <= proven,
+                        "case {i} no time: J {j} > proven LP {proven}: {o}"
+                    );
+                }
             }
         }
     }

@@ -15,7 +15,8 @@
 //!    CROWN's intermediate bounds (`lp-last`) and, by option, over LP-all bounds
 //!    (`lp-all`), each row's value the *proven* lower end of the LP's enclosure
 //!    (`lp::solve_verified`: the Neumaier-Shcherbina bound from the solver's
-//!    multipliers, or the dual `J`), never the solver's number. When the whole box is not decided, it is
+//!    multipliers, or the dual `J`), raised to the ladder's best proven bound (alpha's J
+//!    is a dual point of the same LP), never the solver's number. When the whole box is not decided, it is
 //!    split in two along its widest coordinate (relative to the property's box), and
 //!    each half bounded with CROWN and falsified from its centre, depth first, in
 //!    parallel batches, until every half is excluded (`unsat`), a counterexample is
@@ -98,8 +99,7 @@ pub enum LpRung {
     /// over; the LP reaches its optimum).
     Last,
     /// LP-last, then LP-all: every unstable unit's bounds by LP first (two LPs per unit,
-    /// layer by layer), then LP (19) over them. Each LP gets the time left, so the run
-    /// can overrun its timeout by one LP.
+    /// layer by layer, each with its share of the time left), then LP (19) over them.
     All,
 }
 
@@ -440,6 +440,9 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
         }
         // CROWN's intermediate bounds serve both crown and alpha: computed once.
         let mut crown = None;
+        // Per row, the largest proven lower bound of the ladder so far (alpha's J is a dual
+        // point of LP (19) over CROWN's bounds, so it also bounds the LP rungs' optima).
+        let mut best = vec![f64::NEG_INFINITY; c.len() / rs.n_out.max(1)];
         for m in [Method::Interval, Method::Crown, Method::Alpha] {
             if conj.is_empty() {
                 break;
@@ -461,6 +464,9 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
             boxes += 1;
             for (rb, v) in root_bounds.iter_mut().zip(&b.values) {
                 rb.lower.push((m.name().to_string(), *v));
+            }
+            for (bst, v) in best.iter_mut().zip(&b.values) {
+                *bst = bst.max(*v);
             }
             if excludes(&b.values, &rs) {
                 method = Some(m.name().to_string());
@@ -487,52 +493,65 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
                 LpRung::All => &["lp-last", "lp-all"],
                 _ => &["lp-last"],
             };
+            let solver = lp::Solver::preferred();
             for &name in rungs {
-                if Instant::now() >= deadline {
+                let left = || {
+                    deadline
+                        .saturating_duration_since(Instant::now())
+                        .as_secs_f64()
+                };
+                if left() <= 0.0 {
                     break;
                 }
-                let lp_opts = lp::LpOptions {
-                    time_limit: Some(
-                        deadline
-                            .saturating_duration_since(Instant::now())
-                            .as_secs_f64(),
-                    ),
-                    ..Default::default()
-                };
-                let solver = lp::Solver::preferred();
                 let lb = if name == "lp-all" {
+                    // Two LPs per hidden unit at most, two at a time: each gets its share
+                    // of the time left, so that the layer-by-layer solve ends near it.
+                    let units: usize = model
+                        .affine()
+                        .iter()
+                        .rev()
+                        .skip(1)
+                        .map(|a| a.op.n_out())
+                        .sum();
+                    let share =
+                        left() * rayon::current_num_threads() as f64 / (2 * units.max(1)) as f64;
+                    let lp_opts = lp::LpOptions {
+                        time_limit: Some(share),
+                        ..Default::default()
+                    };
                     lp::lp_all_bounds(model, &root, solver, &lp_opts)?
                 } else {
                     crown_bounds.clone()
                 };
                 let lp19 = lp::Lp19::new(model, &root, &lb)?;
-                let vars = lp19.size().variables;
-                let values: Vec<f64> = if vars > opts.lp_max_vars {
-                    // Not solved: recorded as no bound at all.
-                    vec![f64::NEG_INFINITY; rs.c.len() / rs.n_out]
-                } else {
-                    lp::solve_verified(
-                        &lp19,
-                        c,
-                        solver,
-                        &lp_opts,
-                        true,
-                        // Only the proven lower bound is used, which any solver's
-                        // multipliers (or J) give: no second solver is tried.
-                        &lp::VerifyOptions {
-                            fallback: false,
-                            ..Default::default()
-                        },
-                    )?
-                    .iter()
-                    .map(|e| e.proven_lower)
-                    .collect()
+                if lp19.size().variables > opts.lp_max_vars {
+                    // Not solved: no bound from this rung.
+                    continue;
+                }
+                // One row at a time, each with the time left; only the proven lower end
+                // is used, which any solver's multipliers (or J) give: no second solver.
+                let verify_opts = lp::VerifyOptions {
+                    fallback: false,
+                    ..Default::default()
                 };
+                let mut values = Vec::with_capacity(best.len());
+                for (k, row) in c.chunks(rs.n_out).enumerate() {
+                    if left() <= 0.0 {
+                        break;
+                    }
+                    let lp_opts = lp::LpOptions {
+                        time_limit: Some(left()),
+                        ..Default::default()
+                    };
+                    let e = lp::solve_verified(&lp19, row, solver, &lp_opts, false, &verify_opts)?;
+                    // The LP's optimum is at least the ladder's best proven bound.
+                    values.push(e[0].proven_lower.max(best[k]));
+                }
                 boxes += 1;
                 for (rb, v) in root_bounds.iter_mut().zip(&values) {
                     rb.lower.push((name.to_string(), *v));
                 }
-                if excludes(&values, &rs) {
+                if values.len() == best.len() && excludes(&values, &rs) {
                     method = Some(name.to_string());
                     break;
                 }
@@ -549,6 +568,11 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
             root_bounds,
         };
         if method.is_none() && !conj.is_empty() {
+            if Instant::now() >= deadline {
+                res.status = "open";
+                results.push(res);
+                return done(Verdict::Timeout, None, results, points, boxes);
+            }
             if !opts.split {
                 res.status = "open";
                 results.push(res);

@@ -238,6 +238,34 @@ fn timeout_and_mismatch() {
     )
     .unwrap();
     assert_eq!(r.verdict, Verdict::Timeout);
+    // The LP rung keeps to the deadline (each row gets the time left) and a property cut
+    // short there is a timeout, not unknown, also without splitting. (Before, every row
+    // got the whole budget: 20 s for this property with a 1 s timeout.)
+    let p2 = vnnlib::read_property(root().join("acasxu/prop_2.vnnlib")).unwrap();
+    for lp in [verify::LpRung::Last, verify::LpRung::All] {
+        let r = verify(
+            &model,
+            &p2,
+            &VerifyOptions {
+                timeout: Duration::from_secs(2),
+                split: false,
+                lp,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(r.verdict, Verdict::Timeout, "{lp:?}: {r:?}");
+        // The rung ran (its first row at least) and stopped near the deadline.
+        let rungs: Vec<&str> = r
+            .conjunctions
+            .iter()
+            .flat_map(|c| &c.root_bounds)
+            .flat_map(|b| &b.lower)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert!(rungs.contains(&"lp-last"), "{lp:?}: {rungs:?}");
+        assert!(r.time_s < 6.0, "{lp:?}: {} s for a 2 s timeout", r.time_s);
+    }
     let e = verify(&line(1.0, 0.0), &p, &VerifyOptions::default())
         .unwrap_err()
         .to_string();
