@@ -117,7 +117,7 @@ fn train_resumes_monitors_and_stops_early() {
     };
     let m1 = meta(&first);
     assert_eq!(m1["complete"], true);
-    assert_eq!(m1["monitor"]["test_digits"], 12);
+    assert_eq!(m1["monitor"]["test_examples"], 12);
     for h in m1["history"].as_array().unwrap() {
         let r = h["test_robust_error"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&r), "{h}");
@@ -126,14 +126,9 @@ fn train_resumes_monitors_and_stops_early() {
             "clean error above the bound: {h}"
         );
     }
-    // Continue for two epochs: numbered 2 and 3, the first run's ramp (0.02 over 1 epoch).
-    let o = train_bin(
-        &[
-            &toy[..],
-            &["--epochs", "2", "--resume", first_s, "--out", second_s],
-        ]
-        .concat(),
-    );
+    // Continue for two epochs with no other flag: numbered 2 and 3, every setting of the
+    // first run (toy data, batch, eps and its ramp of 0.02 over 1 epoch, monitor).
+    let o = train_bin(&["--epochs", "2", "--resume", first_s, "--out", second_s]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let m2 = meta(&second);
     let h2 = m2["history"].as_array().unwrap();
@@ -148,39 +143,78 @@ fn train_resumes_monitors_and_stops_early() {
         m1["history"].as_array().unwrap().as_slice(),
         "the first run's history is kept"
     );
-    assert_eq!(m2["resumed_from"]["epochs"], 2);
-    assert_eq!(m2["eps_start"], 0.02);
-    assert_eq!(m2["epochs"], 4);
+    for key in [
+        "data_arg",
+        "batch",
+        "eps",
+        "eps_start",
+        "ramp_epochs",
+        "seed",
+        "mode",
+        "arch",
+        "init",
+        "lr",
+    ] {
+        assert_eq!(m2[key], m1[key], "{key}");
+    }
+    assert_eq!(m2["monitor"]["test_examples"], 12);
     assert!(
-        h2[3]["test_robust_error"].is_null(),
-        "no --monitor, no test curve"
+        h2[3]["test_robust_error"].is_f64(),
+        "the monitor carries on"
     );
-    // Patience: with a learning rate too small to change a certificate, the second
-    // monitored epoch is no better than the first, so --patience 1 stops after it.
-    let o = train_bin(
-        &[
-            &toy[..],
-            &[
-                "--epochs",
-                "10",
-                "--lr",
-                "1e-12",
-                "--resume",
-                first_s,
-                "--monitor",
-                "12",
-                "--patience",
-                "1",
-                "--out",
-                second_s,
-            ],
-        ]
-        .concat(),
-    );
+    assert_eq!(h2[3]["eps"], 0.08);
+    assert_eq!(m2["epochs"], 4);
+    assert_eq!(m2["resumed_from"]["file"], first_s);
+    assert_eq!(m2["resumed_from"]["command"], m1["command"]);
+    assert!(m2["resumed_from"].get("history").is_none());
+    // A chain keeps its first command; --epochs 0 only evaluates.
+    let third = dir.join("third.json");
+    let o = train_bin(&[
+        "--epochs",
+        "0",
+        "--resume",
+        second_s,
+        "--out",
+        third.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m3 = meta(&third);
+    assert_eq!(m3["resumed_from"]["resumed_from"]["command"], m1["command"]);
+    assert_eq!(m3["history"], m2["history"]);
+    assert_eq!(m3["complete"], true);
+    // No temporary file is left where the checkpoints were written.
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".partial"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    // Patience counts over the resumed history: with a learning rate too small to change
+    // a certificate, the first new epoch is no better than the best of the first run's
+    // two, so --patience 1 stops after it.
+    let o = train_bin(&[
+        "--epochs",
+        "10",
+        "--lr",
+        "1e-12",
+        "--resume",
+        first_s,
+        "--patience",
+        "1",
+        "--out",
+        second_s,
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr)
         .contains("stopping: no better robust-error bound in 1 epochs"));
-    assert_eq!(meta(&second)["history"].as_array().unwrap().len(), 4);
+    assert_eq!(meta(&second)["history"].as_array().unwrap().len(), 3);
+    // A resumed run cannot change its mode.
+    let o = train_bin(&["--resume", first_s, "--mode", "standard", "--out", second_s]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("cannot change mode"),
+        "{err}"
+    );
     // Clear errors.
     for (args, msg) in [
         (vec!["--patience", "2"], "--patience needs --monitor"),
@@ -191,6 +225,11 @@ fn train_resumes_monitors_and_stops_early() {
         (
             vec!["--train-count", "0"],
             "--train-count must be at least 1",
+        ),
+        (vec!["--eval-count", "0"], "--eval-count must be at least 1"),
+        (
+            vec!["--epochs", "0"],
+            "--epochs 0 only evaluates a resumed run",
         ),
     ] {
         let o = train_bin(&[&toy[..], &args[..], &["--out", second_s]].concat());

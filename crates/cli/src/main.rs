@@ -97,7 +97,7 @@ enum Cmd {
     #[command(after_help = EXAMPLES)]
     Property(PropertyArgs),
     /// Checks a VNNLIB property on a model: falsify (centre, corners, PGD), then prove
-    /// (interval, CROWN, alpha-CROWN, input splitting). Exit code: 0 unsat (the property
+    /// (interval, CROWN, alpha-CROWN, LP (19), input splitting). Exit code: 0 unsat (the property
     /// holds), 10 sat (counterexample), 20 unknown, 21 timeout, 1 error, 2 bad flags.
     #[command(after_help = EXAMPLES)]
     Verify(VerifyArgs),
