@@ -1326,6 +1326,15 @@ impl Lowering {
                 "BatchNormalization is folded only directly after a Conv, Gemm or MatMul; fold it into the neighbouring layer before export",
             ));
         }
+        if let Some(c) = (0..channels).find(|&c| {
+            let v = consts[3].data[c] + eps;
+            !(v > 0.0 && v.is_finite()) || consts.iter().any(|t| !t.data[c].is_finite())
+        }) {
+            return Err(self.node_err(format!(
+                "channel {c}: var + epsilon must be positive and every parameter finite (scale {}, B {}, mean {}, var {}, epsilon {eps})",
+                consts[0].data[c], consts[1].data[c], consts[2].data[c], consts[3].data[c]
+            )));
+        }
         let (scale, bias, mean, var) = (
             &consts[0].data,
             &consts[1].data,

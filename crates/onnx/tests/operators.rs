@@ -743,6 +743,15 @@ fn batchnorm_folds_exactly_when_it_can_and_rounds_only_when_asked() {
         "y",
         &[1, 2],
     );
+    // A variance that makes var + eps zero or negative is named as such.
+    let bad = batchnorm_net(0.0, [4.0, 0.0], [1.0, 16.0, 0.0625]);
+    let e = import_onnx_with(&bad, "bn.onnx", &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("channel 1: var + epsilon must be positive"),
+        "{e}"
+    );
     let e = import_onnx_with(&after_relu, "g.onnx", &opts)
         .unwrap_err()
         .to_string();
