@@ -341,7 +341,8 @@ where
                 .legend(move |(x, y)| Circle::new((x + 9, y), 4, colour.filled()));
         }
     }
-    experiments::legend(&mut chart, SeriesLabelPosition::UpperRight, 12)?;
+    // Middle right: the top holds the standard model's 100% robust-bound ring.
+    experiments::legend(&mut chart, SeriesLabelPosition::MiddleRight, 12)?;
     root.present().map_err(experiments::plot_err)?;
     Ok(())
 }
