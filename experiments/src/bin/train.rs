@@ -163,6 +163,7 @@ fn main() -> Result<()> {
             .and_then(|p| p.meta.get(key))
             .filter(|v| !v.is_null())
     };
+    let pick_usize = |v: Option<&Value>| v.and_then(Value::as_u64).map(|v| v as usize);
     let enum_from = |key: &str, names: &[&'static str]| -> Option<&'static str> {
         pick(key)
             .and_then(Value::as_str)
@@ -184,37 +185,20 @@ fn main() -> Result<()> {
             _ => DataArg::Mnist,
         });
     let eps = a.eps.or(pick("eps").and_then(Value::as_f64)).unwrap_or(0.1);
-    let batch = a
-        .batch
-        .or(pick("batch").and_then(Value::as_u64).map(|v| v as usize))
-        .unwrap_or(50);
+    let batch = a.batch.or(pick_usize(pick("batch"))).unwrap_or(50);
     let lr = a.lr.or(pick("lr").and_then(Value::as_f64)).unwrap_or(1e-3);
     let seed = a.seed.or(pick("seed").and_then(Value::as_u64)).unwrap_or(0);
     let projections = a
         .projections
-        .or(pick("projections")
-            .and_then(Value::as_u64)
-            .map(|v| v as usize))
+        .or(pick_usize(pick("projections")))
         .unwrap_or(0);
-    let train_count = a.train_count.or(pick("train_count")
-        .and_then(Value::as_u64)
-        .map(|v| v as usize));
-    let monitor_n = a
-        .monitor
-        .or(pick("monitor")
-            .and_then(|m| m.get("test_examples"))
-            .and_then(Value::as_u64)
-            .map(|v| v as usize))
-        .unwrap_or(0);
-    let patience = a.patience.or(pick("monitor")
-        .and_then(|m| m.get("patience"))
-        .and_then(Value::as_u64)
-        .map(|v| v as usize));
+    let train_count = a.train_count.or(pick_usize(pick("train_count")));
+    let monitored = |key: &str| pick_usize(pick("monitor").and_then(|m| m.get(key)));
+    let monitor_n = a.monitor.or(monitored("test_examples")).unwrap_or(0);
+    let patience = a.patience.or(monitored("patience"));
     let eval_count = a
         .eval_count
-        .or(pick("eval_count")
-            .and_then(Value::as_u64)
-            .map(|v| v as usize))
+        .or(pick_usize(pick("eval_count")))
         .unwrap_or(1000);
     if patience.is_some() && monitor_n == 0 {
         bail!("--patience needs --monitor N > 0 (the curve it watches)");
@@ -277,9 +261,7 @@ fn main() -> Result<()> {
             .unwrap_or(eps / 2.0),
         ramp_epochs: a
             .ramp_epochs
-            .or(pick("ramp_epochs")
-                .and_then(Value::as_u64)
-                .map(|v| v as usize))
+            .or(pick_usize(pick("ramp_epochs")))
             .unwrap_or(a.epochs / 2),
         epochs: a.epochs,
         batch_size: batch,
@@ -333,14 +315,10 @@ fn main() -> Result<()> {
     let mut epoch_line = String::new();
     let mut failure = None;
     // Patience counts over the resumed history too.
-    let (mut best, mut since_best) = (f64::INFINITY, 0usize);
+    let mut watch = Patience::default();
     for h in &history {
         if let Some(r) = h.get("test_robust_error").and_then(Value::as_f64) {
-            if r < best {
-                (best, since_best) = (r, 0);
-            } else {
-                since_best += 1;
-            }
+            watch.see(r);
         }
     }
     if a.epochs > 0 {
@@ -351,28 +329,24 @@ fn main() -> Result<()> {
                 ControlFlow::Continue(())
             }
             Progress::Epoch(s) => {
-                let step = || -> Result<(Value, Option<(f64, f64)>)> {
+                // The f64 model of this epoch: monitored, then checkpointed.
+                let step = || -> Result<Monitored> {
+                    let model = net.to_model()?;
                     let test = if monitor.is_empty() {
                         None
                     } else {
-                        let r = dual::robust_error(
-                            &net.to_model()?,
-                            &test_set,
-                            &monitor,
-                            cfg.eps,
-                            None,
-                        )?;
+                        let r = dual::robust_error(&model, &test_set, &monitor, cfg.eps, None)?;
                         Some((r.clean_error, r.robust_error))
                     };
                     let entry = json!({"epoch": s.epoch, "eps": s.eps, "loss": s.loss, "error": s.error,
                         "robust_error": s.robust_error, "seconds": s.seconds,
                         "test_error": test.map(|t| t.0), "test_robust_error": test.map(|t| t.1)});
-                    Ok((entry, test))
+                    Ok((entry, test, model))
                 };
-                let test = match step() {
-                    Ok((entry, test)) => {
+                let (test, model) = match step() {
+                    Ok((entry, test, model)) => {
                         history.push(entry);
-                        test
+                        (test, model)
                     }
                     Err(e) => {
                         failure = Some(e);
@@ -392,25 +366,17 @@ fn main() -> Result<()> {
                         .unwrap_or_default()
                 );
                 pb.suspend(|| eprintln!("{epoch_line}"));
-                let checkpoint = net
-                    .to_model()
-                    .map_err(anyhow::Error::from)
-                    .and_then(|m| save(&m, &meta(&history, t.elapsed().as_secs_f64(), None)));
-                if let Err(e) = checkpoint {
+                if let Err(e) = save(&model, &meta(&history, t.elapsed().as_secs_f64(), None)) {
                     failure = Some(e.context(format!("checkpoint {}", a.out.display())));
                     return ControlFlow::Break(());
                 }
                 if let (Some((_, r)), Some(k)) = (test, patience) {
-                    if r < best {
-                        (best, since_best) = (r, 0);
-                    } else {
-                        since_best += 1;
-                        if since_best >= k {
-                            pb.suspend(|| {
-                                eprintln!("stopping: no better robust-error bound in {k} epochs (best {best:.3})")
-                            });
-                            return ControlFlow::Break(());
-                        }
+                    if watch.see(r) >= k {
+                        let best = watch.best;
+                        pb.suspend(|| {
+                            eprintln!("stopping: no better robust-error bound in {k} epochs (best {best:.3})")
+                        });
+                        return ControlFlow::Break(());
                     }
                 }
                 ControlFlow::Continue(())
@@ -500,5 +466,35 @@ impl Prior {
             o.insert("file".into(), self.file.clone().into());
         }
         m
+    }
+}
+
+/// One epoch's history entry, its monitored (clean error, robust-error bound) and model.
+type Monitored = (Value, Option<(f64, f64)>, network::Model);
+
+/// Early stopping: the best monitored robust-error bound and the epochs since it.
+struct Patience {
+    best: f64,
+    since: usize,
+}
+
+impl Default for Patience {
+    fn default() -> Patience {
+        Patience {
+            best: f64::INFINITY,
+            since: 0,
+        }
+    }
+}
+
+impl Patience {
+    /// Records one epoch's bound; returns the epochs since the best (0: this one).
+    fn see(&mut self, r: f64) -> usize {
+        if r < self.best {
+            (self.best, self.since) = (r, 0);
+        } else {
+            self.since += 1;
+        }
+        self.since
     }
 }
