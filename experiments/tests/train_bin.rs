@@ -191,7 +191,15 @@ fn train_resumes_monitors_and_stops_early() {
     assert!(left.is_empty(), "{left:?}");
     // Patience counts over the resumed history: with a learning rate too small to change
     // a certificate, the first new epoch is no better than the best of the first run's
-    // two, so --patience 1 stops after it.
+    // two, so --patience 1 stops after it, or before training when the first run's
+    // second epoch was already no better than its first.
+    let r: Vec<f64> = m1["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["test_robust_error"].as_f64().unwrap())
+        .collect();
+    let spent = r[1] >= r[0];
     let o = train_bin(&[
         "--epochs",
         "10",
@@ -204,10 +212,41 @@ fn train_resumes_monitors_and_stops_early() {
         "--out",
         second_s,
     ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let said = if spent {
+        "stopping before training"
+    } else {
+        "stopping: no better robust-error bound in 1 epochs"
+    };
+    assert!(err.contains(said), "{r:?}: {err}");
+    let trained = if spent { 2 } else { 3 };
+    assert_eq!(meta(&second)["history"].as_array().unwrap().len(), trained);
+    // That run's patience is spent: resuming it trains no epoch; --monitor 0 clears the
+    // inherited monitor and patience together.
+    let third = dir.join("third.json");
+    let third_s = third.to_str().unwrap();
+    let o = train_bin(&["--epochs", "3", "--resume", second_s, "--out", third_s]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success() && err.contains("stopping before training"),
+        "{err}"
+    );
+    assert_eq!(meta(&third)["history"].as_array().unwrap().len(), trained);
+    let o = train_bin(&[
+        "--epochs",
+        "1",
+        "--resume",
+        second_s,
+        "--monitor",
+        "0",
+        "--out",
+        third_s,
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(String::from_utf8_lossy(&o.stderr)
-        .contains("stopping: no better robust-error bound in 1 epochs"));
-    assert_eq!(meta(&second)["history"].as_array().unwrap().len(), 3);
+    let m = meta(&third);
+    assert_eq!(m["history"].as_array().unwrap().len(), trained + 1);
+    assert!(m["monitor"].is_null(), "{}", m["monitor"]);
     // A resumed run cannot change its mode.
     let o = train_bin(&["--resume", first_s, "--mode", "standard", "--out", second_s]);
     let err = String::from_utf8_lossy(&o.stderr);

@@ -42,8 +42,9 @@ struct Args {
     #[arg(long)]
     monitor: Option<usize>,
     /// Stop when the monitored robust-error bound has not improved for K epochs (needs
-    /// --monitor; counted over the resumed history too). The last epoch's model is
-    /// written, not the best one's.
+    /// --monitor; counted over the resumed history too, so a resumed run whose patience
+    /// is spent trains no epoch; `--monitor 0` clears an inherited patience). The last
+    /// epoch's model is written, not the best one's.
     #[arg(long)]
     patience: Option<usize>,
     /// Weight initialisation.
@@ -74,7 +75,8 @@ struct Args {
     /// Adam's learning rate [default: 1e-3].
     #[arg(long)]
     lr: Option<f64>,
-    /// Seed of the initialisation, shuffles and projections [default: 0].
+    /// Seed of the initialisation, shuffles and projections, and of toy2d's points
+    /// (a resumed run keeps the first run's points) [default: 0].
     #[arg(long)]
     seed: Option<u64>,
     /// Robust mode: estimate the intermediate bounds with K Cauchy random projections per
@@ -195,7 +197,10 @@ fn main() -> Result<()> {
     let train_count = a.train_count.or(pick_usize(pick("train_count")));
     let monitored = |key: &str| pick_usize(pick("monitor").and_then(|m| m.get(key)));
     let monitor_n = a.monitor.or(monitored("test_examples")).unwrap_or(0);
-    let patience = a.patience.or(monitored("patience"));
+    // An inherited patience goes with an inherited monitor: `--monitor 0` clears both.
+    let patience = a
+        .patience
+        .or(monitored("patience").filter(|_| monitor_n > 0));
     let eval_count = a
         .eval_count
         .or(pick_usize(pick("eval_count")))
@@ -216,7 +221,10 @@ fn main() -> Result<()> {
     let (train_set, test_set) = match data_arg {
         DataArg::Mnist => data::mnist_split(data::DEFAULT_SPLIT_SEED)?,
         DataArg::Toy2d => {
-            let d = data::toy2d(12, 0.16, seed)?;
+            // The points are the first run's: a resumed run's --seed reseeds the
+            // shuffles, not the data.
+            let data_seed = pick("seed").and_then(Value::as_u64).unwrap_or(seed);
+            let d = data::toy2d(12, 0.16, data_seed)?;
             (d.clone(), d)
         }
     };
@@ -321,7 +329,14 @@ fn main() -> Result<()> {
             watch.see(r);
         }
     }
-    if a.epochs > 0 {
+    let exhausted = patience.filter(|&k| watch.since >= k);
+    if let Some(k) = exhausted {
+        eprintln!(
+            "stopping before training: the resumed history has no better robust-error bound in its last {} epochs (patience {k}, best {:.3})",
+            watch.since, watch.best
+        );
+    }
+    if a.epochs > 0 && exhausted.is_none() {
         train(&net, &train_set, &cfg, &mut |p| match p {
             Progress::Batch { loss, .. } => {
                 pb.inc(1);
