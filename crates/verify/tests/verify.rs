@@ -254,17 +254,34 @@ fn timeout_and_mismatch() {
             },
         )
         .unwrap();
-        assert_eq!(r.verdict, Verdict::Timeout, "{lp:?}: {r:?}");
         // The rung ran (its first row at least) and stopped near the deadline.
-        let rungs: Vec<&str> = r
+        let rows: Vec<Vec<&str>> = r
             .conjunctions
             .iter()
             .flat_map(|c| &c.root_bounds)
-            .flat_map(|b| &b.lower)
-            .map(|(n, _)| n.as_str())
+            .map(|b| b.lower.iter().map(|(n, _)| n.as_str()).collect())
             .collect();
-        assert!(rungs.contains(&"lp-last"), "{lp:?}: {rungs:?}");
-        assert!(r.time_s < 6.0, "{lp:?}: {} s for a 2 s timeout", r.time_s);
+        assert!(
+            rows.iter().any(|r| r.contains(&"lp-last")),
+            "{lp:?}: {rows:?}"
+        );
+        // Whether 2 s suffice for the rung depends on the machine (a fast one solves the
+        // four LP-last rows in 1.9 s): a run cut short must say timeout; `unknown` only
+        // when every row got every LP of the rung.
+        let last = if lp == verify::LpRung::All {
+            "lp-all"
+        } else {
+            "lp-last"
+        };
+        let complete = rows.iter().all(|r| r.contains(&last));
+        match r.verdict {
+            Verdict::Timeout => {}
+            Verdict::Unknown => assert!(complete, "{lp:?}: unknown with rows cut: {r:?}"),
+            v => panic!("{lp:?}: {v:?}: {r:?}"),
+        }
+        // A generous multiple of the timeout: the check is that rows stop at the deadline
+        // rather than each taking the whole budget (20 s here before the fix).
+        assert!(r.time_s < 8.0, "{lp:?}: {} s for a 2 s timeout", r.time_s);
     }
     let e = verify(&line(1.0, 0.0), &p, &VerifyOptions::default())
         .unwrap_err()
