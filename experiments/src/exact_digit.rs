@@ -8,6 +8,7 @@
 //! Checked as it runs (an error names the digit): every proven lower bound (WK, CROWN,
 //! branch and bound) lies below the proven value at every attack point.
 
+use network::DVector;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
@@ -134,7 +135,7 @@ pub fn decide_digit(
     let mut rng = ChaCha8Rng::seed_from_u64(a.seed ^ digit as u64);
     let mut attack = f64::INFINITY;
     for k in 0..targets.len() {
-        let ck = &c[k * n..(k + 1) * n];
+        let ck = &c.row(k).transpose();
         let (xp, _) = exact::pgd(
             model,
             &dom,
@@ -152,8 +153,8 @@ pub fn decide_digit(
     let mut exact_lower = wk.clone();
     let mut open = false;
     // An attacked digit: CROWN and branch and bound cannot certify it (WK is checked).
-    let crown: Vec<f64> = if attack <= 0.0 {
-        vec![f64::NAN; targets.len()]
+    let crown: DVector<f64> = if attack <= 0.0 {
+        DVector::from_element(targets.len(), f64::NAN)
     } else {
         bound_given(
             model,
@@ -169,7 +170,7 @@ pub fn decide_digit(
         if attack <= 0.0 {
             break;
         }
-        let ck = &c[k * n..(k + 1) * n];
+        let ck = &c.row(k).transpose();
         let mut lower = wk[k].max(crown[k]);
         if lower <= 0.0 {
             row.bab_targets += 1;
@@ -197,7 +198,7 @@ pub fn decide_digit(
         }
         exact_lower[k] = lower;
     }
-    let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    let min = |v: &DVector<f64>| v.iter().copied().fold(f64::INFINITY, f64::min);
     row.wk_min = min(&wk);
     // NaN for an attacked digit (not computed).
     row.crown_min = crown.iter().copied().fold(f64::INFINITY, f64::min);

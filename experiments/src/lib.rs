@@ -25,7 +25,13 @@ use plotters::style::Color;
 /// the sampler of every experiment's chain check: even-numbered points are corners (a
 /// random sign per coordinate), odd-numbered ones uniform in the ball. Deterministic in
 /// `rng`.
-pub fn ball_samples(x: &[f64], eps: f64, n: usize, rng: &mut impl rand::Rng) -> Vec<f64> {
+pub fn ball_samples(
+    x: impl network::AsVector,
+    eps: f64,
+    n: usize,
+    rng: &mut impl rand::Rng,
+) -> Vec<f64> {
+    let x = x.as_values();
     let mut pts = Vec::with_capacity(n * x.len());
     for s in 0..n {
         let corner = s % 2 == 0;
@@ -168,9 +174,9 @@ impl Outputs {
 /// settle is retried with the other compiled solvers. Every returned enclosure is an
 /// optimum (its solver value within [`lp::VerifyOptions`]'s tolerance of a proven lower
 /// bound); a row that no solver settles is an error listing every attempt.
-pub fn solve_verified(
+pub fn solve_verified<'c>(
     lp19: &lp::Lp19<'_>,
-    cs: &[f64],
+    cs: impl Into<network::DMatrixView<'c, f64>>,
     preferred: lp::Solver,
 ) -> Result<Vec<lp::LpEnclosure>> {
     let opts = lp::LpOptions::default();
@@ -434,10 +440,10 @@ pub fn below_lp_value(j: f64, value: f64, tolerance: f64) -> bool {
 pub fn check_support_chain(
     what: &str,
     dirs: &[(f64, f64)],
-    dual: &[f64],
+    dual: &network::DVector<f64>,
     lp: &[f64],
     lp_proven: &[f64],
-    outputs: &[f64],
+    outputs: &network::DMatrix<f64>,
 ) -> Result<()> {
     let lp_tol = lp::VerifyOptions::default().tolerance;
     for (k, d) in dirs.iter().enumerate() {
@@ -446,7 +452,7 @@ pub fn check_support_chain(
             anyhow::bail!("{name}: dual {} > LP {}", dual[k], lp[k]);
         }
         let min = outputs
-            .chunks(2)
+            .column_iter()
             .map(|o| d.0 * o[0] + d.1 * o[1])
             .fold(f64::INFINITY, f64::min);
         if !le(lp_proven[k], min + tol(SAMPLE_TOL, min)) {
@@ -473,17 +479,19 @@ mod tests {
     fn the_support_chain_check_passes_a_valid_chain_and_names_a_broken_one() {
         let dirs = directions(4);
         // Outputs: the unit square's corners; support values min over them.
-        let outputs = [0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0];
+        let outputs =
+            network::DMatrix::from_column_slice(2, 4, &[0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0]);
         let exact: Vec<f64> = dirs
             .iter()
             .map(|d| {
                 outputs
+                    .as_slice()
                     .chunks(2)
                     .map(|o| d.0 * o[0] + d.1 * o[1])
                     .fold(f64::INFINITY, f64::min)
             })
             .collect();
-        let dual: Vec<f64> = exact.iter().map(|v| v - 0.1).collect();
+        let dual = network::DVector::from_iterator(4, exact.iter().map(|v| v - 0.1));
         check_support_chain("square", &dirs, &dual, &exact, &exact, &outputs).unwrap();
         // A dual above the LP, and an LP above a sampled point, are errors naming the row.
         let mut high = dual.clone();

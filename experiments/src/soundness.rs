@@ -284,7 +284,10 @@ pub fn check_case_tampered(case: &Case, seed: u64, lp: bool, raise_j: f64) -> Ou
             Err(e) => return Outcome::Violation(format!("Algorithm 1 failed: {e}")),
         };
         let (y, c) = if n_out == 1 {
-            (usize::MAX, vec![1.0, -1.0])
+            (
+                usize::MAX,
+                network::DMatrix::from_row_slice(2, 1, &[1.0, -1.0]),
+            )
         } else {
             let f = match model.forward(&case.x) {
                 Ok(f) => f,
@@ -294,7 +297,7 @@ pub fn check_case_tampered(case: &Case, seed: u64, lp: bool, raise_j: f64) -> Ou
             let m = dual::Margins::new(n_out, y, dual::Targets::All).expect("y is a class");
             (y, m.c)
         };
-        let rows = c.len() / n_out;
+        let rows = c.nrows();
         let j = match dual_objective(model, &dom, &ab, &c, &AlphaRule::Paper) {
             Ok(mut j) => {
                 for v in &mut j.values {
@@ -386,7 +389,7 @@ pub fn check_case_tampered(case: &Case, seed: u64, lp: bool, raise_j: f64) -> Ou
             }
             let logits = pre.last().expect("logits");
             for k in 0..rows {
-                let m = exact_dot(&c[k * n_out..(k + 1) * n_out], logits);
+                let m = exact_dot(c.row(k).transpose().as_slice(), logits);
                 if below(&m, j.values[k]) {
                     return Outcome::Violation(format!(
                         "objective {k}: exact value {} below proven J {} at {xs:?}",

@@ -79,3 +79,41 @@ fn crates_depend_only_on_what_their_job_needs() {
         }
     }
 }
+
+/// Vectors and matrices at the public boundary are nalgebra's (ARCHITECTURE.md): every
+/// library crate that exposes them sees nalgebra, and one version of it in the workspace
+/// (so a `DVector` from one crate is the `DVector` of another).
+#[test]
+fn the_boundary_types_are_one_nalgebra() {
+    for krate in [
+        "network", "dual", "lp", "vnnlib", "exact", "verify", "train",
+    ] {
+        let d = deps(krate, false);
+        assert!(
+            d.iter().any(|p| p == "nalgebra"),
+            "{krate} does not see nalgebra: {d:?}"
+        );
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let o = Command::new(cargo)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .args([
+            "tree",
+            "--workspace",
+            "-e",
+            "normal",
+            "-i",
+            "nalgebra",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+        ])
+        .output()
+        .expect("cargo runs");
+    assert!(
+        o.status.success(),
+        "one nalgebra expected: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

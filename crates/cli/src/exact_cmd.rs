@@ -122,7 +122,7 @@ pub(crate) fn exact_cmd(a: ExactArgs) -> Result<Value> {
     let mut any_counterexample = false;
     let mut chain_ok = true;
     for k in 0..p.names.len() {
-        let c = &p.c[k * n..(k + 1) * n];
+        let c = &p.c.row(k).transpose();
         let t = Instant::now();
         let (xp, _) = exact::pgd(
             model,
@@ -214,7 +214,7 @@ pub(crate) fn exact_cmd(a: ExactArgs) -> Result<Value> {
                 "lower": e.lower, "lower_from": lower_source, "upper": e.upper, "gap": e.gap(), "status": e.status.word(),
                 "nodes": e.nodes, "lps": e.lps, "empty": e.empty, "unsettled_leaves": e.unsettled_leaves,
                 "open": e.open, "max_depth": e.max_depth, "root_unstable": e.root_unstable,
-                "root_lower": e.root_lower, "time_ms": e.time_s * 1e3, "point": e.point,
+                "root_lower": e.root_lower, "time_ms": e.time_s * 1e3, "point": e.point.as_slice(),
             },
             "pgd_upper": pgd_upper,
             "pgd_ms": t_pgd,

@@ -30,7 +30,7 @@ pub fn parse_input(spec: &str, model: &Model) -> Result<InputSpec> {
         };
         let (x, y) = set.get(i)?;
         InputSpec {
-            x: x.to_vec(),
+            x: x.as_slice().to_vec(),
             label: Some(y),
             label_source: "dataset",
         }

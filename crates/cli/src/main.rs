@@ -515,9 +515,9 @@ fn property_cmd(a: PropertyArgs) -> Result<Value> {
         .iter()
         .map(|c| {
             json!({
-                "input_box": {"lower": c.input.lower, "upper": c.input.upper, "empty": c.input.is_empty()},
+                "input_box": {"lower": c.input.lower.as_slice(), "upper": c.input.upper.as_slice(), "empty": c.input.is_empty()},
                 "unsafe_region": c.unsafe_region.iter().map(|conj| {
-                    conj.iter().map(|k| json!({"coef": k.coef, "rhs_lo": k.rhs_lo, "rhs_hi": k.rhs_hi, "line": k.line, "col": k.col})).collect::<Vec<_>>()
+                    conj.iter().map(|k| json!({"coef": k.coef.as_slice(), "rhs_lo": k.rhs_lo, "rhs_hi": k.rhs_hi, "line": k.line, "col": k.col})).collect::<Vec<_>>()
                 }).collect::<Vec<_>>(),
             })
         })
@@ -691,8 +691,8 @@ fn method_json(method: Method, alpha: &AlphaOptions, report: Option<&dual::Alpha
         if let Some(r) = report {
             v["optimiser"]["steps"] = r.steps.into();
             v["optimiser"]["stop"] = r.stop.name().into();
-            v["optimiser"]["start_nominal"] = r.start.clone().into();
-            v["optimiser"]["best_nominal"] = r.best.clone().into();
+            v["optimiser"]["start_nominal"] = r.start.as_slice().into();
+            v["optimiser"]["best_nominal"] = r.best.as_slice().into();
         }
     }
     v
@@ -849,7 +849,7 @@ fn ms(t: Instant) -> f64 {
 struct Prepared {
     model: Model,
     spec: TargetArgs,
-    logits: Vec<f64>,
+    logits: network::DVector<f64>,
     predicted: usize,
     label: usize,
     label_source: &'static str,
@@ -857,9 +857,9 @@ struct Prepared {
     targets: Vec<Option<usize>>,
     /// Each objective row in words.
     names: Vec<String>,
-    /// Row-major objective rows `e_label - e_t`, one per target; for a one-output model
-    /// the rows `+1` and `-1` (lower and upper bounds of the output).
-    c: Vec<f64>,
+    /// The objective matrix (`rows x n_out`): rows `e_label - e_t`, one per target; for a
+    /// one-output model the rows `+1` and `-1` (lower and upper bounds of the output).
+    c: network::DMatrix<f64>,
     domain: InputDomain,
 }
 
@@ -886,7 +886,7 @@ fn prepare(a: &TargetArgs) -> Result<Prepared> {
                 "+f (J is a lower bound of the output)".to_string(),
                 "-f (-J is an upper bound of the output)".to_string(),
             ],
-            vec![1.0, -1.0],
+            network::DMatrix::from_row_slice(2, 1, &[1.0, -1.0]),
         )
     } else {
         let targets: Targets = a
@@ -925,7 +925,7 @@ fn header(p: &Prepared) -> Value {
         "input": {"spec": p.spec.input, "label": p.label, "label_source": p.label_source},
         "eps": p.spec.eps,
         "box": p.spec.r#box.map(|(l, h)| vec![l, h]),
-        "logits": p.logits,
+        "logits": p.logits.as_slice(),
         "predicted": p.predicted,
     })
 }
@@ -1121,8 +1121,8 @@ fn bound(a: BoundArgs) -> Result<Value> {
                     "preactivation": format!("zhat_{}", i + 2),
                     "shape": aff.out_shape.dims(),
                     "is_output": i + 1 == model.affine().len(),
-                    "lower": b.lower[i],
-                    "upper": b.upper[i],
+                    "lower": b.lower[i].as_slice(),
+                    "upper": b.upper[i].as_slice(),
                 });
                 if with_counts && i < counts.len() {
                     v["I_minus"] = counts[i].off.into();
@@ -1138,7 +1138,7 @@ fn bound(a: BoundArgs) -> Result<Value> {
     let n = model.output_len();
     let mut objectives: Vec<Value> = (0..p.names.len())
         .map(|k| {
-            let c = &p.c[k * n..(k + 1) * n];
+            let c = &p.c.row(k).transpose();
             let at_x: f64 = c.iter().zip(&p.logits).map(|(a, b)| a * b).sum();
             json!({"objective": p.names[k], "target": p.targets[k], "J": mb.values[k], "J_nominal": mb.nominal[k], "value_at_x": at_x})
         })
@@ -1160,7 +1160,7 @@ fn bound(a: BoundArgs) -> Result<Value> {
             &a.lpf,
             true,
             &j,
-            Some((&mb.values, &source)),
+            Some((mb.values.as_slice(), &source)),
         )?;
         t_lp = ms(t);
         for (o, r) in objectives.iter_mut().zip(rows) {
@@ -1320,7 +1320,7 @@ fn radius_cmd(a: RadiusArgs) -> Result<Value> {
         let data = load_dataset(&a.data.data, a.data.split_seed)?;
         for i in input::range(&data, a.data.start, a.data.count)? {
             let (x, y) = data.example(i);
-            items.push((format!("{}[{i}]", data.name), x.to_vec(), y));
+            items.push((format!("{}[{i}]", data.name), x.as_slice().to_vec(), y));
         }
     }
     use rayon::prelude::*;

@@ -60,7 +60,9 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let (test, _) = (network::data::mnist_split(0).unwrap().1, ());
     let batch = if quick { 6 } else { 50 };
-    let mnist: Vec<Vec<f64>> = (0..batch).map(|i| test.example(i).0.to_vec()).collect();
+    let mnist: Vec<Vec<f64>> = (0..batch)
+        .map(|i| test.example(i).0.as_slice().to_vec())
+        .collect();
     let toy: Vec<Vec<f64>> = (0..batch)
         .map(|i| vec![(i as f64 * 0.37) % 1.0, (i as f64 * 0.61) % 1.0])
         .collect();

@@ -23,6 +23,7 @@
 //! one batched forward pass of `n_1 + |I_2| + ... ` columns; a new unit's column is the
 //! operator's (sparse, for a convolution) column, never a product.
 
+use network::DVector;
 use network::Model;
 
 use crate::bounds::{BoundSource, LayerBounds, Stability};
@@ -76,7 +77,7 @@ pub fn algorithm1_with_stats(
     let first = &aff[0];
     let n = first.op.n_out();
     let mut psi = vec![0.0; n];
-    first.op.apply(&domain.center, 1, &mut psi);
+    first.op.apply(domain.center.as_slice(), 1, &mut psi);
     for (p, b) in psi.iter_mut().zip(&first.bias) {
         *p += b;
     }
@@ -102,8 +103,8 @@ pub fn algorithm1_with_stats(
     let mut lower = Vec::with_capacity(aff.len());
     let mut upper = Vec::with_capacity(aff.len());
     let (l, u, mut rho) = bounds_from_columns(&psi, &m, n, &weights, &rem, first.layer_index)?;
-    lower.push(l);
-    upper.push(u);
+    lower.push(DVector::from_vec(l));
+    upper.push(DVector::from_vec(u));
 
     for (t, a) in aff.iter().enumerate().skip(1) {
         let n_prev = a.op.n_in();
@@ -173,8 +174,8 @@ pub fn algorithm1_with_stats(
             .collect();
         let (ln, un, rn) =
             bounds_from_columns(&psi_next, &next, n_next, &weights, &rem, a.layer_index)?;
-        lower.push(ln);
-        upper.push(un);
+        lower.push(ln.into());
+        upper.push(un.into());
         rho = rn;
         psi = psi_next;
         m = next;

@@ -2,6 +2,7 @@
 //! interval ("layerwise", eq. 42) bounds.
 
 use network::Model;
+use network::{AsVector, DVector};
 
 use crate::domain::InputDomain;
 use crate::error::{DualError, Result};
@@ -87,11 +88,12 @@ pub struct IndexCounts {
 }
 
 /// Lower and upper bounds on `zhat_{i+2}` for every affine layer `i` (the last entry
-/// bounds the logits), with their source.
+/// bounds the logits), with their source. Entry `i` has `n_out` of affine layer `i`
+/// entries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerBounds {
-    pub lower: Vec<Vec<f64>>,
-    pub upper: Vec<Vec<f64>>,
+    pub lower: Vec<DVector<f64>>,
+    pub upper: Vec<DVector<f64>>,
     pub source: BoundSource,
 }
 
@@ -170,8 +172,8 @@ impl LayerBounds {
 pub fn interval_bounds(model: &Model, domain: &InputDomain) -> Result<LayerBounds> {
     model.check_input(&domain.x)?;
     let aff = model.affine();
-    let mut c = domain.center.clone();
-    let mut r = domain.radius.clone();
+    let mut c = domain.center.as_slice().to_vec();
+    let mut r = domain.radius.as_slice().to_vec();
     let mut lower = Vec::with_capacity(aff.len());
     let mut upper = Vec::with_capacity(aff.len());
     for (i, a) in aff.iter().enumerate() {
@@ -179,8 +181,8 @@ pub fn interval_bounds(model: &Model, domain: &InputDomain) -> Result<LayerBound
         if i + 1 < aff.len() {
             (c, r) = relu_box(&l, &u, model.relu_units(i));
         }
-        lower.push(l);
-        upper.push(u);
+        lower.push(DVector::from_vec(l));
+        upper.push(DVector::from_vec(u));
     }
     Ok(LayerBounds {
         lower,
@@ -249,20 +251,24 @@ pub(crate) fn interval_step(
 }
 
 /// Proven bounds of one affine layer `W z + b` over the box `lo <= z <= hi` (e.g. the
-/// logits from the last hidden layer's bounds through a ReLU). Errors: overflow.
+/// logits from the last hidden layer's bounds through a ReLU). `lo`, `hi`: `n_in` of
+/// the layer; the results `n_out`. Errors: overflow.
 pub fn affine_over_box(
     a: &network::Affine,
-    lo: &[f64],
-    hi: &[f64],
-) -> Result<(Vec<f64>, Vec<f64>)> {
+    lo: impl AsVector,
+    hi: impl AsVector,
+) -> Result<(DVector<f64>, DVector<f64>)> {
+    let (lo, hi) = (lo.as_values(), hi.as_values());
     let (c, r) = center_radius(lo.iter().copied().zip(hi.iter().copied()));
-    interval_step(a, &c, &r)
+    let (l, u) = interval_step(a, &c, &r)?;
+    Ok((l.into(), u.into()))
 }
 
 /// A proven upper bound on `c^T f(x)` for one input: the network at a point, evaluated
 /// with proven interval bounds (radius 0) and rounded up. This is what makes "the network's
 /// value at an adversarial candidate" a true upper bound on the exact minimum.
-pub fn value_upper_bound(model: &Model, x: &[f64], c: &[f64]) -> Result<f64> {
+pub fn value_upper_bound(model: &Model, x: impl AsVector, c: impl AsVector) -> Result<f64> {
+    let c = c.as_values();
     let dom = InputDomain::new(x, 0.0, None)?;
     let b = interval_bounds(model, &dom)?;
     let (l, u) = (

@@ -5,6 +5,7 @@
 //! with `c_t = e_y - e_t` (Algorithm 1 bounds, the paper's alpha). A zero bound is not a
 //! certificate: at a tie the argmax is not guaranteed to be `y`.
 
+use network::{AsVector, DVector};
 use rayon::prelude::*;
 
 use network::{argmax, Dataset, Model};
@@ -37,8 +38,9 @@ impl Certificate {
 }
 
 /// `min_{t != y} v_t`, NaN if any of them is NaN (`f64::min` would skip it).
-pub fn min_over_targets(values: &[f64], y: usize) -> f64 {
+pub fn min_over_targets(values: impl AsVector, y: usize) -> f64 {
     values
+        .as_values()
         .iter()
         .enumerate()
         .filter(|&(t, _)| t != y)
@@ -54,9 +56,9 @@ pub fn min_over_targets(values: &[f64], y: usize) -> f64 {
 
 /// Corollary 1's test on proven margin bounds: every `v_t` with `t != y` is a number
 /// `> 0` (a tie, a NaN or an empty target set certifies nothing).
-pub fn certifies(values: &[f64], y: usize) -> bool {
+pub fn certifies(values: impl AsVector, y: usize) -> bool {
     let mut any = false;
-    for (t, &v) in values.iter().enumerate() {
+    for (t, &v) in values.as_values().iter().enumerate() {
         if t == y {
             continue;
         }
@@ -71,7 +73,7 @@ pub fn certifies(values: &[f64], y: usize) -> bool {
 /// Bounds the margins of class `y` over the input set (Corollary 1).
 pub fn certify(
     model: &Model,
-    x: &[f64],
+    x: impl AsVector,
     y: usize,
     eps: f64,
     input_box: Option<(f64, f64)>,
@@ -102,11 +104,11 @@ pub fn certify_domain(model: &Model, domain: &InputDomain, y: usize) -> Result<C
 /// not certified is flagged as possibly adversarial.
 pub fn detect(
     model: &Model,
-    x: &[f64],
+    x: impl AsVector,
     eps: f64,
     input_box: Option<(f64, f64)>,
 ) -> Result<Certificate> {
-    let y = model.predict(x)?;
+    let y = model.predict(&x)?;
     certify(model, x, y, eps, input_box)
 }
 
@@ -121,7 +123,7 @@ pub struct RobustErrorReport {
     /// Per example: certified for its label.
     pub certified: Vec<bool>,
     /// Per example: the smallest margin bound.
-    pub min_margin: Vec<f64>,
+    pub min_margin: DVector<f64>,
     /// Fraction misclassified.
     pub clean_error: f64,
     /// Fraction not certified for the true label (the robust error bound).
@@ -185,7 +187,7 @@ pub fn robust_error_with(
         robust_error: rows.iter().filter(|(_, c, _)| !c).count() as f64 / n,
         predicted: rows.iter().map(|r| r.0).collect(),
         certified: rows.iter().map(|r| r.1).collect(),
-        min_margin: rows.iter().map(|r| r.2).collect(),
+        min_margin: DVector::from_iterator(rows.len(), rows.iter().map(|r| r.2)),
     })
 }
 
@@ -260,13 +262,13 @@ pub struct RadiusResult {
 /// ([`radius_search`]).
 pub fn certified_radius(
     model: &Model,
-    x: &[f64],
+    x: impl AsVector,
     y: usize,
     input_box: Option<(f64, f64)>,
     opts: RadiusOptions,
 ) -> Result<RadiusResult> {
     radius_search(
-        |eps| Ok(certify(model, x, y, eps, input_box)?.min_margin()),
+        |eps| Ok(certify(model, &x, y, eps, input_box)?.min_margin()),
         opts,
     )
 }
@@ -274,7 +276,7 @@ pub fn certified_radius(
 /// As [`certified_radius`], with the margins of any bound method.
 pub fn certified_radius_with(
     model: &Model,
-    x: &[f64],
+    x: impl AsVector,
     y: usize,
     input_box: Option<(f64, f64)>,
     method: Method,
@@ -283,7 +285,7 @@ pub fn certified_radius_with(
 ) -> Result<RadiusResult> {
     radius_search(
         |eps| {
-            let domain = InputDomain::new(x, eps, input_box)?;
+            let domain = InputDomain::new(&x, eps, input_box)?;
             let b = certify_with(model, &domain, y, method, alpha)?;
             Ok(min_over_targets(&b.values, y))
         },

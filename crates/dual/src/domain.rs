@@ -5,26 +5,27 @@
 //! paper mode (no box: center = x, radius = eps exactly).
 
 use crate::error::{DualError, Result};
+use network::{AsVector, DVector};
 
 /// A box-shaped input set around an example.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputDomain {
-    /// The example `x`.
-    pub x: Vec<f64>,
+    /// The example `x` (`n` entries, the model's input length).
+    pub x: DVector<f64>,
     /// The ball's radius.
     pub eps: f64,
     /// The optional box intersected with the ball (`None`: paper mode).
     pub input_box: Option<(f64, f64)>,
-    /// Centre of the (intersected) box.
-    pub center: Vec<f64>,
-    /// Half-width of the (intersected) box, per coordinate.
-    pub radius: Vec<f64>,
+    /// Centre of the (intersected) box, `n` entries.
+    pub center: DVector<f64>,
+    /// Half-width of the (intersected) box, per coordinate, `n` entries.
+    pub radius: DVector<f64>,
     /// Lower corner of the *inner* box: the exact set's lower ends rounded up, so that
     /// every double in `[inner_lower, inner_upper]` lies in the exact input set (where
     /// counterexamples and the best points of an exact minimum are taken).
-    pub inner_lower: Vec<f64>,
+    pub inner_lower: DVector<f64>,
     /// Upper corner of the inner box (the exact upper ends rounded down).
-    pub inner_upper: Vec<f64>,
+    pub inner_upper: DVector<f64>,
 }
 
 /// `a + b` rounded up (`up`) or down in exact arithmetic, from the rounded sum and its
@@ -42,7 +43,11 @@ fn sum_directed(a: f64, b: f64, up: bool) -> f64 {
 
 impl InputDomain {
     /// The ball `||x' - x||_inf <= eps`, intersected with `input_box` if given.
-    pub fn new(x: &[f64], eps: f64, input_box: Option<(f64, f64)>) -> Result<InputDomain> {
+    ///
+    /// Errors: `eps` negative or not finite, `x` not finite, a box that is not finite or
+    /// has `lo > hi`, or an intersection that is empty in exact arithmetic.
+    pub fn new(x: impl AsVector, eps: f64, input_box: Option<(f64, f64)>) -> Result<InputDomain> {
+        let x = x.as_values();
         if !eps.is_finite() || eps < 0.0 {
             return Err(DualError::InvalidEps(eps));
         }
@@ -89,59 +94,51 @@ impl InputDomain {
         // The exact set is [max(x - eps, lo), min(x + eps, hi)]; `x` itself lies in it
         // (or the box's end does), so the inner box is never empty.
         let (box_lo, box_hi) = input_box.unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
-        let inner_lower = x
+        let inner_lower: Vec<f64> = x
             .iter()
             .map(|&v| sum_directed(v, -eps, true).max(box_lo).min(v.max(box_lo)))
             .collect();
-        let inner_upper = x
+        let inner_upper: Vec<f64> = x
             .iter()
             .map(|&v| sum_directed(v, eps, false).min(box_hi).max(v.min(box_hi)))
             .collect();
         Ok(InputDomain {
-            x: x.to_vec(),
+            x: DVector::from_column_slice(x),
             eps,
             input_box,
-            center,
-            radius,
-            inner_lower,
-            inner_upper,
+            center: center.into(),
+            radius: radius.into(),
+            inner_lower: inner_lower.into(),
+            inner_upper: inner_upper.into(),
         })
     }
 
     /// Corners of a box that contains the input set in exact arithmetic
     /// (`center -+ radius` rounded outwards): what proven bounds range over.
-    pub fn enclosing_box(&self) -> (Vec<f64>, Vec<f64>) {
-        let lo = self
+    pub fn enclosing_box(&self) -> (DVector<f64>, DVector<f64>) {
+        let lo: Vec<f64> = self
             .center
             .iter()
             .zip(&self.radius)
             .map(|(c, r)| (c - r).next_down())
             .collect();
-        let hi = self
+        let hi: Vec<f64> = self
             .center
             .iter()
             .zip(&self.radius)
             .map(|(c, r)| (c + r).next_up())
             .collect();
-        (lo, hi)
+        (lo.into(), hi.into())
     }
 
-    /// Lower corner of the box.
-    pub fn lower(&self) -> Vec<f64> {
-        self.center
-            .iter()
-            .zip(&self.radius)
-            .map(|(c, r)| c - r)
-            .collect()
+    /// Lower corner of the box (`center - radius`, rounded to nearest).
+    pub fn lower(&self) -> DVector<f64> {
+        &self.center - &self.radius
     }
 
-    /// Upper corner of the box.
-    pub fn upper(&self) -> Vec<f64> {
-        self.center
-            .iter()
-            .zip(&self.radius)
-            .map(|(c, r)| c + r)
-            .collect()
+    /// Upper corner of the box (`center + radius`, rounded to nearest).
+    pub fn upper(&self) -> DVector<f64> {
+        &self.center + &self.radius
     }
 
     /// The box `[lower, upper]` itself (a VNNLIB input set): `center` is the rounded
@@ -150,7 +147,8 @@ impl InputDomain {
     ///
     /// Errors: lengths differ, a bound is not finite, or `lower > upper` somewhere
     /// ([`DualError::InvalidBox`]).
-    pub fn from_box(lower: &[f64], upper: &[f64]) -> Result<InputDomain> {
+    pub fn from_box(lower: impl AsVector, upper: impl AsVector) -> Result<InputDomain> {
+        let (lower, upper) = (lower.as_values(), upper.as_values());
         if lower.len() != upper.len() {
             return Err(DualError::Options(format!(
                 "box corners of lengths {} and {}",
@@ -175,14 +173,15 @@ impl InputDomain {
             radius.push(rad);
         }
         let eps = radius.iter().fold(0.0f64, |a, &r| a.max(r));
+        let center = DVector::from_vec(center);
         Ok(InputDomain {
             x: center.clone(),
             eps,
             input_box: None,
             center,
-            radius,
-            inner_lower: lower.to_vec(),
-            inner_upper: upper.to_vec(),
+            radius: radius.into(),
+            inner_lower: DVector::from_column_slice(lower),
+            inner_upper: DVector::from_column_slice(upper),
         })
     }
 }

@@ -29,6 +29,13 @@ pub enum DualError {
     /// An objective matrix does not fit the model's output.
     #[error("objective matrix has {actual} values, expected a multiple of the {n_out} outputs")]
     Objective { n_out: usize, actual: usize },
+    /// An objective matrix (`rows x n_out`) has the wrong number of columns or no rows.
+    #[error("objective matrix is {rows} x {cols}; it needs at least one row and one column per output ({n_out})")]
+    ObjectiveShape {
+        rows: usize,
+        cols: usize,
+        n_out: usize,
+    },
     /// A value overflowed (or became NaN) while computing a bound: no bound, proven or
     /// nominal, exists in f64 for this input. `layer` is the model's layer index.
     #[error("overflow in {what} at layer {layer}: {detail}; no finite bound can be proven (rescale the model's weights or the input)")]

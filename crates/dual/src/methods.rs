@@ -21,6 +21,7 @@
 //! LP-last and LP-all live in the `lp` crate.
 
 use network::{Affine, Model};
+use network::{DMatrixView, DVector};
 use rayon::prelude::*;
 
 use crate::algorithm1::algorithm1;
@@ -28,7 +29,7 @@ use crate::bounds::{interval_bounds, interval_step, relu_box, stability, BoundSo
 use crate::bounds::{LayerBounds, Stability};
 use crate::domain::InputDomain;
 use crate::error::{DualError, Result};
-use crate::objective::objective_over;
+use crate::objective::{objective_over, objective_rows};
 use crate::relax::Relaxation;
 use crate::split::crown_layer;
 
@@ -164,9 +165,9 @@ pub struct AlphaReport {
     pub steps: usize,
     pub stop: AlphaStop,
     /// Nominal J per row at CROWN's alpha (where the optimiser starts).
-    pub start: Vec<f64>,
+    pub start: DVector<f64>,
     /// Best nominal J per row found.
-    pub best: Vec<f64>,
+    pub best: DVector<f64>,
 }
 
 /// A method's lower bounds on `c^T zhat_k` for every row of an objective matrix.
@@ -174,9 +175,9 @@ pub struct AlphaReport {
 pub struct MethodBound {
     pub method: Method,
     /// Proven lower bounds, one per row (certificates use these).
-    pub values: Vec<f64>,
+    pub values: DVector<f64>,
     /// The floating-point values the proven ones were derived from (not bounds).
-    pub nominal: Vec<f64>,
+    pub nominal: DVector<f64>,
     /// The intermediate bounds used (every affine layer, the logits last).
     pub bounds: LayerBounds,
     /// The optimiser's report (`alpha` only).
@@ -185,7 +186,15 @@ pub struct MethodBound {
 
 /// CROWN's lower slopes for the hidden layers of `b`: `1` where `u > -l`, else `0`
 /// (only unstable units' entries are used).
-pub fn crown_slopes(lower: &[Vec<f64>], upper: &[Vec<f64>]) -> Vec<Vec<f64>> {
+pub fn crown_slopes(lower: &[DVector<f64>], upper: &[DVector<f64>]) -> Vec<DVector<f64>> {
+    crown_slope_rows(lower, upper)
+        .into_iter()
+        .map(DVector::from_vec)
+        .collect()
+}
+
+/// [`crown_slopes`] as plain rows (the optimiser's layout).
+pub(crate) fn crown_slope_rows(lower: &[DVector<f64>], upper: &[DVector<f64>]) -> Vec<Vec<f64>> {
     lower
         .iter()
         .zip(upper)
@@ -225,13 +234,13 @@ pub(crate) fn unit_rows(js: impl ExactSizeIterator<Item = usize>, n: usize) -> V
 pub fn crown_bounds(model: &Model, domain: &InputDomain) -> Result<LayerBounds> {
     model.check_input(&domain.x)?;
     let aff = model.affine();
-    let (l0, u0) = interval_step(&aff[0], &domain.center, &domain.radius)?;
-    let mut lower = vec![l0];
-    let mut upper = vec![u0];
+    let (l0, u0) = interval_step(&aff[0], domain.center.as_slice(), domain.radius.as_slice())?;
+    let mut lower = vec![DVector::from_vec(l0)];
+    let mut upper = vec![DVector::from_vec(u0)];
     for k in 1..aff.len() {
         let (l, u) = crown_layer(aff, model.relu_all(), domain, &lower, &upper, k)?;
-        lower.push(l);
-        upper.push(u);
+        lower.push(DVector::from_vec(l));
+        upper.push(DVector::from_vec(u));
     }
     Ok(LayerBounds {
         lower,
@@ -285,8 +294,8 @@ pub fn alpha_bounds(
                 }
             }
         }
-        lower.push(l);
-        upper.push(u);
+        lower.push(DVector::from_vec(l));
+        upper.push(DVector::from_vec(u));
     }
     Ok(LayerBounds {
         lower,
@@ -323,10 +332,10 @@ pub fn method_bounds_with(
 ///
 /// Errors: the input, `c` (empty, not a multiple of the outputs, not finite) and
 /// [`DualError::Overflow`].
-pub fn bound_with_method(
+pub fn bound_with_method<'c>(
     model: &Model,
     domain: &InputDomain,
-    c: &[f64],
+    c: impl Into<DMatrixView<'c, f64>>,
     method: Method,
     opts: &AlphaOptions,
 ) -> Result<MethodBound> {
@@ -336,14 +345,15 @@ pub fn bound_with_method(
 
 /// As [`bound_with_method`], with the method's intermediate bounds already computed (by
 /// [`method_bounds`]; e.g. shared between objectives).
-pub fn bound_given(
+pub fn bound_given<'c>(
     model: &Model,
     domain: &InputDomain,
     bounds: LayerBounds,
-    c: &[f64],
+    c: impl Into<DMatrixView<'c, f64>>,
     method: Method,
     opts: &AlphaOptions,
 ) -> Result<MethodBound> {
+    let c = &objective_rows(c.into(), model.output_len())?[..];
     model.check_input(&domain.x)?;
     bounds.validate(model)?;
     let aff = model.affine();
@@ -353,25 +363,44 @@ pub fn bound_given(
     let (values, nominal, alpha) = match method {
         Method::Interval => {
             let (v, n) = if nh == 0 {
-                objective_over(aff, relu, &domain.center, &domain.radius, hidden, c, None)?
+                objective_over(
+                    aff,
+                    relu,
+                    domain.center.as_slice(),
+                    domain.radius.as_slice(),
+                    hidden,
+                    c,
+                    None,
+                )?
             } else {
-                let (cz, rz) = relu_box(&bounds.lower[nh - 1], &bounds.upper[nh - 1], relu[nh - 1]);
+                let (cz, rz) = relu_box(
+                    bounds.lower[nh - 1].as_slice(),
+                    bounds.upper[nh - 1].as_slice(),
+                    relu[nh - 1],
+                );
                 objective_over(&aff[nh..], &[], &cz, &rz, (&[], &[]), c, None)?
             };
             (v, n, None)
         }
         Method::Wk => {
-            let (v, n) =
-                objective_over(aff, relu, &domain.center, &domain.radius, hidden, c, None)?;
-            (v, n, None)
-        }
-        Method::Crown => {
-            let slopes = crown_slopes(hidden.0, hidden.1);
             let (v, n) = objective_over(
                 aff,
                 relu,
-                &domain.center,
-                &domain.radius,
+                domain.center.as_slice(),
+                domain.radius.as_slice(),
+                hidden,
+                c,
+                None,
+            )?;
+            (v, n, None)
+        }
+        Method::Crown => {
+            let slopes = crown_slope_rows(hidden.0, hidden.1);
+            let (v, n) = objective_over(
+                aff,
+                relu,
+                domain.center.as_slice(),
+                domain.radius.as_slice(),
                 hidden,
                 c,
                 Some(&slopes),
@@ -385,8 +414,8 @@ pub fn bound_given(
     };
     Ok(MethodBound {
         method,
-        values,
-        nominal,
+        values: values.into(),
+        nominal: nominal.into(),
         bounds,
         alpha,
     })
@@ -399,16 +428,16 @@ fn optimised_alpha(
     aff: &[Affine],
     relu: &[usize],
     domain: &InputDomain,
-    hidden: (&[Vec<f64>], &[Vec<f64>]),
+    hidden: (&[DVector<f64>], &[DVector<f64>]),
     c: &[f64],
     opts: &AlphaOptions,
 ) -> Result<(Vec<f64>, Vec<f64>, AlphaReport)> {
-    let crown = crown_slopes(hidden.0, hidden.1);
+    let crown = crown_slope_rows(hidden.0, hidden.1);
     let (crown_values, crown_nominal) = objective_over(
         aff,
         relu,
-        &domain.center,
-        &domain.radius,
+        domain.center.as_slice(),
+        domain.radius.as_slice(),
         hidden,
         c,
         Some(&crown),
@@ -433,8 +462,8 @@ fn optimised_alpha(
             AlphaReport {
                 steps: 0,
                 stop,
-                start: crown_nominal.clone(),
-                best: crown_nominal,
+                start: crown_nominal.clone().into(),
+                best: crown_nominal.into(),
             },
         ));
     }
@@ -523,8 +552,8 @@ fn optimised_alpha(
             let (v, _) = objective_over(
                 aff,
                 relu,
-                &domain.center,
-                &domain.radius,
+                domain.center.as_slice(),
+                domain.radius.as_slice(),
                 hidden,
                 &c[r * n_out..(r + 1) * n_out],
                 Some(&a_r),
@@ -550,8 +579,8 @@ fn optimised_alpha(
         AlphaReport {
             steps,
             stop,
-            start,
-            best,
+            start: start.into(),
+            best: best.into(),
         },
     ))
 }
@@ -563,7 +592,7 @@ fn value_and_gradient(
     aff: &[Affine],
     relu: &[usize],
     domain: &InputDomain,
-    hidden: (&[Vec<f64>], &[Vec<f64>]),
+    hidden: (&[DVector<f64>], &[DVector<f64>]),
     c: &[f64],
     rows: usize,
     alpha: &[Vec<f64>],
@@ -726,8 +755,8 @@ mod tests {
             let (_, nominal) = objective_over(
                 aff,
                 model.relu_all(),
-                &dom.center,
-                &dom.radius,
+                dom.center.as_slice(),
+                dom.radius.as_slice(),
                 hidden,
                 &c,
                 Some(&alpha),
@@ -749,8 +778,8 @@ mod tests {
                         objective_over(
                             aff,
                             model.relu_all(),
-                            &dom.center,
-                            &dom.radius,
+                            dom.center.as_slice(),
+                            dom.radius.as_slice(),
                             hidden,
                             &c,
                             Some(a),

@@ -14,6 +14,7 @@
 //! travel together as the columns of one batch through the transposed layers.
 
 use network::Model;
+use network::{AsVector, DMatrix, DMatrixView, DVector};
 
 use crate::bounds::{BoundSource, LayerBounds, Stability};
 use crate::domain::InputDomain;
@@ -29,8 +30,8 @@ pub enum AlphaRule {
     /// `alpha = u/(u-l)`, the paper's choice (Wong & Kolter; "LP-greedy").
     Paper,
     /// One alpha in [0, 1] per unit of every hidden layer (entries of stable units are
-    /// ignored), shared by every row of C.
-    PerUnit(Vec<Vec<f64>>),
+    /// ignored), shared by every row of C: entry `i` has the units of hidden layer `i`.
+    PerUnit(Vec<DVector<f64>>),
 }
 
 impl AlphaRule {
@@ -83,10 +84,10 @@ pub struct DualBound {
     /// Proven `J` for each row of C, in order: a lower bound on `J` (and so on
     /// `min c^T zhat_k`) in exact arithmetic, whatever the rounding. Certificates use
     /// these.
-    pub values: Vec<f64>,
+    pub values: DVector<f64>,
     /// The nominal floating-point `J` (eq. 6 evaluated as written), for comparison; not
     /// a bound: under cancellation it can exceed the exact `J`.
-    pub nominal: Vec<f64>,
+    pub nominal: DVector<f64>,
     /// Always "wong-kolter-dual".
     pub method: &'static str,
     /// The alpha rule ("paper" or "per-unit").
@@ -112,33 +113,34 @@ pub struct DualBound {
 ///
 /// Errors: shapes, alpha outside [0, 1], and [`DualError::Overflow`] when a value that
 /// enters the bound is not finite.
-pub fn dual_objective(
+pub fn dual_objective<'c>(
     model: &Model,
     domain: &InputDomain,
     bounds: &LayerBounds,
-    c: &[f64],
+    c: impl Into<DMatrixView<'c, f64>>,
     alpha: &AlphaRule,
 ) -> Result<DualBound> {
+    let c = objective_rows(c.into(), model.output_len())?;
     model.check_input(&domain.x)?;
     bounds.validate(model)?;
     alpha.validate(model)?;
     let nh = model.affine().len() - 1;
-    let per_unit = match alpha {
-        AlphaRule::PerUnit(v) => Some(&v[..]),
+    let per_unit: Option<Vec<Vec<f64>>> = match alpha {
+        AlphaRule::PerUnit(v) => Some(v.iter().map(|a| a.as_slice().to_vec()).collect()),
         AlphaRule::Paper => None,
     };
     let (values, nominal) = objective_over(
         model.affine(),
         model.relu_all(),
-        &domain.center,
-        &domain.radius,
+        domain.center.as_slice(),
+        domain.radius.as_slice(),
         (&bounds.lower[..nh], &bounds.upper[..nh]),
-        c,
-        per_unit,
+        &c,
+        per_unit.as_deref(),
     )?;
     Ok(DualBound {
-        values,
-        nominal,
+        values: values.into(),
+        nominal: nominal.into(),
         method: "wong-kolter-dual",
         alpha: alpha.name(),
         intermediate: bounds.source,
@@ -157,7 +159,7 @@ pub(crate) fn objective_over(
     relu: &[usize],
     center: &[f64],
     radius: &[f64],
-    hidden: (&[Vec<f64>], &[Vec<f64>]),
+    hidden: (&[DVector<f64>], &[DVector<f64>]),
     c: &[f64],
     alpha: Option<&[Vec<f64>]>,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
@@ -332,14 +334,14 @@ impl std::str::FromStr for Targets {
     }
 }
 
-/// The margin objectives of one label: row `k` of `c` (row-major, `targets.len() x n`)
-/// is `e_label - e_{targets[k]}`, so `J(c_k) > 0` for every row certifies `label` when
+/// The margin objectives of one label: row `k` of `c` (`targets.len() x n`) is
+/// `e_label - e_{targets[k]}`, so `J(c_k) > 0` for every row certifies `label` when
 /// `targets` is every other class (Corollary 1).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Margins {
     pub label: usize,
     pub targets: Vec<usize>,
-    pub c: Vec<f64>,
+    pub c: DMatrix<f64>,
 }
 
 impl Margins {
@@ -364,17 +366,13 @@ impl Margins {
             Targets::Class(t) if t == label => return Err(DualError::TargetIsLabel { class: t }),
             Targets::Class(t) => vec![t],
         };
-        let c = targets
-            .iter()
-            .flat_map(|&t| all[t * n..(t + 1) * n].iter().copied())
-            .collect();
+        let c = all.select_rows(&targets);
         Ok(Margins { label, targets, c })
     }
 
-    /// Row `k`: `e_label - e_{targets[k]}`.
-    pub fn row(&self, k: usize) -> &[f64] {
-        let n = self.c.len() / self.targets.len().max(1);
-        &self.c[k * n..(k + 1) * n]
+    /// Row `k`: `e_label - e_{targets[k]}` (`n` entries).
+    pub fn row(&self, k: usize) -> DVector<f64> {
+        self.c.row(k).transpose()
     }
 }
 
@@ -407,7 +405,7 @@ impl LabelSource {
 pub fn resolve_label(
     flag: Option<usize>,
     given: Option<(usize, &'static str)>,
-    logits: &[f64],
+    logits: impl AsVector,
 ) -> (usize, LabelSource) {
     match (flag, given) {
         (Some(l), _) => (l, LabelSource::Flag),
@@ -416,9 +414,9 @@ pub fn resolve_label(
     }
 }
 
-/// The objective rows `c_t = e_y - e_t` for `t = 0..n` (row `y` is zero), as in
+/// The objective rows `c_t = e_y - e_t` for `t = 0..n` (row `y` is zero; `n x n`), as in
 /// Corollary 1: `J(c_t) > 0` for every `t != y` certifies class `y`.
-pub fn margin_objectives(n: usize, y: usize) -> Result<Vec<f64>> {
+pub fn margin_objectives(n: usize, y: usize) -> Result<DMatrix<f64>> {
     if y >= n {
         return Err(DualError::Class {
             class: y,
@@ -432,5 +430,20 @@ pub fn margin_objectives(n: usize, y: usize) -> Result<Vec<f64>> {
             c[t * n + t] = -1.0;
         }
     }
-    Ok(c)
+    Ok(DMatrix::from_row_slice(n, n, &c))
+}
+
+/// An objective matrix (`rows x n_out`, one objective per row, as `C` in eq. 4) in the
+/// row-major layout of the backward pass, checked against the model's `n_out` outputs.
+///
+/// Errors: [`DualError::ObjectiveShape`] for no rows or `cols != n_out`.
+pub fn objective_rows(c: DMatrixView<'_, f64>, n_out: usize) -> Result<Vec<f64>> {
+    if c.nrows() == 0 || c.ncols() != n_out {
+        return Err(DualError::ObjectiveShape {
+            rows: c.nrows(),
+            cols: c.ncols(),
+            n_out,
+        });
+    }
+    Ok(c.transpose().as_slice().to_vec())
 }

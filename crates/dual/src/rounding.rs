@@ -101,9 +101,9 @@ impl RoundedSum {
     }
 }
 
-/// The largest absolute value of a slice (NaN propagates as NaN).
-pub fn max_abs(v: &[f64]) -> f64 {
-    v.iter().fold(0.0f64, |m, &x| {
+/// The largest absolute value of a vector (NaN propagates as NaN).
+pub fn max_abs(v: impl network::AsVector) -> f64 {
+    v.as_values().iter().fold(0.0f64, |m, &x| {
         if x.is_nan() || m.is_nan() {
             f64::NAN
         } else {
@@ -288,7 +288,7 @@ mod tests {
                 "{a} * {b}: [{lo}, {hi}] vs {p} + {err}"
             );
         }
-        assert_eq!(max_abs(&[1.0, -3.0, 2.0]), 3.0);
-        assert!(max_abs(&[1.0, f64::NAN]).is_nan());
+        assert_eq!(max_abs([1.0, -3.0, 2.0]), 3.0);
+        assert!(max_abs([1.0, f64::NAN]).is_nan());
     }
 }

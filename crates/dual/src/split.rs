@@ -12,12 +12,13 @@
 //! sub-domain: sound, though the constraint `zhat >= 0` itself enters only LP (19) with
 //! splits (`lp::Lp19::with_splits`), not J (beta-CROWN's multipliers would add it).
 
+use network::DVector;
 use network::Model;
 
 use crate::bounds::{interval_step, relu_box, BoundSource, LayerBounds};
 use crate::domain::InputDomain;
 use crate::error::{DualError, Result};
-use crate::methods::{crown_slopes, unit_rows, units_per_batch};
+use crate::methods::{crown_slope_rows, unit_rows, units_per_batch};
 use crate::objective::objective_over;
 
 /// The side of a ReLU a split keeps.
@@ -115,16 +116,21 @@ pub fn split_bounds(
         p.validate(model)?;
     }
     let aff = model.affine();
-    let (mut l0, mut u0) = interval_step(&aff[0], &domain.center, &domain.radius)?;
+    let (mut l0, mut u0) =
+        interval_step(&aff[0], domain.center.as_slice(), domain.radius.as_slice())?;
     if !clamp_layer(0, &mut l0, &mut u0, splits, parent) {
         return Ok(None);
     }
-    let mut lower = vec![l0];
-    let mut upper = vec![u0];
+    let mut lower = vec![DVector::from_vec(l0)];
+    let mut upper = vec![DVector::from_vec(u0)];
     for k in 1..aff.len() {
         let (mut l, mut u) = match how {
             SplitBounds::Interval => {
-                let (c, r) = relu_box(&lower[k - 1], &upper[k - 1], model.relu_units(k - 1));
+                let (c, r) = relu_box(
+                    lower[k - 1].as_slice(),
+                    upper[k - 1].as_slice(),
+                    model.relu_units(k - 1),
+                );
                 interval_step(&aff[k], &c, &r)?
             }
             SplitBounds::Crown => crown_layer(aff, model.relu_all(), domain, &lower, &upper, k)?,
@@ -132,8 +138,8 @@ pub fn split_bounds(
         if !clamp_layer(k, &mut l, &mut u, splits, parent) {
             return Ok(None);
         }
-        lower.push(l);
-        upper.push(u);
+        lower.push(DVector::from_vec(l));
+        upper.push(DVector::from_vec(u));
     }
     Ok(Some(LayerBounds {
         lower,
@@ -151,11 +157,11 @@ pub(crate) fn crown_layer(
     aff: &[network::Affine],
     relu: &[usize],
     domain: &InputDomain,
-    lower: &[Vec<f64>],
-    upper: &[Vec<f64>],
+    lower: &[DVector<f64>],
+    upper: &[DVector<f64>],
     k: usize,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
-    let alpha = crown_slopes(lower, upper);
+    let alpha = crown_slope_rows(lower, upper);
     let n = aff[k].op.n_out();
     // About 2^22 objective entries per batch.
     let chunk = units_per_batch(n, 22);
@@ -168,8 +174,8 @@ pub(crate) fn crown_layer(
         let (vals, _) = objective_over(
             &aff[..=k],
             &relu[..k],
-            &domain.center,
-            &domain.radius,
+            domain.center.as_slice(),
+            domain.radius.as_slice(),
             (lower, upper),
             &c,
             Some(&alpha),

@@ -6,6 +6,7 @@ use dual::{
     algorithm1, certified_radius, certify, detect, dual_objective, margin_objectives, robust_error,
     AlphaRule, InputDomain, RadiusOptions, RadiusStop,
 };
+use network::DMatrix;
 use network::{data::toy2d, Architecture, Init};
 
 #[test]
@@ -16,16 +17,16 @@ fn radius_holds_at_r_and_fails_at_1_01_r() {
             .init(Init::Paper, seed)
             .unwrap();
         let x = [0.3 + 0.03 * seed as f64, 0.7];
-        let y = model.predict(&x).unwrap();
-        let r = certified_radius(&model, &x, y, None, RadiusOptions::default()).unwrap();
+        let y = model.predict(x).unwrap();
+        let r = certified_radius(&model, x, y, None, RadiusOptions::default()).unwrap();
         assert_eq!(r.stop, RadiusStop::Converged, "seed {seed}: {r:?}");
         assert!(r.radius > 0.0);
         assert!(
-            certify(&model, &x, y, r.radius, None).unwrap().certified,
+            certify(&model, x, y, r.radius, None).unwrap().certified,
             "seed {seed}: not certified at the radius"
         );
         assert!(
-            !certify(&model, &x, y, 1.01 * r.radius, None)
+            !certify(&model, x, y, 1.01 * r.radius, None)
                 .unwrap()
                 .certified,
             "seed {seed}: still certified at 1.01 r"
@@ -73,8 +74,8 @@ fn radius_on_a_conv_net() {
 fn a_wrong_label_has_radius_zero() {
     let model = Architecture::mlp(&[2, 20, 2]).init(Init::Paper, 1).unwrap();
     let x = [0.5, 0.5];
-    let y = 1 - model.predict(&x).unwrap();
-    let r = certified_radius(&model, &x, y, None, RadiusOptions::default()).unwrap();
+    let y = 1 - model.predict(x).unwrap();
+    let r = certified_radius(&model, x, y, None, RadiusOptions::default()).unwrap();
     assert_eq!(r.stop, RadiusStop::NotCertifiedAtZero);
     assert_eq!(r.radius, 0.0);
 }
@@ -85,8 +86,8 @@ fn detection_certifies_the_predicted_class_and_eps_is_monotone() {
         .init(Init::Paper, 5)
         .unwrap();
     let x = [0.2, 0.9];
-    let c = detect(&model, &x, 0.0, None).unwrap();
-    assert_eq!(c.class, model.predict(&x).unwrap());
+    let c = detect(&model, x, 0.0, None).unwrap();
+    assert_eq!(c.class, model.predict(x).unwrap());
     assert!(
         c.certified,
         "every correctly classified point is certified at eps 0 unless tied"
@@ -94,7 +95,7 @@ fn detection_certifies_the_predicted_class_and_eps_is_monotone() {
     // The margin bound shrinks as eps grows.
     let mut last = f64::INFINITY;
     for eps in [0.0, 0.01, 0.05, 0.1, 0.2] {
-        let m = detect(&model, &x, eps, None).unwrap().min_margin();
+        let m = detect(&model, x, eps, None).unwrap().min_margin();
         assert!(
             m <= last + 1e-12,
             "margin bound grew from {last} to {m} at eps {eps}"
@@ -153,23 +154,23 @@ fn robust_error_counts_agree_with_certify() {
 fn bad_eps_and_box_are_errors() {
     let model = Architecture::mlp(&[2, 4, 2]).init(Init::Paper, 1).unwrap();
     for eps in [-0.1, f64::NAN, f64::INFINITY] {
-        let e = certify(&model, &[0.5, 0.5], 0, eps, None).unwrap_err();
+        let e = certify(&model, [0.5, 0.5], 0, eps, None).unwrap_err();
         assert!(
             e.to_string().contains("eps must be a finite number >= 0"),
             "{e}"
         );
     }
-    let e = certify(&model, &[0.5, 0.5], 0, 0.1, Some((1.0, 0.0))).unwrap_err();
+    let e = certify(&model, [0.5, 0.5], 0, 0.1, Some((1.0, 0.0))).unwrap_err();
     assert!(e.to_string().contains("box"), "{e}");
-    let e = certify(&model, &[5.0, 0.5], 0, 0.1, Some((0.0, 1.0))).unwrap_err();
+    let e = certify(&model, [5.0, 0.5], 0, 0.1, Some((0.0, 1.0))).unwrap_err();
     assert!(e.to_string().contains("does not meet the box"), "{e}");
-    let e = certify(&model, &[0.5], 0, 0.1, None).unwrap_err();
+    let e = certify(&model, [0.5], 0, 0.1, None).unwrap_err();
     assert!(
         e.to_string()
             .contains("input has length 1 but the model expects 2"),
         "{e}"
     );
-    let e = certify(&model, &[0.5, 0.5], 7, 0.1, None).unwrap_err();
+    let e = certify(&model, [0.5, 0.5], 7, 0.1, None).unwrap_err();
     assert!(e.to_string().contains("class 7 is out of range"), "{e}");
 }
 
@@ -205,7 +206,7 @@ fn radius_newton_steps_on_an_affine_margin() {
     // ball is 0.325 - eps * (1.25 + 0.5), so the radius is 0.325 / 1.75.
     let root = 0.325 / 1.75;
     let opts = RadiusOptions::default();
-    let r = certified_radius(&model, &x, 0, None, opts).unwrap();
+    let r = certified_radius(&model, x, 0, None, opts).unwrap();
     assert_eq!(r.stop, RadiusStop::Converged);
     assert!(
         r.radius <= root && root - r.radius <= 2.0 * opts.rel_tol * root,
@@ -233,7 +234,7 @@ fn radius_reaches_max_eps_when_always_certified() {
         max_eps: 4.0,
         ..Default::default()
     };
-    let r = certified_radius(&model, &[0.5], 0, None, opts).unwrap();
+    let r = certified_radius(&model, [0.5], 0, None, opts).unwrap();
     assert_eq!(r.stop, RadiusStop::ReachedMaxEps, "{r:?}");
     assert_eq!(r.radius, 4.0);
     assert_eq!(r.upper, None);
@@ -249,20 +250,26 @@ fn margins_select_the_rows_of_their_targets() {
     assert_eq!(m.targets, vec![0, 1, 3]);
     let all = margin_objectives(4, 2).unwrap();
     for (k, &t) in m.targets.iter().enumerate() {
-        assert_eq!(m.row(k), &all[t * 4..(t + 1) * 4], "target {t}");
+        assert_eq!(m.row(k), all.row(t).transpose(), "target {t}");
         assert_eq!(m.row(k)[2], 1.0);
         assert_eq!(m.row(k)[t], -1.0);
     }
-    assert_eq!(m.c.len(), 12);
+    assert_eq!(m.c.shape(), (3, 4));
     // One class.
     let one = Margins::new(4, 2, Targets::Class(3)).unwrap();
     assert_eq!(
         (one.targets.clone(), one.c.clone()),
-        (vec![3], vec![0.0, 0.0, 1.0, -1.0])
+        (
+            vec![3],
+            DMatrix::from_row_slice(1, 4, &[0.0, 0.0, 1.0, -1.0])
+        )
     );
-    assert_eq!(one.row(0), &[0.0, 0.0, 1.0, -1.0]);
+    assert_eq!(one.row(0).as_slice(), &[0.0, 0.0, 1.0, -1.0]);
     // Two outputs are enough; one is not.
-    assert_eq!(Margins::new(2, 1, Targets::All).unwrap().c, vec![-1.0, 1.0]);
+    assert_eq!(
+        Margins::new(2, 1, Targets::All).unwrap().c,
+        DMatrix::from_row_slice(1, 2, &[-1.0, 1.0])
+    );
     assert!(matches!(
         Margins::new(1, 0, Targets::All),
         Err(DualError::NoTargets { n_out: 1 })
@@ -300,16 +307,16 @@ fn the_label_is_the_flag_else_the_inputs_else_the_prediction() {
     use dual::{resolve_label, LabelSource};
     let logits = [0.5, 2.0, 2.0, -1.0];
     assert_eq!(
-        resolve_label(Some(3), Some((0, "file")), &logits),
+        resolve_label(Some(3), Some((0, "file")), logits),
         (3, LabelSource::Flag)
     );
     assert_eq!(
-        resolve_label(None, Some((0, "file")), &logits),
+        resolve_label(None, Some((0, "file")), logits),
         (0, LabelSource::Input("file"))
     );
     // The first of equal maxima.
     assert_eq!(
-        resolve_label(None, None, &logits),
+        resolve_label(None, None, logits),
         (1, LabelSource::Predicted)
     );
     assert_eq!(

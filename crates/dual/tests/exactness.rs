@@ -20,6 +20,7 @@ use dual::{
     algorithm1, dual_objective, margin_objectives, AlphaRule, BoundSource, InputDomain, LayerBounds,
 };
 use network::{Architecture, Init, Layer, LinearOp, Model, Shape};
+use network::{DMatrix, DVector};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -115,12 +116,18 @@ fn no_unstable_units_gives_the_exact_minimum() {
             .zip(x.iter().cycle())
             .map(|(d, xi)| xi + d)
             .collect();
-        let out = model.forward_batch(&corners, 32).unwrap();
+        let out = model
+            .forward_batch(network::DMatrixView::from_slice(
+                &corners,
+                model.input_len(),
+                32,
+            ))
+            .unwrap();
         let c = margin_objectives(3, 0).unwrap();
         let j = dual_objective(&model, &dom, &b, &c, &AlphaRule::Paper).unwrap();
         for t in 1..3 {
             let exact = out
-                .chunks(3)
+                .column_iter()
                 .map(|f| f[0] - f[t])
                 .fold(f64::INFINITY, f64::min);
             assert!(
@@ -143,7 +150,7 @@ fn backward_bounds(
     model: &Model,
     dom: &InputDomain,
     b: &LayerBounds,
-) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+) -> (Vec<DVector<f64>>, Vec<DVector<f64>>) {
     let (mut lo, mut hi) = (Vec::new(), Vec::new());
     for (t, a) in model.affine().iter().enumerate() {
         let truncated = Model::new(
@@ -152,11 +159,8 @@ fn backward_bounds(
         )
         .unwrap();
         let n = a.op.n_out();
-        let mut eye = vec![0.0; n * n];
-        for k in 0..n {
-            eye[k * n + k] = 1.0;
-        }
-        let neg: Vec<f64> = eye.iter().map(|v| -v).collect();
+        let eye = DMatrix::<f64>::identity(n, n);
+        let neg = -&eye;
         let prefix = LayerBounds {
             lower: b.lower[..t].to_vec(),
             upper: b.upper[..t].to_vec(),
@@ -168,9 +172,7 @@ fn backward_bounds(
         let u = dual_objective(&truncated, dom, &prefix, &neg, &AlphaRule::Paper)
             .unwrap()
             .values
-            .iter()
-            .map(|v| -v)
-            .collect();
+            .map(|v| -v);
         lo.push(l);
         hi.push(u);
     }
@@ -290,7 +292,7 @@ fn conv_dual_equals_the_lowered_dense_dual() {
             let alpha = AlphaRule::PerUnit(
                 model.affine()[..model.hidden_layers()]
                     .iter()
-                    .map(|a| (0..a.op.n_out()).map(|_| rng.random()).collect())
+                    .map(|a| DVector::from_fn(a.op.n_out(), |_, _| rng.random()))
                     .collect(),
             );
             for al in [AlphaRule::Paper, alpha] {
@@ -346,11 +348,17 @@ fn the_sampling_check_catches_a_bound_that_is_too_tight() {
         .unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(10);
     let x = [0.4, 0.6];
-    let dom = InputDomain::new(&x, 0.1, None).unwrap();
+    let dom = InputDomain::new(x, 0.1, None).unwrap();
     let good = algorithm1(&model, &dom).unwrap();
     let pts = common::sample_points(&dom, 2000, &mut rng);
     let npts = pts.len() / 2;
-    let pre = model.preactivations_batch(&pts, npts).unwrap();
+    let pre = model
+        .preactivations_batch(network::DMatrixView::from_slice(
+            &pts,
+            model.input_len(),
+            npts,
+        ))
+        .unwrap();
     common::check_inside("proven", &good, &pre, npts).unwrap();
     let mut b = good.clone();
     let last = model.hidden_layers() - 1;

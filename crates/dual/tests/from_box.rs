@@ -20,7 +20,7 @@ fn covers(d: &InputDomain, lo: &[f64], hi: &[f64]) -> bool {
 fn the_box_is_covered_exactly_and_tightly() {
     let lo = [0.1, -1e308, -3.0, 0.6798577687, 5.0, -0.5, 1e-300];
     let hi = [0.3, 1e308, -3.0, 0.5 + 0.5, 5.0 + 2e-15, 0.5, 2e-300];
-    let d = InputDomain::from_box(&lo, &hi).unwrap();
+    let d = InputDomain::from_box(lo, hi).unwrap();
     assert!(covers(&d, &lo, &hi));
     for i in 0..lo.len() {
         assert!(d.center[i] >= lo[i] && d.center[i] <= hi[i], "centre {i}");
@@ -58,7 +58,7 @@ fn asymmetric_rounding_of_the_midpoint_is_covered() {
             .wrapping_add(1442695040888963407);
         let w = (seed >> 11) as f64 / (1u64 << 53) as f64 * 1e-3;
         let (lo, hi) = ([a], [a + w]);
-        let d = InputDomain::from_box(&lo, &hi).unwrap();
+        let d = InputDomain::from_box(lo, hi).unwrap();
         assert!(covers(&d, &lo, &hi), "[{a}, {}]", a + w);
     }
 }
@@ -66,21 +66,21 @@ fn asymmetric_rounding_of_the_midpoint_is_covered() {
 #[test]
 fn bad_boxes_are_refused() {
     assert!(
-        matches!(InputDomain::from_box(&[1.0], &[0.0]), Err(DualError::InvalidBox { lo, hi }) if lo == 1.0 && hi == 0.0)
+        matches!(InputDomain::from_box([1.0], [0.0]), Err(DualError::InvalidBox { lo, hi }) if lo == 1.0 && hi == 0.0)
     );
     assert!(matches!(
-        InputDomain::from_box(&[f64::NAN], &[0.0]),
+        InputDomain::from_box([f64::NAN], [0.0]),
         Err(DualError::InvalidBox { .. })
     ));
     assert!(matches!(
-        InputDomain::from_box(&[0.0], &[f64::INFINITY]),
+        InputDomain::from_box([0.0], [f64::INFINITY]),
         Err(DualError::InvalidBox { .. })
     ));
     assert!(matches!(
-        InputDomain::from_box(&[-f64::MAX], &[f64::MAX]),
+        InputDomain::from_box([-f64::MAX], [f64::MAX]),
         Err(DualError::InvalidBox { .. })
     ));
-    let e = InputDomain::from_box(&[0.0, 1.0], &[1.0])
+    let e = InputDomain::from_box([0.0, 1.0], [1.0])
         .unwrap_err()
         .to_string();
     assert!(e.contains("lengths 2 and 1"), "{e}");

@@ -33,7 +33,7 @@ fn fixture_model(case: &Value) -> Model {
         .0
 }
 
-fn assert_close(what: &str, got: &[f64], want: &[f64]) {
+fn assert_close(what: &str, got: &network::DVector<f64>, want: &[f64]) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         let tol = TOL * w.abs().max(1.0);

@@ -4,6 +4,7 @@
 
 mod common;
 
+use network::{as_row, DMatrix, DVector};
 use std::cmp::Ordering;
 
 use dual::{
@@ -21,11 +22,11 @@ fn net() -> Model {
 #[test]
 fn alpha_outside_the_unit_interval_is_refused() {
     let model = net();
-    let dom = InputDomain::new(&[0.1, -0.2], 0.5, None).unwrap();
+    let dom = InputDomain::new([0.1, -0.2], 0.5, None).unwrap();
     let b = algorithm1(&model, &dom).unwrap();
-    let c = [1.0, -1.0];
+    let c = DMatrix::from_row_slice(1, 2, &[1.0, -1.0]);
     for bad in [-1.0, -1e-12, 1.0 + 1e-12, 2.0, 5.0, f64::NAN, f64::INFINITY] {
-        let alpha = AlphaRule::PerUnit(vec![vec![bad; 4]]);
+        let alpha = AlphaRule::PerUnit(vec![DVector::from_element(4, bad)]);
         let err = dual_objective(&model, &dom, &b, &c, &alpha).unwrap_err();
         assert!(
             matches!(err, DualError::Alpha { layer: 0, .. })
@@ -34,7 +35,7 @@ fn alpha_outside_the_unit_interval_is_refused() {
         );
     }
     for ok in [0.0, 0.5, 1.0] {
-        let alpha = AlphaRule::PerUnit(vec![vec![ok; 4]]);
+        let alpha = AlphaRule::PerUnit(vec![DVector::from_element(4, ok)]);
         dual_objective(&model, &dom, &b, &c, &alpha).unwrap();
     }
 }
@@ -44,7 +45,7 @@ fn alpha_outside_the_unit_interval_is_refused() {
 /// rounding), so a domain with the right radius but the wrong centre fails.
 #[test]
 fn the_box_intersection_has_the_exact_clipped_corners() {
-    let dom = InputDomain::new(&[0.9, 0.05, 0.5], 0.2, Some((0.0, 1.0))).unwrap();
+    let dom = InputDomain::new([0.9, 0.05, 0.5], 0.2, Some((0.0, 1.0))).unwrap();
     let (lo, hi) = (dom.lower(), dom.upper());
     let want_lo = [0.7, 0.0, 0.3];
     let want_hi = [1.0, 0.25, 0.7];
@@ -77,7 +78,7 @@ fn the_box_intersection_has_the_exact_clipped_corners() {
     )
     .unwrap();
     let b = algorithm1(&model, &dom).unwrap();
-    let c = [1.0, -1.0];
+    let c = DMatrix::from_row_slice(1, 2, &[1.0, -1.0]);
     let j = dual_objective(&model, &dom, &b, &c, &AlphaRule::Paper)
         .unwrap()
         .values[0];
@@ -93,7 +94,7 @@ fn the_box_intersection_has_the_exact_clipped_corners() {
                 }
             })
             .collect();
-        let v = objective_exact(&model, &x, &c).unwrap();
+        let v = objective_exact(&model, &x, c.as_slice()).unwrap();
         min = Some(match min {
             Some(m) if m <= v => m,
             _ => v,
@@ -116,14 +117,14 @@ fn the_box_intersection_has_the_exact_clipped_corners() {
 /// an empty target set certifies nothing.
 #[test]
 fn the_certificate_rule_is_strict_and_nan_safe() {
-    assert!(certifies(&[1.0, 0.0, 0.5], 1));
-    assert!(!certifies(&[0.0, 0.0, 0.5], 1), "a tie certified");
-    assert!(!certifies(&[1.0, 0.0, -0.0], 1));
-    assert!(!certifies(&[f64::NAN, 0.0, 0.5], 1), "a NaN certified");
-    assert!(!certifies(&[0.0], 0), "no target certified");
-    assert!(!certifies(&[], usize::MAX));
-    assert!(min_over_targets(&[1.0, f64::NAN, 0.5], 0).is_nan());
-    assert_eq!(min_over_targets(&[1.0, 3.0, 0.5], 0), 0.5);
+    assert!(certifies([1.0, 0.0, 0.5], 1));
+    assert!(!certifies([0.0, 0.0, 0.5], 1), "a tie certified");
+    assert!(!certifies([1.0, 0.0, -0.0], 1));
+    assert!(!certifies([f64::NAN, 0.0, 0.5], 1), "a NaN certified");
+    assert!(!certifies([0.0], 0), "no target certified");
+    assert!(!certifies([], usize::MAX));
+    assert!(min_over_targets([1.0, f64::NAN, 0.5], 0).is_nan());
+    assert_eq!(min_over_targets([1.0, 3.0, 0.5], 0), 0.5);
 }
 
 /// The index sets at exact zeros: `u <= 0` is off (I-), `l >= 0` on (I+), only
@@ -135,8 +136,8 @@ fn stability_at_exact_zeros() {
     assert_eq!(stability(0.0, 1.0), Stability::On);
     assert_eq!(stability(-1e-300, 1e-300), Stability::Unstable);
     let b = LayerBounds {
-        lower: vec![vec![0.0, -1.0, -1.0, 0.0]],
-        upper: vec![vec![1.0, 0.0, 1.0, 0.0]],
+        lower: vec![DVector::from_vec(vec![0.0, -1.0, -1.0, 0.0])],
+        upper: vec![DVector::from_vec(vec![1.0, 0.0, 1.0, 0.0])],
         source: BoundSource::Given,
     };
     let model = Architecture::mlp(&[2, 4, 2]).init(Init::Paper, 0).unwrap();
@@ -157,8 +158,11 @@ fn layer_bounds_are_validated() {
         .init(Init::Paper, 1)
         .unwrap();
     let good = || LayerBounds {
-        lower: vec![vec![-1.0; 3], vec![-1.0; 4]],
-        upper: vec![vec![1.0; 3], vec![1.0; 4]],
+        lower: vec![
+            DVector::from_element(3, -1.0),
+            DVector::from_element(4, -1.0),
+        ],
+        upper: vec![DVector::from_element(3, 1.0), DVector::from_element(4, 1.0)],
         source: BoundSource::Given,
     };
     good().validate(&model).unwrap();
@@ -168,8 +172,8 @@ fn layer_bounds_are_validated() {
     tie.upper[0][1] = 0.5;
     tie.validate(&model).unwrap();
     let mut with_output = good();
-    with_output.lower.push(vec![-1.0; 2]);
-    with_output.upper.push(vec![1.0; 2]);
+    with_output.lower.push(DVector::from_element(2, -1.0));
+    with_output.upper.push(DVector::from_element(2, 1.0));
     with_output.validate(&model).unwrap();
     type Edit = Box<dyn Fn(&mut LayerBounds)>;
     let cases: Vec<(&str, Edit)> = vec![
@@ -190,17 +194,18 @@ fn layer_bounds_are_validated() {
             "too many layers",
             Box::new(|b| {
                 for _ in 0..2 {
-                    b.lower.push(vec![0.0; 2]);
-                    b.upper.push(vec![0.0; 2]);
+                    b.lower.push(DVector::zeros(2));
+                    b.upper.push(DVector::zeros(2));
                 }
             }),
         ),
-        ("lower length", Box::new(|b| b.lower[1].push(0.0))),
+        (
+            "lower length",
+            Box::new(|b| b.lower[1] = DVector::from_element(5, -1.0)),
+        ),
         (
             "upper length",
-            Box::new(|b| {
-                b.upper[0].pop();
-            }),
+            Box::new(|b| b.upper[0] = DVector::from_element(2, 1.0)),
         ),
         ("l > u", Box::new(|b| b.lower[1][2] = 2.0)),
         ("NaN lower", Box::new(|b| b.lower[0][1] = f64::NAN)),
@@ -253,7 +258,7 @@ fn algorithm1_counts_its_columns_and_work() {
     let model = Architecture::mlp(&[3, 5, 4, 2])
         .init(Init::Paper, 2)
         .unwrap();
-    let dom = InputDomain::new(&[0.3, 0.9, -0.2], 0.4, None).unwrap();
+    let dom = InputDomain::new([0.3, 0.9, -0.2], 0.4, None).unwrap();
     let (b, stats) = algorithm1_with_stats(&model, &dom).unwrap();
     let u = b.counts(&model);
     assert!(
@@ -278,7 +283,7 @@ fn algorithm1_counts_its_columns_and_work() {
 fn a_first_layer_overflow_names_its_layer() {
     // x in [0, 2] (centre 1): 1e308 x reaches 2e308 > f64::MAX.
     let model = common::scalar_margin_net(1e308, 0.0);
-    let dom = InputDomain::new(&[1.0], 1.0, None).unwrap();
+    let dom = InputDomain::new([1.0], 1.0, None).unwrap();
     for e in [
         algorithm1(&model, &dom).unwrap_err(),
         dual::interval_bounds(&model, &dom).unwrap_err(),
@@ -292,15 +297,31 @@ fn a_first_layer_overflow_names_its_layer() {
 #[test]
 fn objective_matrices_are_checked() {
     let model = net();
-    let dom = InputDomain::new(&[0.1, -0.2], 0.5, None).unwrap();
+    let dom = InputDomain::new([0.1, -0.2], 0.5, None).unwrap();
     let b = algorithm1(&model, &dom).unwrap();
-    for bad in [&[][..], &[1.0, -1.0, 0.5][..]] {
-        let e = dual_objective(&model, &dom, &b, bad, &AlphaRule::Paper).unwrap_err();
-        assert!(matches!(e, DualError::Objective { n_out: 2, .. }), "{e}");
+    // No rows; three columns for two outputs (a row of the wrong length is never read
+    // as part of another row).
+    for bad in [
+        DMatrix::zeros(0, 2),
+        DMatrix::from_row_slice(1, 3, &[1.0, -1.0, 0.5]),
+        DMatrix::from_row_slice(2, 1, &[1.0, -1.0]),
+    ] {
+        let e = dual_objective(&model, &dom, &b, &bad, &AlphaRule::Paper).unwrap_err();
+        assert!(
+            matches!(e, DualError::ObjectiveShape { n_out: 2, .. }),
+            "{e}"
+        );
     }
     let last = model.affine().last().unwrap().layer_index;
     assert!(last > 0);
-    let e = dual_objective(&model, &dom, &b, &[1.0, f64::NAN], &AlphaRule::Paper).unwrap_err();
+    let e = dual_objective(
+        &model,
+        &dom,
+        &b,
+        as_row(&[1.0, f64::NAN]),
+        &AlphaRule::Paper,
+    )
+    .unwrap_err();
     assert!(
         matches!(e, DualError::Overflow { layer, .. } if layer == last),
         "{e}"

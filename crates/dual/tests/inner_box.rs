@@ -21,7 +21,7 @@ fn the_inner_box_is_inside_the_exact_set_and_tight() {
     for (i, &x) in xs.iter().enumerate() {
         let eps = [0.1, 0.3, 1.0 / 3.0, 0.0, 1e-17, rng.random_range(0.0..1.0)][i % 6];
         for bx in [None, Some((0.0, 1.0)), Some((-0.25, 0.5))] {
-            let Ok(dom) = InputDomain::new(&[x], eps, bx) else {
+            let Ok(dom) = InputDomain::new([x], eps, bx) else {
                 continue;
             };
             let (a, b) = (dom.inner_lower[0], dom.inner_upper[0]);
@@ -57,9 +57,9 @@ fn the_inner_box_is_inside_the_exact_set_and_tight() {
 
 #[test]
 fn a_box_domain_is_its_own_inner_box() {
-    let dom = InputDomain::from_box(&[0.1, -3.0], &[0.3, -3.0]).unwrap();
-    assert_eq!(dom.inner_lower, vec![0.1, -3.0]);
-    assert_eq!(dom.inner_upper, vec![0.3, -3.0]);
+    let dom = InputDomain::from_box([0.1, -3.0], [0.3, -3.0]).unwrap();
+    assert_eq!(dom.inner_lower.as_slice(), [0.1, -3.0]);
+    assert_eq!(dom.inner_upper.as_slice(), [0.3, -3.0]);
 }
 
 #[test]
@@ -67,12 +67,12 @@ fn a_ball_that_meets_the_box_only_in_rounding_is_empty() {
     // 0.1 + 0.3 = 0.39999999999999999722 < 0.4 exactly (the rounded sum is 0.4): the ball
     // around 0.1 of radius 0.3 misses [0.4, 1]; so does the mirrored case below.
     for (x, bx) in [(0.1, (0.4, 1.0)), (-0.1, (-1.0, -0.4))] {
-        let e = InputDomain::new(&[x], 0.3, Some(bx))
+        let e = InputDomain::new([x], 0.3, Some(bx))
             .unwrap_err()
             .to_string();
         assert!(e.contains("does not meet the box"), "{e}");
     }
     // One double further in, it meets the box at a single point or more.
-    let d = InputDomain::new(&[0.1], 0.3, Some((0.4f64.next_down(), 1.0))).unwrap();
+    let d = InputDomain::new([0.1], 0.3, Some((0.4f64.next_down(), 1.0))).unwrap();
     assert!(d.inner_lower[0] <= d.inner_upper[0]);
 }

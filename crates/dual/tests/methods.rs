@@ -6,6 +6,7 @@
 
 mod common;
 
+use network::{DMatrix, DVector};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -111,7 +112,7 @@ fn configurations() -> Vec<(Method, AlphaOptions)> {
 #[test]
 fn counts_keep_linear_units_apart() {
     let model = network::residual_net(Shape::Flat(3), 5, 2, 2, true, Init::Paper, 3).unwrap();
-    let dom = InputDomain::new(&[0.1, -0.4, 0.7], 0.3, None).unwrap();
+    let dom = InputDomain::new([0.1, -0.4, 0.7], 0.3, None).unwrap();
     let b = algorithm1(&model, &dom).unwrap();
     let counts = b.counts(&model);
     assert_eq!(counts.len(), model.hidden_layers());
@@ -135,7 +136,13 @@ fn every_method_is_sound_on_every_layer() {
             let dom = InputDomain::new(&x, eps, None).unwrap();
             let pts = sample_points(&dom, 500, &mut rng);
             let npts = pts.len() / x.len();
-            let pre = model.preactivations_batch(&pts, npts).unwrap();
+            let pre = model
+                .preactivations_batch(network::DMatrixView::from_slice(
+                    &pts,
+                    model.input_len(),
+                    npts,
+                ))
+                .unwrap();
             let n_out = model.output_len();
             let y = model.predict(&x).unwrap();
             let c = margin_objectives(n_out, y).unwrap();
@@ -147,8 +154,8 @@ fn every_method_is_sound_on_every_layer() {
                 check_inside(&format!("{name} eps {eps} {m}"), &b.bounds, &pre, npts).unwrap();
                 for (t, &jt) in b.values.iter().enumerate() {
                     assert!(jt <= b.nominal[t], "{name} {m}: proven {jt} above nominal");
-                    let row = &c[t * n_out..(t + 1) * n_out];
-                    for f in logits.chunks(n_out) {
+                    let row = &c.row(t).transpose();
+                    for f in logits.as_slice().chunks(n_out) {
                         let v: f64 = row.iter().zip(f).map(|(a, b)| a * b).sum();
                         assert!(
                             jt <= v + tol(v),
@@ -228,7 +235,7 @@ fn crown_bounds_are_proven_j_values_of_unit_rows() {
         .init(Init::Paper, 5)
         .unwrap();
     let x = [0.2, -0.4, 0.9];
-    let dom = InputDomain::new(&x, 0.15, None).unwrap();
+    let dom = InputDomain::new(x, 0.15, None).unwrap();
     let b = crown_bounds(&model, &dom).unwrap();
     assert_eq!(b.source, BoundSource::Crown);
     let n = model.output_len();
@@ -237,6 +244,7 @@ fn crown_bounds_are_proven_j_values_of_unit_rows() {
         c[2 * j * n + j] = 1.0;
         c[(2 * j + 1) * n + j] = -1.0;
     }
+    let c = DMatrix::from_row_slice(2 * n, n, &c);
     let nh = model.hidden_layers();
     let hidden = dual::LayerBounds {
         lower: b.lower[..nh].to_vec(),
@@ -307,6 +315,7 @@ fn alpha_intermediate_bounds_tighten_crowns() {
                     c[2 * j * n + j] = 1.0;
                     c[(2 * j + 1) * n + j] = -1.0;
                 }
+                let c = DMatrix::from_row_slice(2 * n, n, &c);
                 let hidden = dual::LayerBounds {
                     lower: alpha.lower[..k].to_vec(),
                     upper: alpha.upper[..k].to_vec(),
@@ -372,16 +381,16 @@ fn certify_with_wk_agrees_with_certify() {
         .unwrap();
     for _ in 0..20 {
         let x = [rng.random::<f64>(), rng.random::<f64>()];
-        let y = model.predict(&x).unwrap();
+        let y = model.predict(x).unwrap();
         for eps in [0.01, 0.05] {
-            let dom = InputDomain::new(&x, eps, None).unwrap();
-            let a = certify(&model, &x, y, eps, None).unwrap();
+            let dom = InputDomain::new(x, eps, None).unwrap();
+            let a = certify(&model, x, y, eps, None).unwrap();
             let b = certify_with(&model, &dom, y, Method::Wk, &AlphaOptions::default()).unwrap();
             assert_eq!(a.bound.values, b.values);
         }
     }
     let one = Architecture::mlp(&[2, 3, 1]).init(Init::Paper, 1).unwrap();
-    let dom = InputDomain::new(&[0.0, 0.0], 0.1, None).unwrap();
+    let dom = InputDomain::new([0.0, 0.0], 0.1, None).unwrap();
     assert!(certify_with(&one, &dom, 0, Method::Crown, &AlphaOptions::default()).is_err());
 }
 
@@ -403,11 +412,11 @@ fn methods_are_named_and_parsed() {
 /// included).
 #[test]
 fn crown_slopes_follow_the_rule() {
-    let lower = vec![vec![-1.0, -2.0, -1.0, 0.5, -3.0]];
-    let upper = vec![vec![2.0, 1.0, 1.0, 1.0, -1.0]];
+    let lower = vec![DVector::from_vec(vec![-1.0, -2.0, -1.0, 0.5, -3.0])];
+    let upper = vec![DVector::from_vec(vec![2.0, 1.0, 1.0, 1.0, -1.0])];
     assert_eq!(
         dual::crown_slopes(&lower, &upper),
-        vec![vec![1.0, 0.0, 0.0, 1.0, 0.0]]
+        vec![DVector::from_vec(vec![1.0, 0.0, 0.0, 1.0, 0.0])]
     );
 }
 
@@ -418,13 +427,14 @@ fn interval_method_is_the_interval_bound_of_the_objective() {
     let model = Architecture::mlp(&[3, 10, 10, 4])
         .init(Init::Paper, 8)
         .unwrap();
-    let dom = InputDomain::new(&[0.1, 0.5, -0.3], 0.2, None).unwrap();
+    let dom = InputDomain::new([0.1, 0.5, -0.3], 0.2, None).unwrap();
     let n = model.output_len();
     let mut c = vec![0.0; 2 * n * n];
     for j in 0..n {
         c[2 * j * n + j] = 1.0;
         c[(2 * j + 1) * n + j] = -1.0;
     }
+    let c = DMatrix::from_row_slice(2 * n, n, &c);
     let b =
         bound_with_method(&model, &dom, &c, Method::Interval, &AlphaOptions::default()).unwrap();
     let ib = dual::interval_bounds(&model, &dom).unwrap();
@@ -447,9 +457,9 @@ fn interval_method_is_the_interval_bound_of_the_objective() {
 fn the_alpha_optimiser_reports_its_start_and_stop() {
     let model = Architecture::mlp(&[2, 20, 3]).init(Init::Paper, 4).unwrap();
     let x = [0.3, 0.6];
-    let y = model.predict(&x).unwrap();
+    let y = model.predict(x).unwrap();
     let c = margin_objectives(3, y).unwrap();
-    let dom = InputDomain::new(&x, 0.3, None).unwrap();
+    let dom = InputDomain::new(x, 0.3, None).unwrap();
     let crown =
         bound_with_method(&model, &dom, &c, Method::Crown, &AlphaOptions::default()).unwrap();
     let opts = AlphaOptions {
@@ -490,7 +500,7 @@ fn the_alpha_optimiser_reports_its_start_and_stop() {
     let rep = r0.alpha.unwrap();
     assert_eq!((rep.steps, rep.stop), (0, AlphaStop::Iterations));
     // At eps 0 every unit is stable: nothing to optimise.
-    let dom0 = InputDomain::new(&x, 0.0, None).unwrap();
+    let dom0 = InputDomain::new(x, 0.0, None).unwrap();
     let s = bound_with_method(&model, &dom0, &c, Method::Alpha, &opts).unwrap();
     let rep = s.alpha.unwrap();
     assert_eq!((rep.steps, rep.stop), (0, AlphaStop::NothingToOptimise));
@@ -520,9 +530,9 @@ fn the_alpha_trajectory_is_pinned() {
         .init(Init::Paper, 21)
         .unwrap();
     let x = [0.2, -0.4, 0.7];
-    let y = model.predict(&x).unwrap();
+    let y = model.predict(x).unwrap();
     let c = margin_objectives(3, y).unwrap();
-    let dom = InputDomain::new(&x, 0.25, None).unwrap();
+    let dom = InputDomain::new(x, 0.25, None).unwrap();
     let opts = AlphaOptions {
         iterations: 20,
         ..Default::default()
@@ -585,8 +595,8 @@ fn alpha_is_invariant_under_power_of_two_rescaling() {
         .unwrap()
     };
     let x = [0.1, -0.2, 0.3];
-    let dom = InputDomain::new(&x, 0.3, None).unwrap();
-    let y = model.predict(&x).unwrap();
+    let dom = InputDomain::new(x, 0.3, None).unwrap();
+    let y = model.predict(x).unwrap();
     let c = margin_objectives(3, y).unwrap();
     let mut compared = 0;
     for intermediate in [false, true] {

@@ -5,6 +5,7 @@
 //! define, not for another floating-point evaluation. The models of the verified-numbers
 //! issue live in `testdata/proven/`.
 
+use network::DMatrix;
 use std::cmp::Ordering;
 
 use rand::{Rng, SeedableRng};
@@ -30,7 +31,7 @@ fn testdata(name: &str) -> Model {
 #[test]
 fn an_overflowing_margin_is_an_error_not_a_radius() {
     let model = testdata("nan_radius.json");
-    let err = certified_radius(&model, &[0.0], 0, None, RadiusOptions::default()).unwrap_err();
+    let err = certified_radius(&model, [0.0], 0, None, RadiusOptions::default()).unwrap_err();
     assert!(
         matches!(err, DualError::Overflow { layer: 2, .. }),
         "expected an overflow at layer 2, got {err}"
@@ -40,7 +41,7 @@ fn an_overflowing_margin_is_an_error_not_a_radius() {
     for eps in [1e-300, 0.01, 1.0] {
         assert!(
             matches!(
-                certify(&model, &[0.0], 0, eps, None),
+                certify(&model, [0.0], 0, eps, None),
                 Err(DualError::Overflow { .. })
             ),
             "eps {eps} must not certify"
@@ -54,12 +55,12 @@ fn an_overflowing_margin_is_an_error_not_a_radius() {
 fn cancellation_between_huge_terms_does_not_certify() {
     let model = testdata("cancellation.json");
     let x = [1.0];
-    let exact = objective_exact(&model, &x, &[1.0, -1.0]).unwrap();
+    let exact = objective_exact(&model, x, [1.0, -1.0]).unwrap();
     assert_eq!(exact.cmp_f64(-0.25), Some(Ordering::Equal));
     // The floating-point forward pass is wrong, and so is the nominal J.
-    let f = model.forward(&x).unwrap();
+    let f = model.forward(x).unwrap();
     assert_eq!(f[0] - f[1], 0.25);
-    let cert = certify(&model, &x, 0, 0.0, None).unwrap();
+    let cert = certify(&model, x, 0, 0.0, None).unwrap();
     assert_eq!(cert.bound.nominal[1], 0.25, "the nominal J is fooled");
     assert!(
         cert.bound.values[1] <= -0.25,
@@ -67,11 +68,11 @@ fn cancellation_between_huge_terms_does_not_certify() {
         cert.bound.values[1]
     );
     assert!(!cert.certified);
-    let r = certified_radius(&model, &x, 0, None, RadiusOptions::default()).unwrap();
+    let r = certified_radius(&model, x, 0, None, RadiusOptions::default()).unwrap();
     assert_eq!(r.stop, RadiusStop::NotCertifiedAtZero);
     assert_eq!(r.radius, 0.0);
     // Interval and Algorithm 1 bounds on logit 0 contain the exact -0.25.
-    let dom = InputDomain::new(&x, 0.0, None).unwrap();
+    let dom = InputDomain::new(x, 0.0, None).unwrap();
     for b in [
         interval_bounds(&model, &dom).unwrap(),
         algorithm1(&model, &dom).unwrap(),
@@ -87,17 +88,24 @@ fn cancellation_between_huge_terms_does_not_certify() {
 fn a_one_output_model_has_no_certificate_but_has_bounds() {
     let model = testdata("one_output.json");
     let x = [0.3, -0.2];
-    let err = certify(&model, &x, 0, 0.1, None).unwrap_err();
+    let err = certify(&model, x, 0, 0.1, None).unwrap_err();
     assert!(matches!(err, DualError::NoTargets { n_out: 1 }), "{err}");
     assert!(err.to_string().contains("at least 2 outputs"), "{err}");
-    let dom = InputDomain::new(&x, 0.1, None).unwrap();
+    let dom = InputDomain::new(x, 0.1, None).unwrap();
     let b = algorithm1(&model, &dom).unwrap();
-    let j = dual_objective(&model, &dom, &b, &[1.0, -1.0], &AlphaRule::Paper).unwrap();
+    let j = dual_objective(
+        &model,
+        &dom,
+        &b,
+        &DMatrix::from_row_slice(2, 1, &[1.0, -1.0]),
+        &AlphaRule::Paper,
+    )
+    .unwrap();
     let (lo, hi) = (j.values[0], -j.values[1]);
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     for _ in 0..2000 {
         let xs: Vec<f64> = x.iter().map(|v| v + rng.random_range(-0.1..=0.1)).collect();
-        let e = objective_exact(&model, &xs, &[1.0]).unwrap();
+        let e = objective_exact(&model, &xs, [1.0]).unwrap();
         assert_ne!(e.cmp_f64(lo), Some(Ordering::Less), "below {lo} at {xs:?}");
         assert_ne!(
             e.cmp_f64(hi),
@@ -106,11 +114,16 @@ fn a_one_output_model_has_no_certificate_but_has_bounds() {
         );
     }
     // margin_objectives for one class is a zero row: nothing to certify.
-    assert_eq!(margin_objectives(1, 0).unwrap(), vec![0.0]);
+    assert_eq!(margin_objectives(1, 0).unwrap(), DMatrix::zeros(1, 1));
 }
 
 /// Sample `s` of a box: its 8 corners first (3 inputs), then uniform draws.
-fn sample(s: usize, lo: &[f64], hi: &[f64], rng: &mut ChaCha8Rng) -> Vec<f64> {
+fn sample(
+    s: usize,
+    lo: &network::DVector<f64>,
+    hi: &network::DVector<f64>,
+    rng: &mut ChaCha8Rng,
+) -> Vec<f64> {
     (0..lo.len())
         .map(|i| match s {
             0..8 => {
@@ -200,7 +213,7 @@ fn proven_bounds_hold_in_exact_arithmetic_across_scales() {
                 }
             }
             for t in 1..3 {
-                let m = objective_exact(&model, &xs, &c[t * 3..(t + 1) * 3]).unwrap();
+                let m = objective_exact(&model, &xs, c.row(t).transpose()).unwrap();
                 assert_ne!(
                     m.cmp_f64(j.values[t]),
                     Some(Ordering::Less),
@@ -281,7 +294,7 @@ fn proven_bounds_hold_on_graph_models_across_scales() {
                     }
                 }
                 for t in 1..3 {
-                    let m = objective_exact(&model, &xs, &c[t * 3..(t + 1) * 3]).unwrap();
+                    let m = objective_exact(&model, &xs, c.row(t).transpose()).unwrap();
                     assert_ne!(
                         m.cmp_f64(b.values[t]),
                         Some(Ordering::Less),
@@ -308,7 +321,7 @@ fn proof_helpers_contain_the_exact_values() {
     let model = Architecture::mlp(&[3, 5, 4]).init(Init::Paper, 2).unwrap();
     for input_box in [None, Some((-0.3, 0.4))] {
         let x = [0.1, -0.2, 0.35];
-        let dom = InputDomain::new(&x, 0.25, input_box).unwrap();
+        let dom = InputDomain::new(x, 0.25, input_box).unwrap();
         let (lo, hi) = dom.enclosing_box();
         let (nlo, nhi) = (dom.lower(), dom.upper());
         for i in 0..3 {
@@ -362,8 +375,8 @@ fn proof_helpers_contain_the_exact_values() {
     for _ in 0..20 {
         let xs: Vec<f64> = (0..3).map(|_| rng.random_range(-1.0..1.0)).collect();
         let c = [1.0, -2.0, 0.0, 0.5];
-        let up = value_upper_bound(&model, &xs, &c).unwrap();
-        let exact = objective_exact(&model, &xs, &c).unwrap();
+        let up = value_upper_bound(&model, &xs, c).unwrap();
+        let exact = objective_exact(&model, &xs, c).unwrap();
         assert_ne!(
             exact.cmp_f64(up),
             Some(Ordering::Greater),
@@ -379,7 +392,7 @@ fn proof_helpers_contain_the_exact_values() {
         assert!((up_neg + exact.to_f64()).abs() <= 1e-12 * up.abs().max(1.0));
     }
     assert!(
-        value_upper_bound(&model, &[0.0; 3], &[1.0]).is_err(),
+        value_upper_bound(&model, [0.0; 3], [1.0]).is_err(),
         "wrong objective length"
     );
 }

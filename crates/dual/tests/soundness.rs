@@ -27,7 +27,7 @@ fn random_alpha(model: &Model, rng: &mut impl Rng) -> AlphaRule {
     AlphaRule::PerUnit(
         aff[..aff.len() - 1]
             .iter()
-            .map(|a| (0..a.op.n_out()).map(|_| rng.random()).collect())
+            .map(|a| network::DVector::from_fn(a.op.n_out(), |_, _| rng.random()))
             .collect(),
     )
 }
@@ -47,7 +47,13 @@ pub fn check_case(
     let npts = 1000;
     let pts = sample_points(&dom, npts, rng);
     let npts = pts.len() / x.len();
-    let pre = model.preactivations_batch(&pts, npts).unwrap();
+    let pre = model
+        .preactivations_batch(network::DMatrixView::from_slice(
+            &pts,
+            model.input_len(),
+            npts,
+        ))
+        .unwrap();
     check_inside(name, &ib, &pre, npts).unwrap();
     check_inside(name, &ab, &pre, npts).unwrap();
     let n_out = model.output_len();
@@ -69,8 +75,8 @@ pub fn check_case(
             );
         }
         for (t, &jt) in j.values.iter().enumerate() {
-            let row = &c[t * n_out..(t + 1) * n_out];
-            for (p, f) in logits.chunks(n_out).enumerate() {
+            let row = &c.row(t).transpose();
+            for (p, f) in logits.as_slice().chunks(n_out).enumerate() {
                 let v: f64 = row.iter().zip(f).map(|(a, b)| a * b).sum();
                 assert!(
                     jt <= v + tol(v),

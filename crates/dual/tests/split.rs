@@ -27,7 +27,13 @@ fn split_bounds_hold_on_their_sub_domain_and_clamp() {
         let root = crown_bounds(&model, &dom).unwrap();
         let pts = sample_points(&dom, 3000, &mut rng);
         let npts = pts.len() / 3;
-        let pre = model.preactivations_batch(&pts, npts).unwrap();
+        let pre = model
+            .preactivations_batch(network::DMatrixView::from_slice(
+                &pts,
+                model.input_len(),
+                npts,
+            ))
+            .unwrap();
         // Random splits of two or three units over both hidden layers.
         for _ in 0..6 {
             let k = rng.random_range(1..=3);
@@ -74,7 +80,7 @@ fn split_bounds_hold_on_their_sub_domain_and_clamp() {
                         assert!(lo[j] >= root.lower[t][j] && hi[j] <= root.upper[t][j]);
                     }
                     for p in (0..npts).filter(|&p| inside(p)) {
-                        for (j, &v) in vals[p * n..(p + 1) * n].iter().enumerate() {
+                        for (j, &v) in vals.column(p).iter().enumerate() {
                             assert!(
                                 lo[j] - tol(v) <= v && v <= hi[j] + tol(v),
                                 "seed {seed} {how:?} layer {t} unit {j}: {v} not in [{}, {}]",
@@ -98,7 +104,7 @@ fn split_bounds_hold_on_their_sub_domain_and_clamp() {
 #[test]
 fn splits_outside_the_model_are_errors() {
     let model = Architecture::mlp(&[2, 4, 2]).init(Init::Paper, 0).unwrap();
-    let dom = InputDomain::new(&[0.0, 0.0], 0.1, None).unwrap();
+    let dom = InputDomain::new([0.0, 0.0], 0.1, None).unwrap();
     for s in [
         Split {
             layer: 1,
@@ -124,7 +130,7 @@ fn a_parent_with_hidden_layers_only_is_intersected_where_it_has_bounds() {
     let model = Architecture::mlp(&[2, 5, 5, 2])
         .init(Init::Paper, 1)
         .unwrap();
-    let dom = InputDomain::new(&[0.2, -0.1], 0.4, None).unwrap();
+    let dom = InputDomain::new([0.2, -0.1], 0.4, None).unwrap();
     let mut parent = crown_bounds(&model, &dom).unwrap();
     parent.lower.pop();
     parent.upper.pop();

@@ -62,13 +62,13 @@ fn all_active(widths: &[usize], seed: u64) -> Model {
 /// layer's units, row-major over the inputs), from unit-vector differences of the float
 /// forward pass; only its signs are used, and they are asserted to be clear.
 fn jacobian_rows(m: &Model, layer: usize, x: &[f64]) -> Vec<Vec<f64>> {
-    let base = m.preactivations_batch(x, 1).unwrap()[layer].clone();
+    let base = m.preactivations_batch(network::as_column(x)).unwrap()[layer].clone();
     let n = x.len();
     let mut rows = vec![vec![0.0; n]; base.len()];
     for j in 0..n {
         let mut xj = x.to_vec();
         xj[j] += 0.5;
-        let z = m.preactivations_batch(&xj, 1).unwrap()[layer].clone();
+        let z = m.preactivations_batch(network::as_column(&xj)).unwrap()[layer].clone();
         for k in 0..base.len() {
             rows[k][j] = (z[k] - base[k]) / 0.5;
             assert!(
@@ -168,6 +168,7 @@ fn bounds_equal_the_exact_minimum_of_an_affine_network() {
             want.push(objective_exact(&m, &corner, &ct).unwrap());
             c.extend(ct);
         }
+        let c = network::DMatrix::from_row_slice(n_out - 1, n_out, &c);
         let j = dual_objective(&m, &dom, &a1, &c, &AlphaRule::Paper).unwrap();
         for (t, w) in want.iter().enumerate() {
             let v = j.values[t];

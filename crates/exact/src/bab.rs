@@ -30,6 +30,7 @@
 //! kept). The upper end is proven at a point of the inner box. Nothing decides on a
 //! solver's status or a nominal float.
 
+use network::{as_row, AsVector, DVector};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::time::Instant;
@@ -190,7 +191,8 @@ pub struct Enclosure {
     /// Proven upper bound: the network's value at `point`, rounding included.
     pub upper: f64,
     /// A point of the input set (its inner box) where `c . f <= upper`.
-    pub point: Vec<f64>,
+    #[serde(serialize_with = "network::vector::serialize_vector")]
+    pub point: DVector<f64>,
     pub status: BabStatus,
     /// Nodes bounded (the root included).
     pub nodes: usize,
@@ -258,7 +260,7 @@ enum Outcome {
         settled: bool,
         lps: usize,
         /// (proven upper value, point) of the node's best candidate.
-        candidate: Option<(f64, Vec<f64>)>,
+        candidate: Option<(f64, DVector<f64>)>,
     },
 }
 
@@ -306,9 +308,10 @@ impl Ctx<'_> {
 pub fn minimise(
     model: &Model,
     domain: &InputDomain,
-    c: &[f64],
+    c: impl AsVector,
     opts: &BabOptions,
 ) -> Result<Enclosure> {
+    let c = c.as_values();
     let t0 = Instant::now();
     opts.check()?;
     model.check_input(&domain.x)?;
@@ -516,15 +519,29 @@ fn bound_node(
     };
     let alpha_opts = opts.alpha.unwrap_or_default();
     // The parent's proven bound holds on this sub-domain too.
-    let crown =
-        bound_given(model, domain, bounds.clone(), c, Method::Crown, &alpha_opts)?.values[0];
+    let crown = bound_given(
+        model,
+        domain,
+        bounds.clone(),
+        as_row(c),
+        Method::Crown,
+        &alpha_opts,
+    )?
+    .values[0];
     let mut lower = crown.max(parent_lower);
     if opts.alpha.is_some() && !settles(lower) {
-        let a = bound_given(model, domain, bounds.clone(), c, Method::Alpha, &alpha_opts)?;
+        let a = bound_given(
+            model,
+            domain,
+            bounds.clone(),
+            as_row(c),
+            Method::Alpha,
+            &alpha_opts,
+        )?;
         lower = lower.max(a.values[0]);
     }
     let (x_star, branch) = backward_choice(model, domain, &bounds, c);
-    let mut candidates = vec![x_star];
+    let mut candidates = vec![DVector::from_vec(x_star)];
     let mut lps = 0;
     let mut settled = false;
     let leaf = branch.is_none();
@@ -536,7 +553,7 @@ fn bound_node(
     };
     if let Some((lp_opts, lp_verify)) = limits {
         let lp = Lp19::with_splits(model, domain, &bounds, splits)?;
-        let enc = lp::solve_verified(&lp, c, opts.solver, &lp_opts, false, &lp_verify)?
+        let enc = lp::solve_verified(&lp, as_row(c), opts.solver, &lp_opts, false, &lp_verify)?
             .pop()
             .expect("one objective row");
         lps += 1;
@@ -551,7 +568,7 @@ fn bound_node(
             return Ok(Outcome::Empty);
         }
     }
-    let mut candidate: Option<(f64, Vec<f64>)> = None;
+    let mut candidate: Option<(f64, DVector<f64>)> = None;
     for x in candidates {
         let x = into_inner_box(domain, &x);
         let v = dual::value_upper_bound(model, &x, c)?;
@@ -603,9 +620,16 @@ fn prove_empty(ctx: &Ctx<'_>, splits: &[Split], bounds: &LayerBounds) -> Result<
             let Some((lp_opts, lp_verify)) = ctx.lp_limits() else {
                 return Ok(false);
             };
-            let enc = lp::solve_verified(&lp, &c, ctx.opts.solver, &lp_opts, false, &lp_verify)?
-                .pop()
-                .expect("one objective row");
+            let enc = lp::solve_verified(
+                &lp,
+                as_row(&c),
+                ctx.opts.solver,
+                &lp_opts,
+                false,
+                &lp_verify,
+            )?
+            .pop()
+            .expect("one objective row");
             if enc.proven_lower > 0.0 {
                 return Ok(true);
             }
@@ -626,7 +650,7 @@ fn backward_choice(
     bounds: &LayerBounds,
     c: &[f64],
 ) -> (Vec<f64>, Option<(usize, usize)>) {
-    let (nuhat, branch) = crown_backward(model, bounds, c);
+    let (nuhat, branch) = crown_backward_rows(model, bounds, c);
     let x_star = domain
         .center
         .iter()
@@ -654,6 +678,16 @@ fn backward_choice(
 /// `None` when no unit is unstable. `|nuhat_1i| * width_i` is what coordinate `i`'s
 /// width costs the bound: the input-split heuristic of `verify`.
 pub fn crown_backward(
+    model: &Model,
+    bounds: &LayerBounds,
+    c: impl AsVector,
+) -> (DVector<f64>, Option<(usize, usize)>) {
+    let (nuhat, branch) = crown_backward_rows(model, bounds, c.as_values());
+    (nuhat.into(), branch)
+}
+
+/// [`crown_backward`] on a slice.
+pub(crate) fn crown_backward_rows(
     model: &Model,
     bounds: &LayerBounds,
     c: &[f64],

@@ -10,6 +10,7 @@
 use dual::{split_bounds, unit_stability, InputDomain, Phase, Split, SplitBounds, Stability};
 use lp::{Lp19, LpOptions, Solver, VerifyOptions};
 use network::Model;
+use network::{as_row, AsVector, DVector};
 use serde::Serialize;
 
 use crate::error::{ExactError, Result};
@@ -24,7 +25,8 @@ pub struct PatternMinimum {
     /// The smallest proven upper bound (the network at a pattern's optimal input).
     pub upper: f64,
     /// The input where `upper` was found.
-    pub point: Vec<f64>,
+    #[serde(serialize_with = "network::vector::serialize_vector")]
+    pub point: DVector<f64>,
     /// Units unstable under CROWN's bounds (`2^unstable` patterns).
     pub unstable: usize,
     /// Patterns whose LP had an optimum.
@@ -38,10 +40,11 @@ pub struct PatternMinimum {
 pub fn enumerate_patterns(
     model: &Model,
     domain: &InputDomain,
-    c: &[f64],
+    c: impl AsVector,
     solver: Solver,
     max_unstable: usize,
 ) -> Result<PatternMinimum> {
+    let c = c.as_values();
     let root = split_bounds(model, domain, &[], None, SplitBounds::Crown)?
         .expect("no splits: never empty");
     let nh = model.affine().len() - 1;
@@ -89,9 +92,16 @@ pub fn enumerate_patterns(
             })
             .collect();
         let lp = Lp19::with_splits(model, domain, &root, &splits)?;
-        let enc = lp::solve_verified(&lp, c, solver, &LpOptions::default(), false, &verify)?
-            .pop()
-            .expect("one row");
+        let enc = lp::solve_verified(
+            &lp,
+            as_row(c),
+            solver,
+            &LpOptions::default(),
+            false,
+            &verify,
+        )?
+        .pop()
+        .expect("one row");
         match (&enc.solution, enc.is_optimum) {
             (Some(sol), true) => {
                 out.feasible += 1;

@@ -10,7 +10,7 @@
 //! HiGHS's optimum and dual bound are the solver's numbers, not proofs.
 
 use dual::InputDomain;
-use network::Model;
+use network::{AsVector, DVector, Model};
 use serde::Serialize;
 
 use crate::error::Result;
@@ -48,7 +48,8 @@ pub struct MilpResult {
     /// HiGHS' relative gap.
     pub mip_gap: Option<f64>,
     /// The optimal input, clamped into the input set's inner box.
-    pub point: Option<Vec<f64>>,
+    #[serde(serialize_with = "network::vector::serialize_opt_vector")]
+    pub point: Option<DVector<f64>>,
     /// Proven upper bound: the network at `point`.
     pub upper: Option<f64>,
     /// Binary variables (unstable units).
@@ -65,10 +66,10 @@ pub fn milp_minimum(
     model: &Model,
     domain: &InputDomain,
     bounds: &dual::LayerBounds,
-    c: &[f64],
+    c: impl AsVector,
     opts: &MilpOptions,
 ) -> Result<MilpResult> {
-    imp::milp_minimum(model, domain, bounds, c, opts)
+    imp::milp_minimum(model, domain, bounds, c.as_values(), opts)
 }
 
 #[cfg(not(feature = "highs"))]

@@ -6,6 +6,7 @@
 
 use dual::InputDomain;
 use network::Model;
+use network::{AsVector, DVector};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -31,11 +32,14 @@ impl Default for PgdOptions {
 }
 
 /// Clamps `x` into the inner box of `domain`.
-pub fn into_inner_box(domain: &InputDomain, x: &[f64]) -> Vec<f64> {
-    x.iter()
-        .zip(domain.inner_lower.iter().zip(&domain.inner_upper))
-        .map(|(v, (lo, hi))| v.clamp(*lo, *hi))
-        .collect()
+pub fn into_inner_box(domain: &InputDomain, x: impl AsVector) -> DVector<f64> {
+    let x = x.as_values();
+    DVector::from_iterator(
+        x.len(),
+        x.iter()
+            .zip(domain.inner_lower.iter().zip(&domain.inner_upper))
+            .map(|(v, (lo, hi))| v.clamp(*lo, *hi)),
+    )
 }
 
 /// PGD runs from `starts` (each clamped into the inner box) and `opts.restarts` random
@@ -44,28 +48,25 @@ pub fn into_inner_box(domain: &InputDomain, x: &[f64]) -> Vec<f64> {
 pub fn pgd(
     model: &Model,
     domain: &InputDomain,
-    c: &[f64],
-    starts: &[Vec<f64>],
+    c: impl AsVector,
+    starts: &[DVector<f64>],
     opts: &PgdOptions,
     rng: &mut ChaCha8Rng,
-) -> Result<(Vec<f64>, f64)> {
+) -> Result<(DVector<f64>, f64)> {
+    let c = c.as_values();
     let (lo, hi) = (&domain.inner_lower, &domain.inner_upper);
     let n = lo.len();
-    let mut runs: Vec<Vec<f64>> = starts.iter().map(|s| into_inner_box(domain, s)).collect();
+    let mut runs: Vec<DVector<f64>> = starts.iter().map(|s| into_inner_box(domain, s)).collect();
     for _ in 0..opts.restarts {
-        runs.push(
-            (0..n)
-                .map(|i| {
-                    if lo[i] < hi[i] {
-                        rng.random_range(lo[i]..=hi[i])
-                    } else {
-                        lo[i]
-                    }
-                })
-                .collect(),
-        );
+        runs.push(DVector::from_fn(n, |i, _| {
+            if lo[i] < hi[i] {
+                rng.random_range(lo[i]..=hi[i])
+            } else {
+                lo[i]
+            }
+        }));
     }
-    let mut best: Option<(Vec<f64>, f64)> = None;
+    let mut best: Option<(DVector<f64>, f64)> = None;
     for mut x in runs {
         for step in 0..=opts.steps {
             let (v, g) = network::value_and_gradient(model, &x, c)?;

@@ -91,7 +91,7 @@ fn the_whole_chain_holds() {
         .unwrap();
         assert_eq!(bab.status, BabStatus::Closed, "{name}");
         let a1 = algorithm1(&model, &dom).unwrap();
-        let j = dual_objective(&model, &dom, &a1, &c, &AlphaRule::Paper)
+        let j = dual_objective(&model, &dom, &a1, network::as_row(&c), &AlphaRule::Paper)
             .unwrap()
             .values[0];
         let (last_lo, last) = lp_value(&model, &dom, &a1, &c);
@@ -233,7 +233,7 @@ fn bad_objectives_and_options_are_errors() {
     let (_, model, dom, c) = cases().remove(0);
     let o = BabOptions::default();
     assert!(minimise(&model, &dom, &c[..1], &o).is_err());
-    assert!(minimise(&model, &dom, &[f64::NAN, 1.0], &o).is_err());
+    assert!(minimise(&model, &dom, [f64::NAN, 1.0], &o).is_err());
     for bad in [
         BabOptions {
             abs_tol: -1.0,

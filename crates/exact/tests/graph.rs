@@ -91,7 +91,7 @@ fn every_method_is_sound_on_graph_models() {
             let b = bound_with_method(
                 &case.model,
                 &case.dom,
-                &case.c,
+                network::as_row(&case.c),
                 method,
                 &AlphaOptions::default(),
             )
@@ -156,7 +156,7 @@ fn the_whole_chain_holds_on_graph_models() {
         );
         eprintln!("{name}: enumeration {:.2}s", t0.elapsed().as_secs_f64());
         let a1 = algorithm1(model, dom).unwrap();
-        let j = dual_objective(model, dom, &a1, c, &AlphaRule::Paper)
+        let j = dual_objective(model, dom, &a1, network::as_row(c), &AlphaRule::Paper)
             .unwrap()
             .values[0];
         let (last_lo, last) = lp_value(model, dom, &a1, c);
@@ -288,9 +288,9 @@ fn residual_network_agrees_with_its_chain_form() {
                 .map(|i| rng.random_range(dom.inner_lower[i]..=dom.inner_upper[i]))
                 .collect();
             assert_eq!(
-                objective_exact(&graph, &p, &c)
+                objective_exact(&graph, &p, c)
                     .unwrap()
-                    .cmp(&objective_exact(&chain, &p, &c).unwrap()),
+                    .cmp(&objective_exact(&chain, &p, c).unwrap()),
                 Ordering::Equal,
                 "{name}"
             );
@@ -300,8 +300,8 @@ fn residual_network_agrees_with_its_chain_form() {
             solver: Solver::Clarabel,
             ..BabOptions::default()
         };
-        let g = minimise(&graph, &dom, &c, &opts).unwrap();
-        let h = minimise(&chain, &dom, &c, &opts).unwrap();
+        let g = minimise(&graph, &dom, c, &opts).unwrap();
+        let h = minimise(&chain, &dom, c, &opts).unwrap();
         assert_eq!((g.status, h.status), (BabStatus::Closed, BabStatus::Closed));
         assert!(
             g.lower <= h.upper + tol(h.upper) && h.lower <= g.upper + tol(g.upper),
@@ -314,9 +314,15 @@ fn residual_network_agrees_with_its_chain_form() {
         // Every method sound on both; LP-all of the graph at least the chain's.
         for method in Method::ALL {
             for (m, what) in [(&graph, "graph"), (&chain, "chain")] {
-                let v = bound_with_method(m, &dom, &c, method, &AlphaOptions::default())
-                    .unwrap()
-                    .values[0];
+                let v = bound_with_method(
+                    m,
+                    &dom,
+                    network::as_row(&c),
+                    method,
+                    &AlphaOptions::default(),
+                )
+                .unwrap()
+                .values[0];
                 assert!(v <= g.upper, "{name} {what} {method}: {v} > {}", g.upper);
             }
         }
@@ -334,7 +340,11 @@ fn residual_network_agrees_with_its_chain_form() {
         // so the first hidden layer's bounds agree with the chain's stem exactly.
         let bg = method_bounds(&graph, &dom, Method::Crown).unwrap();
         let bc = method_bounds(&chain, &dom, Method::Crown).unwrap();
-        assert_eq!(bg.lower[0][..width], bc.lower[0][..width], "{name}");
+        assert_eq!(
+            bg.lower[0].rows(0, width),
+            bc.lower[0].rows(0, width),
+            "{name}"
+        );
     }
 }
 

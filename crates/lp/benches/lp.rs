@@ -40,7 +40,7 @@ fn main() {
     let time_limit: f64 = arg("--time-limit", 300.0);
     let conv_eps: f64 = arg("--conv-eps", 0.02);
     let (_, test) = network::data::mnist_split(0).unwrap();
-    let img = test.example(0).0.to_vec();
+    let img = test.example(0).0.as_slice().to_vec();
     let mut cases = vec![
         Case {
             name: "2-100-100-100-100-2 (paper init)".into(),
@@ -92,12 +92,8 @@ fn main() {
         let n = case.model.output_len();
         let y = case.model.predict(&case.x).unwrap();
         let all = margin_objectives(n, y).unwrap();
-        let cs: Vec<f64> = all
-            .chunks(n)
-            .enumerate()
-            .filter(|(t, _)| *t != y)
-            .flat_map(|(_, c)| c.to_vec())
-            .collect();
+        let others: Vec<usize> = (0..n).filter(|&t| t != y).collect();
+        let cs = all.select_rows(&others);
         let targets = cs.len() / n;
         println!("## {} eps {}", case.name, case.eps);
         println!(
@@ -123,9 +119,9 @@ fn main() {
                 targets.min(case.pure_rust_targets)
             };
             let res: Result<Vec<LpSolution>, _> = cs
-                .chunks(n)
+                .row_iter()
                 .take(k)
-                .map(|c| solve(&lp, c, s, &opts))
+                .map(|c| solve(&lp, c.transpose(), s, &opts))
                 .collect();
             match res {
                 Ok(sols) => {

@@ -11,6 +11,7 @@
 //! convolution kernel's taps (never a dense matrix for a conv). The objective
 //! `c^T zhat_k` is supplied at solve time, so one build serves every target.
 
+use network::AsVector;
 use std::time::{Duration, Instant};
 
 use dual::{unit_stability, InputDomain, LayerBounds, Phase, Relaxation, Split, Stability};
@@ -182,7 +183,7 @@ impl<'m> Lp19<'m> {
         lp.z1 = (0..lo.len())
             .map(|i| lp.add_var(lo[i], hi[i], (plo[i], phi[i])))
             .collect();
-        let out_box = output_bounds(model, bounds, (&plo, &phi))?;
+        let out_box = output_bounds(model, bounds, (plo.as_slice(), phi.as_slice()))?;
         let mut prev: Vec<ZVar> = lp.z1.iter().map(|&v| ZVar::Var(v)).collect();
         for (t, a) in aff.iter().enumerate() {
             let n = a.op.n_out();
@@ -338,7 +339,8 @@ impl<'m> Lp19<'m> {
     }
 
     /// The objective as coefficients per variable for `c^T zhat_k`.
-    pub fn objective_coefficients(&self, c: &[f64]) -> Vec<(usize, f64)> {
+    pub fn objective_coefficients(&self, c: impl AsVector) -> Vec<(usize, f64)> {
+        let c = c.as_values();
         let out = self
             .zhat
             .last()
@@ -352,7 +354,8 @@ impl<'m> Lp19<'m> {
 
     /// The largest violation of any variable bound or row of (19) at `values`, scaled
     /// per row by `max(1, |rhs|, max |coef * value|)` so it reads as a relative error.
-    pub fn max_violation(&self, values: &[f64]) -> f64 {
+    pub fn max_violation(&self, values: impl AsVector) -> f64 {
+        let values = values.as_values();
         let mut worst: f64 = 0.0;
         for (i, &v) in values.iter().enumerate() {
             let scale = v.abs().max(1.0);
@@ -405,5 +408,5 @@ fn output_bounds(
             u[j] = u[j].min(bounds.upper[nh][j]);
         }
     }
-    Ok((l, u))
+    Ok((l.as_slice().to_vec(), u.as_slice().to_vec()))
 }

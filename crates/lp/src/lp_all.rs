@@ -11,6 +11,7 @@
 //! the proven dual `J`), so that solver round-off can only loosen, never invalidate, a
 //! bound.
 
+use network::DMatrix;
 use rayon::prelude::*;
 
 use dual::{
@@ -49,10 +50,10 @@ pub fn lp_all_bounds(
         let todo: Vec<usize> = (0..n)
             .filter(|&j| unit_stability(model.relu_units(t), j, l[j], u[j]) == Stability::Unstable)
             .collect();
-        let mut cs = vec![0.0; 2 * todo.len() * n];
+        let mut cs = DMatrix::zeros(2 * todo.len(), n);
         for (k, &j) in todo.iter().enumerate() {
-            cs[(2 * k) * n + j] = 1.0;
-            cs[(2 * k + 1) * n + j] = -1.0;
+            cs[(2 * k, j)] = 1.0;
+            cs[(2 * k + 1, j)] = -1.0;
         }
         let verify = VerifyOptions::default();
         let encs: Vec<LpEnclosure> = if todo.is_empty() {
@@ -60,9 +61,11 @@ pub fn lp_all_bounds(
         } else if solver == Solver::Highs {
             solve_verified(&lp, &cs, solver, opts, true, &verify)?
         } else {
-            cs.par_chunks(n)
-                .map(|c| {
-                    solve_verified(&lp, c, solver, opts, false, &verify).map(|mut v| v.remove(0))
+            (0..cs.nrows())
+                .into_par_iter()
+                .map(|r| {
+                    solve_verified(&lp, cs.rows(r, 1), solver, opts, false, &verify)
+                        .map(|mut v| v.remove(0))
                 })
                 .collect::<Result<_, LpError>>()?
         };

@@ -7,6 +7,7 @@
 //! `AlmostSolved` as success, so the raw clarabel status is checked here, and an
 //! interior-point value is marked approximate with its duality gap.
 
+use network::{AsVector, DMatrixView, DVector};
 use std::time::{Duration, Instant};
 
 use good_lp::solvers::{SolutionStatus, WithTimeLimit};
@@ -102,7 +103,7 @@ pub struct LpSolution {
     /// difference between its primal and dual objectives.
     pub ipm_gap: Option<f64>,
     /// Values of every LP variable (see [`Lp19`] for the layout).
-    pub values: Vec<f64>,
+    pub values: DVector<f64>,
     pub iterations: u64,
     /// Time spent handing the LP to the solver (expressions, matrices); zero for a warm
     /// re-solve, which only changes the objective.
@@ -114,7 +115,7 @@ pub struct LpSolution {
     /// The solver's multiplier (shadow price, `d value / d rhs`) of every LP row, when
     /// the solver reports them (clarabel, HiGHS; microlp does not). The proven lower
     /// bound of [`crate::verified`] is computed from these.
-    pub row_duals: Option<Vec<f64>>,
+    pub row_duals: Option<DVector<f64>>,
 }
 
 impl LpSolution {
@@ -122,21 +123,24 @@ impl LpSolution {
     /// (a solver may leave it outside by its feasibility tolerance, and the float box
     /// `center +- radius` may reach an ulp beyond the exact set): a point of the input
     /// set, so the network's value there bounds the exact minimum from above.
-    pub fn input_point(&self, lp: &Lp19<'_>) -> Vec<f64> {
+    pub fn input_point(&self, lp: &Lp19<'_>) -> DVector<f64> {
         let (lo, hi) = (&lp.domain.inner_lower, &lp.domain.inner_upper);
-        lp.z1
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| self.values[v].clamp(lo[i], hi[i]))
-            .collect()
+        DVector::from_iterator(
+            lp.z1.len(),
+            lp.z1
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| self.values[v].clamp(lo[i], hi[i])),
+        )
     }
 
     /// `c^T f(x'_LP)`: the real network at the LP's input, an adversarial candidate, so
     /// `LP <= exact minimum <= this`.
-    pub fn value_at_input_point(&self, lp: &Lp19<'_>, c: &[f64]) -> Result<f64> {
+    pub fn value_at_input_point(&self, lp: &Lp19<'_>, c: impl AsVector) -> Result<f64> {
+        let c = c.as_values();
         let f = lp
             .model
-            .forward(&self.input_point(lp))
+            .forward(self.input_point(lp))
             .map_err(dual::DualError::from)?;
         Ok(c.iter().zip(&f).map(|(a, b)| a * b).sum())
     }
@@ -153,22 +157,40 @@ fn check_objective(lp: &Lp19<'_>, c: &[f64]) -> Result<()> {
     Ok(())
 }
 
-/// Solves `min c^T zhat_k` over LP (19) with one solver (cold).
-pub fn solve(lp: &Lp19<'_>, c: &[f64], solver: Solver, opts: &LpOptions) -> Result<LpSolution> {
+/// Solves `min c^T zhat_k` over LP (19) with one solver (cold); `c` has `n_out` entries.
+pub fn solve(
+    lp: &Lp19<'_>,
+    c: impl AsVector,
+    solver: Solver,
+    opts: &LpOptions,
+) -> Result<LpSolution> {
+    let c = c.as_values();
     check_objective(lp, c)?;
     match solver {
         Solver::Microlp | Solver::Clarabel => solve_good_lp(lp, c, solver, opts),
         Solver::Highs => {
-            let mut v = solve_many(lp, c, Solver::Highs, opts, false)?;
+            let mut v = solve_rows(lp, c, Solver::Highs, opts, false)?;
             Ok(v.remove(0))
         }
     }
 }
 
-/// Solves one LP per objective row of `cs` (row-major, `rows x n_out`). With HiGHS and
-/// `warm`, every solve after the first starts from the previous basis; the other solvers
-/// solve each objective cold.
-pub fn solve_many(
+/// Solves one LP per objective row of `cs` (`rows x n_out`). With HiGHS and `warm`,
+/// every solve after the first starts from the previous basis; the other solvers solve
+/// each objective cold.
+pub fn solve_many<'c>(
+    lp: &Lp19<'_>,
+    cs: impl Into<DMatrixView<'c, f64>>,
+    solver: Solver,
+    opts: &LpOptions,
+    warm: bool,
+) -> Result<Vec<LpSolution>> {
+    let cs = dual::objective_rows(cs.into(), lp.model.output_len())?;
+    solve_rows(lp, &cs, solver, opts, warm)
+}
+
+/// [`solve_many`] on row-major objective rows.
+pub(crate) fn solve_rows(
     lp: &Lp19<'_>,
     cs: &[f64],
     solver: Solver,
@@ -275,7 +297,7 @@ fn solve_good_lp(lp: &Lp19<'_>, c: &[f64], solver: Solver, opts: &LpOptions) -> 
                 solver,
                 status: format!("{:?}", inner.termination_reason()),
                 ipm_gap: None,
-                values,
+                values: values.into(),
                 iterations: inner.stats().lp_iterations as u64,
                 setup_time,
                 solve_time: t.elapsed(),
@@ -329,12 +351,12 @@ fn solve_good_lp(lp: &Lp19<'_>, c: &[f64], solver: Solver, opts: &LpOptions) -> 
                 solver,
                 status,
                 ipm_gap: Some(gap),
-                values,
+                values: values.into(),
                 iterations,
                 setup_time,
                 solve_time: t.elapsed(),
                 warm: false,
-                row_duals: Some(row_duals),
+                row_duals: Some(row_duals.into()),
             })
         }
         Solver::Highs => unreachable!("HiGHS is solved through its own backend"),
@@ -452,12 +474,12 @@ mod highs_backend {
                 solver: Solver::Highs,
                 status: format!("{status:?}"),
                 ipm_gap: None,
-                values,
+                values: values.into(),
                 iterations,
                 setup_time,
                 solve_time: t.elapsed(),
                 warm: warm && i > 0,
-                row_duals,
+                row_duals: row_duals.map(Into::into),
             });
             setup_time = Duration::ZERO;
             model = solved.into();

@@ -36,7 +36,8 @@ use dual::{dual_objective, value_upper_bound, AlphaRule};
 
 use crate::build::Lp19;
 use crate::error::{LpError, Result};
-use crate::solve::{solve, solve_many, LpOptions, LpSolution, Solver};
+use crate::solve::{solve, solve_rows, LpOptions, LpSolution, Solver};
+use network::{AsVector, DMatrixView};
 
 /// When an LP value counts as the optimum.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -149,7 +150,8 @@ impl LpEnclosure {
 /// The proven lower bound on `min c^T zhat_k` over LP (19) (with its proof box) from any
 /// row multipliers `y` (one per row, shadow-price sign convention); `None` if it is not
 /// finite. See the module docs.
-pub fn proven_lower_bound(lp: &Lp19<'_>, c: &[f64], y: &[f64]) -> Option<f64> {
+pub fn proven_lower_bound(lp: &Lp19<'_>, c: impl AsVector, y: impl AsVector) -> Option<f64> {
+    let y = y.as_values();
     let nv = lp.var_lo.len();
     if y.len() != lp.row_lo.len() {
         return None;
@@ -215,25 +217,22 @@ pub fn proven_lower_bound(lp: &Lp19<'_>, c: &[f64], y: &[f64]) -> Option<f64> {
 /// HiGHS when `warm`); with `verify.fallback`, a row it does not settle is retried with
 /// the other compiled solvers. Solver failures are attempts, not errors; errors are
 /// only a bad objective or a bound that cannot be computed (overflow).
-pub fn solve_verified(
+pub fn solve_verified<'c>(
     lp: &Lp19<'_>,
-    cs: &[f64],
+    cs: impl Into<DMatrixView<'c, f64>>,
     solver: Solver,
     opts: &LpOptions,
     warm: bool,
     verify: &VerifyOptions,
 ) -> Result<Vec<LpEnclosure>> {
+    let view = cs.into();
     let n_out = lp.model.output_len();
-    if cs.is_empty() || !cs.len().is_multiple_of(n_out) {
-        return Err(LpError::Objective {
-            n_out,
-            actual: cs.len(),
-        });
-    }
-    let j = dual_objective(lp.model, &lp.domain, &lp.bounds, cs, &AlphaRule::Paper)?;
+    let rows = dual::objective_rows(view, n_out)?;
+    let cs = &rows[..];
+    let j = dual_objective(lp.model, &lp.domain, &lp.bounds, view, &AlphaRule::Paper)?;
     // The first solver over every row (HiGHS keeps its basis between rows).
     let t = Instant::now();
-    let first: Vec<Result<LpSolution>> = match solve_many(lp, cs, solver, opts, warm) {
+    let first: Vec<Result<LpSolution>> = match solve_rows(lp, cs, solver, opts, warm) {
         Ok(v) => v.into_iter().map(Ok).collect(),
         // One failure stops a warm HiGHS sequence (or a batch): solve each row alone.
         Err(_) => cs

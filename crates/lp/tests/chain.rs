@@ -39,7 +39,12 @@ fn conv_model(
         .unwrap()
 }
 
-fn sampled_min(model: &Model, dom: &InputDomain, c: &[f64], rng: &mut impl Rng) -> f64 {
+fn sampled_min(
+    model: &Model,
+    dom: &InputDomain,
+    c: &network::DVector<f64>,
+    rng: &mut impl Rng,
+) -> f64 {
     let (lo, hi) = (dom.lower(), dom.upper());
     let n = 1000;
     let d = lo.len();
@@ -58,8 +63,11 @@ fn sampled_min(model: &Model, dom: &InputDomain, c: &[f64], rng: &mut impl Rng) 
                 .collect::<Vec<_>>()
         })
         .collect();
-    let out = model.forward_batch(&pts, n).unwrap();
-    out.chunks(c.len())
+    let out = model
+        .forward_batch(network::DMatrixView::from_slice(&pts, model.input_len(), n))
+        .unwrap();
+    out.as_slice()
+        .chunks(c.len())
         .map(|f| c.iter().zip(f).map(|(a, b)| a * b).sum::<f64>())
         .fold(f64::INFINITY, f64::min)
 }
@@ -75,7 +83,7 @@ fn check_chain(name: &str, model: &Model, x: &[f64], eps: f64, rng: &mut impl Rn
     let j = dual_objective(model, &dom, &b, &cs, &AlphaRule::Paper).unwrap();
     let opts = LpOptions::default();
     for t in (0..n).filter(|&t| t != y) {
-        let c = &cs[t * n..(t + 1) * n];
+        let c = &cs.row(t).transpose();
         let m = solve(&lp, c, Solver::Microlp, &opts).unwrap();
         let cl = solve(&lp, c, Solver::Clarabel, &opts).unwrap();
         let v = m.value;
@@ -145,7 +153,7 @@ fn golden_lp_values_reproduce() {
                 continue;
             }
             for (solver, tl) in [(Solver::Microlp, SIMPLEX), (Solver::Clarabel, IPM)] {
-                let s = solve(&lp, &cs[t * n..(t + 1) * n], solver, &LpOptions::default()).unwrap();
+                let s = solve(&lp, cs.row(t).transpose(), solver, &LpOptions::default()).unwrap();
                 assert!(
                     (s.value - want).abs() <= tol(tl, want),
                     "{name} t{t} {}: {} vs golden {want}",
@@ -225,12 +233,12 @@ fn eps_zero_gives_the_exact_value() {
         .init(Init::Paper, 3)
         .unwrap();
     let x = [0.3, 0.8];
-    let dom = InputDomain::new(&x, 0.0, None).unwrap();
+    let dom = InputDomain::new(x, 0.0, None).unwrap();
     let b = algorithm1(&model, &dom).unwrap();
     let lp = Lp19::new(&model, &dom, &b).unwrap();
-    let f = model.forward(&x).unwrap();
+    let f = model.forward(x).unwrap();
     for solver in [Solver::Microlp, Solver::Clarabel] {
-        let s = solve(&lp, &[1.0, -1.0], solver, &LpOptions::default()).unwrap();
+        let s = solve(&lp, [1.0, -1.0], solver, &LpOptions::default()).unwrap();
         let exact = f[0] - f[1];
         assert!(
             (s.value - exact).abs() <= tol(SIMPLEX, exact),
@@ -250,12 +258,12 @@ fn lp_all_is_at_least_lp_last() {
     let mut strictly = 0;
     for eps in [0.1, 0.25] {
         let x = [rng.random(), rng.random()];
-        let dom = InputDomain::new(&x, eps, None).unwrap();
+        let dom = InputDomain::new(x, eps, None).unwrap();
         let last = algorithm1(&model, &dom).unwrap();
         let all = lp_all_bounds(&model, &dom, Solver::Microlp, &LpOptions::default()).unwrap();
-        let y = model.predict(&x).unwrap();
+        let y = model.predict(x).unwrap();
         let c = margin_objectives(2, y).unwrap();
-        let c = &c[(1 - y) * 2..(2 - y) * 2];
+        let c = &c.row(1 - y).transpose();
         let v_last = solve(
             &Lp19::new(&model, &dom, &last).unwrap(),
             c,
@@ -286,9 +294,15 @@ fn lp_all_is_at_least_lp_last() {
                 ]
             })
             .collect();
-        let pre = model.preactivations_batch(&pts, 1000).unwrap();
+        let pre = model
+            .preactivations_batch(network::DMatrixView::from_slice(
+                &pts,
+                model.input_len(),
+                1000,
+            ))
+            .unwrap();
         for (layer, (l, u)) in all.lower.iter().zip(&all.upper).enumerate() {
-            for col in pre[layer].chunks(l.len()) {
+            for col in pre[layer].as_slice().chunks(l.len()) {
                 for k in 0..l.len() {
                     assert!(
                         col[k] >= l[k] - tol(SIMPLEX, l[k]) && col[k] <= u[k] + tol(SIMPLEX, u[k])

@@ -34,17 +34,12 @@ fn highs_agrees_with_microlp_and_warm_equals_cold() {
             let lp = Lp19::new(model, &dom, &b).unwrap();
             let n = model.output_len();
             let y = model.predict(&x).unwrap();
-            let cs: Vec<f64> = margin_objectives(n, y).unwrap();
-            let cs: Vec<f64> = cs
-                .chunks(n)
-                .enumerate()
-                .filter(|(t, _)| *t != y)
-                .flat_map(|(_, c)| c.to_vec())
-                .collect();
+            let others: Vec<usize> = (0..n).filter(|&t| t != y).collect();
+            let cs = margin_objectives(n, y).unwrap().select_rows(&others);
             let warm = solve_many(&lp, &cs, Solver::Highs, &LpOptions::default(), true).unwrap();
             let cold = solve_many(&lp, &cs, Solver::Highs, &LpOptions::default(), false).unwrap();
-            for (k, c) in cs.chunks(n).enumerate() {
-                let m = solve(&lp, c, Solver::Microlp, &LpOptions::default()).unwrap();
+            for (k, c) in cs.row_iter().enumerate() {
+                let m = solve(&lp, c.transpose(), Solver::Microlp, &LpOptions::default()).unwrap();
                 assert!(
                     rel(warm[k].value, m.value) <= 1e-7,
                     "{}: HiGHS {} vs microlp {}",
@@ -65,7 +60,7 @@ fn highs_lp_all_matches_microlp_lp_all() {
     let model = Architecture::mlp(&[2, 30, 30, 30, 2])
         .init(Init::Paper, 4)
         .unwrap();
-    let dom = InputDomain::new(&[0.4, 0.6], 0.2, None).unwrap();
+    let dom = InputDomain::new([0.4, 0.6], 0.2, None).unwrap();
     let a = lp_all_bounds(&model, &dom, Solver::Highs, &LpOptions::default()).unwrap();
     let b = lp_all_bounds(&model, &dom, Solver::Microlp, &LpOptions::default()).unwrap();
     for (la, lb) in a.lower.iter().zip(&b.lower) {
@@ -88,7 +83,7 @@ fn highs_iteration_limit_is_an_error_with_the_status() {
         iteration_limit: Some(1),
         ..LpOptions::default()
     };
-    match solve(&lp, &[1.0, -1.0, 0.0], Solver::Highs, &opts) {
+    match solve(&lp, [1.0, -1.0, 0.0], Solver::Highs, &opts) {
         Err(LpError::NotOptimal { solver, status, .. }) => {
             assert_eq!(solver, "highs");
             assert!(status.contains("IterationLimit"), "{status}");

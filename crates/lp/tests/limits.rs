@@ -25,7 +25,7 @@ fn a_tiny_iteration_limit_is_an_error_with_the_status() {
         iteration_limit: Some(1),
         ..LpOptions::default()
     };
-    match solve(&lp, &[1.0, -1.0, 0.0], Solver::Clarabel, &opts) {
+    match solve(&lp, [1.0, -1.0, 0.0], Solver::Clarabel, &opts) {
         Err(LpError::NotOptimal { solver, status, .. }) => {
             assert_eq!(solver, "clarabel");
             assert!(status.contains("Max iterations"), "{status}");
@@ -44,7 +44,7 @@ fn a_zero_time_limit_is_an_error_with_the_status() {
         ..LpOptions::default()
     };
     for solver in [Solver::Microlp, Solver::Clarabel] {
-        match solve(&lp, &[1.0, -1.0, 0.0], solver, &opts) {
+        match solve(&lp, [1.0, -1.0, 0.0], solver, &opts) {
             Err(LpError::NotOptimal { status, .. }) => {
                 assert!(
                     status.to_lowercase().contains("time"),
@@ -81,7 +81,7 @@ fn an_objective_of_the_wrong_length_is_refused() {
     let (model, dom) = case();
     let b = algorithm1(&model, &dom).unwrap();
     let lp = Lp19::new(&model, &dom, &b).unwrap();
-    let err = solve(&lp, &[1.0, -1.0], Solver::Microlp, &LpOptions::default()).unwrap_err();
+    let err = solve(&lp, [1.0, -1.0], Solver::Microlp, &LpOptions::default()).unwrap_err();
     assert!(err.to_string().contains("3 outputs"), "{err}");
 }
 
@@ -91,7 +91,7 @@ fn highs_says_it_is_not_compiled() {
     let (model, dom) = case();
     let b = algorithm1(&model, &dom).unwrap();
     let lp = Lp19::new(&model, &dom, &b).unwrap();
-    let err = solve(&lp, &[1.0, -1.0, 0.0], Solver::Highs, &LpOptions::default()).unwrap_err();
+    let err = solve(&lp, [1.0, -1.0, 0.0], Solver::Highs, &LpOptions::default()).unwrap_err();
     assert_eq!(
         err.to_string(),
         "built without HiGHS; rebuild with --features highs"

@@ -15,7 +15,10 @@ use network::{Architecture, Init};
 
 /// Verified enclosures of LP (19) for the rows of `c`, by clarabel (default options,
 /// fallback to the other solvers).
-fn clarabel(lp: &Lp19<'_>, c: &[f64]) -> Vec<lp::LpEnclosure> {
+fn clarabel<'c>(
+    lp: &Lp19<'_>,
+    c: impl Into<network::DMatrixView<'c, f64>>,
+) -> Vec<lp::LpEnclosure> {
     solve_verified(
         lp,
         c,
@@ -68,7 +71,7 @@ fn optimised_alpha_meets_lp_last_over_the_same_bounds() {
         let crown = bound_given(&model, &dom, bounds.clone(), &c, Method::Crown, &long).unwrap();
         let lp = Lp19::new(&model, &dom, &bounds).unwrap();
         for t in (0..n).filter(|&t| t != y) {
-            let enc = clarabel(&lp, &c[t * n..(t + 1) * n]).remove(0);
+            let enc = clarabel(&lp, c.rows(t, 1)).remove(0);
             let v = enc.solution.as_ref().expect("an LP value").value;
             let scale = v.abs().max(1.0);
             // Sound: the proven J is below the LP optimum (up to the solver's accuracy).
@@ -296,11 +299,11 @@ fn optimised_alpha_meets_the_lp_on_the_papers_networks() {
             .unwrap();
         for eps in [0.05, 0.1, 0.25] {
             let x = [rng.random::<f64>(), rng.random::<f64>()];
-            let dom = InputDomain::new(&x, eps, None).unwrap();
+            let dom = InputDomain::new(x, eps, None).unwrap();
             let b = method_bounds(&model, &dom, Method::Wk).unwrap();
-            let y = model.predict(&x).unwrap();
+            let y = model.predict(x).unwrap();
             let c = margin_objectives(2, y).unwrap();
-            let c = c[(1 - y) * 2..(2 - y) * 2].to_vec();
+            let c = c.rows(1 - y, 1).into_owned();
             let wk = bound_given(&model, &dom, b.clone(), &c, Method::Wk, &long).unwrap();
             let alpha = bound_given(&model, &dom, b.clone(), &c, Method::Alpha, &long).unwrap();
             let lp = Lp19::new(&model, &dom, &b).unwrap();

@@ -28,7 +28,7 @@ fn a_fully_split_lp_is_the_network_on_its_pattern() {
         let c = [1.0, -1.0];
         let whole = solve_verified(
             &Lp19::new(&model, &dom, &b).unwrap(),
-            &c,
+            network::as_row(&c),
             Solver::Clarabel,
             &LpOptions::default(),
             false,
@@ -52,7 +52,7 @@ fn a_fully_split_lp_is_the_network_on_its_pattern() {
             let lp = Lp19::with_splits(&model, &dom, &b, &splits).unwrap();
             let e = solve_verified(
                 &lp,
-                &c,
+                network::as_row(&c),
                 Solver::Clarabel,
                 &LpOptions::default(),
                 false,
@@ -66,7 +66,7 @@ fn a_fully_split_lp_is_the_network_on_its_pattern() {
             solved += 1;
             let v = e.value().unwrap();
             let xp = e.solution.as_ref().unwrap().input_point(&lp);
-            let pre = model.preactivations_batch(&xp, 1).unwrap();
+            let pre = model.preactivations_batch(network::as_column(&xp)).unwrap();
             let f = pre.last().unwrap();
             let at = c[0] * f[0] + c[1] * f[1];
             assert!(
@@ -93,7 +93,7 @@ fn a_fully_split_lp_is_the_network_on_its_pattern() {
 #[test]
 fn splits_outside_the_model_are_errors() {
     let model = Architecture::mlp(&[2, 4, 2]).init(Init::Paper, 0).unwrap();
-    let dom = InputDomain::new(&[0.0, 0.0], 0.1, None).unwrap();
+    let dom = InputDomain::new([0.0, 0.0], 0.1, None).unwrap();
     let b = crown_bounds(&model, &dom).unwrap();
     let bad = [Split {
         layer: 2,
@@ -119,13 +119,13 @@ fn an_output_split_bounds_its_logit_variable() {
         }],
     )
     .unwrap();
-    let dom = InputDomain::new(&[0.0], 1.0, None).unwrap();
+    let dom = InputDomain::new([0.0], 1.0, None).unwrap();
     let b = crown_bounds(&model, &dom).unwrap();
     let solve = |splits: &[Split], c: f64| {
         let lp = Lp19::with_splits(&model, &dom, &b, splits).unwrap();
         let e = solve_verified(
             &lp,
-            &[c],
+            network::as_row(&[c]),
             Solver::Clarabel,
             &LpOptions::default(),
             false,
@@ -166,10 +166,10 @@ fn a_split_that_empties_its_unit_is_refused_and_a_point_interval_is_not() {
     // (the sub-domain is empty: refused before any solver runs); of the second, [0, 0]
     // (a single point: fine).
     let model = Architecture::mlp(&[1, 2, 1]).init(Init::Paper, 0).unwrap();
-    let dom = InputDomain::new(&[0.0], 0.1, None).unwrap();
+    let dom = InputDomain::new([0.0], 0.1, None).unwrap();
     let b = dual::LayerBounds {
-        lower: vec![vec![-1.0, -1.0]],
-        upper: vec![vec![-0.5, 0.0]],
+        lower: vec![network::DVector::from_vec(vec![-1.0, -1.0])],
+        upper: vec![network::DVector::from_vec(vec![-0.5, 0.0])],
         source: dual::BoundSource::Interval,
     };
     let empty = [Split {

@@ -115,10 +115,10 @@ fn exact_zero_bounds_give_the_stated_lp_shape() {
         ],
     )
     .unwrap();
-    let dom = InputDomain::new(&[0.0], 1.0, None).unwrap();
+    let dom = InputDomain::new([0.0], 1.0, None).unwrap();
     let b = LayerBounds {
-        lower: vec![vec![-1.0, 0.0, -1.0]],
-        upper: vec![vec![0.0, 1.0, 1.0]],
+        lower: vec![network::DVector::from_vec(vec![-1.0, 0.0, -1.0])],
+        upper: vec![network::DVector::from_vec(vec![0.0, 1.0, 1.0])],
         source: BoundSource::Given,
     };
     assert_eq!(stability(-1.0, 0.0), Stability::Off);

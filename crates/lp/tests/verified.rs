@@ -17,12 +17,12 @@ use network::{load_model, objective_exact, Architecture, Init, Model};
 /// The verified enclosure of one objective row (no warm start).
 fn enclosure(
     lp: &Lp19<'_>,
-    c: &[f64],
+    c: impl network::AsVector,
     solver: Solver,
     opts: &LpOptions,
     verify: &VerifyOptions,
 ) -> lp::LpEnclosure {
-    solve_verified(lp, c, solver, opts, false, verify)
+    solve_verified(lp, network::as_row(&c), solver, opts, false, verify)
         .unwrap()
         .remove(0)
 }
@@ -42,10 +42,10 @@ fn testdata(name: &str) -> Model {
 #[test]
 fn a_solved_value_above_the_optimum_is_not_the_optimum() {
     let model = testdata("clarabel_gap.json");
-    let dom = InputDomain::new(&[0.5], 0.01, None).unwrap();
+    let dom = InputDomain::new([0.5], 0.01, None).unwrap();
     let b = algorithm1(&model, &dom).unwrap();
     let lp = Lp19::new(&model, &dom, &b).unwrap();
-    let c = margin_objectives(2, 0).unwrap()[2..].to_vec();
+    let c = margin_objectives(2, 0).unwrap().row(1).transpose();
     let truth = -1.000051e12;
     let no_fallback = VerifyOptions {
         fallback: false,
@@ -89,10 +89,10 @@ fn a_solved_value_above_the_optimum_is_not_the_optimum() {
 #[test]
 fn a_spurious_infeasible_is_retried_with_the_other_solvers() {
     let model = testdata("microlp_infeasible.json");
-    let dom = InputDomain::new(&[-0.8], 0.09, None).unwrap();
+    let dom = InputDomain::new([-0.8], 0.09, None).unwrap();
     let b = algorithm1(&model, &dom).unwrap();
     let lp = Lp19::new(&model, &dom, &b).unwrap();
-    let c = margin_objectives(2, 0).unwrap()[2..].to_vec();
+    let c = margin_objectives(2, 0).unwrap().row(1).transpose();
     let e = enclosure(
         &lp,
         &c,
@@ -129,7 +129,7 @@ fn the_proven_lower_bound_is_sound_and_tight() {
         let lp = Lp19::new(&model, &dom, &b).unwrap();
         let cs = margin_objectives(3, 0).unwrap();
         for t in 1..3 {
-            let c = &cs[t * 3..(t + 1) * 3];
+            let c = &cs.row(t).transpose();
             let sol = solve(&lp, c, Solver::Clarabel, &LpOptions::default()).unwrap();
             let y = sol.row_duals.as_ref().unwrap();
             let p = proven_lower_bound(&lp, c, y).unwrap();
@@ -139,7 +139,7 @@ fn the_proven_lower_bound_is_sound_and_tight() {
                 "seed {seed} t {t}: proven {p} vs clarabel {}",
                 sol.value
             );
-            let zero = proven_lower_bound(&lp, c, &vec![0.0; y.len()]).unwrap();
+            let zero = proven_lower_bound(&lp, c, vec![0.0; y.len()]).unwrap();
             assert!(zero <= p, "zero multipliers {zero} beat the solver's {p}");
             let (lo, hi) = (dom.lower(), dom.upper());
             for _ in 0..300 {
@@ -173,7 +173,7 @@ fn lp_all_bounds_are_proven_and_tight() {
             .unwrap();
         let x: Vec<f64> = (0..3).map(|_| rng.random_range(-1.0..1.0)).collect();
         // Shift layer 2's bias so that its pre-activations cross 0 inside the ball.
-        let at_x = model.preactivations_batch(&x, 1).unwrap()[1].clone();
+        let at_x = model.preactivations_batch(network::as_column(&x)).unwrap()[1].clone();
         let model = model
             .map_parameters(|k, _, b| {
                 if k == 1 {
@@ -238,10 +238,10 @@ fn lp_all_bounds_are_proven_and_tight() {
 fn max_violation_measures_the_worst_row() {
     let model = Architecture::mlp(&[2, 3, 2]).init(Init::Paper, 6).unwrap();
     let x = [0.2, -0.1];
-    let dom = InputDomain::new(&x, 0.3, None).unwrap();
+    let dom = InputDomain::new(x, 0.3, None).unwrap();
     let b = algorithm1(&model, &dom).unwrap();
     let lp = Lp19::new(&model, &dom, &b).unwrap();
-    let pre = model.preactivations_batch(&x, 1).unwrap();
+    let pre = model.preactivations_batch(network::as_column(&x)).unwrap();
     let mut v = vec![0.0; lp.var_lo.len()];
     for (i, &z) in lp.z1.iter().enumerate() {
         v[z] = x[i];
@@ -289,15 +289,20 @@ fn max_violation_measures_the_worst_row() {
 #[test]
 fn objective_lengths_are_checked_and_the_ipm_gap_is_reported() {
     let model = Architecture::mlp(&[2, 3, 2]).init(Init::Paper, 6).unwrap();
-    let dom = InputDomain::new(&[0.2, -0.1], 0.3, None).unwrap();
+    let dom = InputDomain::new([0.2, -0.1], 0.3, None).unwrap();
     let b = algorithm1(&model, &dom).unwrap();
     let lp = Lp19::new(&model, &dom, &b).unwrap();
     let opts = LpOptions::default();
-    for bad in [&[][..], &[1.0, -1.0, 0.5][..]] {
-        assert!(lp::solve_many(&lp, bad, Solver::Clarabel, &opts, false).is_err());
+    // No rows; a row of three for two outputs; two rows of one.
+    for bad in [
+        network::DMatrix::zeros(0, 2),
+        network::DMatrix::from_row_slice(1, 3, &[1.0, -1.0, 0.5]),
+        network::DMatrix::from_row_slice(2, 1, &[1.0, -1.0]),
+    ] {
+        assert!(lp::solve_many(&lp, &bad, Solver::Clarabel, &opts, false).is_err());
         assert!(solve_verified(
             &lp,
-            bad,
+            &bad,
             Solver::Clarabel,
             &opts,
             false,
@@ -305,7 +310,7 @@ fn objective_lengths_are_checked_and_the_ipm_gap_is_reported() {
         )
         .is_err());
     }
-    let s = solve(&lp, &[1.0, -1.0], Solver::Clarabel, &opts).unwrap();
+    let s = solve(&lp, [1.0, -1.0], Solver::Clarabel, &opts).unwrap();
     let gap = s.ipm_gap.expect("clarabel reports its gap");
     assert!(
         gap >= 0.0 && gap <= 1e-6 * s.value.abs().max(1.0),
@@ -313,14 +318,14 @@ fn objective_lengths_are_checked_and_the_ipm_gap_is_reported() {
         s.value
     );
     assert_eq!(
-        solve(&lp, &[1.0, -1.0], Solver::Microlp, &opts)
+        solve(&lp, [1.0, -1.0], Solver::Microlp, &opts)
             .unwrap()
             .ipm_gap,
         None
     );
     // A small optimum is confirmed against the proven lower bound from either side.
     for solver in [Solver::Clarabel, Solver::Microlp] {
-        let e = enclosure(&lp, &[1.0, -1.0], solver, &opts, &VerifyOptions::default());
+        let e = enclosure(&lp, [1.0, -1.0], solver, &opts, &VerifyOptions::default());
         let v = e.solution.as_ref().unwrap().value;
         assert!(
             v.abs() < 10.0 && e.is_optimum,
@@ -346,7 +351,7 @@ fn the_proven_lower_bound_holds_for_any_multipliers() {
         let b = algorithm1(&model, &dom).unwrap();
         let lp = Lp19::new(&model, &dom, &b).unwrap();
         let c = [1.0, -1.0];
-        let sol = solve(&lp, &c, Solver::Clarabel, &LpOptions::default()).unwrap();
+        let sol = solve(&lp, c, Solver::Clarabel, &LpOptions::default()).unwrap();
         let y = sol.row_duals.clone().unwrap();
         let (lo, hi) = (dom.lower(), dom.upper());
         let pts: Vec<Vec<f64>> = (0..400)
@@ -367,7 +372,7 @@ fn the_proven_lower_bound_holds_for_any_multipliers() {
             .collect();
         let exact: Vec<network::Dyadic> = pts
             .iter()
-            .map(|p| objective_exact(&model, p, &c).unwrap())
+            .map(|p| objective_exact(&model, p, c).unwrap())
             .collect();
         let mut trials: Vec<Vec<f64>> = vec![
             y.iter().map(|v| -v).collect(),
@@ -379,7 +384,7 @@ fn the_proven_lower_bound_holds_for_any_multipliers() {
             trials.push((0..y.len()).map(|_| rng.random_range(-3.0..3.0)).collect());
         }
         for (k, yt) in trials.iter().enumerate() {
-            let p = proven_lower_bound(&lp, &c, yt).unwrap();
+            let p = proven_lower_bound(&lp, c, yt).unwrap();
             for e in &exact {
                 assert_ne!(
                     e.cmp_f64(p),
@@ -390,7 +395,7 @@ fn the_proven_lower_bound_holds_for_any_multipliers() {
             }
         }
         // And the solver's own multipliers give the tightest of them, near the optimum.
-        let best = proven_lower_bound(&lp, &c, &y).unwrap();
+        let best = proven_lower_bound(&lp, c, &y).unwrap();
         assert!(
             (sol.value - best).abs() <= 1e-6 * sol.value.abs().max(1.0),
             "{best} vs {}",
@@ -403,7 +408,7 @@ fn the_proven_lower_bound_holds_for_any_multipliers() {
 #[test]
 fn enclosure_reports_and_tightening() {
     let model = testdata("microlp_infeasible.json");
-    let dom = InputDomain::new(&[-0.8], 0.09, None).unwrap();
+    let dom = InputDomain::new([-0.8], 0.09, None).unwrap();
     let b = algorithm1(&model, &dom).unwrap();
     let lp = Lp19::new(&model, &dom, &b).unwrap();
     let c = [1.0, -1.0];
@@ -411,13 +416,7 @@ fn enclosure_reports_and_tightening() {
         fallback: false,
         ..Default::default()
     };
-    let e = enclosure(
-        &lp,
-        &c,
-        Solver::Microlp,
-        &LpOptions::default(),
-        &no_fallback,
-    );
+    let e = enclosure(&lp, c, Solver::Microlp, &LpOptions::default(), &no_fallback);
     // microlp failed and nothing else was tried.
     assert_eq!(e.attempts.len(), 1);
     assert_eq!(e.verdict(), "no solver value");
@@ -426,7 +425,7 @@ fn enclosure_reports_and_tightening() {
     assert!(!e.is_optimum);
     let e = enclosure(
         &lp,
-        &c,
+        c,
         Solver::Microlp,
         &LpOptions::default(),
         &VerifyOptions::default(),
@@ -456,7 +455,7 @@ fn enclosure_reports_and_tightening() {
     // Objectives of the wrong length are refused.
     assert!(solve_verified(
         &lp,
-        &[1.0],
+        network::as_row(&[1.0]),
         Solver::Clarabel,
         &LpOptions::default(),
         false,
@@ -465,7 +464,7 @@ fn enclosure_reports_and_tightening() {
     .is_err());
     assert!(solve_verified(
         &lp,
-        &[],
+        network::DMatrix::zeros(0, 2).as_view(),
         Solver::Clarabel,
         &LpOptions::default(),
         false,

@@ -8,6 +8,7 @@
 //! `split_seed`, the first 400 go to train and the last 100 to test; each split keeps
 //! file order. [`DEFAULT_SPLIT_SEED`] is 0.
 
+use nalgebra::{DMatrixView, DVectorView};
 use std::io::Read;
 use std::path::Path;
 
@@ -50,13 +51,20 @@ impl Dataset {
     pub fn dim(&self) -> usize {
         self.shape.numel()
     }
-    /// Example `i`: (input, label). Panics if `i >= len()`.
-    pub fn example(&self, i: usize) -> (&[f64], usize) {
+    /// Example `i`: (input, `dim` entries; label). Panics if `i >= len()`.
+    pub fn example(&self, i: usize) -> (DVectorView<'_, f64>, usize) {
         let d = self.dim();
-        (&self.images[i * d..(i + 1) * d], self.labels[i])
+        (
+            DVectorView::from_slice(&self.images[i * d..(i + 1) * d], d),
+            self.labels[i],
+        )
+    }
+    /// Every example as a column: `dim x len`, a view of [`Dataset::images`].
+    pub fn matrix(&self) -> DMatrixView<'_, f64> {
+        DMatrixView::from_slice(&self.images, self.dim(), self.len())
     }
     /// Example `i`, or an error naming the dataset and its size.
-    pub fn get(&self, i: usize) -> Result<(&[f64], usize)> {
+    pub fn get(&self, i: usize) -> Result<(DVectorView<'_, f64>, usize)> {
         if i >= self.len() {
             return Err(NetworkError::Data {
                 file: self.name.clone(),

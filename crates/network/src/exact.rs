@@ -15,6 +15,7 @@ use num_traits::{Signed, ToPrimitive, Zero};
 
 use crate::error::Result;
 use crate::model::Model;
+use crate::vector::AsVector;
 
 /// An exact dyadic rational `mantissa * 2^exp`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,7 +146,8 @@ impl Ord for Dyadic {
 
 /// Pre-activations `zhat_2, .., zhat_k` of one input, in exact arithmetic (the last
 /// entry is the logits). Errors as [`Model::check_input`].
-pub fn preactivations_exact(model: &Model, x: &[f64]) -> Result<Vec<Vec<Dyadic>>> {
+pub fn preactivations_exact(model: &Model, x: impl AsVector) -> Result<Vec<Vec<Dyadic>>> {
+    let x = x.as_values();
     model.check_input(x)?;
     let mut z: Vec<Dyadic> = x
         .iter()
@@ -181,7 +183,8 @@ pub fn preactivations_exact(model: &Model, x: &[f64]) -> Result<Vec<Vec<Dyadic>>
 }
 
 /// `c^T f(x)` in exact arithmetic (`c` has one entry per output).
-pub fn objective_exact(model: &Model, x: &[f64], c: &[f64]) -> Result<Dyadic> {
+pub fn objective_exact(model: &Model, x: impl AsVector, c: impl AsVector) -> Result<Dyadic> {
+    let c = c.as_values();
     let logits = preactivations_exact(model, x)?
         .pop()
         .expect("a model has an affine layer");

@@ -6,6 +6,14 @@
 //! Invariant: a model loaded once gives the same numbers wherever it is evaluated,
 //! because the linear operators in [`ops`] are the only implementation of `W x` and
 //! `W^T y` in the workspace's f64 code.
+//!
+//! Vectors and matrices that cross a public API of the workspace are nalgebra's, re-exported
+//! here ([`DVector`], [`DMatrix`] and their views): arguments are taken as
+//! [`vector::AsVector`] (a `DVector`, a column view, or a plain `&[f64]`/`Vec<f64>`/array)
+//! or as anything that converts into a `DMatrixView` (a batch: one example per column);
+//! results are owned `DVector`/`DMatrix`. The kernels ([`ops::LinearOp`]) and the stored
+//! parameters ([`Layer`], in the model file's layouts) stay flat slices: the GEMMs run on
+//! matrixmultiply, nalgebra's own engine, without a copy.
 
 pub mod data;
 pub mod error;
@@ -17,6 +25,7 @@ pub mod init;
 pub mod model;
 pub mod ops;
 pub mod shape;
+pub mod vector;
 
 pub use data::Dataset;
 pub use error::{NetworkError, Result};
@@ -28,5 +37,10 @@ pub use init::{
     MAX_RESIDUAL_PARAMETERS,
 };
 pub use model::{argmax, Affine, Layer, Model, Node, Source};
+/// The vector and matrix types of every crate's public API (nalgebra's, re-exported so
+/// that callers need no version of their own): inputs are taken as anything that converts
+/// into a view (`&[f64]`, `&DVector`, a column of a `DMatrix`), results are owned.
+pub use nalgebra::{DMatrix, DMatrixView, DVector, DVectorView};
 pub use ops::{BlockTerm, ConvGeometry, LinearOp};
 pub use shape::Shape;
+pub use vector::{as_column, as_row, AsVector};

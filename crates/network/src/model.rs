@@ -8,6 +8,8 @@
 use crate::error::{NetworkError, Result};
 use crate::ops::LinearOp;
 use crate::shape::Shape;
+use crate::vector::{as_column, AsVector};
+use nalgebra::{DMatrix, DMatrixView, DVector};
 
 /// One layer as written in a model file, before shapes are resolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -399,7 +401,8 @@ impl Model {
     }
 
     /// Checks that `x` is a finite input of the right length.
-    pub fn check_input(&self, x: &[f64]) -> Result<()> {
+    pub fn check_input(&self, x: impl AsVector) -> Result<()> {
+        let x = x.as_values();
         if x.len() != self.input_len() {
             return Err(NetworkError::InputLength {
                 expected: self.input_len(),
@@ -416,24 +419,38 @@ impl Model {
         }
     }
 
-    /// Pre-activations `zhat_2, .., zhat_k` of a batch of `ncols` inputs (column-major,
-    /// one input per column). The last entry is the logits.
-    pub fn preactivations_batch(&self, x: &[f64], ncols: usize) -> Result<Vec<Vec<f64>>> {
-        if x.len() != self.input_len() * ncols {
+    /// Pre-activations `zhat_2, .., zhat_k` of a batch of inputs, one per column of `x`
+    /// (`input_len x n`); entry `i` is `n_i x n`. The last entry is the logits.
+    ///
+    /// Errors: `x` with the wrong number of rows, or not finite.
+    pub fn preactivations_batch<'a>(
+        &self,
+        x: impl Into<DMatrixView<'a, f64>>,
+    ) -> Result<Vec<DMatrix<f64>>> {
+        let x = x.into();
+        let ncols = x.ncols();
+        if x.nrows() != self.input_len() {
             return Err(NetworkError::InputLength {
-                expected: self.input_len() * ncols,
-                actual: x.len(),
-                shape: format!("{} x {ncols} columns", self.input_shape),
+                expected: self.input_len(),
+                actual: x.nrows(),
+                shape: format!(
+                    "{}; the batch has {} rows and {ncols} columns, one input per column",
+                    self.input_shape,
+                    x.nrows()
+                ),
             });
         }
+        // Column-major, one input after the other: the layout the operators take (the
+        // view's strides are respected by its iterator).
+        let x: Vec<f64> = x.iter().copied().collect();
         if let Some(index) = x.iter().position(|v| !v.is_finite()) {
             return Err(NetworkError::InputNonFinite {
                 value: x[index],
                 index,
             });
         }
-        let mut out: Vec<Vec<f64>> = Vec::with_capacity(self.affine.len());
-        let mut z: Vec<f64> = x.to_vec();
+        let mut out: Vec<DMatrix<f64>> = Vec::with_capacity(self.affine.len());
+        let mut z: Vec<f64> = x;
         for (i, a) in self.affine.iter().enumerate() {
             let no = a.op.n_out();
             let mut zhat = vec![0.0; no * ncols];
@@ -447,23 +464,24 @@ impl Model {
                 z = zhat.clone();
                 self.activate(i, &mut z);
             }
-            out.push(zhat);
+            out.push(DMatrix::from_vec(no, ncols, zhat));
         }
         Ok(out)
     }
 
-    /// Logits of a batch of `ncols` inputs (column-major), `n_out x ncols`.
-    pub fn forward_batch(&self, x: &[f64], ncols: usize) -> Result<Vec<f64>> {
-        Ok(self
-            .preactivations_batch(x, ncols)?
-            .pop()
-            .unwrap_or_default())
+    /// Logits of a batch of inputs, one per column of `x` (`input_len x n`): `n_out x n`.
+    pub fn forward_batch<'a>(&self, x: impl Into<DMatrixView<'a, f64>>) -> Result<DMatrix<f64>> {
+        let mut pre = self.preactivations_batch(x)?;
+        Ok(pre.pop().expect("a model has an affine layer"))
     }
 
-    /// Logits of one input.
-    pub fn forward(&self, x: &[f64]) -> Result<Vec<f64>> {
-        self.check_input(x)?;
-        self.forward_batch(x, 1)
+    /// Logits of one input (`input_len` entries): `n_out` entries.
+    ///
+    /// Errors: `x` of the wrong length or not finite.
+    pub fn forward(&self, x: impl AsVector) -> Result<DVector<f64>> {
+        self.check_input(&x)?;
+        let logits = self.forward_batch(as_column(&x))?;
+        Ok(DVector::from_vec(logits.data.into()))
     }
 
     /// A copy of the model with every dense and conv layer's parameters passed through `f`
@@ -488,13 +506,14 @@ impl Model {
     }
 
     /// The predicted class (first index of the largest logit).
-    pub fn predict(&self, x: &[f64]) -> Result<usize> {
+    pub fn predict(&self, x: impl AsVector) -> Result<usize> {
         Ok(argmax(&self.forward(x)?))
     }
 }
 
-/// Index of the largest value (the first one on ties); 0 for an empty slice.
-pub fn argmax(v: &[f64]) -> usize {
+/// Index of the largest value (the first one on ties); 0 for an empty vector.
+pub fn argmax(v: impl AsVector) -> usize {
+    let v = v.as_values();
     let mut best = 0;
     for (i, &x) in v.iter().enumerate() {
         if x > v[best] {

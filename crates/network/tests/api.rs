@@ -33,15 +33,12 @@ fn parameters_and_description_are_counted_from_the_layers() {
 #[test]
 fn check_input_refuses_wrong_lengths_and_non_finite_values() {
     let m = small_mlp();
-    assert!(m.check_input(&[0.0, 1.0, 2.0]).is_ok());
-    let e = m.check_input(&[0.0, 1.0]).unwrap_err().to_string();
+    assert!(m.check_input([0.0, 1.0, 2.0]).is_ok());
+    let e = m.check_input([0.0, 1.0]).unwrap_err().to_string();
     assert!(e.contains('3') && e.contains('2'), "{e}");
-    let e = m
-        .check_input(&[0.0, f64::NAN, 2.0])
-        .unwrap_err()
-        .to_string();
+    let e = m.check_input([0.0, f64::NAN, 2.0]).unwrap_err().to_string();
     assert!(e.contains("NaN") && e.contains('1'), "{e}");
-    assert!(m.check_input(&[0.0, 1.0, f64::INFINITY]).is_err());
+    assert!(m.check_input([0.0, 1.0, f64::INFINITY]).is_err());
 }
 
 #[test]
@@ -49,28 +46,45 @@ fn a_batch_is_its_columns() {
     let m = small_mlp();
     let cols = [[0.5, -1.0, 2.0], [1.5, 0.25, -0.75], [0.0, 0.0, 0.0]];
     let x: Vec<f64> = cols.iter().flatten().copied().collect();
-    let batch = m.preactivations_batch(&x, 3).unwrap();
+    let batch = m
+        .preactivations_batch(network::DMatrixView::from_slice(&x, m.input_len(), 3))
+        .unwrap();
     for (c, col) in cols.iter().enumerate() {
-        let one = m.preactivations_batch(col, 1).unwrap();
+        let one = m.preactivations_batch(network::as_column(col)).unwrap();
         for (layer, (b, o)) in batch.iter().zip(&one).enumerate() {
-            let n = o.len();
-            assert_eq!(&b[c * n..(c + 1) * n], &o[..], "layer {layer}, column {c}");
+            assert_eq!(b.column(c), o.column(0), "layer {layer}, column {c}");
         }
     }
-    let e = m.preactivations_batch(&x[..8], 3).unwrap_err().to_string();
-    assert!(e.contains('9') && e.contains('8'), "{e}");
-    assert!(m.preactivations_batch(&[f64::NAN; 3], 1).is_err());
+    // A batch of the wrong height (2 rows for 3 inputs).
+    let e = m
+        .preactivations_batch(network::DMatrixView::from_slice(&x[..8], 2, 4))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains('3') && e.contains('2'), "{e}");
+    // A strided view (every other column of a 3 x 6 matrix) reads its own columns.
+    let wide = network::DMatrix::from_fn(3, 6, |r, c| {
+        if c % 2 == 0 {
+            x[(c / 2) * 3 + r]
+        } else {
+            f64::NAN
+        }
+    });
+    let strided = wide.columns_with_step(0, 3, 1);
+    assert_eq!(m.preactivations_batch(strided).unwrap(), batch);
+    assert!(m
+        .preactivations_batch(network::as_column(&[f64::NAN; 3]))
+        .is_err());
 }
 
 #[test]
 fn predict_and_argmax_take_the_first_largest() {
-    assert_eq!(argmax(&[1.0, 3.0, 3.0, 2.0]), 1);
-    assert_eq!(argmax(&[5.0, 3.0]), 0);
-    assert_eq!(argmax(&[-1.0, -2.0, 0.5]), 2);
-    assert_eq!(argmax(&[]), 0);
+    assert_eq!(argmax([1.0, 3.0, 3.0, 2.0]), 1);
+    assert_eq!(argmax([5.0, 3.0]), 0);
+    assert_eq!(argmax([-1.0, -2.0, 0.5]), 2);
+    assert_eq!(argmax([]), 0);
     let m = small_mlp();
     for x in [[0.5, -1.0, 2.0], [3.0, 1.0, -2.0], [-1.0, 4.0, 0.0]] {
-        assert_eq!(m.predict(&x).unwrap(), argmax(&m.forward(&x).unwrap()));
+        assert_eq!(m.predict(x).unwrap(), argmax(m.forward(x).unwrap()));
     }
     // A model whose output is a fixed permutation of its input: class = argmax of x.
     let id = Model::new(
@@ -83,8 +97,8 @@ fn predict_and_argmax_take_the_first_largest() {
         }],
     )
     .unwrap();
-    assert_eq!(id.predict(&[0.0, 0.0, 1.0]).unwrap(), 2);
-    assert_eq!(id.predict(&[0.0, 1.0, 0.0]).unwrap(), 1);
+    assert_eq!(id.predict([0.0, 0.0, 1.0]).unwrap(), 2);
+    assert_eq!(id.predict([0.0, 1.0, 0.0]).unwrap(), 1);
 }
 
 #[test]

@@ -37,7 +37,7 @@ fn exact_forward_equals_f64_where_f64_is_exact() {
                 .map(|_| (rng.random_range(-8.0..8.0f64)).round() / 8.0)
                 .collect();
             let exact = preactivations_exact(&m, &x).unwrap();
-            let float = m.preactivations_batch(&x, 1).unwrap();
+            let float = m.preactivations_batch(network::as_column(&x)).unwrap();
             assert_eq!(exact.len(), float.len());
             let mut negative = 0;
             for (e, f) in exact.iter().zip(&float) {
@@ -73,8 +73,8 @@ fn exact_arithmetic_orders_and_rounds() {
         .init(Init::Paper, 9)
         .unwrap();
     let x = [0.3, -0.7, 0.11, 0.05];
-    let exact = preactivations_exact(&m, &x).unwrap();
-    let float = m.preactivations_batch(&x, 1).unwrap();
+    let exact = preactivations_exact(&m, x).unwrap();
+    let float = m.preactivations_batch(network::as_column(&x)).unwrap();
     for (e, f) in exact.iter().zip(&float) {
         for (a, b) in e.iter().zip(f) {
             assert!((a.to_f64() - b).abs() <= 1e-12 * b.abs().max(1.0));

@@ -47,7 +47,7 @@ fn the_readme_example_loads() {
     assert_eq!(m.output_len(), 2);
     // Hand computation: h = relu(W1 x + b1), out = W2 h + b2 at x = (1, 0, 0, 0).
     // W1 x + b1 = (0.2, 0.7, 1.2); out = (0.2 - 0.7 + 0.6, -0.1 + 0.175 + 1.2 + 0.1).
-    let out = m.forward(&[1.0, 0.0, 0.0, 0.0]).unwrap();
+    let out = m.forward([1.0, 0.0, 0.0, 0.0]).unwrap();
     assert!(
         (out[0] - 0.1).abs() < 1e-12 && (out[1] - 1.375).abs() < 1e-12,
         "{out:?}"
@@ -66,8 +66,8 @@ fn conv_bias_is_broadcast_and_flatten_is_channel_major() {
                  {"type": "relu"}, {"type": "flatten"},
                  {"type": "dense", "weight": [[1,0,0,0,0,0,0,0],[0,0,0,0,1,0,0,0]], "bias": [0, 0]}]}"#;
     let (m, _) = model_from_json(text, "inline").unwrap();
-    let out = m.forward(&[1.0, 2.0, 3.0, 4.0]).unwrap();
-    assert_eq!(out, vec![11.0, 22.0]);
+    let out = m.forward([1.0, 2.0, 3.0, 4.0]).unwrap();
+    assert_eq!(out.as_slice(), [11.0, 22.0]);
     assert_eq!(
         m.affine()[0].bias,
         vec![10.0, 10.0, 10.0, 10.0, 20.0, 20.0, 20.0, 20.0]
@@ -78,12 +78,12 @@ fn conv_bias_is_broadcast_and_flatten_is_channel_major() {
 fn forward_checks_its_input() {
     let m: Model = load_model(valid_small()).unwrap();
     assert!(m
-        .forward(&[1.0, 2.0])
+        .forward([1.0, 2.0])
         .unwrap_err()
         .to_string()
         .contains("expects 4 values"));
     assert!(m
-        .forward(&[1.0, f64::NAN, 0.0, 0.0])
+        .forward([1.0, f64::NAN, 0.0, 0.0])
         .unwrap_err()
         .to_string()
         .contains("non-finite"));

@@ -26,7 +26,7 @@ fn the_gradient_matches_finite_differences() {
         for _ in 0..20 {
             let x: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
             let c: Vec<f64> = (0..m).map(|_| rng.random_range(-1.0..1.0)).collect();
-            let pre = model.preactivations_batch(&x, 1).unwrap();
+            let pre = model.preactivations_batch(network::as_column(&x)).unwrap();
             if pre[..pre.len() - 1]
                 .iter()
                 .flatten()
@@ -36,14 +36,14 @@ fn the_gradient_matches_finite_differences() {
             }
             let (v, g) = value_and_gradient(&model, &x, &c).unwrap();
             assert_eq!(g, gradient_at(&model, &pre, &c));
-            assert!((v - dot(&c, pre.last().unwrap())).abs() <= 1e-12 * (1.0 + v.abs()));
+            assert!((v - dot(&c, pre.last().unwrap().as_slice())).abs() <= 1e-12 * (1.0 + v.abs()));
             let h = 1e-6;
             for i in 0..n {
                 let (mut xp, mut xm) = (x.clone(), x.clone());
                 xp[i] += h;
                 xm[i] -= h;
-                let fp = dot(&c, &model.forward(&xp).unwrap());
-                let fm = dot(&c, &model.forward(&xm).unwrap());
+                let fp = dot(&c, model.forward(&xp).unwrap());
+                let fm = dot(&c, model.forward(&xm).unwrap());
                 let fd = (fp - fm) / (2.0 * h);
                 assert!(
                     (fd - g[i]).abs() <= 1e-5 * g[i].abs().max(1.0),
@@ -81,15 +81,15 @@ fn an_inactive_unit_passes_no_gradient() {
     )
     .unwrap();
     assert_eq!(
-        value_and_gradient(&model, &[-1.0], &[1.0]).unwrap(),
-        (0.5, vec![0.0])
+        value_and_gradient(&model, [-1.0], [1.0]).unwrap(),
+        (0.5, network::DVector::from_vec(vec![0.0]))
     );
     assert_eq!(
-        value_and_gradient(&model, &[0.0], &[1.0]).unwrap(),
-        (0.5, vec![0.0])
+        value_and_gradient(&model, [0.0], [1.0]).unwrap(),
+        (0.5, network::DVector::from_vec(vec![0.0]))
     );
     assert_eq!(
-        value_and_gradient(&model, &[2.0], &[2.0]).unwrap(),
-        (13.0, vec![6.0])
+        value_and_gradient(&model, [2.0], [2.0]).unwrap(),
+        (13.0, network::DVector::from_vec(vec![6.0]))
     );
 }

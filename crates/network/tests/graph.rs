@@ -329,9 +329,9 @@ fn version_2_round_trips() {
     let x = [0.1, -0.2, 0.3];
     let c = [1.0, -1.0];
     assert_eq!(
-        objective_exact(&back, &x, &c)
+        objective_exact(&back, x, c)
             .unwrap()
-            .cmp(&objective_exact(&m, &x, &c).unwrap()),
+            .cmp(&objective_exact(&m, x, c).unwrap()),
         std::cmp::Ordering::Equal
     );
     let chain = network::Architecture::mlp(&[3, 4, 2])

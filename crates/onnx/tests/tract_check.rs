@@ -66,7 +66,7 @@ fn magnitude(model: &Model, x: &[f64]) -> Vec<f64> {
         })
         .unwrap();
     let ax: Vec<f64> = x.iter().map(|v| v.abs()).collect();
-    abs.forward(&ax).unwrap()
+    abs.forward(&ax).unwrap().as_slice().to_vec()
 }
 
 fn check_file(path: &Path, cases: usize, seed: u64) {

@@ -39,10 +39,12 @@ fn main() {
     )
     .unwrap();
     let xs: Vec<f64> = (0..batch)
-        .flat_map(|i| train_set.example(i).0.to_vec())
+        .flat_map(|i| train_set.example(i).0.as_slice().to_vec())
         .collect();
     let ys: Vec<usize> = (0..batch).map(|i| train_set.labels[i]).collect();
-    let x = net.batch(&xs, 784).unwrap();
+    let x = net
+        .batch(network::DMatrixView::from_slice(&xs, 784, xs.len() / 784))
+        .unwrap();
     println!(
         "paper MNIST conv net, batch {batch}, f32, CPU ({} threads), {reps} reps after one warm-up",
         rayon_threads()

@@ -48,10 +48,10 @@ pub fn evaluate(
         let mut ys = Vec::with_capacity(chunk.len());
         for &i in chunk {
             let (x, y) = data.get(i)?;
-            xs.extend_from_slice(x);
+            xs.extend_from_slice(x.as_slice());
             ys.push(y);
         }
-        let x = net.batch(&xs, d)?;
+        let x = net.batch(network::DMatrixView::from_slice(&xs, d, xs.len() / d))?;
         clean += errors(net, &x, &ys)?;
         f += errors(net, &fgsm(net, &x, &ys, eps, clip)?, &ys)?;
         p += errors(

@@ -249,9 +249,13 @@ impl TensorNet {
         Ok(z)
     }
 
-    /// A batch of examples from f64 rows.
-    pub fn batch(&self, rows: &[f64], n: usize) -> Result<Tensor> {
-        let b = rows.len() / n;
-        Ok(Tensor::from_vec(rows.to_vec(), (b, n), &self.device)?.to_dtype(self.dtype)?)
+    /// A batch of examples, one per column of `x` (`input_len x b`, the layout of
+    /// [`network::Model::forward_batch`]), as the tensor `(b, input_len)`.
+    pub fn batch<'a>(&self, x: impl Into<network::DMatrixView<'a, f64>>) -> Result<Tensor> {
+        let x = x.into();
+        let (n, b) = x.shape();
+        // Column-major `n x b` is row-major `(b, n)`: one example per tensor row.
+        let data: Vec<f64> = x.iter().copied().collect();
+        Ok(Tensor::from_vec(data, (b, n), &self.device)?.to_dtype(self.dtype)?)
     }
 }

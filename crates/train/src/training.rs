@@ -137,10 +137,10 @@ pub fn train(
             let mut ys = Vec::with_capacity(chunk.len());
             for &i in chunk {
                 let (x, y) = data.example(i);
-                xs.extend_from_slice(x);
+                xs.extend_from_slice(x.as_slice());
                 ys.push(y);
             }
-            let x = net.batch(&xs, d)?;
+            let x = net.batch(network::DMatrixView::from_slice(&xs, d, xs.len() / d))?;
             let logits = net.forward(&x)?.to_dtype(DType::F64)?.to_vec2::<f64>()?;
             err += logits
                 .iter()

@@ -45,7 +45,9 @@ fn candle_dual_equals_the_nalgebra_dual() {
             let labels: Vec<usize> = (0..bsz)
                 .map(|b| model.predict(&xs[b * n1..(b + 1) * n1]).unwrap())
                 .collect();
-            let x = net.batch(&xs, n1).unwrap();
+            let x = net
+                .batch(network::DMatrixView::from_slice(&xs, n1, xs.len() / n1))
+                .unwrap();
             let r = (x.ones_like().unwrap() * eps).unwrap();
             let n = model.output_len();
             let c = train::margin_objectives(&labels, n, DType::F64, &dev).unwrap();
@@ -127,16 +129,25 @@ fn robust_loss_gradient_matches_finite_differences() {
     let labels = [0usize, 2];
     let eps = 0.1;
     let net = TensorNet::from_model(&model, DType::F64, &Device::Cpu).unwrap();
-    let x = net.batch(&xs, 3).unwrap();
+    let x = net
+        .batch(network::DMatrixView::from_slice(&xs, 3, xs.len() / 3))
+        .unwrap();
     let (loss, _) = robust_loss(&net, &x, &labels, eps, None).unwrap();
     let grads = loss.backward().unwrap();
     let loss_at = |m: &Model| -> f64 {
         let n = TensorNet::from_model(m, DType::F64, &Device::Cpu).unwrap();
-        robust_loss(&n, &n.batch(&xs, 3).unwrap(), &labels, eps, None)
-            .unwrap()
-            .0
-            .to_scalar::<f64>()
-            .unwrap()
+        robust_loss(
+            &n,
+            &n.batch(network::DMatrixView::from_slice(&xs, 3, xs.len() / 3))
+                .unwrap(),
+            &labels,
+            eps,
+            None,
+        )
+        .unwrap()
+        .0
+        .to_scalar::<f64>()
+        .unwrap()
     };
     let mut checked = 0;
     for (vi, var) in net.vars().iter().enumerate() {

@@ -48,7 +48,13 @@ fn with_k_above_every_count_it_is_the_exact_dual() {
         let net = TensorNet::from_model(model, DType::F64, &dev).unwrap();
         for eps in [0.05, 0.1, 0.25] {
             let (xs, labels) = inputs(model, 3, 10 + mi as u64);
-            let x = net.batch(&xs, model.input_len()).unwrap();
+            let x = net
+                .batch(network::DMatrixView::from_slice(
+                    &xs,
+                    model.input_len(),
+                    xs.len() / model.input_len(),
+                ))
+                .unwrap();
             let r = (x.ones_like().unwrap() * eps).unwrap();
             let c = margin_objectives(&labels, model.output_len(), DType::F64, &dev).unwrap();
             let exact = dual_bound(&net, &x, &r, &c).unwrap();
@@ -97,7 +103,9 @@ fn projected_widths_follow_the_cauchy_median_estimator() {
     let net = TensorNet::from_model(&model, DType::F64, &dev).unwrap();
     let bsz = 32;
     let (xs, labels) = inputs(&model, bsz, 7);
-    let x = net.batch(&xs, 200).unwrap();
+    let x = net
+        .batch(network::DMatrixView::from_slice(&xs, 200, xs.len() / 200))
+        .unwrap();
     let r = (x.ones_like().unwrap() * 0.05).unwrap();
     let c = margin_objectives(&labels, 10, DType::F64, &dev).unwrap();
     let exact = dual_bound(&net, &x, &r, &c).unwrap();
@@ -152,7 +160,9 @@ fn projected_loss_has_a_finite_gradient_for_every_weight() {
     .unwrap();
     let net = TensorNet::from_model(&model, DType::F32, &Device::Cpu).unwrap();
     let (xs, labels) = inputs(&model, 5, 3);
-    let x = net.batch(&xs, 64).unwrap();
+    let x = net
+        .batch(network::DMatrixView::from_slice(&xs, 64, xs.len() / 64))
+        .unwrap();
     let (loss, j) =
         train::robust_loss(&net, &x, &labels, 0.1, Some(Projection { k: 5, seed: 2 })).unwrap();
     assert_eq!(j.dims(), &[5, 3]);

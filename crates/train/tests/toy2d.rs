@@ -73,7 +73,9 @@ fn robust_training_reaches_robust_error_zero_and_pgd_never_beats_a_certificate()
     // margin is at least the certified bound.
     let xs: Vec<f64> = data.images.clone();
     let f64net = TensorNet::from_model(&trained, DType::F64, &Device::Cpu).unwrap();
-    let xt = f64net.batch(&xs, 2).unwrap();
+    let xt = f64net
+        .batch(network::DMatrixView::from_slice(&xs, 2, xs.len() / 2))
+        .unwrap();
     let adv = pgd(&f64net, &xt, &data.labels, &PgdConfig::new(0.08, None, 1)).unwrap();
     let adv = adv.to_vec2::<f64>().unwrap();
     for (i, a) in adv.iter().enumerate() {

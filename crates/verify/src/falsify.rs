@@ -15,10 +15,15 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use vnnlib::OutputConstraint;
 
-/// True when `x` reaches every constraint of `conj`, in exact arithmetic.
-pub fn confirms(model: &Model, x: &[f64], conj: &[OutputConstraint]) -> network::Result<bool> {
+/// True when `x` (one entry per input) reaches every constraint of `conj`, in exact
+/// arithmetic.
+pub fn confirms(
+    model: &Model,
+    x: impl network::AsVector,
+    conj: &[OutputConstraint],
+) -> network::Result<bool> {
     for k in conj {
-        let v = objective_exact(model, x, &k.coef)?;
+        let v = objective_exact(model, &x, &k.coef)?;
         match v.cmp_f64(k.rhs_lo) {
             Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal) => {}
             _ => return Ok(false),
@@ -35,17 +40,17 @@ fn violation(
     conj: &[OutputConstraint],
 ) -> network::Result<(f64, Vec<f64>)> {
     // One forward pass; the backward pass of the largest term only.
-    let z = model.preactivations_batch(x, 1)?;
+    let z = model.preactivations_batch(network::as_column(x))?;
     let y = z.last().expect("one affine layer");
     let mut best: Option<(f64, &OutputConstraint)> = None;
     for k in conj {
-        let d = dot(&k.coef, y) - k.rhs_lo;
+        let d = dot(&k.coef, y.as_slice()) - k.rhs_lo;
         if best.is_none_or(|(b, _)| d > b) {
             best = Some((d, k));
         }
     }
     Ok(match best {
-        Some((d, k)) => (d, gradient(model, &z, &k.coef)),
+        Some((d, k)) => (d, gradient(model, &z, &k.coef).data.into()),
         None => (f64::NEG_INFINITY, vec![0.0; x.len()]),
     })
 }

@@ -31,6 +31,7 @@ pub mod error;
 pub mod falsify;
 pub mod suite;
 
+use network::DVector;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -153,10 +154,12 @@ pub struct Witness {
     /// Which case (input box) and conjunction it reaches.
     pub case: usize,
     pub conjunction: usize,
-    /// The input (inside the file's exact box).
-    pub x: Vec<f64>,
-    /// `f(x)` in f64 (the exact values confirmed every constraint).
-    pub y: Vec<f64>,
+    /// The input (inside the file's exact box), one entry per `X_i`.
+    #[serde(serialize_with = "network::vector::serialize_vector")]
+    pub x: DVector<f64>,
+    /// `f(x)` in f64 (the exact values confirmed every constraint), one per `Y_j`.
+    #[serde(serialize_with = "network::vector::serialize_vector")]
+    pub y: DVector<f64>,
     /// For each constraint of the conjunction: its position in the file, `c . f(x)`
     /// (nearest f64 of the exact value) and the right-hand side it is below.
     pub constraints: Vec<WitnessConstraint>,
@@ -228,6 +231,13 @@ struct Rows {
     /// The first `single` rows are the constraints themselves (the split heuristic
     /// follows one of them; the sum's direction splits worse).
     single: usize,
+}
+
+impl Rows {
+    /// The rows as the objective matrix `C` (`rows x n_out`).
+    fn matrix(&self) -> network::DMatrix<f64> {
+        network::DMatrix::from_row_slice(self.rhs_hi.len(), self.n_out, &self.c)
+    }
 }
 
 /// Pairwise combination rows per conjunction at most.
@@ -328,7 +338,7 @@ fn witness(
     Ok(Witness {
         case,
         conjunction,
-        x,
+        x: x.into(),
         y,
         constraints,
     })
@@ -391,7 +401,12 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
             }
             todo.push((ci, di));
             let b = &case.input;
-            if let Some((lo, hi)) = inner(&b.lower, &b.upper, &b.inner_lower, &b.inner_upper) {
+            if let Some((lo, hi)) = inner(
+                b.lower.as_slice(),
+                b.upper.as_slice(),
+                b.inner_lower.as_slice(),
+                b.inner_upper.as_slice(),
+            ) {
                 let mut rng =
                     ChaCha8Rng::seed_from_u64(opts.seed ^ ((ci as u64) << 32 | di as u64));
                 let (x, n) = falsify(model, &lo, &hi, conj, &opts.falsify, &mut rng)?;
@@ -422,6 +437,7 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
         let conj = &case.unsafe_region[di];
         let rs = rows(conj, model.output_len());
         let c = &rs.c;
+        let cm = rs.matrix();
         let root = InputDomain::from_box(&case.input.lower, &case.input.upper)?;
         let mut root_bounds: Vec<RootBound> = conj
             .iter()
@@ -457,9 +473,9 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
                             lb
                         }
                     };
-                    bound_given(model, &root, lb, c, m, &opts.alpha)?
+                    bound_given(model, &root, lb, &cm, m, &opts.alpha)?
                 }
-                _ => bound_with_method(model, &root, c, m, &opts.alpha)?,
+                _ => bound_with_method(model, &root, &cm, m, &opts.alpha)?,
             };
             boxes += 1;
             for (rb, v) in root_bounds.iter_mut().zip(&b.values) {
@@ -468,7 +484,7 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
             for (bst, v) in best.iter_mut().zip(&b.values) {
                 *bst = bst.max(*v);
             }
-            if excludes(&b.values, &rs) {
+            if excludes(b.values.as_slice(), &rs) {
                 method = Some(m.name().to_string());
                 break;
             }
@@ -543,7 +559,14 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
                         time_limit: Some(left()),
                         ..Default::default()
                     };
-                    let e = lp::solve_verified(&lp19, row, solver, &lp_opts, false, &verify_opts)?;
+                    let e = lp::solve_verified(
+                        &lp19,
+                        network::as_row(row),
+                        solver,
+                        &lp_opts,
+                        false,
+                        &verify_opts,
+                    )?;
                     // The LP's optimum is at least the ladder's best proven bound.
                     values.push(e[0].proven_lower.max(best[k]));
                 }
@@ -699,7 +722,7 @@ fn candidate_dims(
             }
         })
         .collect();
-    Ok(([pick(&coef), pick(&grad)], x_star))
+    Ok(([pick(coef.as_slice()), pick(grad.as_slice())], x_star))
 }
 
 /// A box bounded by CROWN (with the bounds of the box it was split from).
@@ -739,8 +762,8 @@ fn bound_box(
     let d = InputDomain::from_box(&lo, &hi)?;
     let lb =
         split_bounds(model, &d, &[], parent, SplitBounds::Crown)?.expect("no splits: never empty");
-    let bound = bound_given(model, &d, lb, &rows.c, Method::Crown, &opts.alpha)?;
-    if excludes(&bound.values, rows) {
+    let bound = bound_given(model, &d, lb, &rows.matrix(), Method::Crown, &opts.alpha)?;
+    if excludes(bound.values.as_slice(), rows) {
         return Ok((Boxed::Excluded, 0));
     }
     let b = &case.input;
@@ -749,14 +772,30 @@ fn bound_box(
         .relu_split_depth
         .is_some_and(|d| depth >= d && (depth - d).is_multiple_of(opts.relu_split_every.max(1)));
     if escalate {
-        match relu_split(model, case, conj, rows, opts, &d, &bound.values, deadline)? {
+        match relu_split(
+            model,
+            case,
+            conj,
+            rows,
+            opts,
+            &d,
+            bound.values.as_slice(),
+            deadline,
+        )? {
             Some(Boxed::Excluded) => return Ok((Boxed::Excluded, 0)),
             Some(Boxed::Reached(x)) => return Ok((Boxed::Reached(x), 0)),
             _ => {}
         }
     }
-    let (dims, x_star) = candidate_dims(model, rows, &bound.values, &bound.bounds, &lo, &hi)?;
-    if let Some((ilo, ihi)) = inner(&lo, &hi, &b.inner_lower, &b.inner_upper) {
+    let (dims, x_star) = candidate_dims(
+        model,
+        rows,
+        bound.values.as_slice(),
+        &bound.bounds,
+        &lo,
+        &hi,
+    )?;
+    if let Some((ilo, ihi)) = inner(&lo, &hi, b.inner_lower.as_slice(), b.inner_upper.as_slice()) {
         let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ (depth as u64) ^ lo[0].to_bits());
         // PGD from the corner where CROWN's linear lower bound is smallest.
         let (x, k) = falsify_from(
@@ -897,7 +936,12 @@ fn split(
         max_corner_dims: 0,
         restarts_per_batch: 0,
     };
-    let whole = inner(&b.lower, &b.upper, &b.inner_lower, &b.inner_upper);
+    let whole = inner(
+        b.lower.as_slice(),
+        b.upper.as_slice(),
+        b.inner_lower.as_slice(),
+        b.inner_upper.as_slice(),
+    );
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed.wrapping_add(0x5eed));
     let (root, k) = bound_box(
         model,
@@ -905,8 +949,8 @@ fn split(
         conj,
         rows,
         opts,
-        b.lower.clone(),
-        b.upper.clone(),
+        b.lower.as_slice().to_vec(),
+        b.upper.as_slice().to_vec(),
         0,
         None,
         &quick,

@@ -45,7 +45,7 @@ fn check(bench: &str, onnx: &str, vnnlib: &str) -> verify::Report {
         for i in 0..w.x.len() {
             assert!(w.x[i] >= case.input.inner_lower[i] && w.x[i] <= case.input.inner_upper[i]);
         }
-        assert!(confirms(&model, &w.x, &case.unsafe_region[w.conjunction]).unwrap());
+        assert!(confirms(&model, w.x.as_slice(), &case.unsafe_region[w.conjunction]).unwrap());
         assert_eq!(w.y, model.forward(&w.x).unwrap());
     }
     r
@@ -108,7 +108,7 @@ fn the_boundary_is_reached_and_just_below_it_is_not() {
     // min f = 0 is in the closed region Y_0 <= 0: sat at x = 0.
     let r = run(&m, &format!("{head}(assert (<= Y_0 0))"));
     assert_eq!(r.verdict, Verdict::Sat);
-    assert_eq!(r.witness.unwrap().x, vec![0.0]);
+    assert_eq!(r.witness.unwrap().x.as_slice(), [0.0]);
     // Y_0 <= -1e-300 is out of reach: unsat, proven on the whole box.
     let r = run(&m, &format!("{head}(assert (<= Y_0 -0.000000000001))"));
     assert_eq!(r.verdict, Verdict::Unsat);
@@ -117,7 +117,7 @@ fn the_boundary_is_reached_and_just_below_it_is_not() {
     // Y_0 >= 1 reached at the other corner.
     let r = run(&m, &format!("{head}(assert (>= Y_0 1))"));
     assert_eq!(r.verdict, Verdict::Sat);
-    assert_eq!(r.witness.unwrap().x, vec![1.0]);
+    assert_eq!(r.witness.unwrap().x.as_slice(), [1.0]);
 }
 
 #[test]
@@ -180,9 +180,16 @@ fn relu_case() -> (Model, f64, f64, &'static str) {
         .unwrap();
     let n = 200_000;
     let xs: Vec<f64> = (0..=n).map(|i| -1.0 + 2.0 * i as f64 / n as f64).collect();
-    let ys = m.forward_batch(&xs, xs.len()).unwrap();
+    let ys = m
+        .forward_batch(network::DMatrixView::from_slice(
+            &xs,
+            m.input_len(),
+            xs.len(),
+        ))
+        .unwrap();
     let min = ys.iter().cloned().fold(f64::INFINITY, f64::min);
     let lipschitz = ys
+        .as_slice()
         .windows(2)
         .map(|w| (w[1] - w[0]).abs())
         .fold(0.0, f64::max)
@@ -325,7 +332,7 @@ fn the_sum_of_a_conjunctions_constraints_excludes_it_when_no_single_one_does() {
     let text = "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(declare-const Y_1 Real)\n(assert (>= X_0 -1))\n(assert (<= X_0 1))\n(assert (<= Y_0 0))\n(assert (<= Y_1 0))";
     let r = run(&m, text);
     assert_eq!(r.verdict, Verdict::Sat, "{r:?}");
-    assert_eq!(r.witness.unwrap().x, vec![0.0]);
+    assert_eq!(r.witness.unwrap().x.as_slice(), [0.0]);
 }
 
 #[test]
@@ -390,13 +397,13 @@ fn relu_branch_and_bound_decides_the_whole_box() {
 /// The proven lower bounds of `min Y_0` on `[-1, 1]^2` by alpha, LP-last and LP-all.
 fn ladder_values(m: &Model) -> (f64, f64, f64) {
     use dual::{bound_given, method_bounds, AlphaOptions, InputDomain, Method};
-    let root = InputDomain::from_box(&[-1.0, -1.0], &[1.0, 1.0]).unwrap();
+    let root = InputDomain::from_box([-1.0, -1.0], [1.0, 1.0]).unwrap();
     let crown = method_bounds(m, &root, Method::Crown).unwrap();
     let alpha = bound_given(
         m,
         &root,
         crown.clone(),
-        &[1.0],
+        network::as_row(&[1.0]),
         Method::Alpha,
         &AlphaOptions::default(),
     )
@@ -407,7 +414,7 @@ fn ladder_values(m: &Model) -> (f64, f64, f64) {
         let opts = lp::LpOptions::default();
         let e = lp::solve_verified(
             &lp19,
-            &[1.0],
+            network::as_row(&[1.0]),
             lp::Solver::preferred(),
             &opts,
             false,

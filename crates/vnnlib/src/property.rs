@@ -2,6 +2,7 @@
 //! disjunctive normal form, and each disjunct split into an input box and a conjunction
 //! of output constraints.
 
+use nalgebra::DVector;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
@@ -20,10 +21,14 @@ const MAX_DISJUNCTS: usize = 1_000_000;
 /// doubles.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputBox {
-    pub lower: Vec<f64>,
-    pub upper: Vec<f64>,
-    pub inner_lower: Vec<f64>,
-    pub inner_upper: Vec<f64>,
+    /// Lower corner (one entry per `X_i`), rounded down.
+    pub lower: DVector<f64>,
+    /// Upper corner, rounded up.
+    pub upper: DVector<f64>,
+    /// Lower corner of the inner box, rounded up.
+    pub inner_lower: DVector<f64>,
+    /// Upper corner of the inner box, rounded down.
+    pub inner_upper: DVector<f64>,
 }
 
 impl InputBox {
@@ -39,8 +44,8 @@ impl InputBox {
 /// `coef . y <= rhs_lo` with `y` exact.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutputConstraint {
-    /// One coefficient per output (exact: the file's coefficients are doubles).
-    pub coef: Vec<f64>,
+    /// One coefficient per output `Y_j` (exact: the file's coefficients are doubles).
+    pub coef: DVector<f64>,
     pub rhs_lo: f64,
     pub rhs_hi: f64,
     /// Where the atom is in the file.
@@ -519,7 +524,7 @@ pub fn parse_property(text: &str, name: &str) -> Result<Property> {
                         .enclosure()
                         .ok_or_else(|| p.dialect(pos, "a constant beyond the f64 range"))?;
                     outs.push(OutputConstraint {
-                        coef,
+                        coef: coef.into(),
                         rhs_lo,
                         rhs_hi,
                         line: a.line,
@@ -553,10 +558,10 @@ pub fn parse_property(text: &str, name: &str) -> Result<Property> {
             .map(|v| v.to_bits())
             .collect();
         let input = InputBox {
-            lower,
-            upper,
-            inner_lower: lo_in,
-            inner_upper: hi_in,
+            lower: lower.into(),
+            upper: upper.into(),
+            inner_lower: lo_in.into(),
+            inner_upper: hi_in.into(),
         };
         match case_of.get(&key) {
             Some(&k) => cases[k].unsafe_region.push(outs),

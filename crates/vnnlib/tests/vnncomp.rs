@@ -54,7 +54,7 @@ fn property_1_is_one_box_and_one_output_bound() {
     assert_eq!(c.unsafe_region.len(), 1);
     let k = &c.unsafe_region[0];
     assert_eq!(k.len(), 1);
-    assert_eq!(k[0].coef, vec![-1.0, 0.0, 0.0, 0.0, 0.0]);
+    assert_eq!(k[0].coef.as_slice(), vec![-1.0, 0.0, 0.0, 0.0, 0.0]);
     assert!(encloses("-3.991125645861615", k[0].rhs_lo, k[0].rhs_hi));
     assert_eq!(k[0].line, 36, "the atom (>= Y_0 ...) is on line 36");
 }
@@ -72,7 +72,7 @@ fn property_6_is_a_union_of_two_boxes_with_four_unsafe_conjunctions_each() {
             let mut want = vec![0.0; 5];
             want[t + 1] = 1.0;
             want[0] = -1.0;
-            assert_eq!(conj[0].coef, want);
+            assert_eq!(conj[0].coef.as_slice(), want);
             assert_eq!((conj[0].rhs_lo, conj[0].rhs_hi), (0.0, 0.0));
         }
     }
@@ -95,7 +95,7 @@ fn the_test_instances_parse_including_boxes_inside_the_or() {
         (p.cases[0].input.lower[0], p.cases[0].input.upper[0]),
         (-1.0, 1.0)
     );
-    assert_eq!(p.cases[0].unsafe_region[0][0].coef, vec![-1.0]);
+    assert_eq!(p.cases[0].unsafe_region[0][0].coef.as_slice(), vec![-1.0]);
     assert_eq!(p.cases[0].unsafe_region[0][0].rhs_hi, -100.0);
     for f in ["test_nano", "test_small", "test_prop"] {
         read_property(testdata(&format!("test/{f}.vnnlib"))).unwrap();
@@ -133,7 +133,7 @@ fn variations_of_the_dialect_parse() {
     assert!(u <= 5.8e-05f64.next_up());
     // Y_0 + 2 Y_1 - 1.5 <= Y_1 - Y_0  ->  2 Y_0 + Y_1 <= 1.5
     let k = &c.unsafe_region[0][0];
-    assert_eq!(k.coef, vec![2.0, 1.0]);
+    assert_eq!(k.coef.as_slice(), vec![2.0, 1.0]);
     assert_eq!((k.rhs_lo, k.rhs_hi), (1.5, 1.5));
     // Bounds given twice keep the tighter one; reversed sides work.
     let p = parse(
@@ -145,7 +145,7 @@ fn variations_of_the_dialect_parse() {
         (p.cases[0].input.lower[0], p.cases[0].input.upper[0]),
         (-1.0, 1.0)
     );
-    assert_eq!(p.cases[0].unsafe_region[0][0].coef, vec![1.0]);
+    assert_eq!(p.cases[0].unsafe_region[0][0].coef.as_slice(), vec![1.0]);
     // A false constant atom removes its disjunct; a true one drops out.
     let p = parse(
         "(declare-const X_0 Real)(declare-const Y_0 Real)(assert (<= X_0 1))(assert (>= X_0 0))\
@@ -153,7 +153,7 @@ fn variations_of_the_dialect_parse() {
     )
     .unwrap();
     assert_eq!(p.cases[0].unsafe_region.len(), 1);
-    assert_eq!(p.cases[0].unsafe_region[0][0].coef, vec![-1.0]);
+    assert_eq!(p.cases[0].unsafe_region[0][0].coef.as_slice(), vec![-1.0]);
 }
 
 #[test]

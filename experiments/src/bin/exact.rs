@@ -125,7 +125,7 @@ fn main() -> Result<()> {
             .par_iter()
             .map(|&i| {
                 let (x, label) = test.get(i)?;
-                let r = decide_digit(&opts, mi, model, i, x, label);
+                let r = decide_digit(&opts, mi, model, i, x.as_slice(), label);
                 pb.inc(1);
                 r
             })

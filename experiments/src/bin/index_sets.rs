@@ -111,11 +111,11 @@ fn main() -> Result<()> {
                 let b = algorithm1(model, &dom)?;
                 let ms = t.elapsed().as_secs_f64() * 1e3;
                 let mut rng = ChaCha8Rng::seed_from_u64(a.seed ^ ((mi as u64) << 40) ^ i as u64);
-                let pts = experiments::ball_samples(x, a.eps, 20, &mut rng);
-                let pre = model.preactivations_batch(&pts, 20)?;
+                let pts = experiments::ball_samples(x.as_slice(), a.eps, 20, &mut rng);
+                let pre = model.preactivations_batch(network::DMatrixView::from_slice(&pts, model.input_len(), 20))?;
                 for (layer, (z, (lo, hi))) in pre.iter().zip(b.lower.iter().zip(&b.upper)).enumerate() {
                     let n = lo.len();
-                    for col in z.chunks(n) {
+                    for col in z.as_slice().chunks(n) {
                         for (k, v) in col.iter().enumerate() {
                             let tol = experiments::tol(experiments::SAMPLE_TOL, *v);
                             if !(experiments::le(lo[k] - tol, *v) && experiments::le(*v, hi[k] + tol)) {

@@ -103,12 +103,16 @@ fn main() -> Result<()> {
         let seed = a.seed + i;
         let model = Architecture::mlp(&[2, 100, 100, 100, 100, 2]).init(Init::Paper, seed)?;
         let x = [rng.random::<f64>(), rng.random::<f64>()];
-        let dom = InputDomain::new(&x, a.eps, None)?;
+        let dom = InputDomain::new(x, a.eps, None)?;
         // True range: a dense grid of the ball.
         let t = Instant::now();
         let g = a.grid;
         let pts = experiments::ball_grid(x, a.eps, g);
-        let f = model.forward_batch(&pts, g * g)?;
+        let f = model.forward_batch(network::DMatrixView::from_slice(
+            &pts,
+            model.input_len(),
+            g * g,
+        ))?;
         let t_true = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();
         let ib = interval_bounds(&model, &dom)?;
@@ -118,12 +122,21 @@ fn main() -> Result<()> {
         let t_dual = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();
         let lp19 = Lp19::new(&model, &dom, &ab)?;
-        let cs = [1.0, 0.0, -1.0, 0.0, 0.0, 1.0, 0.0, -1.0];
+        let cs =
+            network::DMatrix::from_row_slice(4, 2, &[1.0, 0.0, -1.0, 0.0, 0.0, 1.0, 0.0, -1.0]);
         let sols = experiments::solve_verified(&lp19, &cs, solver)?;
         let t_lp = t.elapsed().as_secs_f64() * 1e3;
         for k in 0..2 {
-            let tmin = f.chunks(2).map(|o| o[k]).fold(f64::INFINITY, f64::min);
-            let tmax = f.chunks(2).map(|o| o[k]).fold(f64::NEG_INFINITY, f64::max);
+            let tmin = f
+                .as_slice()
+                .chunks(2)
+                .map(|o| o[k])
+                .fold(f64::INFINITY, f64::min);
+            let tmax = f
+                .as_slice()
+                .chunks(2)
+                .map(|o| o[k])
+                .fold(f64::NEG_INFINITY, f64::max);
             let lp = (
                 sols[2 * k].value().expect("an optimum"),
                 -sols[2 * k + 1].value().expect("an optimum"),

@@ -177,7 +177,12 @@ fn subjects(a: &Args) -> Result<Vec<Subject>> {
             .map(|&i| {
                 let (x, y) = test.get(i)?;
                 let class = if by_label { y } else { m.predict(x)? };
-                Ok((format!("mnist-test[{i}]"), x.to_vec(), class, by_label))
+                Ok((
+                    format!("mnist-test[{i}]"),
+                    x.as_slice().to_vec(),
+                    class,
+                    by_label,
+                ))
             })
             .collect()
     };
@@ -261,9 +266,10 @@ fn sampled_min_margin(
 ) -> Result<f64> {
     let n = 200;
     let pts = experiments::ball_samples(x, eps, n, rng);
-    let f = model.forward_batch(&pts, n)?;
+    let f = model.forward_batch(network::DMatrixView::from_slice(&pts, model.input_len(), n))?;
     let k = model.output_len();
-    Ok(f.chunks(k)
+    Ok(f.as_slice()
+        .chunks(k)
         .map(|o| {
             (0..k)
                 .filter(|&t| t != y)
@@ -363,7 +369,7 @@ fn main() -> Result<()> {
                         variant: vi,
                         certified: dual::certifies(&b.values, *class),
                         min_margin,
-                        values: b.values,
+                        values: b.values.as_slice().to_vec(),
                         lp_all: lp_all.as_ref().map(|v| {
                             v.iter()
                                 .map(|e| e.as_ref().map_or(0.0, |e| e.proven_lower))

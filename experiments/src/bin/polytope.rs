@@ -105,7 +105,8 @@ fn main() -> Result<()> {
     let solver = experiments::SolverArg::resolve(a.solver)?;
     let out = experiments::Outputs::new(&a.out_dir, "polytope")?;
     let dirs = experiments::directions(a.directions);
-    let cs: Vec<f64> = dirs.iter().flat_map(|d| [d.0, d.1]).collect();
+    let cs =
+        network::DMatrix::from_row_iterator(dirs.len(), 2, dirs.iter().flat_map(|d| [d.0, d.1]));
     let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
     let pb = experiments::progress(a.nets * eps.len() as u64, "polytope");
     let mut panels = Vec::new();
@@ -114,10 +115,14 @@ fn main() -> Result<()> {
         let model = Architecture::mlp(&[2, 100, 100, 100, 100, 2]).init(Init::Paper, seed)?;
         let x = [rng.random::<f64>(), rng.random::<f64>()];
         for &e in &eps {
-            let dom = InputDomain::new(&x, e, None)?;
+            let dom = InputDomain::new(x, e, None)?;
             let g = a.grid;
             let pts = experiments::ball_grid(x, e, g);
-            let f = model.forward_batch(&pts, g * g)?;
+            let f = model.forward_batch(network::DMatrixView::from_slice(
+                &pts,
+                model.input_len(),
+                g * g,
+            ))?;
             let ab = algorithm1(&model, &dom)?;
             let t = Instant::now();
             let j = dual_objective(&model, &dom, &ab, &cs, &AlphaRule::Paper)?.values;
@@ -151,7 +156,7 @@ fn main() -> Result<()> {
                 x,
                 points,
                 lp: lpv,
-                dual: j,
+                dual: j.as_slice().to_vec(),
                 dirs: dirs.clone(),
                 interval: [(il[0], iu[0]), (il[1], iu[1])],
                 status: sols.iter().map(|s| s.status()).collect(),

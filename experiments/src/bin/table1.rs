@@ -157,10 +157,10 @@ fn attack(
             let mut ys = Vec::with_capacity(chunk.len());
             for &i in chunk {
                 let (x, y) = test.get(i)?;
-                xs.extend_from_slice(x);
+                xs.extend_from_slice(x.as_slice());
                 ys.push(y);
             }
-            let x = net.batch(&xs, d)?;
+            let x = net.batch(network::DMatrixView::from_slice(&xs, d, xs.len() / d))?;
             let f = fgsm(net, &x, &ys, a.eps, clip)?;
             let p = pgd(
                 net,
@@ -179,8 +179,9 @@ fn attack(
                 let wrong = |pt: &[f64]| -> Result<bool> { Ok(argmax(&model.forward(pt)?) != y) };
                 let fp = exact::pgd::into_inner_box(&dom, &fr[j]);
                 let pp = exact::pgd::into_inner_box(&dom, &pr[j]);
-                let (fw, pw) = (wrong(&fp)?, wrong(&pp)?);
-                out.push((model.predict(x)? != y, fw, pw, if pw { pp } else { fp }));
+                let (fw, pw) = (wrong(fp.as_slice())?, wrong(pp.as_slice())?);
+                let worst = if pw { pp } else { fp };
+                out.push((model.predict(x)? != y, fw, pw, worst.as_slice().to_vec()));
             }
             pb.inc(chunk.len() as u64);
             Ok(out)
@@ -296,7 +297,7 @@ fn main() -> Result<()> {
                 .par_iter()
                 .map(|&i| {
                     let (x, label) = test.get(i)?;
-                    let r = decide_digit(&opts, 0, model, i, x, label);
+                    let r = decide_digit(&opts, 0, model, i, x.as_slice(), label);
                     pb.inc(1);
                     r
                 })

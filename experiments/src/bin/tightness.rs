@@ -92,7 +92,7 @@ struct Group {
     eps: f64,
     bounds: LayerBounds,
     unstable: Vec<usize>,
-    j: Vec<f64>,
+    j: network::DVector<f64>,
     dual_ms: f64,
     lp_size: lp::LpSize,
     skipped: Option<String>,
@@ -256,10 +256,11 @@ fn main() -> Result<()> {
                 if failed.load(Ordering::Relaxed) {
                     bail!("stopped after another solve failed");
                 }
-                let cs: Vec<f64> = ts
-                    .iter()
-                    .flat_map(|&t| objective(n_out, gr.label, t))
-                    .collect();
+                let cs = network::DMatrix::from_row_iterator(
+                    ts.len(),
+                    n_out,
+                    ts.iter().flat_map(|&t| objective(n_out, gr.label, t)),
+                );
                 let t = Instant::now();
                 let sols = experiments::solve_verified(&lp19, &cs, solver).map_err(|e| {
                     failed.store(true, Ordering::Relaxed);
@@ -393,7 +394,11 @@ fn sampled_minima(
             ^ ((gr.model as u64) << 48),
     );
     let pts = experiments::ball_samples(x, gr.eps, samples, &mut rng);
-    let pre = model.preactivations_batch(&pts, samples)?;
+    let pre = model.preactivations_batch(network::DMatrixView::from_slice(
+        &pts,
+        model.input_len(),
+        samples,
+    ))?;
     let n_out = model.output_len();
     for (layer, (z, (lo, hi))) in pre
         .iter()
@@ -401,7 +406,7 @@ fn sampled_minima(
         .enumerate()
     {
         let n = lo.len();
-        for (s, col) in z.chunks(n).enumerate() {
+        for (s, col) in z.as_slice().chunks(n).enumerate() {
             for (k, v) in col.iter().enumerate() {
                 let tol = 1e-9 * v.abs().max(1.0);
                 if *v < lo[k] - tol || *v > hi[k] + tol {
@@ -415,7 +420,7 @@ fn sampled_minima(
     }
     let logits = pre.last().expect("a model has an output layer");
     let mut margins = vec![f64::INFINITY; n_out];
-    for f in logits.chunks(n_out) {
+    for f in logits.as_slice().chunks(n_out) {
         for (t, m) in margins.iter_mut().enumerate() {
             if t != y {
                 *m = m.min(f[y] - f[t]);

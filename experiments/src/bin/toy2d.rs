@@ -215,10 +215,11 @@ fn main() -> Result<()> {
         .expect("12 points");
     let (x, label) = data.example(worst.0);
     let x = [x[0], x[1]];
-    let dom = InputDomain::new(&x, a.eps, None)?;
+    let dom = InputDomain::new(x, a.eps, None)?;
     let ab = algorithm1(robust, &dom)?;
     let dirs = experiments::directions(a.directions);
-    let cs: Vec<f64> = dirs.iter().flat_map(|d| [d.0, d.1]).collect();
+    let cs =
+        network::DMatrix::from_row_iterator(dirs.len(), 2, dirs.iter().flat_map(|d| [d.0, d.1]));
     let dual = dual_objective(robust, &dom, &ab, &cs, &AlphaRule::Paper)?.values;
     let sols = experiments::solve_verified(&Lp19::new(robust, &dom, &ab)?, &cs, solver)?;
     let lp: Vec<f64> = sols
@@ -227,7 +228,11 @@ fn main() -> Result<()> {
         .collect();
     let lp_proven: Vec<f64> = sols.iter().map(|s| s.proven_lower).collect();
     let g = a.grid;
-    let f = robust.forward_batch(&experiments::ball_grid(x, a.eps, g), g * g)?;
+    let f = robust.forward_batch(network::DMatrixView::from_slice(
+        &experiments::ball_grid(x, a.eps, g),
+        robust.input_len(),
+        g * g,
+    ))?;
     experiments::check_support_chain(
         &format!("robust model, point {}, eps {}", worst.0, a.eps),
         &dirs,
@@ -247,7 +252,7 @@ fn main() -> Result<()> {
             .collect(),
         dirs,
         lp,
-        dual,
+        dual: dual.as_slice().to_vec(),
         solver: sols
             .iter()
             .map(|s| s.solver_name())
@@ -349,7 +354,11 @@ where
         .flat_map(|p| [((p % n) as f64 + 0.5) * cell, ((p / n) as f64 + 0.5) * cell])
         .collect();
     for (r, area) in runs.iter().zip(root.split_evenly((1, 2))) {
-        let f = r.model.forward_batch(&grid, n * n)?;
+        let f = r.model.forward_batch(network::DMatrixView::from_slice(
+            &grid,
+            r.model.input_len(),
+            n * n,
+        ))?;
         let mut chart = ChartBuilder::on(&area)
             .caption(format!("{} training", r.mode), ("sans-serif", 17))
             .margin(12)

@@ -51,13 +51,13 @@ pub fn sample_points(dom: &InputDomain, n: usize, rng: &mut impl Rng) -> Vec<f64
 pub fn check_inside(
     name: &str,
     b: &LayerBounds,
-    pre: &[Vec<f64>],
+    pre: &[network::DMatrix<f64>],
     npts: usize,
 ) -> Result<(), String> {
     for (layer, (vals, (l, u))) in pre.iter().zip(b.lower.iter().zip(&b.upper)).enumerate() {
         let n = l.len();
         assert_eq!(vals.len(), n * npts);
-        for (p, col) in vals.chunks(n).enumerate() {
+        for (p, col) in vals.as_slice().chunks(n).enumerate() {
             for k in 0..n {
                 let v = col[k];
                 if !(v >= l[k] - tol(l[k]) && v <= u[k] + tol(u[k])) {

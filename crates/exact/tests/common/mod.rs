@@ -17,7 +17,7 @@ pub fn lp_value(model: &Model, dom: &InputDomain, b: &dual::LayerBounds, c: &[f6
     let lp = Lp19::new(model, dom, b).unwrap();
     let e = solve_verified(
         &lp,
-        c,
+        network::as_row(c),
         Solver::Clarabel,
         &LpOptions::default(),
         false,
