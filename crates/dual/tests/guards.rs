@@ -311,6 +311,15 @@ fn objective_matrices_are_checked() {
             matches!(e, DualError::ObjectiveShape { n_out: 2, .. }),
             "{e}"
         );
+        // Every method refuses it the same way.
+        for m in dual::Method::ALL {
+            let e = dual::bound_with_method(&model, &dom, &bad, m, &Default::default())
+                .unwrap_err();
+            assert!(
+                matches!(e, DualError::ObjectiveShape { n_out: 2, .. }),
+                "{m}: {e}"
+            );
+        }
     }
     let last = model.affine().last().unwrap().layer_index;
     assert!(last > 0);

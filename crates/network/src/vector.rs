@@ -116,4 +116,27 @@ mod tests {
         assert_eq!(as_row(&v).shape(), (1, 3));
         assert_eq!(as_row(&v)[(0, 2)], 4.0);
     }
+
+    #[derive(serde::Serialize)]
+    struct Row {
+        #[serde(serialize_with = "serialize_vector")]
+        v: DVector<f64>,
+        #[serde(serialize_with = "serialize_opt_vector")]
+        some: Option<DVector<f64>>,
+        #[serde(serialize_with = "serialize_opt_vector")]
+        none: Option<DVector<f64>>,
+    }
+
+    #[test]
+    fn vectors_serialise_as_plain_arrays() {
+        let r = Row {
+            v: DVector::from_vec(vec![1.5, -2.0]),
+            some: Some(DVector::from_vec(vec![0.25])),
+            none: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"v":[1.5,-2.0],"some":[0.25],"none":null}"#
+        );
+    }
 }
