@@ -142,9 +142,12 @@ struct VnncompArgs {
     /// Run only shard I of N (every N-th instance from the I-th, 0-based), e.g. 0/4.
     #[arg(long, value_parser = parse_shard)]
     shard: Option<(usize, usize)>,
-    /// Keep the rows already in --out (same instance, timeout and seed) and run the rest.
+    /// Keep the rows already in --out (same instance, timeout, seed and settings) and run
+    /// the rest.
     #[arg(long)]
     resume: bool,
+    #[command(flatten)]
+    prove: ProveFlags,
 }
 
 fn parse_shard(s: &str) -> Result<(usize, usize), String> {
@@ -200,9 +203,12 @@ fn vnncomp_cmd(a: VnncompArgs) -> Result<(Value, i32)> {
         vec![]
     };
     let key = |o: &str, v: &str, t: f64| (o.to_string(), v.to_string(), t.to_bits());
+    // The timeout is set per instance; the template's settings are the run's.
+    let opts = a.prove.options(a.seed, 1.0);
+    let settings = verify::suite::settings(&opts);
     let kept: Vec<verify::suite::InstanceRow> = earlier
         .into_iter()
-        .filter(|r| r.seed == a.seed && r.benchmark == benchmark)
+        .filter(|r| r.seed == a.seed && r.benchmark == benchmark && r.settings == settings)
         .collect();
     let done: std::collections::HashSet<_> = kept
         .iter()
@@ -222,10 +228,6 @@ fn vnncomp_cmd(a: VnncompArgs) -> Result<(Value, i32)> {
     let verdicts = match &vpath {
         Some(p) => verify::suite::read_verdicts(p)?,
         None => Default::default(),
-    };
-    let opts = verify::VerifyOptions {
-        seed: a.seed,
-        ..Default::default()
     };
     let n = instances.len();
     let mut k = 0;
@@ -302,6 +304,7 @@ fn vnncomp_cmd(a: VnncompArgs) -> Result<(Value, i32)> {
         "shard": a.shard.map(|(i, n)| format!("{i}/{n}")),
         "cap_s": a.cap,
         "seed": a.seed,
+        "settings": settings,
         "verdicts_file": vpath.map(|p| p.display().to_string()),
         "unsat": count("unsat"),
         "sat": count("sat"),
@@ -331,6 +334,16 @@ struct VerifyArgs {
     /// Seed of the falsifier's random restarts.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    #[command(flatten)]
+    prove: ProveFlags,
+    /// Also write the VNN-COMP result file (first line the verdict; for sat the witness).
+    #[arg(long)]
+    result_file: Option<PathBuf>,
+}
+
+/// How `verify` and `vnncomp` search (besides timeout and seed).
+#[derive(Args, Debug, Clone)]
+struct ProveFlags {
     /// PGD restarts on the whole box.
     #[arg(long, default_value_t = 10)]
     restarts: usize,
@@ -350,9 +363,29 @@ struct VerifyArgs {
     /// proven lower end of its enclosure.
     #[arg(long, value_enum, default_value = "auto")]
     lp: LpRungArg,
-    /// Also write the VNN-COMP result file (first line the verdict; for sat the witness).
-    #[arg(long)]
-    result_file: Option<PathBuf>,
+}
+
+impl ProveFlags {
+    /// The verifier's options for `seed` and `timeout` seconds.
+    fn options(&self, seed: u64, timeout: f64) -> verify::VerifyOptions {
+        verify::VerifyOptions {
+            timeout: std::time::Duration::from_secs_f64(timeout),
+            seed,
+            falsify: verify::FalsifyOptions {
+                restarts: self.restarts,
+                ..Default::default()
+            },
+            split: !self.no_split,
+            relu_split_depth: self.relu_split_depth,
+            lp: match self.lp {
+                LpRungArg::Off => verify::LpRung::Off,
+                LpRungArg::Auto => verify::LpRung::Auto,
+                LpRungArg::Last => verify::LpRung::Last,
+                LpRungArg::All => verify::LpRung::All,
+            },
+            ..Default::default()
+        }
+    }
 }
 
 /// LP (19) in `verify`'s ladder (`verify::LpRung`).
@@ -447,23 +480,7 @@ fn verify_cmd(a: VerifyArgs) -> Result<(Value, i32)> {
         )),
         None => None,
     };
-    let opts = verify::VerifyOptions {
-        timeout: std::time::Duration::from_secs_f64(a.timeout),
-        seed: a.seed,
-        falsify: verify::FalsifyOptions {
-            restarts: a.restarts,
-            ..Default::default()
-        },
-        split: !a.no_split,
-        relu_split_depth: a.relu_split_depth,
-        lp: match a.lp {
-            LpRungArg::Off => verify::LpRung::Off,
-            LpRungArg::Auto => verify::LpRung::Auto,
-            LpRungArg::Last => verify::LpRung::Last,
-            LpRungArg::All => verify::LpRung::All,
-        },
-        ..Default::default()
-    };
+    let opts = a.prove.options(a.seed, a.timeout);
     let report = match verify::verify(&model, &prop, &opts) {
         Ok(r) => r,
         Err(e) => {
@@ -495,7 +512,7 @@ fn verify_cmd(a: VerifyArgs) -> Result<(Value, i32)> {
         "property": a.property.display().to_string(),
         "verdict": report.verdict.word(),
         "meaning": "unsat: proven that no input of the property's boxes reaches its unsafe region (every bound is proven); sat: the witness reaches it, confirmed in exact arithmetic inside the file's exact box; unknown/timeout: neither",
-        "options": {"timeout_s": a.timeout, "seed": a.seed, "restarts": a.restarts, "split": !a.no_split, "relu_split_depth": a.relu_split_depth, "lp": opts.lp},
+        "options": {"timeout_s": a.timeout, "seed": a.seed, "restarts": a.prove.restarts, "split": !a.prove.no_split, "relu_split_depth": a.prove.relu_split_depth, "lp": opts.lp, "settings": verify::suite::settings(&opts)},
         "report": serde_json::to_value(&report)?,
     });
     Ok((v, code))

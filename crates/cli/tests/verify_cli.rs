@@ -232,8 +232,63 @@ fn vnncomp_batch_mode_shards_and_resumes() {
     let text = std::fs::read_to_string(&out).unwrap();
     assert_eq!(text.lines().count(), 6, "{text}");
     assert!(text.lines().next().unwrap().starts_with(
-        "benchmark,onnx,vnnlib,competition_timeout_s,timeout_s,seed,verdict,expected,wrong"
+        "benchmark,onnx,vnnlib,competition_timeout_s,timeout_s,seed,settings,verdict,expected,wrong"
     ));
+    assert!(
+        text.lines()
+            .skip(1)
+            .all(|l| l.contains(",split=on relu_split=off lp=auto restarts=10,")),
+        "{text}"
+    );
+    // Other settings are another run: nothing of the file is kept, and the rows say so.
+    let o = run(&[
+        "vnncomp",
+        "--dir",
+        &dir,
+        "--resume",
+        "--no-split",
+        "--lp",
+        "last",
+        "--restarts",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let v = json(&o);
+    assert_eq!(
+        (v["resumed"].as_u64(), v["run_now"].as_u64()),
+        (Some(0), Some(5)),
+        "{v}"
+    );
+    assert_eq!(v["settings"], "split=off relu_split=off lp=last restarts=3");
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.lines().count(), 6, "{text}");
+    assert!(
+        text.lines()
+            .skip(1)
+            .all(|l| l.contains(",split=off relu_split=off lp=last restarts=3,")),
+        "{text}"
+    );
+    // Rows written before the column existed read as the defaults.
+    let old = tmp("old_rows.csv");
+    std::fs::write(
+        &old,
+        "benchmark,onnx,vnnlib,competition_timeout_s,timeout_s,seed,verdict,expected,wrong,time_s,boxes,falsify_points,methods,error\n\
+         test,test_nano.onnx,test_nano.vnnlib,60,60,0,unsat,unsat,false,0.01,1,1,interval,\n",
+    )
+    .unwrap();
+    let o = run(&[
+        "vnncomp",
+        "--dir",
+        &dir,
+        "--only",
+        "test_nano",
+        "--resume",
+        "--out",
+        old.to_str().unwrap(),
+    ]);
+    let v = json(&o);
+    assert_eq!(v["resumed"].as_u64(), Some(1), "{v}");
     // A verdict that contradicts the reference fails the run: a reference that says the
     // sat instance is unsat.
     let refs = tmp("wrong_verdicts.csv");

@@ -313,8 +313,8 @@ fn objective_matrices_are_checked() {
         );
         // Every method refuses it the same way.
         for m in dual::Method::ALL {
-            let e = dual::bound_with_method(&model, &dom, &bad, m, &Default::default())
-                .unwrap_err();
+            let e =
+                dual::bound_with_method(&model, &dom, &bad, m, &Default::default()).unwrap_err();
             assert!(
                 matches!(e, DualError::ObjectiveShape { n_out: 2, .. }),
                 "{m}: {e}"

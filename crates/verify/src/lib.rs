@@ -104,6 +104,18 @@ pub enum LpRung {
     All,
 }
 
+impl LpRung {
+    /// The rung's name in reports and results files: `off`, `auto`, `last`, `all`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            LpRung::Off => "off",
+            LpRung::Auto => "auto",
+            LpRung::Last => "last",
+            LpRung::All => "all",
+        }
+    }
+}
+
 impl Default for VerifyOptions {
     fn default() -> VerifyOptions {
         VerifyOptions {
@@ -212,7 +224,8 @@ pub struct Report {
     pub conjunctions: Vec<ConjunctionResult>,
     /// Points evaluated by the falsifier.
     pub falsify_points: usize,
-    /// Boxes bounded in total.
+    /// Boxes bounded in total: each conjunction's whole box once (however many methods
+    /// of the ladder bounded it), then the boxes of its splitting.
     pub boxes: usize,
     pub time_s: f64,
 }
@@ -459,6 +472,10 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
         // Per row, the largest proven lower bound of the ladder so far (alpha's J is a dual
         // point of LP (19) over CROWN's bounds, so it also bounds the LP rungs' optima).
         let mut best = vec![f64::NEG_INFINITY; c.len() / rs.n_out.max(1)];
+        // The whole box is one box, however many methods bound it.
+        if !conj.is_empty() {
+            boxes += 1;
+        }
         for m in [Method::Interval, Method::Crown, Method::Alpha] {
             if conj.is_empty() {
                 break;
@@ -477,7 +494,6 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
                 }
                 _ => bound_with_method(model, &root, &cm, m, &opts.alpha)?,
             };
-            boxes += 1;
             for (rb, v) in root_bounds.iter_mut().zip(&b.values) {
                 rb.lower.push((m.name().to_string(), *v));
             }
@@ -570,7 +586,6 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
                     // The LP's optimum is at least the ladder's best proven bound.
                     values.push(e[0].proven_lower.max(best[k]));
                 }
-                boxes += 1;
                 for (rb, v) in root_bounds.iter_mut().zip(&values) {
                     rb.lower.push((name.to_string(), *v));
                 }

@@ -106,6 +106,10 @@ pub struct InstanceRow {
     /// The timeout used: `min(cap, competition's)`.
     pub timeout_s: f64,
     pub seed: u64,
+    /// The prover's settings besides timeout and seed ([`settings`]); rows written before
+    /// the column existed read as the defaults of then, which are today's.
+    #[serde(default = "default_settings")]
+    pub settings: String,
     pub verdict: String,
     /// The reference verdict (empty when none).
     pub expected: String,
@@ -120,6 +124,26 @@ pub struct InstanceRow {
     /// Why the instance could not be run (verdict `error`), else empty.
     #[serde(default)]
     pub error: String,
+}
+
+/// The settings of `opts` that change a verdict, besides the timeout and the seed (which
+/// have their own columns), in one word per setting: input splitting, the depth of ReLU
+/// branch and bound, the LP rung, the falsifier's restarts; e.g.
+/// `split=on relu_split=off lp=auto restarts=10`. A resumed run keeps only rows with the
+/// same settings.
+pub fn settings(opts: &VerifyOptions) -> String {
+    format!(
+        "split={} relu_split={} lp={} restarts={}",
+        if opts.split { "on" } else { "off" },
+        opts.relu_split_depth
+            .map_or("off".to_string(), |d| d.to_string()),
+        opts.lp.word(),
+        opts.falsify.restarts
+    )
+}
+
+fn default_settings() -> String {
+    settings(&VerifyOptions::default())
 }
 
 impl InstanceRow {
@@ -139,6 +163,7 @@ impl InstanceRow {
             competition_timeout_s: inst.timeout_s,
             timeout_s,
             seed,
+            settings: String::new(),
             verdict: String::new(),
             expected: expected.map_or(String::new(), |v| v.word().to_string()),
             wrong: false,
@@ -228,6 +253,10 @@ pub fn run_suite(
                 error,
                 ..InstanceRow::new(benchmark, inst, timeout_s, opts.seed, expected, t)
             },
+        };
+        let row = InstanceRow {
+            settings: settings(opts),
+            ..row
         };
         progress(&row)?;
         rows.push(row);

@@ -272,6 +272,9 @@ fn timeout_and_mismatch() {
             rows.iter().any(|r| r.contains(&"lp-last")),
             "{lp:?}: {rows:?}"
         );
+        // Without splitting, one box per conjunction, whatever the rungs that bounded it
+        // (it read 4 for interval, CROWN, alpha and LP-last on one box).
+        assert_eq!(r.boxes, r.conjunctions.len(), "{lp:?}: {r:?}");
         // Whether 2 s suffice for the rung depends on the machine (a fast one solves the
         // four LP-last rows in 1.9 s): a run cut short must say timeout; `unknown` only
         // when every row got every LP of the rung.
