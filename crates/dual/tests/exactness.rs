@@ -352,13 +352,7 @@ fn the_sampling_check_catches_a_bound_that_is_too_tight() {
     let good = algorithm1(&model, &dom).unwrap();
     let pts = common::sample_points(&dom, 2000, &mut rng);
     let npts = pts.len() / 2;
-    let pre = model
-        .preactivations_batch(network::DMatrixView::from_slice(
-            &pts,
-            model.input_len(),
-            npts,
-        ))
-        .unwrap();
+    let pre = common::preactivations(&model, &pts);
     common::check_inside("proven", &good, &pre, npts).unwrap();
     let mut b = good.clone();
     let last = model.hidden_layers() - 1;

@@ -136,13 +136,7 @@ fn every_method_is_sound_on_every_layer() {
             let dom = InputDomain::new(&x, eps, None).unwrap();
             let pts = sample_points(&dom, 500, &mut rng);
             let npts = pts.len() / x.len();
-            let pre = model
-                .preactivations_batch(network::DMatrixView::from_slice(
-                    &pts,
-                    model.input_len(),
-                    npts,
-                ))
-                .unwrap();
+            let pre = common::preactivations(&model, &pts);
             let n_out = model.output_len();
             let y = model.predict(&x).unwrap();
             let c = margin_objectives(n_out, y).unwrap();

@@ -47,13 +47,7 @@ pub fn check_case(
     let npts = 1000;
     let pts = sample_points(&dom, npts, rng);
     let npts = pts.len() / x.len();
-    let pre = model
-        .preactivations_batch(network::DMatrixView::from_slice(
-            &pts,
-            model.input_len(),
-            npts,
-        ))
-        .unwrap();
+    let pre = common::preactivations(model, &pts);
     check_inside(name, &ib, &pre, npts).unwrap();
     check_inside(name, &ab, &pre, npts).unwrap();
     let n_out = model.output_len();

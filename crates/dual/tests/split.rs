@@ -27,13 +27,7 @@ fn split_bounds_hold_on_their_sub_domain_and_clamp() {
         let root = crown_bounds(&model, &dom).unwrap();
         let pts = sample_points(&dom, 3000, &mut rng);
         let npts = pts.len() / 3;
-        let pre = model
-            .preactivations_batch(network::DMatrixView::from_slice(
-                &pts,
-                model.input_len(),
-                npts,
-            ))
-            .unwrap();
+        let pre = common::preactivations(&model, &pts);
         // Random splits of two or three units over both hidden layers.
         for _ in 0..6 {
             let k = rng.random_range(1..=3);

@@ -11,6 +11,15 @@ use rand::Rng;
 /// products of O(1) values, whose rounding is below 1e-12 relative.
 pub const TOL: f64 = 1e-9;
 
+/// The pre-activations of sampled points `pts` (one input after another, as from
+/// [`sample_points`]): entry `i` is layer `i`'s, one column per point.
+pub fn preactivations(model: &network::Model, pts: &[f64]) -> Vec<network::DMatrix<f64>> {
+    let n = model.input_len();
+    model
+        .preactivations_batch(network::DMatrixView::from_slice(pts, n, pts.len() / n))
+        .unwrap()
+}
+
 /// `TOL * max(1, |v|)`.
 pub fn tol(v: f64) -> f64 {
     TOL * v.abs().max(1.0)
