@@ -327,11 +327,11 @@ pub fn method_bounds_with(
     }
 }
 
-/// Lower bounds on `c^T zhat_k` for every row of `c` (row-major, `rows x n_out`) over the
-/// input set, by `method`; `opts` is used by `alpha` only.
+/// Lower bounds on `c^T zhat_k` for every row of `c` (`rows x n_out`, one objective per
+/// row) over the input set, by `method`; `opts` is used by `alpha` only.
 ///
-/// Errors: the input, `c` (empty, not a multiple of the outputs, not finite) and
-/// [`DualError::Overflow`].
+/// Errors: the input, `c` ([`DualError::ObjectiveShape`]: no rows, or not one column per
+/// output; an entry that is not finite: [`DualError::Overflow`]) and overflow.
 pub fn bound_with_method<'c>(
     model: &Model,
     domain: &InputDomain,

@@ -96,7 +96,7 @@ pub struct DualBound {
     pub intermediate: BoundSource,
 }
 
-/// J (eq. 6) for every row of `c` (row-major, `rows x n_out`), given intermediate bounds
+/// J (eq. 6) for every row of `c` (`rows x n_out`, one objective per row), given intermediate bounds
 /// on every hidden layer (as from [`crate::algorithm1`]) and an alpha rule.
 ///
 /// Proven values ([`DualBound::values`]): any dual variables give a valid Lagrangian
@@ -175,7 +175,7 @@ pub(crate) fn objective_over(
         return Err(DualError::Overflow {
             layer: aff[aff.len() - 1].layer_index,
             what: "objective matrix",
-            detail: format!("entry {i} is {}", c[i]),
+            detail: format!("row {}, column {} is {}", i / n_out, i % n_out, c[i]),
         });
     }
     let rows = c.len() / n_out;

@@ -335,4 +335,8 @@ fn objective_matrices_are_checked() {
         matches!(e, DualError::Overflow { layer, .. } if layer == last),
         "{e}"
     );
+    // The entry is named by its row and column of C (the second row's first entry here).
+    let c = DMatrix::from_row_slice(2, 2, &[1.0, -1.0, f64::INFINITY, 0.0]);
+    let e = dual_objective(&model, &dom, &b, &c, &AlphaRule::Paper).unwrap_err();
+    assert!(e.to_string().contains("row 1, column 0 is inf"), "{e}");
 }

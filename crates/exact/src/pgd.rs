@@ -31,15 +31,16 @@ impl Default for PgdOptions {
     }
 }
 
-/// Clamps `x` into the inner box of `domain`.
+/// Clamps `x` into the inner box of `domain` (coordinate by coordinate; a point of another
+/// length gives the clamped common prefix, which the model then refuses by its length).
 pub fn into_inner_box(domain: &InputDomain, x: impl AsVector) -> DVector<f64> {
     let x = x.as_values();
-    DVector::from_iterator(
-        x.len(),
-        x.iter()
-            .zip(domain.inner_lower.iter().zip(&domain.inner_upper))
-            .map(|(v, (lo, hi))| v.clamp(*lo, *hi)),
-    )
+    let clamped: Vec<f64> = x
+        .iter()
+        .zip(domain.inner_lower.iter().zip(&domain.inner_upper))
+        .map(|(v, (lo, hi))| v.clamp(*lo, *hi))
+        .collect();
+    DVector::from_vec(clamped)
 }
 
 /// PGD runs from `starts` (each clamped into the inner box) and `opts.restarts` random

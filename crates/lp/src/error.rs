@@ -23,9 +23,6 @@ pub enum LpError {
     /// The solver name is unknown.
     #[error("unknown solver {0:?} (known: microlp, clarabel, highs)")]
     UnknownSolver(String),
-    /// An objective does not fit the model's output.
-    #[error("objective has {actual} values but the model has {n_out} outputs")]
-    Objective { n_out: usize, actual: usize },
 }
 
 /// Result alias of this crate.

@@ -146,14 +146,9 @@ impl LpSolution {
     }
 }
 
+/// One objective row of the model's width (the error of any other objective matrix).
 fn check_objective(lp: &Lp19<'_>, c: &[f64]) -> Result<()> {
-    let n_out = lp.model.output_len();
-    if c.len() != n_out {
-        return Err(LpError::Objective {
-            n_out,
-            actual: c.len(),
-        });
-    }
+    dual::objective_rows(network::as_row(c), lp.model.output_len())?;
     Ok(())
 }
 
@@ -198,12 +193,8 @@ pub(crate) fn solve_rows(
     warm: bool,
 ) -> Result<Vec<LpSolution>> {
     let n_out = lp.model.output_len();
-    if cs.is_empty() || !cs.len().is_multiple_of(n_out) {
-        return Err(LpError::Objective {
-            n_out,
-            actual: cs.len(),
-        });
-    }
+    // The callers checked the rows ([`dual::objective_rows`], [`check_objective`]).
+    debug_assert!(!cs.is_empty() && cs.len().is_multiple_of(n_out));
     match solver {
         Solver::Highs => highs_backend::solve_many(lp, cs, opts, warm),
         _ => cs

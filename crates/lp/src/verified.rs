@@ -212,7 +212,7 @@ pub fn proven_lower_bound(lp: &Lp19<'_>, c: impl AsVector, y: impl AsVector) -> 
     total.lower()
 }
 
-/// Solves LP (19) for every objective row of `cs` (row-major, `rows x n_out`) and
+/// Solves LP (19) for every objective row of `cs` (`rows x n_out`, one objective per row) and
 /// returns one verified enclosure per row. `solver` is tried first (warm re-solves for
 /// HiGHS when `warm`); with `verify.fallback`, a row it does not settle is retried with
 /// the other compiled solvers. Solver failures are attempts, not errors; errors are

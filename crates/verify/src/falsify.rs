@@ -10,7 +10,7 @@
 //! right-hand side).
 
 use network::grad::{dot, gradient_at as gradient};
-use network::{objective_exact, Model};
+use network::{objective_exact, AsVector, DVector, DVectorView, Model};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use vnnlib::OutputConstraint;
@@ -80,22 +80,47 @@ impl Default for FalsifyOptions {
     }
 }
 
-/// Looks for a confirmed point of `[lo, hi]` (inside the file's exact box) that reaches
-/// `conj`. Returns the point and the number of points evaluated.
+/// Looks for a confirmed point of `[lo, hi]` (inside the file's exact box; one entry per
+/// input) that reaches `conj`. Returns the point and the number of points evaluated.
+///
+/// Errors: corners of the wrong length for the model, non-finite corners.
 pub fn falsify(
     model: &Model,
-    lo: &[f64],
-    hi: &[f64],
+    lo: impl AsVector,
+    hi: impl AsVector,
     conj: &[OutputConstraint],
     opts: &FalsifyOptions,
     rng: &mut ChaCha8Rng,
-) -> network::Result<(Option<Vec<f64>>, usize)> {
+) -> network::Result<(Option<DVector<f64>>, usize)> {
     falsify_from(model, lo, hi, conj, None, opts, rng)
 }
 
 /// As [`falsify`], with the first PGD run started from `start` (clamped into the box)
 /// instead of the centre, e.g. the corner where a linear lower bound is smallest.
 pub fn falsify_from(
+    model: &Model,
+    lo: impl AsVector,
+    hi: impl AsVector,
+    conj: &[OutputConstraint],
+    start: Option<DVectorView<'_, f64>>,
+    opts: &FalsifyOptions,
+    rng: &mut ChaCha8Rng,
+) -> network::Result<(Option<DVector<f64>>, usize)> {
+    let (lo, hi) = (lo.as_values(), hi.as_values());
+    let (x, evaluated) = search(
+        model,
+        lo,
+        hi,
+        conj,
+        start.as_ref().map(|s| s.as_values()),
+        opts,
+        rng,
+    )?;
+    Ok((x.map(DVector::from_vec), evaluated))
+}
+
+/// [`falsify_from`] on slices.
+fn search(
     model: &Model,
     lo: &[f64],
     hi: &[f64],

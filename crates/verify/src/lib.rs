@@ -31,7 +31,7 @@ pub mod error;
 pub mod falsify;
 pub mod suite;
 
-use network::DVector;
+use network::{DVector, DVectorView};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -423,6 +423,7 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
                 let mut rng =
                     ChaCha8Rng::seed_from_u64(opts.seed ^ ((ci as u64) << 32 | di as u64));
                 let (x, n) = falsify(model, &lo, &hi, conj, &opts.falsify, &mut rng)?;
+                let x = x.map(|x| x.as_slice().to_vec());
                 points += n;
                 if let Some(x) = x {
                     results.push(ConjunctionResult {
@@ -818,10 +819,11 @@ fn bound_box(
             &ilo,
             &ihi,
             conj,
-            Some(&x_star),
+            Some(DVectorView::from(&x_star[..])),
             falsify_opts,
             &mut rng,
         )?;
+        let x = x.map(|x| x.as_slice().to_vec());
         pts = k;
         if let Some(x) = x {
             return Ok((Boxed::Reached(x), pts));
@@ -994,6 +996,7 @@ fn split(
         }
         if let (Some((ilo, ihi)), true) = (&whole, more.restarts > 0) {
             let (x, k) = falsify(model, ilo, ihi, conj, &more, &mut rng)?;
+            let x = x.map(|x| x.as_slice().to_vec());
             *points += k;
             if let Some(x) = x {
                 return Ok(Split::Reached {
