@@ -360,18 +360,22 @@ pub fn bound_given<'c>(
     let relu = model.relu_all();
     let nh = aff.len() - 1;
     let hidden = (&bounds.lower[..nh], &bounds.upper[..nh]);
+    // J over the whole network from the input box, with `slopes` (None: the paper's).
+    let whole = |slopes: Option<&[Vec<f64>]>| {
+        objective_over(
+            aff,
+            relu,
+            domain.center.as_slice(),
+            domain.radius.as_slice(),
+            hidden,
+            c,
+            slopes,
+        )
+    };
     let (values, nominal, alpha) = match method {
         Method::Interval => {
             let (v, n) = if nh == 0 {
-                objective_over(
-                    aff,
-                    relu,
-                    domain.center.as_slice(),
-                    domain.radius.as_slice(),
-                    hidden,
-                    c,
-                    None,
-                )?
+                whole(None)?
             } else {
                 let (cz, rz) = relu_box(
                     bounds.lower[nh - 1].as_slice(),
@@ -383,28 +387,11 @@ pub fn bound_given<'c>(
             (v, n, None)
         }
         Method::Wk => {
-            let (v, n) = objective_over(
-                aff,
-                relu,
-                domain.center.as_slice(),
-                domain.radius.as_slice(),
-                hidden,
-                c,
-                None,
-            )?;
+            let (v, n) = whole(None)?;
             (v, n, None)
         }
         Method::Crown => {
-            let slopes = crown_slope_rows(hidden.0, hidden.1);
-            let (v, n) = objective_over(
-                aff,
-                relu,
-                domain.center.as_slice(),
-                domain.radius.as_slice(),
-                hidden,
-                c,
-                Some(&slopes),
-            )?;
+            let (v, n) = whole(Some(&crown_slope_rows(hidden.0, hidden.1)))?;
             (v, n, None)
         }
         Method::Alpha => {
