@@ -142,8 +142,8 @@ struct VnncompArgs {
     /// Run only shard I of N (every N-th instance from the I-th, 0-based), e.g. 0/4.
     #[arg(long, value_parser = parse_shard)]
     shard: Option<(usize, usize)>,
-    /// Keep the rows already in --out (same instance, timeout, seed and settings) and run
-    /// the rest.
+    /// Keep every row already in --out; run the selected instances that no row answers
+    /// with the same timeout, seed and settings (the summary counts this run's rows).
     #[arg(long)]
     resume: bool,
     #[command(flatten)]
@@ -196,7 +196,14 @@ fn vnncomp_cmd(a: VnncompArgs) -> Result<(Value, i32)> {
     if let Some((i, n)) = a.shard {
         instances = verify::suite::shard(instances, i, n);
     }
-    // Rows of an earlier run with the same instance, timeout and seed are kept.
+    if instances.is_empty() {
+        eprintln!(
+            "no instance of {} is selected (--only, --shard)",
+            csv.display()
+        );
+    }
+    // With --resume every row of --out stays in the file; a selected instance is run
+    // unless a row answers it with the same timeout, seed and settings.
     let earlier: Vec<verify::suite::InstanceRow> = if a.resume && a.out.exists() {
         verify::suite::read_rows(&a.out)?
     } else {
@@ -206,21 +213,31 @@ fn vnncomp_cmd(a: VnncompArgs) -> Result<(Value, i32)> {
     // The timeout is set per instance; the template's settings are the run's.
     let opts = a.prove.options(a.seed, 1.0);
     let settings = verify::suite::settings(&opts);
-    let kept: Vec<verify::suite::InstanceRow> = earlier
-        .into_iter()
-        .filter(|r| r.seed == a.seed && r.benchmark == benchmark && r.settings == settings)
-        .collect();
-    let done: std::collections::HashSet<_> = kept
+    let selected: std::collections::HashSet<_> = instances
         .iter()
-        .map(|r| key(&r.onnx, &r.vnnlib, r.timeout_s))
+        .map(|i| {
+            let t = a.cap.map_or(i.timeout_s, |c| c.min(i.timeout_s));
+            key(&i.onnx, &i.vnnlib, t)
+        })
         .collect();
-    // How many of the selected instances an earlier run already answered.
-    let before = instances.len();
+    // The earlier rows of this run (the last one per instance), for the summary.
+    let mut this_run: std::collections::BTreeMap<_, verify::suite::InstanceRow> =
+        std::collections::BTreeMap::new();
+    for r in &earlier {
+        let k = key(&r.onnx, &r.vnnlib, r.timeout_s);
+        if r.seed == a.seed
+            && r.benchmark == benchmark
+            && r.settings == settings
+            && selected.contains(&k)
+        {
+            this_run.insert(k, r.clone());
+        }
+    }
     instances.retain(|i| {
         let t = a.cap.map_or(i.timeout_s, |c| c.min(i.timeout_s));
-        !done.contains(&key(&i.onnx, &i.vnnlib, t))
+        !this_run.contains_key(&key(&i.onnx, &i.vnnlib, t))
     });
-    let resumed = before - instances.len();
+    let resumed = this_run.len();
     let vpath = a.verdicts.clone().or_else(|| {
         let p = a.dir.join("../verdicts.csv");
         p.exists().then_some(p)
@@ -231,13 +248,14 @@ fn vnncomp_cmd(a: VnncompArgs) -> Result<(Value, i32)> {
     };
     let n = instances.len();
     let mut k = 0;
-    // Rows are written as they finish (the kept ones first), so a stopped run keeps them.
+    // Rows are written as they finish (the file's earlier rows first, all of them), so a
+    // stopped run keeps them.
     if let Some(parent) = a.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
     let mut writer = verify::suite::RowWriter::create(&a.out)?;
-    for r in &kept {
+    for r in &earlier {
         writer.write(r)?;
     }
     let rows = verify::suite::run_suite(
@@ -275,7 +293,9 @@ fn vnncomp_cmd(a: VnncompArgs) -> Result<(Value, i32)> {
             writer.write(r)
         },
     )?;
-    let rows: Vec<verify::suite::InstanceRow> = kept.into_iter().chain(rows).collect();
+    // The summary is this run's: the earlier rows that answered a selected instance with
+    // the same timeout, seed and settings, and the new ones.
+    let rows: Vec<verify::suite::InstanceRow> = this_run.into_values().chain(rows).collect();
     let count = |v: &str| rows.iter().filter(|r| r.verdict == v).count();
     let decided: Vec<&verify::suite::InstanceRow> = rows
         .iter()
@@ -354,7 +374,7 @@ struct ProveFlags {
     /// exclude at this depth of the input splitting and every 6 levels below (0: from the
     /// whole box). It acts inside the input splitting, so not with --no-split. Off by
     /// default: on ACAS Xu it costs more than it decides.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_split")]
     relu_split_depth: Option<usize>,
     /// LP (19) on the whole box after alpha: off, last (over CROWN's intermediate bounds),
     /// all (then also over LP-all bounds: two LPs per unstable unit first), or auto

@@ -240,7 +240,8 @@ fn vnncomp_batch_mode_shards_and_resumes() {
             .all(|l| l.contains(",split=on relu_split=off lp=auto restarts=10,")),
         "{text}"
     );
-    // Other settings are another run: nothing of the file is kept, and the rows say so.
+    // Other settings are another run: every instance runs again, the file keeps the
+    // earlier rows beside the new ones, and the summary counts this run's.
     let o = run(&[
         "vnncomp",
         "--dir",
@@ -261,14 +262,72 @@ fn vnncomp_batch_mode_shards_and_resumes() {
         "{v}"
     );
     assert_eq!(v["settings"], "split=off relu_split=off lp=last restarts=3");
+    assert_eq!(v["instances"], 5, "{v}");
     let text = std::fs::read_to_string(&out).unwrap();
-    assert_eq!(text.lines().count(), 6, "{text}");
-    assert!(
-        text.lines()
-            .skip(1)
-            .all(|l| l.contains(",split=off relu_split=off lp=last restarts=3,")),
+    assert_eq!(text.lines().count(), 11, "{text}");
+    let with = |s: &str| text.lines().filter(|l| l.contains(s)).count();
+    assert_eq!(
+        (
+            with(",split=off relu_split=off lp=last restarts=3,"),
+            with(",split=on relu_split=off lp=auto restarts=10,")
+        ),
+        (5, 5),
         "{text}"
     );
+    // Another timeout likewise: both kept, this run's counted once (it read 10 instances).
+    let o = run(&[
+        "vnncomp",
+        "--dir",
+        &dir,
+        "--resume",
+        "--cap",
+        "7",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let v = json(&o);
+    assert_eq!(
+        (
+            v["resumed"].as_u64(),
+            v["run_now"].as_u64(),
+            v["instances"].as_u64()
+        ),
+        (Some(0), Some(5), Some(5)),
+        "{v}"
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 16);
+    // A file that is not a results CSV is refused, also with one line (a header and no
+    // rows), and left as it was.
+    let bad = tmp("not_rows.csv");
+    for text in ["hello\n", "a,b\n", "benchmark,onnx\nx,y\n"] {
+        std::fs::write(&bad, text).unwrap();
+        let o = run(&[
+            "vnncomp",
+            "--dir",
+            &dir,
+            "--resume",
+            "--out",
+            bad.to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{text:?}: {err}");
+        assert!(
+            err.contains("not a results file of `vnncomp`"),
+            "{text:?}: {err}"
+        );
+        assert_eq!(std::fs::read_to_string(&bad).unwrap(), text);
+    }
+    // ReLU branch and bound acts inside the input splitting: with --no-split it is refused.
+    let o = run(&[
+        "vnncomp",
+        "--dir",
+        &dir,
+        "--no-split",
+        "--relu-split-depth",
+        "0",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot be used with"));
     // Rows written before the column existed read as the defaults.
     let old = tmp("old_rows.csv");
     std::fs::write(

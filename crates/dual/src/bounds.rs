@@ -276,9 +276,10 @@ pub fn value_upper_bound(model: &Model, x: impl AsVector, c: impl AsVector) -> R
         b.upper.last().expect("logits"),
     );
     if c.len() != l.len() {
-        return Err(DualError::Objective {
+        return Err(DualError::ObjectiveShape {
+            rows: 1,
+            cols: c.len(),
             n_out: l.len(),
-            actual: c.len(),
         });
     }
     let mut s = crate::rounding::RoundedSum::new();

@@ -26,9 +26,9 @@ pub enum DualError {
     /// An alpha vector does not fit or leaves [0, 1].
     #[error("alpha, hidden layer {layer}: {msg}")]
     Alpha { layer: usize, msg: String },
-    /// An objective matrix does not fit the model's output.
-    #[error("objective matrix has {actual} values, expected a multiple of the {n_out} outputs")]
-    Objective { n_out: usize, actual: usize },
+    /// An entry of an objective matrix is NaN or infinite (row and column of `C`).
+    #[error("objective matrix entry at row {row}, column {col} is {value}; every entry of C must be a finite number")]
+    ObjectiveNotFinite { row: usize, col: usize, value: f64 },
     /// An objective matrix (`rows x n_out`) has the wrong number of columns or no rows.
     #[error("objective matrix is {rows} x {cols}; it needs at least one row and one column per output ({n_out})")]
     ObjectiveShape {

@@ -331,7 +331,8 @@ pub fn method_bounds_with(
 /// row) over the input set, by `method`; `opts` is used by `alpha` only.
 ///
 /// Errors: the input, `c` ([`DualError::ObjectiveShape`]: no rows, or not one column per
-/// output; an entry that is not finite: [`DualError::Overflow`]) and overflow.
+/// output; an entry that is not finite: [`DualError::ObjectiveNotFinite`]) and
+/// [`DualError::Overflow`].
 pub fn bound_with_method<'c>(
     model: &Model,
     domain: &InputDomain,

@@ -111,8 +111,9 @@ pub struct DualBound {
 /// ([`crate::rounding::RoundedSum`]). The intermediate bounds must themselves be proven
 /// (those of [`crate::algorithm1`] and [`crate::interval_bounds`] are).
 ///
-/// Errors: shapes, alpha outside [0, 1], and [`DualError::Overflow`] when a value that
-/// enters the bound is not finite.
+/// Errors: shapes ([`DualError::ObjectiveShape`] for `C`), an entry of `C` that is not
+/// finite ([`DualError::ObjectiveNotFinite`]), alpha outside [0, 1], and
+/// [`DualError::Overflow`] when a value that enters the bound is not finite.
 pub fn dual_objective<'c>(
     model: &Model,
     domain: &InputDomain,
@@ -165,17 +166,14 @@ pub(crate) fn objective_over(
 ) -> Result<(Vec<f64>, Vec<f64>)> {
     let (lower, upper) = hidden;
     let n_out = aff[aff.len() - 1].op.n_out();
-    if c.is_empty() || !c.len().is_multiple_of(n_out) {
-        return Err(DualError::Objective {
-            n_out,
-            actual: c.len(),
-        });
-    }
+    // The public entries checked the shape ([`objective_rows`]); the internal ones build
+    // whole rows.
+    debug_assert!(!c.is_empty() && c.len().is_multiple_of(n_out));
     if let Some(i) = c.iter().position(|v| !v.is_finite()) {
-        return Err(DualError::Overflow {
-            layer: aff[aff.len() - 1].layer_index,
-            what: "objective matrix",
-            detail: format!("row {}, column {} is {}", i / n_out, i % n_out, c[i]),
+        return Err(DualError::ObjectiveNotFinite {
+            row: i / n_out,
+            col: i % n_out,
+            value: c[i],
         });
     }
     let rows = c.len() / n_out;

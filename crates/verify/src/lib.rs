@@ -624,10 +624,12 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
                     res.method = Some("crown+split".into());
                     res.boxes = n;
                     res.depth = depth;
-                    boxes += n;
+                    // The whole box, counted above, is split's first box too.
+                    boxes += n.saturating_sub(1);
                 }
                 Split::Reached { x, boxes: n, depth } => {
-                    boxes += n;
+                    // The whole box, counted above, is split's first box too.
+                    boxes += n.saturating_sub(1);
                     res.status = "reached";
                     res.boxes = n;
                     res.depth = depth;
@@ -640,7 +642,8 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
                     depth,
                     timeout,
                 } => {
-                    boxes += n;
+                    // The whole box, counted above, is split's first box too.
+                    boxes += n.saturating_sub(1);
                     res.status = "open";
                     res.boxes = n;
                     res.depth = depth;

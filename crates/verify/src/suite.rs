@@ -301,9 +301,29 @@ pub fn write_rows(path: &Path, rows: &[InstanceRow]) -> Result<(), VerifyError> 
 }
 
 /// Reads rows written by [`write_rows`] (to resume a run).
+///
+/// Errors: a file that is not such a CSV (its header must name the columns that identify
+/// an instance and its answer, even when no row follows), a row that does not parse.
 pub fn read_rows(path: &Path) -> Result<Vec<InstanceRow>, VerifyError> {
     let err = |e: String| VerifyError::Suite(format!("{}: {e}", path.display()));
     let mut r = csv::Reader::from_path(path).map_err(|e| err(e.to_string()))?;
+    let header = r.headers().map_err(|e| err(e.to_string()))?.clone();
+    if !header.is_empty() {
+        for column in [
+            "benchmark",
+            "onnx",
+            "vnnlib",
+            "timeout_s",
+            "seed",
+            "verdict",
+        ] {
+            if !header.iter().any(|h| h == column) {
+                return Err(err(format!(
+                    "not a results file of `vnncomp` (no column {column:?} in its header)"
+                )));
+            }
+        }
+    }
     r.deserialize()
         .map(|row| row.map_err(|e| err(e.to_string())))
         .collect()

@@ -214,6 +214,12 @@ fn a_relu_network_needs_splitting() {
         "{r:?}"
     );
     assert!(r.conjunctions[0].boxes >= 3, "{r:?}");
+    // The whole box is counted once, though both the ladder and the splitting bound it.
+    assert_eq!(
+        r.boxes,
+        r.conjunctions.iter().map(|c| c.boxes).sum::<usize>(),
+        "{r:?}"
+    );
     let r = verify(
         &m,
         &prop(&text),
