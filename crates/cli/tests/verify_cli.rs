@@ -190,15 +190,13 @@ fn vnncomp_batch_mode_shards_and_resumes() {
     let out = tmp("test_bench.csv");
     let _ = std::fs::remove_file(&out);
     let dir = testdata("vnncomp2021/test");
-    let o = run(&[
-        "vnncomp",
-        "--dir",
-        &dir,
-        "--shard",
-        "0/2",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    // `vnncomp --dir <the test benchmark>` with more flags.
+    let vnncomp = |flags: &[&str]| {
+        let mut args = vec!["vnncomp", "--dir", dir.as_str()];
+        args.extend_from_slice(flags);
+        run(&args)
+    };
+    let o = vnncomp(&["--shard", "0/2", "--out", out.to_str().unwrap()]);
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -210,14 +208,7 @@ fn vnncomp_batch_mode_shards_and_resumes() {
     assert_eq!(v["run_now"], 3);
     assert_eq!(v["benchmark"], "test");
     assert!(String::from_utf8_lossy(&o.stderr).contains("[3/3]"));
-    let o = run(&[
-        "vnncomp",
-        "--dir",
-        &dir,
-        "--resume",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = vnncomp(&["--resume", "--out", out.to_str().unwrap()]);
     let v = json(&o);
     assert_eq!(
         (
@@ -242,10 +233,7 @@ fn vnncomp_batch_mode_shards_and_resumes() {
     );
     // Other settings are another run: every instance runs again, the file keeps the
     // earlier rows beside the new ones, and the summary counts this run's.
-    let o = run(&[
-        "vnncomp",
-        "--dir",
-        &dir,
+    let o = vnncomp(&[
         "--resume",
         "--no-split",
         "--lp",
@@ -275,16 +263,7 @@ fn vnncomp_batch_mode_shards_and_resumes() {
         "{text}"
     );
     // Another timeout likewise: both kept, this run's counted once (it read 10 instances).
-    let o = run(&[
-        "vnncomp",
-        "--dir",
-        &dir,
-        "--resume",
-        "--cap",
-        "7",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = vnncomp(&["--resume", "--cap", "7", "--out", out.to_str().unwrap()]);
     let v = json(&o);
     assert_eq!(
         (
@@ -301,14 +280,7 @@ fn vnncomp_batch_mode_shards_and_resumes() {
     let bad = tmp("not_rows.csv");
     for text in ["hello\n", "a,b\n", "benchmark,onnx\nx,y\n"] {
         std::fs::write(&bad, text).unwrap();
-        let o = run(&[
-            "vnncomp",
-            "--dir",
-            &dir,
-            "--resume",
-            "--out",
-            bad.to_str().unwrap(),
-        ]);
+        let o = vnncomp(&["--resume", "--out", bad.to_str().unwrap()]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{text:?}: {err}");
         assert!(
@@ -318,14 +290,7 @@ fn vnncomp_batch_mode_shards_and_resumes() {
         assert_eq!(std::fs::read_to_string(&bad).unwrap(), text);
     }
     // ReLU branch and bound acts inside the input splitting: with --no-split it is refused.
-    let o = run(&[
-        "vnncomp",
-        "--dir",
-        &dir,
-        "--no-split",
-        "--relu-split-depth",
-        "0",
-    ]);
+    let o = vnncomp(&["--no-split", "--relu-split-depth", "0"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot be used with"));
     // Rows written before the column existed read as the defaults.
@@ -336,10 +301,7 @@ fn vnncomp_batch_mode_shards_and_resumes() {
          test,test_nano.onnx,test_nano.vnnlib,60,60,0,unsat,unsat,false,0.01,1,1,interval,\n",
     )
     .unwrap();
-    let o = run(&[
-        "vnncomp",
-        "--dir",
-        &dir,
+    let o = vnncomp(&[
         "--only",
         "test_nano",
         "--resume",
@@ -356,10 +318,7 @@ fn vnncomp_batch_mode_shards_and_resumes() {
         "benchmark,onnx,vnnlib,verdict\ntest,test_sat.onnx,test_prop.vnnlib,unsat\n",
     )
     .unwrap();
-    let o = run(&[
-        "vnncomp",
-        "--dir",
-        &dir,
+    let o = vnncomp(&[
         "--only",
         "test_sat",
         "--verdicts",
@@ -372,7 +331,7 @@ fn vnncomp_batch_mode_shards_and_resumes() {
         .as_str()
         .unwrap()
         .contains("test_sat.onnx"));
-    let o = run(&["vnncomp", "--dir", &dir, "--shard", "2/2"]);
+    let o = vnncomp(&["--shard", "2/2"]);
     assert_eq!(o.status.code(), Some(2));
 }
 

@@ -275,13 +275,7 @@ pub fn value_upper_bound(model: &Model, x: impl AsVector, c: impl AsVector) -> R
         b.lower.last().expect("logits"),
         b.upper.last().expect("logits"),
     );
-    if c.len() != l.len() {
-        return Err(DualError::ObjectiveShape {
-            rows: 1,
-            cols: c.len(),
-            n_out: l.len(),
-        });
-    }
+    crate::objective::objective_rows(network::as_row(c), l.len())?;
     let mut s = crate::rounding::RoundedSum::new();
     for ((&ci, &lk), &uk) in c.iter().zip(l).zip(u) {
         // max of ci * f_k over [lk, uk], as a lower bound of its negation.

@@ -119,8 +119,8 @@ pub fn falsify_from(
     Ok((x.map(DVector::from_vec), evaluated))
 }
 
-/// [`falsify_from`] on slices.
-fn search(
+/// [`falsify_from`] on slices (what the verifier's own search calls).
+pub(crate) fn search(
     model: &Model,
     lo: &[f64],
     hi: &[f64],

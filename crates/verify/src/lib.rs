@@ -31,7 +31,7 @@ pub mod error;
 pub mod falsify;
 pub mod suite;
 
-use network::{DVector, DVectorView};
+use network::DVector;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -236,21 +236,13 @@ pub struct Report {
 /// when no single constraint is. The sum's coefficients are used only when every one is
 /// exact in f64, and its right-hand side is rounded up.
 struct Rows {
-    /// Row-major `rows x n_out`.
-    c: Vec<f64>,
+    /// The objective matrix `C`, `rows x n_out` (one row per bounded direction).
+    c: network::DMatrix<f64>,
     /// Rounded-up right-hand side of each row.
     rhs_hi: Vec<f64>,
-    n_out: usize,
     /// The first `single` rows are the constraints themselves (the split heuristic
     /// follows one of them; the sum's direction splits worse).
     single: usize,
-}
-
-impl Rows {
-    /// The rows as the objective matrix `C` (`rows x n_out`).
-    fn matrix(&self) -> network::DMatrix<f64> {
-        network::DMatrix::from_row_slice(self.rhs_hi.len(), self.n_out, &self.c)
-    }
 }
 
 /// Pairwise combination rows per conjunction at most.
@@ -317,9 +309,8 @@ fn rows(conj: &[OutputConstraint], n_out: usize) -> Rows {
         }
     }
     Rows {
-        c,
+        c: network::DMatrix::from_row_slice(rhs_hi.len(), n_out, &c),
         rhs_hi,
-        n_out,
         single: conj.len(),
     }
 }
@@ -422,8 +413,7 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
             ) {
                 let mut rng =
                     ChaCha8Rng::seed_from_u64(opts.seed ^ ((ci as u64) << 32 | di as u64));
-                let (x, n) = falsify(model, &lo, &hi, conj, &opts.falsify, &mut rng)?;
-                let x = x.map(|x| x.as_slice().to_vec());
+                let (x, n) = falsify::search(model, &lo, &hi, conj, None, &opts.falsify, &mut rng)?;
                 points += n;
                 if let Some(x) = x {
                     results.push(ConjunctionResult {
@@ -450,8 +440,6 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
         let case = &prop.cases[ci];
         let conj = &case.unsafe_region[di];
         let rs = rows(conj, model.output_len());
-        let c = &rs.c;
-        let cm = rs.matrix();
         let root = InputDomain::from_box(&case.input.lower, &case.input.upper)?;
         let mut root_bounds: Vec<RootBound> = conj
             .iter()
@@ -472,7 +460,7 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
         let mut crown = None;
         // Per row, the largest proven lower bound of the ladder so far (alpha's J is a dual
         // point of LP (19) over CROWN's bounds, so it also bounds the LP rungs' optima).
-        let mut best = vec![f64::NEG_INFINITY; c.len() / rs.n_out.max(1)];
+        let mut best = vec![f64::NEG_INFINITY; rs.c.nrows()];
         // The whole box is one box, however many methods bound it.
         if !conj.is_empty() {
             boxes += 1;
@@ -491,9 +479,9 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
                             lb
                         }
                     };
-                    bound_given(model, &root, lb, &cm, m, &opts.alpha)?
+                    bound_given(model, &root, lb, &rs.c, m, &opts.alpha)?
                 }
-                _ => bound_with_method(model, &root, &cm, m, &opts.alpha)?,
+                _ => bound_with_method(model, &root, &rs.c, m, &opts.alpha)?,
             };
             for (rb, v) in root_bounds.iter_mut().zip(&b.values) {
                 rb.lower.push((m.name().to_string(), *v));
@@ -568,7 +556,7 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
                     ..Default::default()
                 };
                 let mut values = Vec::with_capacity(best.len());
-                for (k, row) in c.chunks(rs.n_out).enumerate() {
+                for (k, &floor) in best.iter().enumerate() {
                     if left() <= 0.0 {
                         break;
                     }
@@ -578,14 +566,14 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
                     };
                     let e = lp::solve_verified(
                         &lp19,
-                        network::as_row(row),
+                        rs.c.rows(k, 1),
                         solver,
                         &lp_opts,
                         false,
                         &verify_opts,
                     )?;
                     // The LP's optimum is at least the ladder's best proven bound.
-                    values.push(e[0].proven_lower.max(best[k]));
+                    values.push(e[0].proven_lower.max(floor));
                 }
                 for (rb, v) in root_bounds.iter_mut().zip(&values) {
                     rb.lower.push((name.to_string(), *v));
@@ -703,9 +691,8 @@ fn candidate_dims(
         .map(|(i, (v, r))| (i, v - r))
         .fold((0, f64::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a })
         .0;
-    let n = rows.n_out;
-    let c = &rows.c[k * n..(k + 1) * n];
-    let (coef, _) = exact::crown_backward(model, bounds, c);
+    let c = rows.c.row(k).transpose();
+    let (coef, _) = exact::crown_backward(model, bounds, &c);
     let center: Vec<f64> = lo
         .iter()
         .zip(hi)
@@ -781,7 +768,7 @@ fn bound_box(
     let d = InputDomain::from_box(&lo, &hi)?;
     let lb =
         split_bounds(model, &d, &[], parent, SplitBounds::Crown)?.expect("no splits: never empty");
-    let bound = bound_given(model, &d, lb, &rows.matrix(), Method::Crown, &opts.alpha)?;
+    let bound = bound_given(model, &d, lb, &rows.c, Method::Crown, &opts.alpha)?;
     if excludes(bound.values.as_slice(), rows) {
         return Ok((Boxed::Excluded, 0));
     }
@@ -817,16 +804,15 @@ fn bound_box(
     if let Some((ilo, ihi)) = inner(&lo, &hi, b.inner_lower.as_slice(), b.inner_upper.as_slice()) {
         let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ (depth as u64) ^ lo[0].to_bits());
         // PGD from the corner where CROWN's linear lower bound is smallest.
-        let (x, k) = falsify_from(
+        let (x, k) = falsify::search(
             model,
             &ilo,
             &ihi,
             conj,
-            Some(DVectorView::from(&x_star[..])),
+            Some(&x_star),
             falsify_opts,
             &mut rng,
         )?;
-        let x = x.map(|x| x.as_slice().to_vec());
         pts = k;
         if let Some(x) = x {
             return Ok((Boxed::Reached(x), pts));
@@ -866,7 +852,6 @@ fn relu_split(
     values: &[f64],
     deadline: Instant,
 ) -> Result<Option<Boxed>> {
-    let n = rows.n_out;
     let mut order: Vec<usize> = (0..rows.rhs_hi.len()).collect();
     order.sort_by(|&a, &b| (values[b] - rows.rhs_hi[b]).total_cmp(&(values[a] - rows.rhs_hi[a])));
     for r in order {
@@ -889,7 +874,7 @@ fn relu_split(
             ..exact::BabOptions::default()
         };
         let e =
-            exact::minimise(model, d, &rows.c[r * n..(r + 1) * n], &bab).map_err(|e| match e {
+            exact::minimise(model, d, rows.c.row(r).transpose(), &bab).map_err(|e| match e {
                 exact::ExactError::Dual(d) => VerifyError::Dual(d),
                 exact::ExactError::Network(n) => VerifyError::Network(n),
                 other => VerifyError::Options(other.to_string()),
@@ -998,8 +983,7 @@ fn split(
             });
         }
         if let (Some((ilo, ihi)), true) = (&whole, more.restarts > 0) {
-            let (x, k) = falsify(model, ilo, ihi, conj, &more, &mut rng)?;
-            let x = x.map(|x| x.as_slice().to_vec());
+            let (x, k) = falsify::search(model, ilo, ihi, conj, None, &more, &mut rng)?;
             *points += k;
             if let Some(x) = x {
                 return Ok(Split::Reached {

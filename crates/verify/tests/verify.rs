@@ -507,3 +507,39 @@ fn lp_all_on_the_whole_box_excludes_what_alpha_and_lp_last_do_not() {
     );
     assert!(!rungs(&r).contains(&"lp-last".to_string()), "{r:?}");
 }
+
+/// The falsifier as a library call, with nalgebra vectors or slices: on `y = 2x - 1` over
+/// [0, 1], `y <= -0.5` is reached (a confirmed point at most 0.25), `y <= -2` is not; a
+/// start point outside the box is clamped into it.
+#[test]
+fn the_falsifier_alone() {
+    use rand::SeedableRng;
+    let m = line(2.0, -1.0);
+    let k = |rhs: f64| vnnlib::OutputConstraint {
+        coef: network::DVector::from_vec(vec![1.0]),
+        rhs_lo: rhs,
+        rhs_hi: rhs,
+        line: 1,
+        col: 1,
+    };
+    let opts = verify::FalsifyOptions::default();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let (x, n) = verify::falsify(&m, [0.0], [1.0], &[k(-0.5)], &opts, &mut rng).unwrap();
+    let x = x.expect("reached");
+    assert!(x[0] <= 0.25 && x[0] >= 0.0 && n >= 1, "{x}");
+    assert!(confirms(&m, &x, &[k(-0.5)]).unwrap());
+    let (x, _) = verify::falsify(&m, [0.0], [1.0], &[k(-2.0)], &opts, &mut rng).unwrap();
+    assert!(x.is_none());
+    let start = network::DVector::from_vec(vec![5.0]);
+    let (x, _) = verify::falsify_from(
+        &m,
+        network::DVector::from_vec(vec![0.0]),
+        [1.0],
+        &[k(-0.5)],
+        Some(start.as_view()),
+        &opts,
+        &mut rng,
+    )
+    .unwrap();
+    assert!(x.unwrap()[0] <= 0.25);
+}
