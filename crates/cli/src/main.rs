@@ -246,6 +246,10 @@ fn vnncomp_cmd(a: VnncompArgs) -> Result<(Value, i32)> {
         Some(p) => verify::suite::read_verdicts(p)?,
         None => Default::default(),
     };
+    // Resumed rows are judged by this run's reference verdicts.
+    for r in this_run.values_mut() {
+        r.judge(&verdicts);
+    }
     let n = instances.len();
     let mut k = 0;
     // Rows are written as they finish (the file's earlier rows first, all of them), so a
@@ -254,10 +258,16 @@ fn vnncomp_cmd(a: VnncompArgs) -> Result<(Value, i32)> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
-    let mut writer = verify::suite::RowWriter::create(&a.out)?;
-    for r in &earlier {
-        writer.write(r)?;
-    }
+    // A selection of no instance leaves --out as it is.
+    let mut writer = if selected.is_empty() {
+        None
+    } else {
+        let mut w = verify::suite::RowWriter::create(&a.out)?;
+        for r in &earlier {
+            w.write(r)?;
+        }
+        Some(w)
+    };
     let rows = verify::suite::run_suite(
         verify::suite::Suite {
             benchmark: &benchmark,
@@ -290,7 +300,7 @@ fn vnncomp_cmd(a: VnncompArgs) -> Result<(Value, i32)> {
             if !r.error.is_empty() {
                 eprintln!("  error: {}", r.error);
             }
-            writer.write(r)
+            writer.as_mut().map_or(Ok(()), |w| w.write(r))
         },
     )?;
     // The summary is this run's: the earlier rows that answered a selected instance with
@@ -334,7 +344,7 @@ fn vnncomp_cmd(a: VnncompArgs) -> Result<(Value, i32)> {
         "error": count("error"),
         "wrong": wrong,
         "mean_time_decided_s": mean,
-        "total_time_s": rows.iter().map(|r| r.time_s).sum::<f64>(),
+        "total_time_s": rows.iter().fold(0.0, |s, r| s + r.time_s),
         "wrote": a.out.display().to_string(),
     });
     Ok((v, if wrong.is_empty() { 0 } else { 1 }))

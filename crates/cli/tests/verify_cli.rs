@@ -331,6 +331,33 @@ fn vnncomp_batch_mode_shards_and_resumes() {
         .as_str()
         .unwrap()
         .contains("test_sat.onnx"));
+    // Resumed with the real reference (verdicts.csv one folder up), the same row is judged
+    // again: not wrong.
+    let o = vnncomp(&[
+        "--only",
+        "test_sat",
+        "--resume",
+        "--out",
+        tmp("w.csv").to_str().unwrap(),
+    ]);
+    let v = json(&o);
+    assert_eq!(
+        (o.status.code(), v["resumed"].as_u64()),
+        (Some(0), Some(1)),
+        "{v}"
+    );
+    assert_eq!(v["wrong"].as_array().unwrap().len(), 0, "{v}");
+    // A selection of nothing leaves the results file as it was, and says so.
+    let before = std::fs::read_to_string(&out).unwrap();
+    let o = vnncomp(&["--only", "no-such-instance", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is selected"));
+    assert_eq!(json(&o)["total_time_s"].as_f64(), Some(0.0));
+    assert!(json(&o)["total_time_s"]
+        .as_f64()
+        .unwrap()
+        .is_sign_positive());
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), before);
     let o = vnncomp(&["--shard", "2/2"]);
     assert_eq!(o.status.code(), Some(2));
 }

@@ -142,6 +142,29 @@ pub fn settings(opts: &VerifyOptions) -> String {
     )
 }
 
+/// True when `verdict` (a row's word) contradicts the reference: `sat` for an `unsat`
+/// reference or the reverse.
+pub fn contradicts(verdict: &str, reference: Option<&Verdict>) -> bool {
+    matches!(
+        (verdict, reference),
+        ("sat", Some(Verdict::Unsat)) | ("unsat", Some(Verdict::Sat))
+    )
+}
+
+impl InstanceRow {
+    /// The reference verdict and `wrong` again, against `verdicts` (a resumed row is
+    /// judged by the reference file of the run that reads it).
+    pub fn judge(&mut self, verdicts: &HashMap<(String, String, String), Verdict>) {
+        let reference = verdicts.get(&(
+            self.benchmark.clone(),
+            self.onnx.clone(),
+            self.vnnlib.clone(),
+        ));
+        self.expected = reference.map_or(String::new(), |v| v.word().to_string());
+        self.wrong = contradicts(&self.verdict, reference);
+    }
+}
+
 fn default_settings() -> String {
     settings(&VerifyOptions::default())
 }
@@ -233,11 +256,8 @@ pub fn run_suite(
         let row = match attempt() {
             Ok(r) => InstanceRow {
                 verdict: r.verdict.word().to_string(),
-                wrong: matches!(
-                    (r.verdict, expected),
-                    (Verdict::Sat, Some(Verdict::Unsat)) | (Verdict::Unsat, Some(Verdict::Sat))
-                ),
                 boxes: r.boxes,
+                wrong: contradicts(r.verdict.word(), expected),
                 falsify_points: r.falsify_points,
                 methods: r
                     .conjunctions
