@@ -606,3 +606,92 @@ fn batchnorm_that_rounds_is_refused_unless_asked_and_then_named() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// A network whose input is NHWC (`[1, 4, 4, 2]`): a `Transpose` into NCHW before its
+/// conv and one back into NHWC before its flatten, written as an f32 ONNX file.
+fn nhwc_onnx(path: &std::path::Path) {
+    use network::{Layer, Model, Shape};
+    let w = |n: usize, k: f64| -> Vec<f64> {
+        (0..n)
+            .map(|i| ((i as f64 * k).sin() * 8.0).round() / 8.0)
+            .collect()
+    };
+    let model = Model::new(
+        Shape::Image { c: 4, h: 4, w: 2 },
+        vec![
+            Layer::Transpose { perm: [2, 0, 1] },
+            Layer::Conv2d {
+                weight: w(2 * 2 * 9, 1.3),
+                bias: vec![0.125, -0.25],
+                out_channels: 2,
+                in_channels: 2,
+                kernel_h: 3,
+                kernel_w: 3,
+                stride: 1,
+                padding: 1,
+            },
+            Layer::Relu,
+            Layer::Transpose { perm: [1, 2, 0] },
+            Layer::Flatten,
+            Layer::Dense {
+                weight: w(2 * 32, 0.7),
+                bias: vec![0.0, 0.5],
+                out_features: 2,
+                in_features: 32,
+            },
+        ],
+    )
+    .unwrap();
+    onnx_io::save_onnx(&model, path, onnx_io::ElemType::F32).unwrap();
+}
+
+#[test]
+fn nhwc_networks_with_transposes_verify_end_to_end() {
+    let model = tmp("nhwc.onnx");
+    nhwc_onnx(&model);
+    let header: String = (0..32)
+        .map(|i| format!("(declare-const X_{i} Real)\n"))
+        .chain((0..2).map(|j| format!("(declare-const Y_{j} Real)\n")))
+        .collect();
+    let bounds: String = (0..32)
+        .map(|i| format!("(assert (>= X_{i} 0.0))\n(assert (<= X_{i} 0.1))\n"))
+        .collect();
+    let verify = |name: &str, unsafe_region: &str| {
+        let prop = tmp(name);
+        std::fs::write(&prop, format!("{header}{bounds}{unsafe_region}")).unwrap();
+        run(&[
+            "verify",
+            "--model",
+            model.to_str().unwrap(),
+            "--property",
+            prop.to_str().unwrap(),
+        ])
+    };
+    // Out of reach: unsat, proven (exit code 0).
+    let o = verify("nhwc_unsat.vnnlib", "(assert (>= Y_0 1000))\n");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v = json(&o);
+    assert_eq!(v["verdict"], "unsat", "{v}");
+    assert!(
+        v["model"]["architecture"]
+            .as_str()
+            .unwrap()
+            .contains("transpose 2,0,1"),
+        "{v}"
+    );
+    // Everywhere: sat, with a witness inside the box (file order, NHWC) that re-checks.
+    let o = verify("nhwc_sat.vnnlib", "(assert (<= Y_0 1000))\n");
+    assert_eq!(o.status.code(), Some(10));
+    let v = json(&o);
+    assert_eq!(v["verdict"], "sat", "{v}");
+    let x = v["report"]["witness"]["x"].as_array().unwrap();
+    assert_eq!(x.len(), 32);
+    assert!(x
+        .iter()
+        .all(|xi| (0.0..=0.1).contains(&xi.as_f64().unwrap())));
+}

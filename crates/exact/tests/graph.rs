@@ -1,4 +1,4 @@
-//! Graph models (residual connections, affine maps with no ReLU between) through every
+//! Graph models (residual connections, affine maps with no ReLU between, transposes) through every
 //! bound method, LP (19), branch and bound, pattern enumeration and (with `highs`) the
 //! MILP: every proven value is at most the exact value of every sampled point (compared
 //! in exact arithmetic), every intermediate bound contains the sampled pre-activations,
@@ -55,6 +55,46 @@ fn cases() -> Vec<Case> {
             c: vec![1.0, 0.0, -1.0],
         });
     }
+    // Transposes that move data: an NHWC input [h 3, w 3, c 2] into channel-major for a
+    // conv, and the conv's ReLU output back into NHWC before the flatten.
+    let mut r =
+        |n: usize, s: f64| -> Vec<f64> { (0..n).map(|_| rng.random_range(-s..s)).collect() };
+    let layers = vec![
+        Layer::Transpose { perm: [2, 0, 1] },
+        Layer::Conv2d {
+            weight: r(2 * 2 * 4, 0.8),
+            bias: r(2, 0.2),
+            out_channels: 2,
+            in_channels: 2,
+            kernel_h: 2,
+            kernel_w: 2,
+            stride: 1,
+            padding: 0,
+        },
+        Layer::Relu,
+        Layer::Transpose { perm: [1, 2, 0] },
+        Layer::Flatten,
+        Layer::Dense {
+            weight: r(3 * 8, 0.8),
+            bias: r(3, 0.2),
+            out_features: 3,
+            in_features: 8,
+        },
+        Layer::Relu,
+        Layer::Dense {
+            weight: r(3 * 3, 0.8),
+            bias: r(3, 0.2),
+            out_features: 3,
+            in_features: 3,
+        },
+    ];
+    let x = r(18, 1.0);
+    out.push(Case {
+        name: "nhwc conv with transposes".into(),
+        model: Model::new(Shape::Image { c: 3, h: 3, w: 2 }, layers).unwrap(),
+        dom: InputDomain::new(&x, 0.15, None).unwrap(),
+        c: vec![1.0, 0.0, -1.0],
+    });
     out
 }
 

@@ -262,6 +262,7 @@ fn parse_layer(i: usize, v: &Value, graph: bool) -> Result<Layer> {
         ],
         "relu" | "flatten" => &["type", "name", "inputs"],
         "avgpool2d" => &["type", "kernel", "stride", "name", "inputs"],
+        "transpose" => &["type", "perm", "name", "inputs"],
         "add" if graph => &["type", "name", "inputs"],
         "add" => {
             return Err(layer_err(
@@ -275,7 +276,7 @@ fn parse_layer(i: usize, v: &Value, graph: bool) -> Result<Layer> {
                 i,
                 "?",
                 format!(
-                    "unknown layer type {other:?} (known: dense, conv2d, relu, flatten, avgpool2d, add)"
+                    "unknown layer type {other:?} (known: dense, conv2d, relu, flatten, avgpool2d, transpose, add)"
                 ),
             ))
         }
@@ -291,6 +292,7 @@ fn parse_layer(i: usize, v: &Value, graph: bool) -> Result<Layer> {
         "relu" => "relu",
         "add" => "add",
         "avgpool2d" => "avgpool2d",
+        "transpose" => "transpose",
         _ => "flatten",
     };
     if let Some(k) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
@@ -325,6 +327,28 @@ fn parse_layer(i: usize, v: &Value, graph: bool) -> Result<Layer> {
                 kernel,
                 stride: get_usize("stride", kernel)?,
             });
+        }
+        "transpose" => {
+            let bad = || {
+                layer_err(
+                    i,
+                    kind,
+                    format!(
+                        "\"perm\" must be three axis indices (e.g. [2, 0, 1]), got {}",
+                        obj.get("perm").map_or("nothing".into(), |v| v.to_string())
+                    ),
+                )
+            };
+            let perm = obj
+                .get("perm")
+                .and_then(Value::as_array)
+                .ok_or_else(bad)?
+                .iter()
+                .map(|v| v.as_u64().map(|p| p as usize))
+                .collect::<Option<Vec<usize>>>()
+                .ok_or_else(bad)?;
+            let perm: [usize; 3] = perm.try_into().map_err(|_| bad())?;
+            return Ok(Layer::Transpose { perm });
         }
         _ => {}
     }
@@ -519,6 +543,9 @@ pub fn model_to_json(model: &Model, metadata: Option<&Value>) -> String {
                 Layer::AvgPool2d { kernel, stride } => {
                     o.insert("kernel".into(), (*kernel).into());
                     o.insert("stride".into(), (*stride).into());
+                }
+                Layer::Transpose { perm } => {
+                    o.insert("perm".into(), perm.to_vec().into());
                 }
                 Layer::Relu | Layer::Flatten | Layer::Add => {}
             }

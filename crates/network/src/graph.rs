@@ -1,7 +1,7 @@
 //! Graph models and their lowering into the layered normal form every bound method reads.
 //!
 //! A graph model (JSON version 2, ONNX) is a list of nodes in topological order, each
-//! reading the graph input or earlier nodes: dense, conv2d, flatten, relu and add (a
+//! reading the graph input or earlier nodes: dense, conv2d, avgpool2d, transpose, flatten, relu and add (a
 //! residual connection), with affine maps allowed to follow each other with no ReLU
 //! between (input normalisation, a folded batch norm). The bound methods of the paper
 //! and of the field (IBP, Wong-Kolter / Fast-Lin, CROWN / DeepPoly, alpha-CROWN, LP (19))
@@ -215,7 +215,10 @@ pub(crate) fn lower(input_shape: Shape, nodes: &[Node]) -> Result<Lowered> {
             });
         }
         let v = match &node.layer {
-            Layer::Dense { .. } | Layer::Conv2d { .. } | Layer::AvgPool2d { .. } => {
+            Layer::Dense { .. }
+            | Layer::Conv2d { .. }
+            | Layer::AvgPool2d { .. }
+            | Layer::Transpose { .. } => {
                 let (s, shape) = lw.as_slot(&vals[ins[0]].clone(), ins[0]);
                 let (op, bias, out_shape) = crate::graph::resolve_op(i, &node.layer, &shape)?;
                 Val::Expr(Expr {
@@ -665,6 +668,33 @@ pub(crate) fn resolve_op(
                     c,
                     h: out_h,
                     w: out_w,
+                },
+            )
+        }
+        Layer::Transpose { perm } => {
+            let Shape::Image { c, h, w } = *shape else {
+                return Err(NetworkError::Shape {
+                    layer: i,
+                    kind,
+                    expected: "an image [c, h, w] (a transpose permutes its three axes)".into(),
+                    actual: shape.to_string(),
+                });
+            };
+            let Some(op) = LinearOp::transpose([c, h, w], *perm) else {
+                return Err(NetworkError::Layer {
+                    layer: i,
+                    kind,
+                    msg: format!("perm {perm:?} is not a permutation of [0, 1, 2]"),
+                });
+            };
+            let od = perm.map(|p| [c, h, w][p]);
+            (
+                op,
+                vec![0.0; c * h * w],
+                Shape::Image {
+                    c: od[0],
+                    h: od[1],
+                    w: od[2],
                 },
             )
         }

@@ -44,6 +44,13 @@ pub enum Layer {
     /// is the file's pooling exactly (the worked example of ARCHITECTURE.md's "How to add
     /// a node kind").
     AvgPool2d { kernel: usize, stride: usize },
+    /// A transpose of an image's three axes, moving data: output axis `i` is input axis
+    /// `perm[i]` (ONNX `Transpose` with `perm = [0, 1 + perm[0], 1 + perm[1], 1 + perm[2]]`
+    /// on a batch of one). An NHWC image read as `[h, w, c]` becomes channel-major with
+    /// `perm = [2, 0, 1]`; `[1, 2, 0]` turns a channel-major image into NHWC order (before
+    /// a flatten, as networks exported from TensorFlow do). A linear map with weights 0
+    /// and 1, so exact: the normal form holds it as a [`LinearOp::Permutation`].
+    Transpose { perm: [usize; 3] },
 }
 
 impl Layer {
@@ -56,6 +63,7 @@ impl Layer {
             Layer::Flatten => "flatten",
             Layer::Add => "add",
             Layer::AvgPool2d { .. } => "avgpool2d",
+            Layer::Transpose { .. } => "transpose",
         }
     }
 }
@@ -374,6 +382,9 @@ impl Model {
                 Layer::Add => s.push_str("add"),
                 Layer::AvgPool2d { kernel, stride } => {
                     s.push_str(&format!("avgpool2d {kernel}x{kernel}/s{stride}"))
+                }
+                Layer::Transpose { perm } => {
+                    s.push_str(&format!("transpose {},{},{}", perm[0], perm[1], perm[2]))
                 }
             }
         }

@@ -1,4 +1,4 @@
-//! Linear operators of the affine layers (dense matrix, 2-D convolution) applied to
+//! Linear operators of the affine layers (dense matrix, 2-D convolution, permutation) applied to
 //! batches of columns, their transposes, and their columns `W e_j`.
 //!
 //! A batch is a column-major matrix stored in a slice: column `j` is the contiguous range
@@ -193,6 +193,10 @@ pub enum LinearOp {
     /// The identity on `n` values (a skip connection carried through a layer, or an
     /// affine map that follows another with no ReLU between; see [`crate::graph`]).
     Identity { n: usize },
+    /// A permutation of the values: output `i` is input `src[i]` (`src` a permutation of
+    /// `0..n`). A transpose of a tensor's axes (NHWC to NCHW and back, the ONNX
+    /// `Transpose` that moves data); exact in floating point, like the identity.
+    Permutation { src: Vec<usize> },
     /// A sum of operators on slices: output slice `[out_offset, out_offset + op.n_out)`
     /// receives `op` applied to input slice `[in_offset, in_offset + op.n_in)`, summed
     /// over the terms (a residual `Add` of two branches, a layer that also carries earlier
@@ -283,12 +287,38 @@ fn add_rows(
 }
 
 impl LinearOp {
+    /// The [`LinearOp::Permutation`] that transposes a row-major tensor of dimensions
+    /// `dims` (`[c, h, w]`): output axis `i` is input axis `perm[i]`, so the output has
+    /// dimensions `perm.map(|p| dims[p])`. `None` when `perm` is not a permutation of
+    /// `[0, 1, 2]`.
+    pub fn transpose(dims: [usize; 3], perm: [usize; 3]) -> Option<LinearOp> {
+        let mut seen = [false; 3];
+        for &p in &perm {
+            if p > 2 || std::mem::replace(&mut seen[p], true) {
+                return None;
+            }
+        }
+        let strides = [dims[1] * dims[2], dims[2], 1];
+        let (od, os) = (perm.map(|p| dims[p]), perm.map(|p| strides[p]));
+        // Output (a, b, e), row-major over `od`, reads input a*os0 + b*os1 + e*os2.
+        let mut src = Vec::with_capacity(od.iter().product());
+        for a in 0..od[0] {
+            for b in 0..od[1] {
+                for e in 0..od[2] {
+                    src.push(a * os[0] + b * os[1] + e * os[2]);
+                }
+            }
+        }
+        Some(LinearOp::Permutation { src })
+    }
+
     /// Input size (values per column).
     pub fn n_in(&self) -> usize {
         match self {
             LinearOp::Dense { cols, .. } => *cols,
             LinearOp::Conv { geom, .. } => geom.n_in(),
             LinearOp::Identity { n } => *n,
+            LinearOp::Permutation { src } => src.len(),
             LinearOp::Block { n_in, .. } => *n_in,
         }
     }
@@ -299,16 +329,19 @@ impl LinearOp {
             LinearOp::Dense { rows, .. } => *rows,
             LinearOp::Conv { geom, .. } => geom.n_out(),
             LinearOp::Identity { n } => *n,
+            LinearOp::Permutation { src } => src.len(),
             LinearOp::Block { n_out, .. } => *n_out,
         }
     }
 
-    /// The weights, flattened row-major (empty for the identity and for a block, whose
-    /// weights are its terms').
+    /// The weights, flattened row-major (empty for the identity, a permutation (its
+    /// weights are ones) and a block, whose weights are its terms').
     pub fn weight(&self) -> &[f64] {
         match self {
             LinearOp::Dense { weight, .. } | LinearOp::Conv { weight, .. } => weight,
-            LinearOp::Identity { .. } | LinearOp::Block { .. } => &[],
+            LinearOp::Identity { .. } | LinearOp::Permutation { .. } | LinearOp::Block { .. } => {
+                &[]
+            }
         }
     }
 
@@ -318,6 +351,7 @@ impl LinearOp {
             LinearOp::Dense { rows, cols, .. } => rows * cols,
             LinearOp::Conv { geom, .. } => geom.out_pixels() * geom.patch() * geom.out_channels,
             LinearOp::Identity { n } => *n,
+            LinearOp::Permutation { src } => src.len(),
             LinearOp::Block { terms, .. } => terms.iter().map(|t| t.op.macs_per_column()).sum(),
         }
     }
@@ -330,7 +364,7 @@ impl LinearOp {
     pub fn dot_len(&self) -> usize {
         match self {
             LinearOp::Dense { .. } | LinearOp::Conv { .. } => self.n_in(),
-            LinearOp::Identity { .. } => 1,
+            LinearOp::Identity { .. } | LinearOp::Permutation { .. } => 1,
             LinearOp::Block { n_in, terms, .. } => {
                 n_in + terms.iter().map(|t| t.op.dot_len() + 1).sum::<usize>()
             }
@@ -344,7 +378,7 @@ impl LinearOp {
         match self {
             LinearOp::Dense { rows, .. } => *rows,
             LinearOp::Conv { geom: g, .. } => g.out_channels * g.kernel_h * g.kernel_w,
-            LinearOp::Identity { .. } => 1,
+            LinearOp::Identity { .. } | LinearOp::Permutation { .. } => 1,
             LinearOp::Block { n_out, terms, .. } => {
                 n_out + terms.iter().map(|t| t.op.dot_len_t() + 1).sum::<usize>()
             }
@@ -365,6 +399,7 @@ impl LinearOp {
                 geom: *geom,
             },
             LinearOp::Identity { n } => LinearOp::Identity { n: *n },
+            LinearOp::Permutation { src } => LinearOp::Permutation { src: src.clone() },
             LinearOp::Block { n_in, n_out, terms } => LinearOp::Block {
                 n_in: *n_in,
                 n_out: *n_out,
@@ -428,6 +463,13 @@ impl LinearOp {
                     );
             }
             LinearOp::Identity { .. } => out.copy_from_slice(x),
+            LinearOp::Permutation { src } => {
+                for (o, xc) in out.chunks_exact_mut(no).zip(x.chunks_exact(ni)) {
+                    for (v, &j) in o.iter_mut().zip(src) {
+                        *v = xc[j];
+                    }
+                }
+            }
             LinearOp::Block { terms, .. } => block_apply(terms, x, ni, out, no, ncols, false),
         }
     }
@@ -483,6 +525,13 @@ impl LinearOp {
                     );
             }
             LinearOp::Identity { .. } => out.copy_from_slice(y),
+            LinearOp::Permutation { src } => {
+                for (o, yc) in out.chunks_exact_mut(ni).zip(y.chunks_exact(no)) {
+                    for (&v, &j) in yc.iter().zip(src) {
+                        o[j] = v;
+                    }
+                }
+            }
             LinearOp::Block { terms, .. } => block_apply(terms, y, no, out, ni, ncols, true),
         }
     }
@@ -525,6 +574,7 @@ impl LinearOp {
                 }
             }
             LinearOp::Identity { .. } => f(k, 1.0),
+            LinearOp::Permutation { src } => f(src[k], 1.0),
             LinearOp::Block { terms, .. } => {
                 // A row may read one input through two terms (`x + W x`): `f` is then
                 // called once per term, and callers add the weights.
@@ -578,6 +628,13 @@ impl LinearOp {
                 }
             }
             LinearOp::Identity { .. } => out[unit] += scale,
+            LinearOp::Permutation { src } => {
+                // The one output that reads `unit` (a linear search: this is not on any
+                // bound's hot path).
+                if let Some(i) = src.iter().position(|&j| j == unit) {
+                    out[i] += scale;
+                }
+            }
             LinearOp::Block { terms, .. } => {
                 for t in terms {
                     if (t.in_offset..t.in_offset + t.op.n_in()).contains(&unit) {

@@ -76,6 +76,29 @@ fn interpret(model: &Model, x: &[f64]) -> Vec<Dyadic> {
                 }
                 (out, Shape::Image { c, h: oh, w: ow })
             }
+            Layer::Transpose { perm } => {
+                // Output (a, b, e) is the input at the coordinates it names: input axis
+                // perm[0] at a, perm[1] at b, perm[2] at e.
+                let Shape::Image { c, h, w } = shape else {
+                    panic!("transposing a vector")
+                };
+                let dims = [c, h, w];
+                let od = perm.map(|p| dims[p]);
+                let mut out = Vec::new();
+                for a in 0..od[0] {
+                    for b in 0..od[1] {
+                        for e in 0..od[2] {
+                            let mut at = [0; 3];
+                            at[perm[0]] = a;
+                            at[perm[1]] = b;
+                            at[perm[2]] = e;
+                            out.push(v[(at[0] * h + at[1]) * w + at[2]].clone());
+                        }
+                    }
+                }
+                let [c, h, w] = od;
+                (out, Shape::Image { c, h, w })
+            }
             Layer::Relu => (v.iter().map(Dyadic::relu).collect(), shape),
             Layer::Flatten => (v, Shape::Flat(shape.numel())),
             Layer::Add => {
@@ -280,7 +303,10 @@ fn check_blocks(m: &Model, what: &str) {
         }
         // The error analyses' operation counts: a copy is one operation, anything else
         // at least its input size.
-        let copy = matches!(a.op, LinearOp::Identity { .. });
+        let copy = matches!(
+            a.op,
+            LinearOp::Identity { .. } | LinearOp::Permutation { .. }
+        );
         assert!(a.op.dot_len() >= if copy { 1 } else { ni });
         assert!(a.op.dot_len_t() >= 1);
         assert_eq!(a.in_shape.numel(), ni, "{what}: layer {t} input shape");
@@ -553,6 +579,102 @@ fn average_pooling_is_a_node_kind() {
     .unwrap_err()
     .to_string();
     assert!(flat.contains("expects input shape an image"), "{flat}");
+}
+
+/// A transpose of an image's axes (ONNX `Transpose` that moves data): NHWC input into
+/// channel-major for a conv, a conv's output back into NHWC before a flatten (as
+/// TensorFlow exports do), and one after a ReLU; every lowering computes the graph
+/// exactly, its kernels agree, files round-trip, and bad permutations and a transpose of
+/// a vector are errors naming the node.
+#[test]
+fn transpose_is_a_node_kind() {
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let mut r = |n: usize| -> Vec<f64> { (0..n).map(|_| rng.random_range(-1.0..1.0)).collect() };
+    // NHWC input [h 4, w 3, c 2] read as the image [4, 3, 2].
+    let nhwc = Shape::Image { c: 4, h: 3, w: 2 };
+    let conv = |w: Vec<f64>, b: Vec<f64>| Layer::Conv2d {
+        weight: w,
+        bias: b,
+        out_channels: 3,
+        in_channels: 2,
+        kernel_h: 2,
+        kernel_w: 2,
+        stride: 1,
+        padding: 0,
+    };
+    let dense = |w: Vec<f64>, n: usize| Layer::Dense {
+        weight: w,
+        bias: vec![0.25, -0.5],
+        out_features: 2,
+        in_features: n,
+    };
+    let cases = [
+        // NHWC -> NCHW -> conv -> relu -> back to NHWC -> flatten -> dense.
+        vec![
+            Layer::Transpose { perm: [2, 0, 1] },
+            conv(r(3 * 2 * 4), r(3)),
+            Layer::Relu,
+            Layer::Transpose { perm: [1, 2, 0] },
+            Layer::Flatten,
+            dense(r(2 * 3 * 2 * 3), 18),
+        ],
+        // A transpose between a conv and its ReLU (affine after affine), and every other
+        // permutation of three axes.
+        vec![
+            Layer::Transpose { perm: [2, 0, 1] },
+            conv(r(3 * 2 * 4), r(3)),
+            Layer::Transpose { perm: [0, 2, 1] },
+            Layer::Relu,
+            Layer::Transpose { perm: [1, 0, 2] },
+            Layer::Transpose { perm: [2, 1, 0] },
+            Layer::Transpose { perm: [0, 1, 2] },
+            Layer::Flatten,
+            dense(r(2 * 18), 18),
+        ],
+    ];
+    for layers in cases {
+        let m = Model::new(nhwc, layers).unwrap();
+        assert!(!m.is_plain(), "a transpose is not in the paper's form");
+        assert!(m.describe().contains("transpose 2,0,1"), "{}", m.describe());
+        assert_lowering_exact(&m, &mut rng, &m.describe());
+        check_blocks(&m, "transpose");
+        let (back, _) = model_from_json(&model_to_json(&m, None), "mem").unwrap();
+        assert_eq!(back, m);
+    }
+    // The operator on its own: the NHWC pixel (y, x, ch) lands at channel-major
+    // (ch, y, x).
+    let op = LinearOp::transpose([4, 3, 2], [2, 0, 1]).unwrap();
+    let x: Vec<f64> = (0..24).map(f64::from).collect();
+    let mut y = vec![0.0; 24];
+    op.apply(&x, 1, &mut y);
+    for (ch, yy, xx) in [(0, 0, 0), (1, 0, 0), (0, 3, 2), (1, 2, 1)] {
+        assert_eq!(y[(ch * 4 + yy) * 3 + xx], x[(yy * 3 + xx) * 2 + ch]);
+    }
+    assert!(LinearOp::transpose([4, 3, 2], [0, 0, 1]).is_none());
+    for perm in [[0, 0, 1], [0, 1, 3]] {
+        let e = Model::new(nhwc, vec![Layer::Transpose { perm }, Layer::Flatten])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("layer 0 (transpose)") && e.contains("not a permutation"),
+            "{e}"
+        );
+    }
+    let e = Model::new(Shape::Flat(6), vec![Layer::Transpose { perm: [1, 0, 2] }])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("transpose") && e.contains("an image"), "{e}");
+    // Files: perm must be three axis indices.
+    for perm in ["[2, 0]", "[2, 0, -1]", "\"201\""] {
+        let json = format!(
+            r#"{{"format": "convex-outer-model", "version": 1, "input_shape": [4, 3, 2], "layers": [{{"type": "transpose", "perm": {perm}}}, {{"type": "flatten"}}]}}"#
+        );
+        let e = model_from_json(&json, "t.json").unwrap_err().to_string();
+        assert!(
+            e.contains("\"perm\" must be three axis indices"),
+            "{perm}: {e}"
+        );
+    }
 }
 
 /// The normal form's shape is pinned: a residual block costs two layers (its skip rides

@@ -211,6 +211,13 @@ pub fn model_to_onnx_as(model: &Model, ty: ElemType) -> pb::ModelProto {
                 let (k, s) = (*kernel as i64, *stride as i64);
                 node.attribute = vec![ints("kernel_shape", &[k, k]), ints("strides", &[s, s])];
             }
+            Layer::Transpose { perm } => {
+                // The batch axis stays first.
+                node.op_type = "Transpose".into();
+                node.input = vec![current.clone()];
+                let p = perm.map(|a| a as i64 + 1);
+                node.attribute = vec![ints("perm", &[0, p[0], p[1], p[2]])];
+            }
         }
         nodes.push(node);
     }

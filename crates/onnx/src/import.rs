@@ -17,6 +17,7 @@
 //! | `Add` | of two computed tensors of one shape (a residual connection) | Add |
 //! | `Relu` | | ReLU |
 //! | `Flatten`, `Reshape`, `Identity`, `Transpose` | when they do not move data (row-major order kept) | nothing (a Flatten layer where an image becomes a vector) |
+//! | `Transpose` | that moves data, from an image into an image (`[1, c, h, w]`-like: NHWC into NCHW and back) | Transpose (a permutation, exact) |
 //! | `Constant` | `value` (tensor), `value_float(s)`, `value_int(s)` | a constant |
 //!
 //! Folding: an elementwise affine map on the data (`Sub` of a mean, `Div` by a scale)
@@ -34,7 +35,7 @@
 //! fold), not exactly for the file's. Not supported (an error naming the node):
 //! a `BatchNormalization` anywhere else, `Sub`, `Mul` or other operators of two computed tensors, a residual `Add` of a
 //! tensor that still waits for an elementwise map to fold, max pooling and average pooling with padding or a window area that is not a power of two, other activations,
-//! `Transpose` that moves data (e.g. NHWC with several channels), external data, and
+//! a `Transpose` that moves data other than among the three axes of an image, external data, and
 //! tensor types other than float and double.
 
 use std::collections::HashMap;
@@ -758,10 +759,7 @@ impl Lowering {
                 // Data stays in place when the axes of size > 1 keep their order.
                 let moved: Vec<usize> = perm.iter().copied().filter(|&p| self.dims[p] > 1).collect();
                 if moved.windows(2).any(|w| w[0] > w[1]) {
-                    return Err(self.node_err(format!(
-                        "perm {perm:?} of dimensions {:?} moves data (e.g. NHWC with several channels); only transposes that keep the row-major order are supported",
-                        self.dims
-                    )));
+                    return self.transpose_image(node, &perm);
                 }
                 let dims: Vec<usize> = perm.iter().map(|&p| self.dims[p]).collect();
                 self.reshape_to(dims)?;
@@ -774,7 +772,7 @@ impl Lowering {
             "Add" | "Sub" | "Mul" | "Div" => self.elementwise(node, &ops),
             "BatchNormalization" => self.batchnorm(node, &ops),
             other => Err(self.node_err(format!(
-                "operator {other} is not supported (supported: MatMul, Gemm, Conv, AveragePool, Add, Sub, Mul, Div by constants, Add of two computed tensors, Relu, Flatten, Reshape, Transpose that keeps the data order, Identity, Constant)"
+                "operator {other} is not supported (supported: MatMul, Gemm, Conv, AveragePool, Add, Sub, Mul, Div by constants, Add of two computed tensors, Relu, Flatten, Reshape, Transpose, Identity, Constant)"
             ))),
         }
     }
@@ -924,6 +922,56 @@ impl Lowering {
         self.shape = Shape::Image { c, h: oh, w: ow };
         self.dims = vec![1, c, oh, ow];
         self.pre = Elementwise::identity(c * oh * ow);
+        self.set_output(node)
+    }
+
+    /// A `Transpose` that moves data, on an image (a tensor whose axes before the last
+    /// three have size 1: `[1, c, h, w]`, NHWC `[1, h, w, c]`), into another image: a
+    /// [`Layer::Transpose`] of the last three axes. An elementwise map waiting for the
+    /// next affine map is permuted with the data (exact: it only moves its numbers).
+    fn transpose_image(&mut self, node: &pb::NodeProto, perm: &[usize]) -> Result<()> {
+        let r = self.dims.len();
+        let lead_ones = |d: &[usize]| r >= 3 && d[..r - 3].iter().all(|&x| x == 1);
+        let out: Vec<usize> = perm.iter().map(|&p| self.dims[p]).collect();
+        let image = match self.shape {
+            Shape::Image { c, h, w } => lead_ones(&self.dims) && self.dims[r - 3..] == [c, h, w],
+            Shape::Flat(_) => false,
+        };
+        if !image || !lead_ones(&out) {
+            return Err(self.node_err(format!(
+                "perm {perm:?} of dimensions {:?} moves data; a transpose that moves data is supported from an image into an image (axes before the last three of size 1, e.g. NHWC [1, h, w, c] into NCHW with perm [0, 3, 1, 2])",
+                self.dims
+            )));
+        }
+        // Output axis j of the image reads input image axis perm[r - 3 + j] - (r - 3);
+        // an axis of size 1 brought in from the front takes an unused axis of size 1.
+        let mut p3: [Option<usize>; 3] = [None; 3];
+        for (j, slot) in p3.iter_mut().enumerate() {
+            let q = perm[r - 3 + j];
+            if q >= r - 3 {
+                *slot = Some(q - (r - 3));
+            }
+        }
+        let mut unused = (0..3).filter(|a| !p3.contains(&Some(*a)));
+        let p3 = p3.map(|a| a.or_else(|| unused.next()).expect("three axes"));
+        let dims = [self.dims[r - 3], self.dims[r - 2], self.dims[r - 1]];
+        let op = network::LinearOp::transpose(dims, p3).expect("a permutation of [0, 1, 2]");
+        self.finish_pending();
+        if !self.pre.is_identity() {
+            let n = self.pre.scale.len();
+            let (mut scale, mut shift) = (vec![0.0; n], vec![0.0; n]);
+            op.apply(&self.pre.scale, 1, &mut scale);
+            op.apply(&self.pre.shift, 1, &mut shift);
+            (self.pre.scale, self.pre.shift) = (scale, shift);
+        }
+        self.emit(Layer::Transpose { perm: p3 });
+        let od = p3.map(|a| dims[a]);
+        self.shape = Shape::Image {
+            c: od[0],
+            h: od[1],
+            w: od[2],
+        };
+        self.dims = out;
         self.set_output(node)
     }
 
@@ -1599,7 +1647,10 @@ impl Lowering {
                 let s = &self.pre.scale[ch * hw..(ch + 1) * hw];
                 let t = &self.pre.shift[ch * hw..(ch + 1) * hw];
                 if s.iter().any(|&x| x != s[0]) || t.iter().any(|&x| x != t[0]) {
-                    return Err(self.fold_err());
+                    return Err(self.node_err(format!(
+                        "the elementwise map of {} differs between pixels of input channel {ch}; only one scale and one shift per channel fold into a convolution (its weights are shared by every pixel)",
+                        self.pre.nodes.join(", ")
+                    )));
                 }
                 s_ch.push(s[0]);
                 t_ch.push(t[0]);

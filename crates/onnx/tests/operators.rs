@@ -319,6 +319,126 @@ fn conv_flatten_reshape_transpose_constant() {
     agrees("conv flatten matmul", &flat, &[1, 2, 3, 3]);
 }
 
+/// `Transpose` that moves data: an NHWC input with several channels into NCHW (with a
+/// per-unit scaling before it, permuted with the data), a conv's output back into NHWC
+/// before the flatten (as TensorFlow exports do), and a transpose right after a conv whose
+/// scaling waits to be folded; tract agrees exactly, and the export round-trips.
+#[test]
+fn transposes_that_move_data() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let nhwc = model(
+        &[1, 3, 4, 2],
+        vec![
+            node("Mul", &["x", "s"], "xs", vec![]),
+            node(
+                "Transpose",
+                &["xs"],
+                "t",
+                vec![attr_is("perm", &[0, 3, 1, 2])],
+            ),
+            node(
+                "Conv",
+                &["t", "K", "c"],
+                "a",
+                vec![attr_is("pads", &[1, 1, 1, 1])],
+            ),
+            node("Relu", &["a"], "r", vec![]),
+            node(
+                "Transpose",
+                &["r"],
+                "back",
+                vec![attr_is("perm", &[0, 2, 3, 1])],
+            ),
+            node("Flatten", &["back"], "f", vec![attr_i("axis", 1)]),
+            node("MatMul", &["f", "W"], "y", vec![]),
+        ],
+        vec![
+            // Per unit in the NHWC order of the data it scales, one value per channel
+            // (what folds into a conv: the importer must permute it with the data).
+            tensor("s", &[1, 3, 4, 2], &[0.5, -2.0].repeat(12)),
+            tensor("K", &[3, 2, 2, 2], &rand_vec(&mut rng, 24)),
+            tensor("c", &[3], &rand_vec(&mut rng, 3)),
+            tensor("W", &[60, 2], &rand_vec(&mut rng, 120)),
+        ],
+        "y",
+        &[1, 2],
+    );
+    agrees("nhwc net", &nhwc, &[1, 3, 4, 2]);
+    let imp = import_onnx(&nhwc, "nhwc").unwrap();
+    let kinds: Vec<&str> = imp.model.layers().iter().map(|l| l.kind()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "transpose",
+            "conv2d",
+            "relu",
+            "transpose",
+            "flatten",
+            "dense"
+        ],
+        "{}",
+        imp.model.describe()
+    );
+    assert_eq!(
+        imp.model.input_shape(),
+        network::Shape::Image { c: 3, h: 4, w: 2 }
+    );
+    // The export writes the transposes back; the file reads back as the same model and
+    // tract runs it.
+    let bytes = onnx_io::model_to_onnx_as(&imp.model, onnx_io::ElemType::F32).encode_to_vec();
+    let back = import_onnx(&bytes, "back").unwrap();
+    assert_eq!(back.model, imp.model);
+    agrees("nhwc net exported", &bytes, &[1, 3, 4, 2]);
+
+    let after_conv = model(
+        &[1, 2, 3, 3],
+        vec![
+            node("Conv", &["x", "K"], "a", vec![]),
+            node("Mul", &["a", "h"], "a2", vec![]),
+            node(
+                "Transpose",
+                &["a2"],
+                "t",
+                vec![attr_is("perm", &[0, 2, 3, 1])],
+            ),
+            node("Relu", &["t"], "r", vec![]),
+            node("Flatten", &["r"], "f", vec![attr_i("axis", 1)]),
+            node("Gemm", &["f", "W"], "y", vec![attr_i("transB", 1)]),
+        ],
+        vec![
+            tensor("K", &[2, 2, 2, 2], &rand_vec(&mut rng, 16)),
+            tensor("h", &[], &[0.5]),
+            tensor("W", &[3, 8], &rand_vec(&mut rng, 24)),
+        ],
+        "y",
+        &[1, 3],
+    );
+    agrees("transpose after a conv", &after_conv, &[1, 2, 3, 3]);
+    // A scale that differs within a channel cannot fold into a conv: the error says so.
+    let mut nodes = vec![node("Mul", &["x", "s"], "xs", vec![])];
+    nodes.push(node(
+        "Transpose",
+        &["xs"],
+        "t",
+        vec![attr_is("perm", &[0, 3, 1, 2])],
+    ));
+    nodes.push(node("Conv", &["t", "K"], "y", vec![]));
+    refused(
+        "per-pixel scale before a conv",
+        &model(
+            &[1, 3, 4, 2],
+            nodes,
+            vec![
+                tensor("s", &[1, 3, 4, 2], &rand_vec(&mut rng, 24)),
+                tensor("K", &[3, 2, 2, 2], &rand_vec(&mut rng, 24)),
+            ],
+            "y",
+            &[1, 3, 2, 3],
+        ),
+        &["node 2", "Conv", "differs between pixels of input channel"],
+    );
+}
+
 #[test]
 fn refusals_name_the_node_and_the_reason() {
     let w = tensor("W", &[2, 2], &[1.0, 2.0, 3.0, 4.0]);
@@ -391,20 +511,25 @@ fn refusals_name_the_node_and_the_reason() {
         &["node 1", "BatchNormalization", "rounds", "round_batchnorm"],
     );
     refused(
-        "nhwc with channels",
+        "a transpose that moves a non-1 axis before the image's three",
         &model(
-            &[1, 2, 2, 3],
+            &[1, 2, 3, 4],
             vec![node(
                 "Transpose",
                 &["x"],
                 "t",
-                vec![attr_is("perm", &[0, 3, 1, 2])],
+                vec![attr_is("perm", &[2, 1, 0, 3])],
             )],
             vec![],
             "t",
-            &[1, 3, 2, 2],
+            &[3, 2, 1, 4],
         ),
-        &["node 0", "Transpose", "moves data"],
+        &[
+            "node 0",
+            "Transpose",
+            "moves data",
+            "from an image into an image",
+        ],
     );
     refused(
         "grouped conv",

@@ -71,9 +71,9 @@ impl TensorNet {
     pub fn from_model(model: &Model, dtype: DType, device: &Device) -> Result<TensorNet> {
         if !model.is_plain() {
             return Err(TrainError::Config(format!(
-                "the model ({}) has residual connections or affine maps with no ReLU between; \
-                 training and the candle bounds support chains of dense/conv layers with one \
-                 ReLU between them (the f64 bounds of `dual`, `lp` and `exact` support graphs)",
+                "the model ({}) has residual connections, pooling, transposes or affine maps with no \
+                 ReLU between; training and the candle bounds support chains of dense/conv layers \
+                 with one ReLU between them (the f64 bounds of `dual`, `lp` and `exact` support graphs)",
                 model.describe()
             )));
         }
