@@ -52,13 +52,17 @@ fn mlp_instances_writes_a_vnncomp_benchmark() {
         }
     }
     std::fs::remove_dir_all(&dir).ok();
-    for bad in [
-        &["--digits", "0"][..],
-        &["--eps=-0.1"][..],
-        &["--eps", "0"][..],
-        &["--digits", "5000"][..],
+    let m = "../models/mnist_mlp_256x2.onnx";
+    for (bad, says) in [
+        (&["--digits", "0"][..], "--digits"),
+        (&["--eps=-0.1"][..], "--eps"),
+        (&["--eps", "0"][..], "--eps"),
+        (&["--digits", "5000"][..], "--digits"),
+        (&["--eps", "0.02", "0.02"][..], "given twice"),
+        (&["--timeouts", "0", "5"][..], "--timeouts"),
+        (&["--models", m, m][..], "overwrite each other"),
     ] {
         let err = common::run_failing(env!("CARGO_BIN_EXE_mlp_instances"), "mlp-bad", bad);
-        assert!(err.contains("--digits") || err.contains("--eps"), "{err}");
+        assert!(err.contains(says), "{bad:?}: {err}");
     }
 }

@@ -277,10 +277,12 @@ fn vnncomp_cmd(a: VnncompArgs) -> Result<(Value, i32)> {
             cap_s: a.cap,
         },
         &opts,
+        // The instances' models are read as every command reads `--model` (ONNX or
+        // this project's JSON, by extension, else by content).
         |p| {
-            onnx_io::load_onnx_with(p, &import_options())
-                .map(|i| i.model)
-                .map_err(|e| e.to_string())
+            load_noting(&p.to_path_buf())
+                .map(|(m, _)| m)
+                .map_err(|e| format!("{e:#}"))
         },
         |r| {
             k += 1;

@@ -13,7 +13,7 @@
 //! | `Gemm` | `alpha * A' B' + beta * C` with the data as `A` (transA 0 or 1), constant `B`, `C` | Dense |
 //! | `Conv` | 2-D, group 1, dilation 1, one stride and one pad for both axes, no auto_pad | Conv2d |
 //! | `AveragePool` | square kernel whose area is a power of two, one stride, no padding | AvgPool2d |
-//! | `Add`, `Sub`, `Mul`, `Div` | with a constant (scalar, per unit, or per channel after a `Conv`) | folded into the neighbouring affine map |
+//! | `Add`, `Sub`, `Mul`, `Div` | with a constant that broadcasts by NumPy's rule (scalar, per unit, per channel) | folded into the neighbouring affine map |
 //! | `Add` | of two computed tensors of one shape (a residual connection) | Add |
 //! | `Relu` | | ReLU |
 //! | `Flatten`, `Reshape`, `Identity`, `Transpose` | when they do not move data (row-major order kept) | nothing (a Flatten layer where an image becomes a vector) |
@@ -249,8 +249,10 @@ struct Lowering {
     /// The model's shape at this point (what the next layer receives).
     shape: Shape,
     /// The model's input shape (a data-preserving reshape before the first layer
-    /// relabels it).
+    /// relabels it, when no other node reads the graph input).
     input_shape: Shape,
+    /// How many nodes read the graph input.
+    input_readers: usize,
     pending: Option<Pending>,
     /// A Flatten to emit after the pending affine map.
     flatten_after_pending: bool,
@@ -279,6 +281,7 @@ impl Lowering {
             dims: Vec::new(),
             shape: Shape::Flat(0),
             input_shape: Shape::Flat(0),
+            input_readers: 0,
             pending: None,
             flatten_after_pending: false,
             pre: Elementwise::identity(0),
@@ -520,6 +523,11 @@ impl Lowering {
         self.dims = input_dims.clone();
         self.shape = input_shape;
         self.input_shape = input_shape;
+        self.input_readers = graph
+            .node
+            .iter()
+            .filter(|n| n.input.contains(&input.name))
+            .count();
         self.pre = Elementwise::identity(input_shape.numel());
         self.save_path(input.name.clone());
         for (index, node) in graph.node.iter().enumerate() {
@@ -758,10 +766,16 @@ impl Lowering {
                 }
                 // Data stays in place when the axes of size > 1 keep their order.
                 let moved: Vec<usize> = perm.iter().copied().filter(|&p| self.dims[p] > 1).collect();
-                if moved.windows(2).any(|w| w[0] > w[1]) {
+                let dims: Vec<usize> = perm.iter().map(|&p| self.dims[p]).collect();
+                // One that keeps the data order only relabels the dims, except where an
+                // image cannot be relabelled as another image (after the first layer, or
+                // on a graph input that other nodes read too): a transpose node then, which
+                // moves nothing.
+                if moved.windows(2).any(|w| w[0] > w[1])
+                    || (!self.relabels_input() && self.becomes_another_image(&dims))
+                {
                     return self.transpose_image(node, &perm);
                 }
-                let dims: Vec<usize> = perm.iter().map(|&p| self.dims[p]).collect();
                 self.reshape_to(dims)?;
                 self.set_output(node)
             }
@@ -827,7 +841,7 @@ impl Lowering {
             )));
         }
         let non1: Vec<usize> = dims.iter().copied().filter(|&d| d != 1).collect();
-        if self.nodes.is_empty() && self.pending.is_none() && self.source == Source::Input {
+        if self.relabels_input() {
             // Before the first layer a reshape that keeps the data order only relabels
             // the model's input (e.g. NHWC with one channel read as NCHW).
             self.shape = match dims.as_slice() {
@@ -858,7 +872,7 @@ impl Lowering {
             };
             if !still_image && non1.len() > 1 && dims.len() >= 3 && dims[dims.len() - 1] != n {
                 return Err(self.node_err(format!(
-                    "reshapes the image {:?} into the image {dims:?}; only flattening an image is supported after the first layer",
+                    "reshapes the image {:?} into the image {dims:?}; only flattening an image is supported after the first layer (or on a graph input that several nodes read)",
                     self.dims
                 )));
             }
@@ -925,9 +939,32 @@ impl Lowering {
         self.set_output(node)
     }
 
-    /// A `Transpose` that moves data, on an image (a tensor whose axes before the last
-    /// three have size 1: `[1, c, h, w]`, NHWC `[1, h, w, c]`), into another image: a
-    /// [`Layer::Transpose`] of the last three axes. An elementwise map waiting for the
+    /// Whether a reshape here relabels the model's input: nothing emitted or pending yet
+    /// on the path, which reads the graph input, and no other node reads that input (it
+    /// would see the input with its declared dims).
+    fn relabels_input(&self) -> bool {
+        self.nodes.is_empty()
+            && self.pending.is_none()
+            && self.source == Source::Input
+            && self.input_readers <= 1
+    }
+
+    /// Whether the image (the current data) would become an image of other dims.
+    fn becomes_another_image(&self, dims: &[usize]) -> bool {
+        let r = dims.len();
+        let lead_ones = |d: &[usize]| d.len() >= 3 && d[..d.len() - 3].iter().all(|&x| x == 1);
+        match self.shape {
+            Shape::Image { c, h, w } => {
+                lead_ones(&self.dims) && lead_ones(dims) && dims[r - 3..] != [c, h, w]
+            }
+            Shape::Flat(_) => false,
+        }
+    }
+
+    /// A `Transpose` of an image (a tensor whose axes before the last three have size 1:
+    /// `[1, c, h, w]`, NHWC `[1, h, w, c]`) into another image, as a [`Layer::Transpose`]
+    /// of the last three axes: one that moves data, or one that only moves axes of size 1
+    /// where the image cannot be relabelled. An elementwise map waiting for the
     /// next affine map is permuted with the data (exact: it only moves its numbers).
     fn transpose_image(&mut self, node: &pb::NodeProto, perm: &[usize]) -> Result<()> {
         let r = self.dims.len();
@@ -1214,34 +1251,54 @@ impl Lowering {
 
     /// A constant broadcast to the `n` values of the data (scalar or `n` values).
     fn broadcast(&self, c: &Tensor, n: usize, what: &str) -> Result<Vec<f64>> {
-        if c.data.len() == 1 {
-            return Ok(vec![c.data[0]; n]);
+        // NumPy's rule, one way (the constant to the data; the data never grows): the
+        // axes align from the right, each of the constant's is the data's or 1, and the
+        // constant's extra leading axes are 1. Scalars, full tensors, per channel
+        // ([C, 1, 1] or [1, C, 1, 1] on NCHW) and per last axis ([C] on NHWC) alike.
+        let err = || {
+            self.node_err(format!(
+                "{what} of dims {:?} does not broadcast to the data's dims {:?} (NumPy's rule: \
+                 aligned from the right, each axis equal or 1)",
+                c.dims, self.dims
+            ))
+        };
+        let extra = c.dims.len().saturating_sub(self.dims.len());
+        if c.dims[..extra].iter().any(|&d| d != 1) {
+            return Err(err());
         }
-        if c.data.len() == n {
-            // A full tensor must match the data's dims up to leading 1s.
-            let trailing: Vec<usize> = c.dims.iter().copied().skip_while(|&d| d == 1).collect();
-            let ours: Vec<usize> = self.dims.iter().copied().skip_while(|&d| d == 1).collect();
-            // A 1-D constant broadcasts along the last axis: elementwise only when that axis
-            // holds every value.
-            if trailing == ours || (c.dims.len() <= 1 && self.dims.last() == Some(&n)) {
-                return Ok(c.data.clone());
+        let cd = &c.dims[extra..];
+        let off = self.dims.len() - cd.len();
+        if cd
+            .iter()
+            .zip(&self.dims[off..])
+            .any(|(&k, &d)| k != 1 && k != d)
+            || c.data.len() != cd.iter().product::<usize>()
+            || n != self.dims.iter().product::<usize>()
+        {
+            return Err(err());
+        }
+        // The constant's stride along each data axis (0 where it broadcasts).
+        let mut stride = vec![0usize; self.dims.len()];
+        let mut s = 1;
+        for (i, &k) in cd.iter().enumerate().rev() {
+            if k != 1 {
+                stride[off + i] = s;
+            }
+            s *= k;
+        }
+        let mut out = Vec::with_capacity(n);
+        let mut idx = vec![0usize; self.dims.len()];
+        for _ in 0..n {
+            out.push(c.data[idx.iter().zip(&stride).map(|(a, b)| a * b).sum::<usize>()]);
+            for ax in (0..idx.len()).rev() {
+                idx[ax] += 1;
+                if idx[ax] < self.dims[ax] {
+                    break;
+                }
+                idx[ax] = 0;
             }
         }
-        // Per channel: [C, 1, 1] or [1, C, 1, 1] on an image [.., C, H, W].
-        if let Shape::Image { c: ch, h, w } = self.shape {
-            let non1: Vec<usize> = c.dims.iter().copied().filter(|&d| d != 1).collect();
-            let per_channel = c.data.len() == ch
-                && c.dims.len() >= 3
-                && non1 == [ch]
-                && c.dims[c.dims.len() - 3] == ch;
-            if per_channel {
-                return Ok((0..n).map(|i| c.data[i / (h * w)]).collect());
-            }
-        }
-        Err(self.node_err(format!(
-            "{what} of dims {:?} does not broadcast to the data's dims {:?} (scalar, one value per element, or per channel)",
-            c.dims, self.dims
-        )))
+        Ok(out)
     }
 
     /// Adds `v` (one value per output unit) to the pending map's bias, exactly.

@@ -414,6 +414,103 @@ fn transposes_that_move_data() {
         &[1, 3],
     );
     agrees("transpose after a conv", &after_conv, &[1, 2, 3, 3]);
+    // Per channel of an NHWC input: a [C] constant broadcasts along the last axis
+    // (NumPy's rule), then the transpose permutes the folded map with the data.
+    let nhwc_norm = model(
+        &[1, 3, 4, 2],
+        vec![
+            node("Sub", &["x", "mean"], "xm", vec![]),
+            node("Div", &["xm", "sd"], "xs", vec![]),
+            node(
+                "Transpose",
+                &["xs"],
+                "t",
+                vec![attr_is("perm", &[0, 3, 1, 2])],
+            ),
+            node("Conv", &["t", "K"], "a", vec![]),
+            node("Relu", &["a"], "r", vec![]),
+            node("Flatten", &["r"], "f", vec![attr_i("axis", 1)]),
+            node("MatMul", &["f", "W"], "y", vec![]),
+        ],
+        vec![
+            tensor("mean", &[2], &[0.5, -0.25]),
+            tensor("sd", &[1, 1, 1, 2], &[0.5, 2.0]),
+            tensor("K", &[3, 2, 2, 2], &rand_vec(&mut rng, 24)),
+            tensor("W", &[18, 2], &rand_vec(&mut rng, 36)),
+        ],
+        "y",
+        &[1, 2],
+    );
+    agrees("nhwc per-channel normalisation", &nhwc_norm, &[1, 3, 4, 2]);
+    // A conv with one output channel back into NHWC: the transpose moves only an axis of
+    // size 1 (no data), yet the image changes dims: a transpose node, not a refusal.
+    let one_channel = model(
+        &[1, 2, 3, 3],
+        vec![
+            node("Conv", &["x", "K"], "a", vec![]),
+            node(
+                "Transpose",
+                &["a"],
+                "t",
+                vec![attr_is("perm", &[0, 2, 3, 1])],
+            ),
+            node("Relu", &["t"], "r", vec![]),
+            node("Flatten", &["r"], "f", vec![attr_i("axis", 1)]),
+            node("MatMul", &["f", "W"], "y", vec![]),
+        ],
+        vec![
+            tensor("K", &[1, 2, 2, 2], &rand_vec(&mut rng, 8)),
+            tensor("W", &[4, 2], &rand_vec(&mut rng, 8)),
+        ],
+        "y",
+        &[1, 2],
+    );
+    agrees(
+        "one-channel conv back into NHWC",
+        &one_channel,
+        &[1, 2, 3, 3],
+    );
+    // The graph input read by two nodes, one of them through a transpose that keeps the
+    // data order but changes the image's dims: the input keeps its declared shape for the
+    // other reader (the relabelling it allows with one reader would change it for both).
+    let two_readers = model(
+        &[1, 2, 1, 3],
+        vec![
+            node(
+                "Transpose",
+                &["x"],
+                "t",
+                vec![attr_is("perm", &[0, 1, 3, 2])],
+            ),
+            node(
+                "Conv",
+                &["t", "K1"],
+                "a",
+                vec![attr_is("pads", &[1, 1, 1, 1])],
+            ),
+            node("Flatten", &["a"], "fa", vec![attr_i("axis", 1)]),
+            node(
+                "Conv",
+                &["x", "K2"],
+                "b",
+                vec![attr_is("pads", &[1, 1, 1, 1])],
+            ),
+            node("Flatten", &["b"], "fb", vec![attr_i("axis", 1)]),
+            node("Add", &["fa", "fb"], "s", vec![]),
+            node("Relu", &["s"], "r", vec![]),
+            node("MatMul", &["r", "W"], "y", vec![]),
+        ],
+        vec![
+            // 3x3 kernels padded by 1 fit both [2, 3, 1] and [2, 1, 3]: read with the
+            // wrong shape, the second conv would still run (on the wrong pixels).
+            tensor("K1", &[1, 2, 3, 3], &rand_vec(&mut rng, 18)),
+            tensor("K2", &[1, 2, 3, 3], &rand_vec(&mut rng, 18)),
+            tensor("W", &[3, 2], &rand_vec(&mut rng, 6)),
+        ],
+        "y",
+        &[1, 2],
+    );
+    agrees("graph input read by two nodes", &two_readers, &[1, 2, 1, 3]);
     // A scale that differs within a channel cannot fold into a conv: the error says so.
     let mut nodes = vec![node("Mul", &["x", "s"], "xs", vec![])];
     nodes.push(node(

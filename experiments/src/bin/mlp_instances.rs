@@ -83,6 +83,30 @@ fn main() -> Result<()> {
     if a.digits == 0 || a.eps.iter().any(|e| !(e.is_finite() && *e > 0.0)) {
         bail!("--digits must be positive and every --eps a positive number");
     }
+    if a.timeouts.iter().any(|t| !(t.is_finite() && *t > 0.0)) {
+        bail!("--timeouts must be two positive numbers of seconds");
+    }
+    // Instances are named after the model's file stem and the eps: two models of one
+    // stem (or one eps twice) would overwrite each other's files.
+    let stems: Vec<String> = models
+        .iter()
+        .map(|p| {
+            p.file_stem()
+                .and_then(|s| s.to_str())
+                .map(str::to_string)
+                .with_context(|| format!("{}: no file name", p.display()))
+        })
+        .collect::<Result<_>>()?;
+    for (i, s) in stems.iter().enumerate() {
+        if stems[..i].contains(s) {
+            bail!("two models named {s:?} (--models): their instances would overwrite each other; rename one");
+        }
+    }
+    for (i, e) in a.eps.iter().enumerate() {
+        if a.eps[..i].contains(e) {
+            bail!("--eps {e} is given twice");
+        }
+    }
     let (_, test) = data::mnist_split(a.seed)?;
     if a.digits > test.len() {
         bail!(
@@ -94,7 +118,7 @@ fn main() -> Result<()> {
     std::fs::create_dir_all(&a.out_dir)
         .with_context(|| format!("creating {}", a.out_dir.display()))?;
     let mut csv = String::new();
-    for path in &models {
+    for (path, stem) in models.iter().zip(&stems) {
         let is_onnx = path.extension().is_some_and(|e| e == "onnx");
         let model = if is_onnx {
             onnx_io::load_onnx(path)?.model
@@ -109,11 +133,6 @@ fn main() -> Result<()> {
                 model.output_len()
             );
         }
-        let stem = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .context("model file name")?
-            .to_string();
         let f32_exact = model.affine().iter().all(|af| {
             af.op
                 .weight()
