@@ -178,11 +178,15 @@ fn main() {
         let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
         if pts.len() >= 2 && sxx > 0.0 {
             let b = sxy / sxx;
+            let doubling = if b > 0.0 {
+                format!("the time doubles every {:.1} unstable units", 1.0 / b)
+            } else {
+                "no growth with the unstable count measured".to_string()
+            };
             println!(
-                "{name}: fit over {} closed cases: log2(seconds) = {:.2} + {b:.4} * unstable, the time doubles every {:.1} unstable units (enumeration: every 1); {undecided} case(s) not closed within {timeout} s",
+                "{name}: fit over {} closed cases: log2(seconds) = {:.2} + {b:.4} * unstable, {doubling} (enumeration: doubles every unit); {undecided} case(s) not closed within {timeout} s",
                 pts.len(),
                 my - b * mx,
-                1.0 / b
             );
         } else {
             println!(
