@@ -264,6 +264,11 @@ struct Lowering {
     at: (usize, String, String),
 }
 
+/// Dimensions of an image: at least three, every axis before the last three of size 1.
+fn image_dims(d: &[usize]) -> bool {
+    d.len() >= 3 && d[..d.len() - 3].iter().all(|&x| x == 1)
+}
+
 fn attr<'a>(node: &'a pb::NodeProto, name: &str) -> Option<&'a pb::AttributeProto> {
     node.attribute.iter().find(|a| a.name == name)
 }
@@ -845,15 +850,11 @@ impl Lowering {
             // Before the first layer a reshape that keeps the data order only relabels
             // the model's input (e.g. NHWC with one channel read as NCHW).
             self.shape = match dims.as_slice() {
-                [.., c, h, w]
-                    if dims.len() >= 3 && dims[..dims.len() - 3].iter().all(|&d| d == 1) =>
-                {
-                    Shape::Image {
-                        c: *c,
-                        h: *h,
-                        w: *w,
-                    }
-                }
+                [.., c, h, w] if image_dims(&dims) => Shape::Image {
+                    c: *c,
+                    h: *h,
+                    w: *w,
+                },
                 _ => Shape::Flat(n),
             };
             self.input_shape = self.shape;
@@ -864,9 +865,7 @@ impl Lowering {
             // Stays an image when the non-1 dims are still (c, h, w) in order.
             let still_image = match self.shape {
                 Shape::Image { c, h, w } => {
-                    dims.len() >= 3
-                        && dims[dims.len() - 3..] == [c, h, w]
-                        && dims[..dims.len() - 3].iter().all(|&d| d == 1)
+                    image_dims(&dims) && dims[dims.len() - 3..] == [c, h, w]
                 }
                 _ => false,
             };
@@ -952,10 +951,9 @@ impl Lowering {
     /// Whether the image (the current data) would become an image of other dims.
     fn becomes_another_image(&self, dims: &[usize]) -> bool {
         let r = dims.len();
-        let lead_ones = |d: &[usize]| d.len() >= 3 && d[..d.len() - 3].iter().all(|&x| x == 1);
         match self.shape {
             Shape::Image { c, h, w } => {
-                lead_ones(&self.dims) && lead_ones(dims) && dims[r - 3..] != [c, h, w]
+                image_dims(&self.dims) && image_dims(dims) && dims[r - 3..] != [c, h, w]
             }
             Shape::Flat(_) => false,
         }
@@ -968,13 +966,12 @@ impl Lowering {
     /// next affine map is permuted with the data (exact: it only moves its numbers).
     fn transpose_image(&mut self, node: &pb::NodeProto, perm: &[usize]) -> Result<()> {
         let r = self.dims.len();
-        let lead_ones = |d: &[usize]| r >= 3 && d[..r - 3].iter().all(|&x| x == 1);
         let out: Vec<usize> = perm.iter().map(|&p| self.dims[p]).collect();
         let image = match self.shape {
-            Shape::Image { c, h, w } => lead_ones(&self.dims) && self.dims[r - 3..] == [c, h, w],
+            Shape::Image { c, h, w } => image_dims(&self.dims) && self.dims[r - 3..] == [c, h, w],
             Shape::Flat(_) => false,
         };
-        if !image || !lead_ones(&out) {
+        if !image || !image_dims(&out) {
             return Err(self.node_err(format!(
                 "perm {perm:?} of dimensions {:?} moves data; a transpose that moves data is supported from an image into an image (axes before the last three of size 1, e.g. NHWC [1, h, w, c] into NCHW with perm [0, 3, 1, 2])",
                 self.dims
