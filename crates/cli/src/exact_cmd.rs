@@ -38,6 +38,10 @@ pub(crate) struct ExactArgs {
     /// alpha-CROWN at the nodes CROWN does not settle.
     #[arg(long)]
     alpha: bool,
+    /// Turn off beta-CROWN (Wang et al. 2021) at split nodes (on by default: alpha and
+    /// a multiplier per split, 20 steps, before any LP).
+    #[arg(long)]
+    no_beta: bool,
     /// Skip LP-all (one LP per unstable unit: slow on large models).
     #[arg(long)]
     skip_lp_all: bool,
@@ -146,6 +150,11 @@ pub(crate) fn exact_cmd(a: ExactArgs) -> Result<Value> {
             },
             solver: *solver,
             alpha: a.alpha.then(Default::default),
+            beta: if a.no_beta {
+                None
+            } else {
+                BabOptions::default().beta
+            },
             seed: a.seed.wrapping_add(k as u64),
             ..BabOptions::default()
         };
@@ -236,7 +245,7 @@ pub(crate) fn exact_cmd(a: ExactArgs) -> Result<Value> {
     out["chain_holds"] = chain_ok.into();
     out["settings"] = json!({
         "solver": solver.name(), "timeout_s": a.timeout, "max_nodes": a.max_nodes, "tol": a.tol,
-        "decide": a.decide, "lp_at": format!("{:?}", a.lp_at).to_lowercase(), "alpha": a.alpha, "seed": a.seed,
+        "decide": a.decide, "lp_at": format!("{:?}", a.lp_at).to_lowercase(), "alpha": a.alpha, "beta": !a.no_beta, "seed": a.seed,
         "box": a.t.r#box.map(|(l, h)| vec![l, h]), "skip_lp_all": a.skip_lp_all, "milp": a.milp, "time_limit_s": a.lpf.time_limit,
     });
     out["numbers_note"] = "exact.lower is proven (the smallest proven bound over sub-domains that cover the input set: CROWN, LP (19) with the splits, Neumaier-Shcherbina); exact.upper is the network's value at exact.point, a point of the input set, with rounding bounded; the MILP's numbers are HiGHS's (a cross-check, not a proof).".into();

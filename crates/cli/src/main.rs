@@ -388,6 +388,11 @@ struct ProveFlags {
     /// default: on ACAS Xu it costs more than it decides.
     #[arg(long, conflicts_with = "no_split")]
     relu_split_depth: Option<usize>,
+    /// In that branch and bound, no beta-CROWN (Wang et al. 2021) at split nodes: CROWN
+    /// then LP (19) only (an ablation; beta-CROWN bounds a split's constraint without an
+    /// LP).
+    #[arg(long, requires = "relu_split_depth")]
+    no_beta: bool,
     /// LP (19) on the whole box after alpha: off, last (over CROWN's intermediate bounds),
     /// all (then also over LP-all bounds: two LPs per unstable unit first), or auto
     /// (last with --no-split or more than 12 inputs of positive width, else off: on
@@ -409,6 +414,7 @@ impl ProveFlags {
             },
             split: !self.no_split,
             relu_split_depth: self.relu_split_depth,
+            relu_split_beta: !self.no_beta,
             lp: match self.lp {
                 LpRungArg::Off => verify::LpRung::Off,
                 LpRungArg::Auto => verify::LpRung::Auto,

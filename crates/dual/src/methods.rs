@@ -29,7 +29,7 @@ use crate::bounds::{interval_bounds, interval_step, relu_box, stability, BoundSo
 use crate::bounds::{LayerBounds, Stability};
 use crate::domain::InputDomain;
 use crate::error::{DualError, Result};
-use crate::objective::{objective_over, objective_rows};
+use crate::objective::{objective_over, objective_over_beta, objective_rows};
 use crate::relax::Relaxation;
 use crate::split::crown_layer;
 
@@ -286,8 +286,15 @@ pub fn alpha_bounds(
             // The optimiser keeps a slope per row and unit of every earlier layer besides.
             for js in unstable.chunks(units_per_batch(n, 21)) {
                 let c = unit_rows(js.iter().copied(), n);
-                let (values, _, _) =
-                    optimised_alpha(&aff[..=k], &relu[..k], domain, (&lower, &upper), &c, opts)?;
+                let (values, _, _) = optimised_alpha(
+                    &aff[..=k],
+                    &relu[..k],
+                    domain,
+                    (&lower, &upper),
+                    &c,
+                    opts,
+                    None,
+                )?;
                 for (i, &j) in js.iter().enumerate() {
                     l[j] = l[j].max(values[2 * i]);
                     u[j] = u[j].min(-values[2 * i + 1]);
@@ -396,7 +403,7 @@ pub fn bound_given<'c>(
             (v, n, None)
         }
         Method::Alpha => {
-            let (v, n, report) = optimised_alpha(aff, relu, domain, hidden, c, opts)?;
+            let (v, n, report) = optimised_alpha(aff, relu, domain, hidden, c, opts, None)?;
             (v, n, Some(report))
         }
     };
@@ -409,9 +416,73 @@ pub fn bound_given<'c>(
     })
 }
 
+/// beta-CROWN's bound (Wang et al. 2021, *Beta-CROWN: Efficient bound propagation with
+/// per-neuron split constraints*) of each row `c` of `c` (`rows x n_out`) over the
+/// sub-domain of `domain` where `splits` hold: alpha-CROWN with one more multiplier
+/// `beta >= 0` per split unit, `-beta zhat` (active split, `zhat >= 0`) or `+beta zhat`
+/// (inactive) added to the objective, optimised jointly with alpha by projected Adam
+/// (`opts`: the steps, rate and stopping rule of alpha-CROWN). `bounds` must be proven
+/// over the sub-domain with the split units clamped (as [`crate::split_bounds`] returns
+/// them: a split unit is then stable, and J alone ignores its constraint). Proven
+/// values: J at the best alpha and beta found, evaluated as [`crate::dual_objective`]
+/// (every rounding bounded), never below CROWN's over the same bounds. With no split
+/// this is alpha-CROWN. Errors: as [`bound_given`], and a split outside the model.
+pub fn beta_crown<'c>(
+    model: &Model,
+    domain: &InputDomain,
+    bounds: &LayerBounds,
+    c: impl Into<DMatrixView<'c, f64>>,
+    splits: &[crate::split::Split],
+    opts: &AlphaOptions,
+) -> Result<BetaBound> {
+    let c = &objective_rows(c.into(), model.output_len())?[..];
+    model.check_input(&domain.x)?;
+    bounds.validate(model)?;
+    crate::split::check_splits(model, splits)?;
+    let aff = model.affine();
+    let nh = aff.len() - 1;
+    let mut mask: Vec<Vec<bool>> = aff[..nh]
+        .iter()
+        .map(|a| vec![false; a.op.n_out()])
+        .collect();
+    for s in splits {
+        mask[s.layer][s.unit] = true;
+    }
+    let hidden = (&bounds.lower[..nh], &bounds.upper[..nh]);
+    let (values, nominal, report) = optimised_alpha(
+        aff,
+        model.relu_all(),
+        domain,
+        hidden,
+        c,
+        opts,
+        (!splits.is_empty()).then_some(&mask[..]),
+    )?;
+    Ok(BetaBound {
+        values: values.into(),
+        nominal: nominal.into(),
+        report,
+    })
+}
+
+/// The bounds of [`beta_crown`], one per row of the objective matrix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BetaBound {
+    /// Proven lower bounds on `c^T zhat_k` over the sub-domain of the splits.
+    pub values: DVector<f64>,
+    /// The floating-point J they were derived from (not bounds).
+    pub nominal: DVector<f64>,
+    /// What the optimiser of alpha and beta did.
+    pub report: AlphaReport,
+}
+
 /// alpha-CROWN on the final objective: per row, projected Adam on the floating-point J
 /// from CROWN's slopes, then the proven J at the best alpha found (or CROWN's, if that
 /// is higher).
+///
+/// `beta_mask` (beta-CROWN): per hidden layer and unit, whether the unit carries a split
+/// multiplier `beta >= 0` (see [`crate::objective::objective_over_beta`]), optimised
+/// jointly with alpha from 0 (projected onto `beta >= 0`).
 fn optimised_alpha(
     aff: &[Affine],
     relu: &[usize],
@@ -419,6 +490,7 @@ fn optimised_alpha(
     hidden: (&[DVector<f64>], &[DVector<f64>]),
     c: &[f64],
     opts: &AlphaOptions,
+    beta_mask: Option<&[Vec<bool>]>,
 ) -> Result<(Vec<f64>, Vec<f64>, AlphaReport)> {
     let crown = crown_slope_rows(hidden.0, hidden.1);
     let (crown_values, crown_nominal) = objective_over(
@@ -438,7 +510,7 @@ fn optimised_alpha(
             .take(r)
             .any(|(&l, &u)| stability(l, u) == Stability::Unstable)
     });
-    if !any_unstable || opts.iterations == 0 {
+    if (!any_unstable && beta_mask.is_none()) || opts.iterations == 0 {
         let stop = if any_unstable {
             AlphaStop::Iterations
         } else {
@@ -462,6 +534,17 @@ fn optimised_alpha(
         .map(|a| (0..rows).flat_map(|_| a.iter().copied()).collect())
         .collect();
     let mut best_alpha = alpha.clone();
+    // beta[t][r * n_t + j], 0 where the mask is off (and kept there).
+    let mut beta: Option<Vec<Vec<f64>>> =
+        beta_mask.map(|m| m.iter().map(|v| vec![0.0; v.len() * rows]).collect());
+    let mut best_beta = beta.clone();
+    let (mut b1m, mut b2m): (Vec<Vec<f64>>, Vec<Vec<f64>>) = match &beta {
+        Some(b) => (
+            b.iter().map(|v| vec![0.0; v.len()]).collect(),
+            b.iter().map(|v| vec![0.0; v.len()]).collect(),
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
     let mut best = vec![f64::NEG_INFINITY; rows];
     let mut start = Vec::new();
     let mut since_gain = vec![0usize; rows];
@@ -475,7 +558,8 @@ fn optimised_alpha(
     let mut steps = 0;
     let mut stop = AlphaStop::Iterations;
     for it in 0..=opts.iterations {
-        let (j, grad) = value_and_gradient(aff, relu, domain, hidden, c, rows, &alpha);
+        let (j, grad, grad_beta) =
+            value_and_gradient(aff, relu, domain, hidden, c, rows, &alpha, beta.as_deref());
         if it == 0 {
             start = j.clone();
         }
@@ -495,6 +579,12 @@ fn optimised_alpha(
                 for (ba, a) in best_alpha.iter_mut().zip(&alpha) {
                     let n = a.len() / rows;
                     ba[r * n..(r + 1) * n].copy_from_slice(&a[r * n..(r + 1) * n]);
+                }
+                if let (Some(bb), Some(b)) = (best_beta.as_mut(), beta.as_ref()) {
+                    for (bb, b) in bb.iter_mut().zip(b) {
+                        let n = b.len() / rows;
+                        bb[r * n..(r + 1) * n].copy_from_slice(&b[r * n..(r + 1) * n]);
+                    }
                 }
             }
         }
@@ -524,20 +614,45 @@ fn optimised_alpha(
                 }
             }
         }
+        if let (Some(b), Some(mask)) = (beta.as_mut(), beta_mask) {
+            for (t, ((b, g), (p, q))) in b
+                .iter_mut()
+                .zip(&grad_beta)
+                .zip(b1m.iter_mut().zip(b2m.iter_mut()))
+                .enumerate()
+            {
+                let n = mask[t].len();
+                for i in 0..b.len() {
+                    if !mask[t][i % n] {
+                        continue;
+                    }
+                    let gi = if g[i].is_finite() { g[i] } else { 0.0 };
+                    p[i] = b1 * p[i] + (1.0 - b1) * gi;
+                    q[i] = b2 * q[i] + (1.0 - b2) * gi * gi;
+                    let step = lr * (p[i] / c1) / (q[i] / c2).sqrt();
+                    if step.is_finite() {
+                        b[i] = (b[i] + step).max(0.0);
+                    }
+                }
+            }
+        }
         lr *= opts.lr_decay;
     }
     // The proven J of each row at its best alpha.
     let proven: Vec<Result<f64>> = (0..rows)
         .into_par_iter()
         .map(|r| {
-            let a_r: Vec<Vec<f64>> = best_alpha
-                .iter()
-                .map(|a| {
-                    let n = a.len() / rows;
-                    a[r * n..(r + 1) * n].to_vec()
-                })
-                .collect();
-            let (v, _) = objective_over(
+            let row_of = |v: &Vec<Vec<f64>>| -> Vec<Vec<f64>> {
+                v.iter()
+                    .map(|a| {
+                        let n = a.len() / rows;
+                        a[r * n..(r + 1) * n].to_vec()
+                    })
+                    .collect()
+            };
+            let a_r = row_of(&best_alpha);
+            let b_r = best_beta.as_ref().map(row_of);
+            let (v, _) = objective_over_beta(
                 aff,
                 relu,
                 domain.center.as_slice(),
@@ -545,6 +660,7 @@ fn optimised_alpha(
                 hidden,
                 &c[r * n_out..(r + 1) * n_out],
                 Some(&a_r),
+                b_r.as_deref(),
             )?;
             Ok(v[0])
         })
@@ -576,6 +692,11 @@ fn optimised_alpha(
 /// Floating-point J (eq. 6) per row and its gradient with respect to every row's alpha
 /// (the same layout as `alpha`): the backward pass of the dual network, then its adjoint
 /// forwards (`d J / d nu_{t}` from the input side), written out by hand.
+///
+/// `beta` (beta-CROWN's multipliers, the layout of `alpha`; see
+/// [`crate::objective::objective_over_beta`]): `nu_j += beta_j` at units on,
+/// `nu_j = -beta_j` at units off; its gradient is the third value (empty without beta).
+#[allow(clippy::too_many_arguments)]
 fn value_and_gradient(
     aff: &[Affine],
     relu: &[usize],
@@ -584,7 +705,8 @@ fn value_and_gradient(
     c: &[f64],
     rows: usize,
     alpha: &[Vec<f64>],
-) -> (Vec<f64>, Vec<Vec<f64>>) {
+    beta: Option<&[Vec<f64>]>,
+) -> (Vec<f64>, Vec<Vec<f64>>, Vec<Vec<f64>>) {
     let (lower, upper) = hidden;
     let n_layers = aff.len();
     let mut j = vec![0.0; rows];
@@ -610,6 +732,7 @@ fn value_and_gradient(
             }
         } else {
             let (l, u, al) = (&lower[t - 1], &upper[t - 1], &alpha[t - 1]);
+            let be = beta.map(|b| &b[t - 1]);
             let mut next = vec![0.0; ni * rows];
             for (r, (col, out)) in nh.chunks(ni).zip(next.chunks_mut(ni)).enumerate() {
                 for k in 0..ni {
@@ -618,7 +741,12 @@ fn value_and_gradient(
                     if rel.stability == Stability::Unstable {
                         j[r] += l[k] * rel.upper_slope() * v.max(0.0);
                     }
-                    out[k] = rel.dual(v, al[r * ni + k]);
+                    let b = be.map_or(0.0, |b| b[r * ni + k]);
+                    out[k] = match rel.stability {
+                        Stability::On => v + b,
+                        Stability::Off => -b,
+                        _ => rel.dual(v, al[r * ni + k]),
+                    };
                 }
             }
             nu = next;
@@ -642,6 +770,10 @@ fn value_and_gradient(
         }
     }
     let mut grad: Vec<Vec<f64>> = alpha.iter().map(|a| vec![0.0; a.len()]).collect();
+    let mut grad_beta: Vec<Vec<f64>> = match beta {
+        Some(b) => b.iter().map(|v| vec![0.0; v.len()]).collect(),
+        None => Vec::new(),
+    };
     for t in 0..n_layers - 1 {
         let a = &aff[t];
         let no = a.op.n_out();
@@ -661,6 +793,14 @@ fn value_and_gradient(
                 let idx = r * no + k;
                 let (g, v) = (gout[idx], v_all[idx]);
                 let rel = Relaxation::of(relu[t], k, l[k], u[k]);
+                if beta.is_some() {
+                    // d nu_out / d beta: +1 at a unit on, -1 at a unit off.
+                    match rel.stability {
+                        Stability::On => grad_beta[t][idx] = g,
+                        Stability::Off => grad_beta[t][idx] = -g,
+                        _ => {}
+                    }
+                }
                 next[idx] = match rel.stability {
                     Stability::Off => 0.0,
                     Stability::On | Stability::Linear => g,
@@ -680,7 +820,7 @@ fn value_and_gradient(
         }
         gh = next;
     }
-    (j, grad)
+    (j, grad, grad_beta)
 }
 
 /// Whether `method` certifies class `y` at `domain`: every proven margin
@@ -739,7 +879,8 @@ mod tests {
                 .iter()
                 .map(|l| l.iter().map(|_| rng.random_range(0.1..0.9)).collect())
                 .collect();
-            let (j, grad) = value_and_gradient(aff, model.relu_all(), &dom, hidden, &c, 1, &alpha);
+            let (j, grad, _) =
+                value_and_gradient(aff, model.relu_all(), &dom, hidden, &c, 1, &alpha, None);
             let (_, nominal) = objective_over(
                 aff,
                 model.relu_all(),
@@ -788,6 +929,85 @@ mod tests {
         assert!(
             checked > 10,
             "only {checked} non-zero gradient entries checked"
+        );
+    }
+
+    /// The gradient in beta (beta-CROWN's multipliers, at stable units: `+1` on, `-1`
+    /// off, times dJ/dnu) equals central differences of the nominal J of
+    /// `objective_over_beta` (J is linear in each beta until a `nuhat` changes sign), and
+    /// the value with beta matches it.
+    #[test]
+    fn beta_gradient_matches_finite_differences() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let mut checked = [0usize; 2];
+        for seed in 0..4 {
+            let model = Architecture::mlp(&[3, 8, 8, 8, 2])
+                .init(Init::Paper, seed)
+                .unwrap();
+            let x: Vec<f64> = (0..3).map(|_| rng.random()).collect();
+            let dom = InputDomain::new(&x, 0.3, None).unwrap();
+            let b = crown_bounds(&model, &dom).unwrap();
+            let aff = model.affine();
+            let nh = aff.len() - 1;
+            let hidden = (&b.lower[..nh], &b.upper[..nh]);
+            let c = [1.0, -1.0];
+            let alpha = crown_slope_rows(hidden.0, hidden.1);
+            let beta: Vec<Vec<f64>> = b.lower[..nh]
+                .iter()
+                .map(|l| l.iter().map(|_| rng.random_range(0.01..0.5)).collect())
+                .collect();
+            let (j, _, grad) = value_and_gradient(
+                aff,
+                model.relu_all(),
+                &dom,
+                hidden,
+                &c,
+                1,
+                &alpha,
+                Some(&beta),
+            );
+            let f = |bt: &Vec<Vec<f64>>| {
+                objective_over_beta(
+                    aff,
+                    model.relu_all(),
+                    dom.center.as_slice(),
+                    dom.radius.as_slice(),
+                    hidden,
+                    &c,
+                    Some(&alpha),
+                    Some(bt),
+                )
+                .unwrap()
+                .1[0]
+            };
+            assert!((j[0] - f(&beta)).abs() <= 1e-12 * j[0].abs().max(1.0));
+            for t in 0..nh {
+                for k in 0..beta[t].len() {
+                    let st = stability(b.lower[t][k], b.upper[t][k]);
+                    if st == Stability::Unstable {
+                        assert_eq!(grad[t][k], 0.0);
+                        continue;
+                    }
+                    let h = 1e-7;
+                    let mut bp = beta.clone();
+                    bp[t][k] += h;
+                    let mut bm = beta.clone();
+                    bm[t][k] -= h;
+                    let fd = (f(&bp) - f(&bm)) / (2.0 * h);
+                    assert!(
+                        (fd - grad[t][k]).abs() <= 1e-6 * fd.abs().max(1.0),
+                        "seed {seed} layer {t} unit {k} ({st:?}): gradient {} vs {fd}",
+                        grad[t][k]
+                    );
+                    if grad[t][k] != 0.0 {
+                        checked[usize::from(st == Stability::Off)] += 1;
+                    }
+                }
+            }
+        }
+        assert!(
+            checked[0] > 5 && checked[1] > 5,
+            "non-zero beta gradients checked (on, off): {checked:?}"
         );
     }
 }

@@ -164,6 +164,43 @@ pub(crate) fn objective_over(
     c: &[f64],
     alpha: Option<&[Vec<f64>]>,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
+    objective_over_beta(aff, relu, center, radius, hidden, c, alpha, None)
+}
+
+/// [`objective_over`] with beta-CROWN's multipliers (Wang et al. 2021, *Beta-CROWN*,
+/// eq. 6): `beta[t][j] >= 0` per unit of hidden layer `t` (shared by the rows), used at
+/// stable units only (entries of unstable and linear units are ignored). A unit on
+/// (`l >= 0`) adds `-beta zhat_j` to the objective, a unit off (`u <= 0`) adds
+/// `+beta zhat_j`: both are `<= 0` on the whole set the bounds `l, u` describe, so the
+/// minimum of the new objective is still a lower bound on `c^T zhat_k`, and its J is
+/// one for any `beta >= 0`. In the dual network this is `nu_j = nuhat_j + beta_j` (on)
+/// and `nu_j = -beta_j` (off, instead of 0). With ReLU splits clamped into the bounds
+/// (`split_bounds`), a split unit is stable and its beta is the multiplier of the
+/// split's constraint `zhat >= 0` (active) or `zhat <= 0` (inactive), which J alone
+/// does not see. Proven as `objective_over`, with the rounding of `nuhat_j + beta_j`
+/// added to unit j's allowance. Errors: a beta that is negative or not finite
+/// ([`DualError::Alpha`], naming the layer and unit), overflow.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn objective_over_beta(
+    aff: &[network::Affine],
+    relu: &[usize],
+    center: &[f64],
+    radius: &[f64],
+    hidden: (&[DVector<f64>], &[DVector<f64>]),
+    c: &[f64],
+    alpha: Option<&[Vec<f64>]>,
+    beta: Option<&[Vec<f64>]>,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    if let Some(b) = beta {
+        for (t, v) in b.iter().enumerate() {
+            if let Some(j) = v.iter().position(|x| !(*x >= 0.0 && x.is_finite())) {
+                return Err(DualError::Alpha {
+                    layer: t,
+                    msg: format!("unit {j} has beta {}; beta must be finite and >= 0", v[j]),
+                });
+            }
+        }
+    }
     let (lower, upper) = hidden;
     let n_out = aff[aff.len() - 1].op.n_out();
     // The public entries checked the shape ([`objective_rows`]); the internal ones build
@@ -241,6 +278,7 @@ pub(crate) fn objective_over(
         // Hidden layer t-1 of the bounds is zhat_{t+1}, the input of affine t.
         let (l, u) = (&lower[t - 1], &upper[t - 1]);
         let alpha_t = alpha.map(|v| &v[t - 1]);
+        let beta_t = beta.map(|v| &v[t - 1]);
         let relu_t = relu[t - 1];
         for (r, col) in nuhat.chunks_mut(ni).enumerate() {
             let mut s = 0.0;
@@ -252,12 +290,24 @@ pub(crate) fn objective_over(
                     return Err(overflow(j, v));
                 }
                 col[j] = match st {
-                    Stability::Off => 0.0,
+                    // nu_j = -beta_j (exact): (nu_j + beta_j) zhat = 0.
+                    Stability::Off => beta_t.map_or(0.0, |b| -b[j]),
                     Stability::On => {
-                        // nu_j = v; (nu_j - nuhat_j) zhat with zhat in [l, u], l >= 0.
-                        let ej = e(r, j);
+                        // nu_j = v + beta_j, rounded (by at most u |nu_j|); the unit's
+                        // term (nu_j - beta_j - nuhat_j) zhat with zhat in [l, u], l >= 0.
+                        let bj = beta_t.map_or(0.0, |b| b[j]);
+                        let nu_j = v + bj;
+                        if !nu_j.is_finite() {
+                            return Err(overflow(j, nu_j));
+                        }
+                        let rounding = if bj == 0.0 {
+                            0.0
+                        } else {
+                            (UNIT_ROUNDOFF * nu_j.abs()).next_up()
+                        };
+                        let ej = (e(r, j) + rounding).next_up();
                         proven[r].add_exact(-mul_up(ej, u[j]));
-                        v
+                        nu_j
                     }
                     Stability::Linear => {
                         // z = zhat: nu_j = v, and (nu_j - nuhat_j) zhat with zhat in
@@ -444,4 +494,81 @@ pub fn objective_rows(c: DMatrixView<'_, f64>, n_out: usize) -> Result<Vec<f64>>
         });
     }
     Ok(c.transpose().as_slice().to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::methods::crown_bounds;
+    use network::{Architecture, Init};
+
+    /// beta = 0 is J itself; a beta that is negative or not finite is an error naming
+    /// its layer and unit (negative multipliers of `zhat >= 0` are not a bound).
+    #[test]
+    fn beta_zero_is_j_and_bad_betas_are_errors() {
+        let model = Architecture::mlp(&[2, 6, 6, 2])
+            .init(Init::Paper, 1)
+            .unwrap();
+        let dom = InputDomain::new([0.2, -0.1], 0.5, None).unwrap();
+        let b = crown_bounds(&model, &dom).unwrap();
+        let aff = model.affine();
+        let hidden = (&b.lower[..2], &b.upper[..2]);
+        let (c, r) = (dom.center.as_slice(), dom.radius.as_slice());
+        let row = [1.0, -1.0];
+        let j = objective_over(aff, model.relu_all(), c, r, hidden, &row, None).unwrap();
+        let zero = vec![vec![0.0; 6]; 2];
+        let with_zero =
+            objective_over_beta(aff, model.relu_all(), c, r, hidden, &row, None, Some(&zero))
+                .unwrap();
+        assert_eq!(j, with_zero);
+        for bad in [-1e-300, f64::NAN, f64::INFINITY] {
+            let mut beta = zero.clone();
+            beta[1][4] = bad;
+            let e =
+                objective_over_beta(aff, model.relu_all(), c, r, hidden, &row, None, Some(&beta))
+                    .unwrap_err()
+                    .to_string();
+            assert!(e.contains("unit 4") && e.contains("beta"), "{bad}: {e}");
+        }
+    }
+
+    /// A beta at a stable unit moves J (the nominal value) and keeps the proven value at
+    /// most the nominal one, close to it; at an unstable unit it is ignored.
+    #[test]
+    fn beta_enters_at_stable_units_only() {
+        let model = Architecture::mlp(&[2, 8, 8, 2])
+            .init(Init::Paper, 4)
+            .unwrap();
+        let dom = InputDomain::new([0.3, 0.1], 0.3, None).unwrap();
+        let b = crown_bounds(&model, &dom).unwrap();
+        let aff = model.affine();
+        let hidden = (&b.lower[..2], &b.upper[..2]);
+        let (c, r) = (dom.center.as_slice(), dom.radius.as_slice());
+        let row = [1.0, -1.0];
+        let eval = |beta: &Vec<Vec<f64>>| {
+            objective_over_beta(aff, model.relu_all(), c, r, hidden, &row, None, Some(beta))
+                .unwrap()
+        };
+        let base = eval(&vec![vec![0.0; 8]; 2]);
+        let (mut moved, mut ignored) = (0, 0);
+        for t in 0..2 {
+            for j in 0..8 {
+                let mut beta = vec![vec![0.0; 8]; 2];
+                beta[t][j] = 0.37;
+                let (p, n) = eval(&beta);
+                assert!(p[0] <= n[0] && n[0] - p[0] <= 1e-12 * (1.0 + n[0].abs()));
+                let st = crate::bounds::stability(b.lower[t][j], b.upper[t][j]);
+                if st == Stability::Unstable {
+                    assert_eq!((p.clone(), n.clone()), base, "unit {t}/{j}");
+                    ignored += 1;
+                } else if n[0] != base.1[0] {
+                    moved += 1;
+                }
+            }
+        }
+        assert!(
+            moved >= 4 && ignored >= 2,
+            "moved {moved}, ignored {ignored}"
+        );
+    }
 }

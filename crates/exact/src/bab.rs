@@ -7,7 +7,10 @@
 //! 1. proven intermediate bounds over the sub-domain by CROWN with the splits clamped
 //!    (`dual::split_bounds`, intersected with the parent's); an empty clamped interval
 //!    proves the sub-domain empty and the node is dropped;
-//! 2. the proven CROWN bound of the objective (optionally alpha-CROWN's);
+//! 2. the proven CROWN bound of the objective (optionally alpha-CROWN's), then, at a
+//!    node with splits, beta-CROWN's (Wang et al. 2021: alpha and a multiplier per split
+//!    constraint optimised together; `dual::beta_crown`), which sees the splits'
+//!    constraints `zhat >= 0` / `zhat <= 0` without an LP;
 //! 3. where those do not settle the node, and always at a leaf (no unstable unit left),
 //!    LP (19) with the splits as constraints (`lp::Lp19::with_splits`) and its proven
 //!    lower bound (`lp::solve_verified`: Neumaier-Shcherbina from the solver's
@@ -79,6 +82,11 @@ pub struct BabOptions {
     pub solver: Solver,
     /// alpha-CROWN at every node that CROWN does not settle (`None`: CROWN only).
     pub alpha: Option<AlphaOptions>,
+    /// beta-CROWN (Wang et al. 2021) at every node with splits that CROWN (and
+    /// alpha-CROWN) do not settle, before any LP: alpha and one multiplier per split,
+    /// optimised together with these settings (`None`: off). It bounds a split's
+    /// constraint without an LP. Default: 20 steps.
+    pub beta: Option<AlphaOptions>,
     /// Nodes bounded in parallel per step.
     pub batch: usize,
     /// The PGD search at the root.
@@ -98,6 +106,10 @@ impl Default for BabOptions {
             lp_use: LpUse::Undecided,
             solver: Solver::preferred(),
             alpha: None,
+            beta: Some(AlphaOptions {
+                iterations: 20,
+                ..AlphaOptions::default()
+            }),
             batch: 16,
             pgd: PgdOptions::default(),
             seed: 0,
@@ -539,6 +551,12 @@ fn bound_node(
             &alpha_opts,
         )?;
         lower = lower.max(a.values[0]);
+    }
+    if let Some(beta_opts) = &opts.beta {
+        if !splits.is_empty() && !settles(lower) {
+            let b = dual::beta_crown(model, domain, &bounds, as_row(c), splits, beta_opts)?;
+            lower = lower.max(b.values[0]);
+        }
     }
     let (x_star, branch) = backward_choice(model, domain, &bounds, c);
     let mut candidates = vec![DVector::from_vec(x_star)];

@@ -73,6 +73,9 @@ pub struct VerifyOptions {
     pub relu_split_every: usize,
     /// Nodes per branch and bound (per constraint row and box).
     pub relu_split_nodes: usize,
+    /// beta-CROWN (Wang et al. 2021) at the split nodes of that branch and bound (see
+    /// `exact::BabOptions::beta`); false: CROWN, then LP (19).
+    pub relu_split_beta: bool,
     /// LP (19) on the whole box after alpha (see [`LpRung`]).
     pub lp: LpRung,
     /// LP (19) is skipped (and said so in the root bounds) when it would have more
@@ -127,7 +130,8 @@ impl Default for VerifyOptions {
             batch: 64,
             relu_split_depth: None,
             relu_split_every: 6,
-            relu_split_nodes: 200,
+            relu_split_nodes: 2000,
+            relu_split_beta: true,
             lp: LpRung::Auto,
             lp_max_vars: 50_000,
         }
@@ -862,7 +866,7 @@ fn relu_split(
             return Ok(None);
         }
         let bab = exact::BabOptions {
-            timeout: Some(left.min(5.0)),
+            timeout: Some(left.min(30.0)),
             max_nodes: opts.relu_split_nodes,
             threshold: Some(rows.rhs_hi[r]),
             pgd: exact::PgdOptions {
@@ -871,6 +875,18 @@ fn relu_split(
             },
             batch: 4,
             seed: opts.seed,
+            beta: if opts.relu_split_beta {
+                exact::BabOptions::default().beta
+            } else {
+                None
+            },
+            // With beta-CROWN a node's bound already sees its splits: LP (19) (thousands
+            // of variables on an MNIST MLP) only where it is exact, at leaves.
+            lp_use: if opts.relu_split_beta {
+                exact::LpUse::Leaves
+            } else {
+                exact::LpUse::Undecided
+            },
             ..exact::BabOptions::default()
         };
         let e =

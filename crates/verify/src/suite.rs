@@ -135,8 +135,9 @@ pub fn settings(opts: &VerifyOptions) -> String {
     format!(
         "split={} relu_split={} lp={} restarts={}",
         if opts.split { "on" } else { "off" },
-        opts.relu_split_depth
-            .map_or("off".to_string(), |d| d.to_string()),
+        opts.relu_split_depth.map_or("off".to_string(), |d| {
+            format!("{d}{}", if opts.relu_split_beta { "" } else { "/no-beta" })
+        }),
         opts.lp.word(),
         opts.falsify.restarts
     )
