@@ -286,7 +286,7 @@ pub fn alpha_bounds(
             // The optimiser keeps a slope per row and unit of every earlier layer besides.
             for js in unstable.chunks(units_per_batch(n, 21)) {
                 let c = unit_rows(js.iter().copied(), n);
-                let (values, _, _) = optimised_alpha(
+                let Optimised { values, .. } = optimised_alpha(
                     &aff[..=k],
                     &relu[..k],
                     domain,
@@ -403,8 +403,8 @@ pub fn bound_given<'c>(
             (v, n, None)
         }
         Method::Alpha => {
-            let (v, n, report) = optimised_alpha(aff, relu, domain, hidden, c, opts, None)?;
-            (v, n, Some(report))
+            let o = optimised_alpha(aff, relu, domain, hidden, c, opts, None)?;
+            (o.values, o.nominal, Some(o.report))
         }
     };
     Ok(MethodBound {
@@ -449,7 +449,11 @@ pub fn beta_crown<'c>(
         mask[s.layer][s.unit] = true;
     }
     let hidden = (&bounds.lower[..nh], &bounds.upper[..nh]);
-    let (values, nominal, report) = optimised_alpha(
+    let Optimised {
+        values,
+        nominal,
+        report,
+    } = optimised_alpha(
         aff,
         model.relu_all(),
         domain,
@@ -491,7 +495,7 @@ fn optimised_alpha(
     c: &[f64],
     opts: &AlphaOptions,
     beta_mask: Option<&[Vec<bool>]>,
-) -> Result<(Vec<f64>, Vec<f64>, AlphaReport)> {
+) -> Result<Optimised> {
     let crown = crown_slope_rows(hidden.0, hidden.1);
     let (crown_values, crown_nominal) = objective_over(
         aff,
@@ -516,16 +520,16 @@ fn optimised_alpha(
         } else {
             AlphaStop::NothingToOptimise
         };
-        return Ok((
-            crown_values,
-            crown_nominal.clone(),
-            AlphaReport {
+        return Ok(Optimised {
+            values: crown_values,
+            nominal: crown_nominal.clone(),
+            report: AlphaReport {
                 steps: 0,
                 stop,
                 start: crown_nominal.clone().into(),
                 best: crown_nominal.into(),
             },
-        ));
+        });
     }
     // alpha[t][r * n_t + j]: unit j of hidden layer t for row r (the column layout of
     // the batched passes).
@@ -558,7 +562,7 @@ fn optimised_alpha(
     let mut steps = 0;
     let mut stop = AlphaStop::Iterations;
     for it in 0..=opts.iterations {
-        let (j, grad, grad_beta) =
+        let Pass { j, grad, grad_beta } =
             value_and_gradient(aff, relu, domain, hidden, c, rows, &alpha, beta.as_deref());
         if it == 0 {
             start = j.clone();
@@ -598,18 +602,20 @@ fn optimised_alpha(
         // Projected Adam ascent.
         steps += 1;
         let t = steps as i32;
-        let (c1, c2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+        let adam = Adam {
+            b1,
+            b2,
+            c1: 1.0 - b1.powi(t),
+            c2: 1.0 - b2.powi(t),
+            lr,
+        };
         for ((a, g), (p, q)) in alpha
             .iter_mut()
             .zip(&grad)
             .zip(m1.iter_mut().zip(m2.iter_mut()))
         {
             for i in 0..a.len() {
-                let gi = if g[i].is_finite() { g[i] } else { 0.0 };
-                p[i] = b1 * p[i] + (1.0 - b1) * gi;
-                q[i] = b2 * q[i] + (1.0 - b2) * gi * gi;
-                let step = lr * (p[i] / c1) / (q[i] / c2).sqrt();
-                if step.is_finite() {
+                if let Some(step) = adam.step(g[i], &mut p[i], &mut q[i]) {
                     a[i] = (a[i] + step).clamp(0.0, 1.0);
                 }
             }
@@ -626,11 +632,7 @@ fn optimised_alpha(
                     if !mask[t][i % n] {
                         continue;
                     }
-                    let gi = if g[i].is_finite() { g[i] } else { 0.0 };
-                    p[i] = b1 * p[i] + (1.0 - b1) * gi;
-                    q[i] = b2 * q[i] + (1.0 - b2) * gi * gi;
-                    let step = lr * (p[i] / c1) / (q[i] / c2).sqrt();
-                    if step.is_finite() {
+                    if let Some(step) = adam.step(g[i], &mut p[i], &mut q[i]) {
                         b[i] = (b[i] + step).max(0.0);
                     }
                 }
@@ -677,16 +679,53 @@ fn optimised_alpha(
         .zip(&crown_nominal)
         .map(|(b, c)| b.max(*c))
         .collect();
-    Ok((
+    Ok(Optimised {
         values,
         nominal,
-        AlphaReport {
+        report: AlphaReport {
             steps,
             stop,
             start: start.into(),
             best: best.into(),
         },
-    ))
+    })
+}
+
+/// One step of Adam (without epsilon) at step count `t`: `c1 = 1 - b1^t`, `c2 = 1 - b2^t`.
+struct Adam {
+    b1: f64,
+    b2: f64,
+    c1: f64,
+    c2: f64,
+    lr: f64,
+}
+
+impl Adam {
+    /// Updates the moments `p, q` with gradient `g` (0 if not finite) and returns the
+    /// ascent step, or `None` when it is not finite (a 0/0 before any gradient).
+    fn step(&self, g: f64, p: &mut f64, q: &mut f64) -> Option<f64> {
+        let g = if g.is_finite() { g } else { 0.0 };
+        *p = self.b1 * *p + (1.0 - self.b1) * g;
+        *q = self.b2 * *q + (1.0 - self.b2) * g * g;
+        let step = self.lr * (*p / self.c1) / (*q / self.c2).sqrt();
+        step.is_finite().then_some(step)
+    }
+}
+
+/// What [`optimised_alpha`] returns: per row, the proven J, the nominal J it came from,
+/// and the optimiser's report.
+struct Optimised {
+    values: Vec<f64>,
+    nominal: Vec<f64>,
+    report: AlphaReport,
+}
+
+/// What [`value_and_gradient`] returns: the nominal J per row, its gradient in alpha
+/// (the layout of alpha) and in beta (the layout of beta; empty without beta).
+struct Pass {
+    j: Vec<f64>,
+    grad: Vec<Vec<f64>>,
+    grad_beta: Vec<Vec<f64>>,
 }
 
 /// Floating-point J (eq. 6) per row and its gradient with respect to every row's alpha
@@ -706,7 +745,7 @@ fn value_and_gradient(
     rows: usize,
     alpha: &[Vec<f64>],
     beta: Option<&[Vec<f64>]>,
-) -> (Vec<f64>, Vec<Vec<f64>>, Vec<Vec<f64>>) {
+) -> Pass {
     let (lower, upper) = hidden;
     let n_layers = aff.len();
     let mut j = vec![0.0; rows];
@@ -820,7 +859,7 @@ fn value_and_gradient(
         }
         gh = next;
     }
-    (j, grad, grad_beta)
+    Pass { j, grad, grad_beta }
 }
 
 /// Whether `method` certifies class `y` at `domain`: every proven margin
@@ -879,7 +918,7 @@ mod tests {
                 .iter()
                 .map(|l| l.iter().map(|_| rng.random_range(0.1..0.9)).collect())
                 .collect();
-            let (j, grad, _) =
+            let Pass { j, grad, .. } =
                 value_and_gradient(aff, model.relu_all(), &dom, hidden, &c, 1, &alpha, None);
             let (_, nominal) = objective_over(
                 aff,
@@ -956,7 +995,9 @@ mod tests {
                 .iter()
                 .map(|l| l.iter().map(|_| rng.random_range(0.01..0.5)).collect())
                 .collect();
-            let (j, _, grad) = value_and_gradient(
+            let Pass {
+                j, grad_beta: grad, ..
+            } = value_and_gradient(
                 aff,
                 model.relu_all(),
                 &dom,
