@@ -391,7 +391,7 @@ struct ProveFlags {
     /// In that branch and bound, no beta-CROWN (Wang et al. 2021) at split nodes: CROWN
     /// then LP (19) only (an ablation; beta-CROWN bounds a split's constraint without an
     /// LP).
-    #[arg(long, requires = "relu_split_depth")]
+    #[arg(long, requires = "relu_split_depth", conflicts_with = "no_split")]
     no_beta: bool,
     /// LP (19) on the whole box after alpha: off, last (over CROWN's intermediate bounds),
     /// all (then also over LP-all bounds: two LPs per unstable unit first), or auto

@@ -293,6 +293,17 @@ fn vnncomp_batch_mode_shards_and_resumes() {
     let o = vnncomp(&["--no-split", "--relu-split-depth", "0"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot be used with"));
+    // --no-beta is an option of that branch and bound: refused without it, and with
+    // --no-split (which rules it out) instead of silently ignored.
+    for args in [&["--no-beta"][..], &["--no-beta", "--no-split"][..]] {
+        let o = vnncomp(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("--relu-split-depth") || err.contains("cannot be used with"),
+            "{args:?}: {err}"
+        );
+    }
     // Rows written before the column existed read as the defaults.
     let old = tmp("old_rows.csv");
     std::fs::write(
