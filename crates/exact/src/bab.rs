@@ -85,7 +85,8 @@ pub struct BabOptions {
     /// beta-CROWN (Wang et al. 2021) at every node with splits that CROWN (and
     /// alpha-CROWN) do not settle, before any LP: alpha and one multiplier per split,
     /// optimised together with these settings (`None`: off). It bounds a split's
-    /// constraint without an LP. Default: 20 steps.
+    /// constraint without an LP. Default: 20 steps. At a node with splits it replaces
+    /// `alpha` (it optimises alpha too), with the longer of the two step budgets.
     pub beta: Option<AlphaOptions>,
     /// Nodes bounded in parallel per step.
     pub batch: usize,
@@ -541,7 +542,22 @@ fn bound_node(
     )?
     .values[0];
     let mut lower = crown.max(parent_lower);
-    if opts.alpha.is_some() && !settles(lower) {
+    // beta-CROWN optimises alpha too (from the same start): at a node with splits it
+    // replaces alpha-CROWN rather than repeating it, with the longer of the two budgets.
+    let beta_opts = opts
+        .beta
+        .as_ref()
+        .filter(|_| !splits.is_empty())
+        .map(|b| match &opts.alpha {
+            Some(a) if a.iterations > b.iterations => *a,
+            _ => *b,
+        });
+    if let Some(beta_opts) = beta_opts {
+        if !settles(lower) {
+            let b = dual::beta_crown(model, domain, &bounds, as_row(c), splits, &beta_opts)?;
+            lower = lower.max(b.values[0]);
+        }
+    } else if opts.alpha.is_some() && !settles(lower) {
         let a = bound_given(
             model,
             domain,
@@ -551,12 +567,6 @@ fn bound_node(
             &alpha_opts,
         )?;
         lower = lower.max(a.values[0]);
-    }
-    if let Some(beta_opts) = &opts.beta {
-        if !splits.is_empty() && !settles(lower) {
-            let b = dual::beta_crown(model, domain, &bounds, as_row(c), splits, beta_opts)?;
-            lower = lower.max(b.values[0]);
-        }
     }
     let (x_star, branch) = backward_choice(model, domain, &bounds, c);
     let mut candidates = vec![DVector::from_vec(x_star)];
