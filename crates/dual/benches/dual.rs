@@ -1,15 +1,22 @@
 //! Bench binary (`cargo bench -p dual`): the full bound per example (Algorithm 1 for every
-//! layer, then J for all 9 margin targets, f64) on the three networks, with ms
-//! per example and achieved GFLOP/s (2 flops per multiply-add actually spent in the
-//! affine layers, counted by Algorithm 1 itself, plus the backward pass for J).
+//! layer, then J for all 9 margin targets, f64) with ms per example and achieved GFLOP/s
+//! (2 flops per multiply-add actually spent in the affine layers, counted by Algorithm 1
+//! itself, plus the backward pass for J), on random networks and on the committed
+//! paper-architecture models (`models/mnist_conv_{standard,robust}.json`, 50 test digits:
+//! every 100th row of the shipped file `mnist_5k.csv.gz`, eps 0.1, pixels clipped to [0, 1]).
+//!
+//! Every case runs twice in the same run: with dense columns (`ColumnForm::Dense`, the
+//! implementation before local columns: "before") and with local columns through the
+//! convolutions (`ColumnForm::Local`, the default: "after"); the bench checks that both
+//! give the same bounds and J to 1e-12 relative and prints the speed-up.
 //!
 //! A reference is timed in the same run: one dense forward pass of the same columns
 //! through a plain GEMM (the machine's GEMM rate), so results read as a ratio of the
-//! achievable rate. Usage: `cargo bench -p dual --bench dual [-- --quick]`.
+//! achievable rate. Usage: `cargo bench -p dual --bench dual [-- --quick] [--case TEXT] [--form dense|local]`.
 
 use std::time::Instant;
 
-use dual::{algorithm1_with_stats, dual_objective, margin_objectives, AlphaRule, InputDomain};
+use dual::{algorithm1_in, dual_objective, margin_objectives, AlphaRule, ColumnForm, InputDomain};
 use network::{Architecture, Init, Model};
 use rayon::prelude::*;
 
@@ -17,24 +24,41 @@ struct Case {
     name: &'static str,
     model: Model,
     eps: f64,
+    clip: Option<(f64, f64)>,
     inputs: Vec<Vec<f64>>,
 }
 
-fn bound_one(model: &Model, x: &[f64], eps: f64) -> (u64, usize) {
-    let dom = InputDomain::new(x, eps, None).unwrap();
-    let (b, stats) = algorithm1_with_stats(model, &dom).unwrap();
+/// One example's work: multiply-adds, unstable units, and every bound and J (to compare
+/// the two column forms).
+struct Work {
+    macs: u64,
+    unstable: usize,
+    values: Vec<f64>,
+}
+
+fn bound_one(case: &Case, x: &[f64], form: ColumnForm) -> Work {
+    let model = &case.model;
+    let dom = InputDomain::new(x, case.eps, case.clip).unwrap();
+    let (b, stats) = algorithm1_in(model, &dom, form).unwrap();
     let y = model.predict(x).unwrap();
     let n = model.output_len();
     let c = margin_objectives(n, y).unwrap();
     let j = dual_objective(model, &dom, &b, &c, &AlphaRule::Paper).unwrap();
-    std::hint::black_box(&j);
     let back: u64 = model
         .affine()
         .iter()
         .map(|a| (a.op.macs_per_column() * n) as u64)
         .sum();
     let unstable = b.counts(model).iter().map(|c| c.unstable).sum();
-    (stats.macs + back, unstable)
+    let mut values: Vec<f64> = j.values.iter().copied().collect();
+    for (l, u) in b.lower.iter().zip(&b.upper) {
+        values.extend(l.iter().chain(u.iter()));
+    }
+    Work {
+        macs: stats.macs + back,
+        unstable,
+        values,
+    }
 }
 
 fn gemm_reference_gflops() -> f64 {
@@ -57,22 +81,42 @@ fn gemm_reference_gflops() -> f64 {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let (test, _) = (network::data::mnist_split(0).unwrap().1, ());
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // `--case TEXT`: only the cases whose name contains TEXT; `--form dense|local`: one
+    // form only (for profiling; the speed-up column then reads "-").
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let only_case = flag("--case");
+    let only_form = flag("--form");
+    let test = network::data::mnist_split(0).unwrap().1;
     let batch = if quick { 6 } else { 50 };
     let mnist: Vec<Vec<f64>> = (0..batch)
         .map(|i| test.example(i).0.as_slice().to_vec())
         .collect();
+    // Every 100th row of the shipped file (the 50 digits, 5 of each class).
+    let shipped = network::data::mnist_5k().unwrap();
+    let every_100th: Vec<Vec<f64>> = (0..batch)
+        .map(|i| shipped.example(100 * i).0.as_slice().to_vec())
+        .collect();
     let toy: Vec<Vec<f64>> = (0..batch)
         .map(|i| vec![(i as f64 * 0.37) % 1.0, (i as f64 * 0.61) % 1.0])
         .collect();
-    let cases = vec![
+    let committed = |name: &str| {
+        let path = format!("{}/../../models/{name}", env!("CARGO_MANIFEST_DIR"));
+        network::load_model(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let cases = [
         Case {
             name: "2-100-100-100-100-2 eps 0.05",
             model: Architecture::mlp(&[2, 100, 100, 100, 100, 2])
                 .init(Init::Paper, 0)
                 .unwrap(),
             eps: 0.05,
+            clip: None,
             inputs: toy,
         },
         Case {
@@ -81,43 +125,98 @@ fn main() {
                 .init(Init::Standard, 0)
                 .unwrap(),
             eps: 0.1,
+            clip: None,
             inputs: mnist.clone(),
         },
         Case {
             name: "paper MNIST conv net (random) eps 0.1",
             model: Architecture::mnist_conv().init(Init::Standard, 0).unwrap(),
             eps: 0.1,
+            clip: None,
             inputs: mnist,
+        },
+        Case {
+            name: "mnist_conv_standard.json eps 0.1 [0,1]",
+            model: committed("mnist_conv_standard.json"),
+            eps: 0.1,
+            clip: Some((0.0, 1.0)),
+            inputs: every_100th.clone(),
+        },
+        Case {
+            name: "mnist_conv_robust.json eps 0.1 [0,1]",
+            model: committed("mnist_conv_robust.json"),
+            eps: 0.1,
+            clip: Some((0.0, 1.0)),
+            inputs: every_100th,
         },
     ];
     println!("threads: {}", rayon::current_num_threads());
     let gemm = gemm_reference_gflops();
     println!("reference GEMM (100x1568 times 1568x2800, same kernels): {gemm:.1} GFLOP/s\n");
-    println!("| network | batch | ms / example | GFLOP / example | GFLOP/s | of reference GEMM | unstable units / example |");
-    println!("|---|---|---|---|---|---|---|");
-    for case in &cases {
-        // Warm-up on one example.
-        bound_one(&case.model, &case.inputs[0], case.eps);
-        let t = Instant::now();
-        let work: Vec<(u64, usize)> = case
-            .inputs
-            .par_iter()
-            .map(|x| bound_one(&case.model, x, case.eps))
-            .collect();
-        let s = t.elapsed().as_secs_f64();
-        let n = case.inputs.len() as f64;
-        let macs: u64 = work.iter().map(|w| w.0).sum();
-        let unstable: usize = work.iter().map(|w| w.1).sum();
-        let gflop = 2.0 * macs as f64 / 1e9;
-        println!(
-            "| {} | {} | {:.2} | {:.3} | {:.1} | {:.2}x | {:.0} |",
-            case.name,
-            case.inputs.len(),
-            1e3 * s / n,
-            gflop / n,
-            gflop / s,
-            gflop / s / gemm,
-            unstable as f64 / n
-        );
+    println!("| network | columns | batch | ms / example | GFLOP / example | GFLOP/s | of reference GEMM | unstable units / example | speed-up |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for case in cases.iter().filter(|c| {
+        only_case
+            .as_ref()
+            .is_none_or(|t| c.name.contains(t.as_str()))
+    }) {
+        let mut before_ms = f64::NAN;
+        let mut before_values: Vec<Vec<f64>> = Vec::new();
+        for (form, label) in [
+            (ColumnForm::Dense, "dense (before)"),
+            (ColumnForm::Local, "local (after)"),
+        ]
+        .into_iter()
+        .filter(|(_, l)| only_form.as_ref().is_none_or(|f| l.starts_with(f.as_str())))
+        {
+            // Warm-up on one example.
+            bound_one(case, &case.inputs[0], form);
+            let t = Instant::now();
+            let work: Vec<Work> = case
+                .inputs
+                .par_iter()
+                .map(|x| bound_one(case, x, form))
+                .collect();
+            let s = t.elapsed().as_secs_f64();
+            let n = case.inputs.len() as f64;
+            let macs: u64 = work.iter().map(|w| w.macs).sum();
+            let unstable: usize = work.iter().map(|w| w.unstable).sum();
+            let gflop = 2.0 * macs as f64 / 1e9;
+            let ms = 1e3 * s / n;
+            let speedup = if form == ColumnForm::Dense {
+                before_ms = ms;
+                before_values = work.iter().map(|w| w.values.clone()).collect();
+                String::from("1x")
+            } else if before_values.is_empty() {
+                String::from("-")
+            } else {
+                for (e, (a, w)) in before_values.iter().zip(&work).enumerate() {
+                    for (p, q) in a.iter().zip(&w.values) {
+                        let rel = (p - q).abs() / p.abs().max(q.abs()).max(1.0);
+                        assert!(
+                            rel <= 1e-12,
+                            "{}: example {e}: dense {p} vs local {q}",
+                            case.name
+                        );
+                    }
+                }
+                format!("{:.2}x", before_ms / ms)
+            };
+            println!(
+                "| {} | {} | {} | {:.2} | {:.3} | {:.1} | {:.2}x | {:.0} | {} |",
+                case.name,
+                label,
+                case.inputs.len(),
+                ms,
+                gflop / n,
+                gflop / s,
+                gflop / s / gemm,
+                unstable as f64 / n,
+                speedup
+            );
+        }
     }
+    println!(
+        "\nlocal and dense columns gave the same bounds and J (1e-12 relative) on every example"
+    );
 }

@@ -23,8 +23,7 @@
 //! one batched forward pass of `n_1 + |I_2| + ... ` columns; a new unit's column is the
 //! operator's (sparse, for a convolution) column, never a product.
 
-use network::DVector;
-use network::Model;
+use network::{DVector, LinearOp, LocalBatch, Model};
 
 use crate::bounds::{BoundSource, LayerBounds, Stability};
 use crate::domain::InputDomain;
@@ -68,6 +67,30 @@ pub fn algorithm1_with_stats(
     model: &Model,
     domain: &InputDomain,
 ) -> Result<(LayerBounds, Algorithm1Stats)> {
+    algorithm1_in(model, domain, ColumnForm::Local)
+}
+
+/// How Algorithm 1 stores its columns while they pass through convolutions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ColumnForm {
+    /// Each column as its window of the layer ([`network::LocalBatch`], auto_LiRPA's
+    /// "patches" idea) while the layers are convolutions from the input on; dense from the
+    /// first other operator on. The default.
+    #[default]
+    Local,
+    /// Every column as a dense vector the size of its layer: the reference the local form
+    /// is tested and benchmarked against (same bounds to rounding).
+    Dense,
+}
+
+/// Algorithm 1 with the columns stored in `form`; the bounds of both forms are proven
+/// and agree to rounding (entries outside a window are exact zeros, see
+/// [`network::local`]).
+pub fn algorithm1_in(
+    model: &Model,
+    domain: &InputDomain,
+    form: ColumnForm,
+) -> Result<(LayerBounds, Algorithm1Stats)> {
     model.check_input(&domain.x)?;
     let aff = model.affine();
     let mut stats = Algorithm1Stats::default();
@@ -91,18 +114,35 @@ pub fn algorithm1_with_stats(
     let inputs: Vec<usize> = (0..domain.radius.len())
         .filter(|&j| domain.radius[j] > 0.0)
         .collect();
-    let mut m = vec![0.0; n * inputs.len()];
-    for (col, &j) in m.chunks_mut(n.max(1)).zip(&inputs) {
-        // W e_j is copied exactly.
-        first.op.add_unit_column(j, 1.0, col);
-        weights.push(ColumnWeight::Input(domain.radius[j]));
-    }
+    let mut m = match (&first.op, form) {
+        (LinearOp::Conv { weight, geom }, ColumnForm::Local) => {
+            let mut batch = LocalBatch::new(geom.out_channels, geom.out_h, geom.out_w);
+            for &j in &inputs {
+                // W e_j is copied exactly.
+                batch.push_conv_unit_column(geom, weight, j, 1.0);
+            }
+            Columns::Local(batch)
+        }
+        _ => {
+            let mut m = vec![0.0; n * inputs.len()];
+            for (col, &j) in m.chunks_mut(n.max(1)).zip(&inputs) {
+                // W e_j is copied exactly.
+                first.op.add_unit_column(j, 1.0, col);
+            }
+            Columns::Dense(m)
+        }
+    };
+    weights.extend(
+        inputs
+            .iter()
+            .map(|&j| ColumnWeight::Input(domain.radius[j])),
+    );
     stats.columns.push(inputs.len() + 1);
     stats.macs += first.op.macs_per_column() as u64;
 
     let mut lower = Vec::with_capacity(aff.len());
     let mut upper = Vec::with_capacity(aff.len());
-    let (l, u, mut rho) = bounds_from_columns(&psi, &m, n, &weights, &rem, first.layer_index)?;
+    let (l, u, mut rho) = m.bounds(&psi, n, &weights, &rem, first.layer_index)?;
     lower.push(DVector::from_vec(l));
     upper.push(DVector::from_vec(u));
 
@@ -141,29 +181,44 @@ pub fn algorithm1_with_stats(
         for v in psi.iter_mut().zip(&d) {
             *v.0 *= v.1;
         }
-        scale_rows(&mut m, n_prev, &d);
+        m.scale_rows(n_prev, &d);
 
         let n_next = a.op.n_out();
         let old_cols = weights.len();
-        let mut next = vec![0.0; n_next * (old_cols + unstable.len())];
         let mut psi_next = vec![0.0; n_next];
         a.op.apply(&psi, 1, &mut psi_next);
         for (p, b) in psi_next.iter_mut().zip(&a.bias) {
             *p += b;
         }
-        if old_cols > 0 {
-            a.op.apply(&m, old_cols, &mut next[..n_next * old_cols]);
-        }
-        for ((col, &j), &le) in next[n_next * old_cols..]
-            .chunks_mut(n_next)
-            .zip(&unstable)
-            .zip(&l_eff)
-        {
-            a.op.add_unit_column(j, d[j], col);
-            weights.push(ColumnWeight::Unstable(le));
-        }
+        stats.macs += a.op.macs_per_column() as u64;
+        let next = match (m, &a.op) {
+            (Columns::Local(batch), LinearOp::Conv { weight, geom }) => {
+                let (mut out, macs) = batch.conv(geom, weight);
+                stats.macs += macs;
+                for &j in &unstable {
+                    out.push_conv_unit_column(geom, weight, j, d[j]);
+                }
+                Columns::Local(out)
+            }
+            (Columns::Local(batch), LinearOp::Dense { weight, rows, .. }) => {
+                let mut next = vec![0.0; n_next * (old_cols + unstable.len())];
+                stats.macs += batch.dense(weight, *rows, &mut next[..n_next * old_cols]);
+                add_unit_columns(&a.op, &unstable, &d, &mut next[n_next * old_cols..]);
+                Columns::Dense(next)
+            }
+            (old, _) => {
+                let mut next = vec![0.0; n_next * (old_cols + unstable.len())];
+                let dense = old.into_dense();
+                if old_cols > 0 {
+                    a.op.apply(&dense, old_cols, &mut next[..n_next * old_cols]);
+                }
+                stats.macs += (old_cols * a.op.macs_per_column()) as u64;
+                add_unit_columns(&a.op, &unstable, &d, &mut next[n_next * old_cols..]);
+                Columns::Dense(next)
+            }
+        };
+        weights.extend(l_eff.iter().map(|&le| ColumnWeight::Unstable(le)));
         stats.columns.push(old_cols + 1);
-        stats.macs += ((old_cols + 1) * a.op.macs_per_column()) as u64;
 
         let wq = abs_apply(a, &q);
         let inflate = 1.0 + gamma(a.op.dot_len() + 2);
@@ -172,8 +227,7 @@ pub fn algorithm1_with_stats(
                 (wq[k] * inflate + error_bound(2, psi_next[k].abs() + a.bias[k].abs())).next_up()
             })
             .collect();
-        let (ln, un, rn) =
-            bounds_from_columns(&psi_next, &next, n_next, &weights, &rem, a.layer_index)?;
+        let (ln, un, rn) = next.bounds(&psi_next, n_next, &weights, &rem, a.layer_index)?;
         lower.push(ln.into());
         upper.push(un.into());
         rho = rn;
@@ -205,6 +259,56 @@ enum ColumnWeight {
     Unstable(f64),
 }
 
+/// Algorithm 1's columns (all but `psi`), in one of the two forms of [`ColumnForm`].
+enum Columns {
+    /// Column-major, `n x columns`.
+    Dense(Vec<f64>),
+    /// Windows of a convolution's output layer.
+    Local(LocalBatch),
+}
+
+impl Columns {
+    fn scale_rows(&mut self, n: usize, d: &[f64]) {
+        match self {
+            Columns::Dense(m) => scale_rows(m, n, d),
+            Columns::Local(batch) => batch.scale_rows(d),
+        }
+    }
+
+    fn into_dense(self) -> Vec<f64> {
+        match self {
+            Columns::Dense(m) => m,
+            Columns::Local(batch) => {
+                let mut m = vec![0.0; batch.n() * batch.len()];
+                batch.to_dense(&mut m);
+                m
+            }
+        }
+    }
+
+    fn bounds(
+        &self,
+        psi: &[f64],
+        n: usize,
+        weights: &[ColumnWeight],
+        rem: &[f64],
+        layer: usize,
+    ) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+        match self {
+            Columns::Dense(m) => bounds_from_columns(psi, m, n, weights, rem, layer),
+            Columns::Local(batch) => bounds_from_local(psi, batch, weights, rem, layer),
+        }
+    }
+}
+
+/// The new columns `d_j W e_j` of the unstable units, one per `n_out`-long chunk of `out`.
+fn add_unit_columns(op: &LinearOp, unstable: &[usize], d: &[f64], out: &mut [f64]) {
+    let n = op.n_out().max(1);
+    for (col, &j) in out.chunks_mut(n).zip(unstable) {
+        op.add_unit_column(j, d[j], col);
+    }
+}
+
 fn scale_rows(m: &mut [f64], n: usize, d: &[f64]) {
     use rayon::prelude::*;
     if n == 0 {
@@ -230,11 +334,6 @@ fn bounds_from_columns(
 ) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
     use rayon::prelude::*;
     const ROWS: usize = 256;
-    let sum_len = weights.len() + 4;
-    // error_bound(sum_len, m) with gamma computed once per layer.
-    let g_sum = gamma(sum_len) * (1.0 + 4.0 * UNIT_ROUNDOFF);
-    let eta_sum = (sum_len as f64 + 1.0) * crate::rounding::ETA;
-    let inflate_rho = 1.0 + gamma(sum_len);
     let mut lower = vec![0.0; n];
     let mut upper = vec![0.0; n];
     let mut rho = vec![0.0; n];
@@ -265,18 +364,125 @@ fn bounds_from_columns(
                     }
                 }
             }
-            for k in 0..len {
-                let p = psi[start + k];
-                let r = rem[start + k];
-                // Every term of abs_acc and hi_acc is >= 0 and of lo_acc <= 0, so these
-                // accumulators are (up to rounding) the sums of the terms' magnitudes.
-                let width = abs_acc[k] + hi_acc[k] - lo_acc[k];
-                let e = (g_sum * (p.abs() + width) + eta_sum).next_up() + r;
-                lo[k] = (p - abs_acc[k] + lo_acc[k] - e).next_down();
-                hi[k] = (p + abs_acc[k] + hi_acc[k] + e).next_up();
-                rh[k] = (width * inflate_rho).next_up();
-            }
+            let acc = Sums {
+                abs: &abs_acc,
+                lo: &lo_acc,
+                hi: &hi_acc,
+            };
+            acc.finish(
+                &psi[start..start + len],
+                &rem[start..start + len],
+                weights.len(),
+                (lo, hi, rh),
+            );
         });
+    check_finite(&lower, &upper, n, layer)?;
+    Ok((lower, upper, rho))
+}
+
+/// The three sums of the bound of every row: `abs = sum_inputs r |M_kc|` (>= 0),
+/// `lo = sum_unstable l [-M_kc]_+` (<= 0), `hi = -sum_unstable l [M_kc]_+` (>= 0).
+struct Sums<'a> {
+    abs: &'a [f64],
+    lo: &'a [f64],
+    hi: &'a [f64],
+}
+
+impl Sums<'_> {
+    /// Writes the proven `l, u` and the width bound `rho` of each row from its sums over
+    /// `columns` columns (summed in any order: the bound `gamma_{columns + 4}` holds for
+    /// every order of a recursive or pairwise sum).
+    fn finish(
+        &self,
+        psi: &[f64],
+        rem: &[f64],
+        columns: usize,
+        (lo, hi, rh): (&mut [f64], &mut [f64], &mut [f64]),
+    ) {
+        let sum_len = columns + 4;
+        // error_bound(sum_len, m) with gamma computed once per call.
+        let g_sum = gamma(sum_len) * (1.0 + 4.0 * UNIT_ROUNDOFF);
+        let eta_sum = (sum_len as f64 + 1.0) * crate::rounding::ETA;
+        let inflate_rho = 1.0 + gamma(sum_len);
+        for k in 0..psi.len() {
+            let p = psi[k];
+            let r = rem[k];
+            // Every term of abs and hi is >= 0 and of lo <= 0, so these accumulators are
+            // (up to rounding) the sums of the terms' magnitudes.
+            let width = self.abs[k] + self.hi[k] - self.lo[k];
+            let e = (g_sum * (p.abs() + width) + eta_sum).next_up() + r;
+            lo[k] = (p - self.abs[k] + self.lo[k] - e).next_down();
+            hi[k] = (p + self.abs[k] + self.hi[k] + e).next_up();
+            rh[k] = (width * inflate_rho).next_up();
+        }
+    }
+}
+
+/// As [`bounds_from_columns`] for local columns: each column adds its window's terms to
+/// the rows it covers (per-thread sums over column chunks, then added: a sum of the same
+/// terms in another order, covered by the same bound).
+fn bounds_from_local(
+    psi: &[f64],
+    batch: &LocalBatch,
+    weights: &[ColumnWeight],
+    rem: &[f64],
+    layer: usize,
+) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+    use rayon::prelude::*;
+    let n = batch.n();
+    assert_eq!(weights.len(), batch.len(), "one weight per column");
+    let zero = || (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    let (abs_acc, lo_acc, hi_acc) = (0..batch.len())
+        .into_par_iter()
+        .with_min_len(64)
+        .fold(zero, |(mut abs, mut lo, mut hi), c| {
+            for (start, run) in batch.segments(c) {
+                let end = start + run.len();
+                match weights[c] {
+                    ColumnWeight::Input(r) => {
+                        for (acc, v) in abs[start..end].iter_mut().zip(run) {
+                            *acc += r * v.abs();
+                        }
+                    }
+                    ColumnWeight::Unstable(l) => {
+                        for ((a, b), v) in lo[start..end]
+                            .iter_mut()
+                            .zip(hi[start..end].iter_mut())
+                            .zip(run)
+                        {
+                            *a += l * (-v).max(0.0);
+                            *b -= l * v.max(0.0);
+                        }
+                    }
+                }
+            }
+            (abs, lo, hi)
+        })
+        .reduce(zero, |(mut a1, mut l1, mut h1), (a2, l2, h2)| {
+            for (x, y) in a1.iter_mut().zip(&a2) {
+                *x += y;
+            }
+            for (x, y) in l1.iter_mut().zip(&l2) {
+                *x += y;
+            }
+            for (x, y) in h1.iter_mut().zip(&h2) {
+                *x += y;
+            }
+            (a1, l1, h1)
+        });
+    let (mut lower, mut upper, mut rho) = zero();
+    let acc = Sums {
+        abs: &abs_acc,
+        lo: &lo_acc,
+        hi: &hi_acc,
+    };
+    acc.finish(psi, rem, weights.len(), (&mut lower, &mut upper, &mut rho));
+    check_finite(&lower, &upper, n, layer)?;
+    Ok((lower, upper, rho))
+}
+
+/// [`DualError::Overflow`] naming the first unit whose bound is not finite.
+fn check_finite(lower: &[f64], upper: &[f64], n: usize, layer: usize) -> Result<()> {
     if let Some(k) = (0..n).find(|&k| !lower[k].is_finite() || !upper[k].is_finite()) {
         return Err(DualError::Overflow {
             layer,
@@ -284,5 +490,5 @@ fn bounds_from_columns(
             detail: format!("unit {k} of {n} has bounds [{}, {}]", lower[k], upper[k]),
         });
     }
-    Ok((lower, upper, rho))
+    Ok(())
 }

@@ -43,7 +43,9 @@ pub mod relax;
 pub mod rounding;
 pub mod split;
 
-pub use algorithm1::{algorithm1, algorithm1_with_stats, Algorithm1Stats};
+pub use algorithm1::{
+    algorithm1, algorithm1_in, algorithm1_with_stats, Algorithm1Stats, ColumnForm,
+};
 pub use bounds::{
     affine_over_box, interval_bounds, stability, unit_stability, value_upper_bound, BoundSource,
     IndexCounts, LayerBounds, Stability,

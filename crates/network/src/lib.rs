@@ -22,6 +22,7 @@ pub mod format;
 pub mod grad;
 pub mod graph;
 pub mod init;
+pub mod local;
 pub mod model;
 pub mod ops;
 pub mod shape;
@@ -36,6 +37,7 @@ pub use init::{
     init_spec, residual_net, residual_parameters, Architecture, Init, LayerSpec,
     MAX_RESIDUAL_PARAMETERS,
 };
+pub use local::{LocalBatch, Window};
 pub use model::{argmax, Affine, Layer, Model, Node, Source};
 /// The vector and matrix types of every crate's public API (nalgebra's, re-exported so
 /// that callers need no version of their own): inputs are taken as anything that converts
