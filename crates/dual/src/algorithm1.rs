@@ -142,9 +142,10 @@ pub fn algorithm1_in(
 
     let mut lower = Vec::with_capacity(aff.len());
     let mut upper = Vec::with_capacity(aff.len());
-    let (l, u, mut rho) = m.bounds(&psi, n, &weights, &rem, first.layer_index)?;
-    lower.push(DVector::from_vec(l));
-    upper.push(DVector::from_vec(u));
+    let rows = m.bounds(&psi, n, &weights, &rem, first.layer_index)?;
+    lower.push(DVector::from_vec(rows.lower));
+    upper.push(DVector::from_vec(rows.upper));
+    let mut rho = rows.rho;
 
     for (t, a) in aff.iter().enumerate().skip(1) {
         let n_prev = a.op.n_in();
@@ -227,10 +228,10 @@ pub fn algorithm1_in(
                 (wq[k] * inflate + error_bound(2, psi_next[k].abs() + a.bias[k].abs())).next_up()
             })
             .collect();
-        let (ln, un, rn) = next.bounds(&psi_next, n_next, &weights, &rem, a.layer_index)?;
-        lower.push(ln.into());
-        upper.push(un.into());
-        rho = rn;
+        let rows = next.bounds(&psi_next, n_next, &weights, &rem, a.layer_index)?;
+        lower.push(rows.lower.into());
+        upper.push(rows.upper.into());
+        rho = rows.rho;
         psi = psi_next;
         m = next;
     }
@@ -257,6 +258,14 @@ enum ColumnWeight {
     Input(f64),
     /// An unstable unit with this lower bound (negative).
     Unstable(f64),
+}
+
+/// Proven bounds of every row of one layer and an upper bound on each row's width (see
+/// [`bounds_from_columns`]).
+struct RowBounds {
+    lower: Vec<f64>,
+    upper: Vec<f64>,
+    rho: Vec<f64>,
 }
 
 /// Algorithm 1's columns (all but `psi`), in one of the two forms of [`ColumnForm`].
@@ -293,7 +302,7 @@ impl Columns {
         weights: &[ColumnWeight],
         rem: &[f64],
         layer: usize,
-    ) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+    ) -> Result<RowBounds> {
         match self {
             Columns::Dense(m) => bounds_from_columns(psi, m, n, weights, rem, layer),
             Columns::Local(batch) => bounds_from_local(psi, batch, weights, rem, layer),
@@ -331,7 +340,7 @@ fn bounds_from_columns(
     weights: &[ColumnWeight],
     rem: &[f64],
     layer: usize,
-) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+) -> Result<RowBounds> {
     use rayon::prelude::*;
     const ROWS: usize = 256;
     let mut lower = vec![0.0; n];
@@ -377,7 +386,7 @@ fn bounds_from_columns(
             );
         });
     check_finite(&lower, &upper, n, layer)?;
-    Ok((lower, upper, rho))
+    Ok(RowBounds { lower, upper, rho })
 }
 
 /// The three sums of the bound of every row: `abs = sum_inputs r |M_kc|` (>= 0),
@@ -427,7 +436,7 @@ fn bounds_from_local(
     weights: &[ColumnWeight],
     rem: &[f64],
     layer: usize,
-) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+) -> Result<RowBounds> {
     use rayon::prelude::*;
     let n = batch.n();
     assert_eq!(weights.len(), batch.len(), "one weight per column");
@@ -478,7 +487,7 @@ fn bounds_from_local(
     };
     acc.finish(psi, rem, weights.len(), (&mut lower, &mut upper, &mut rho));
     check_finite(&lower, &upper, n, layer)?;
-    Ok((lower, upper, rho))
+    Ok(RowBounds { lower, upper, rho })
 }
 
 /// [`DualError::Overflow`] naming the first unit whose bound is not finite.

@@ -5,7 +5,9 @@
 //!
 //! Invariant: a model loaded once gives the same numbers wherever it is evaluated,
 //! because the linear operators in [`ops`] are the only implementation of `W x` and
-//! `W^T y` in the workspace's f64 code.
+//! `W^T y` in the workspace's f64 forward passes; [`local`] applies the same operators to
+//! columns stored as windows (Algorithm 1's columns through convolutions), equal to
+//! [`ops`]'s products up to the order of their sums.
 //!
 //! Vectors and matrices that cross a public API of the workspace are nalgebra's, re-exported
 //! here ([`DVector`], [`DMatrix`] and their views): arguments are taken as

@@ -10,11 +10,17 @@
 //! the size of the layer, so the cost of a column follows its receptive field instead of
 //! the layer.
 //!
-//! Exactness: an entry outside a column's window is an exact zero, in floating point and
-//! in exact arithmetic alike (every operator tap reading it multiplies zeros), so every
-//! stored entry is a dot product over a subset of the dense product's terms, in the same
-//! order: the dense product's rounding bound (`gamma` of the operator's dot length) holds
-//! for it unchanged.
+//! Rounding: an entry outside a column's window is an exact zero, in floating point and
+//! in exact arithmetic alike (every operator tap reading it multiplies zeros). Every stored
+//! entry is computed as a sum of the dense product's nonzero terms plus exact zeros, in
+//! some association (a GEMM over a local matrix, entry-by-entry scattering, per-row
+//! products added up); adding an exact zero never rounds, so the error of such a sum of `m`
+//! nonzero products is within `gamma_m` times the sum of their magnitudes whatever the
+//! association (Higham, *Accuracy and Stability of Numerical Algorithms*, 2002, sec. 3.1
+//! and 4.2), and `m` never exceeds the dense dot product's length: the dense product's
+//! rounding bound, which the proven bounds of `dual::algorithm1` use, holds unchanged. With
+//! AVX2 and FMA (detected at run time) a multiply-add rounds once instead of twice, within
+//! the same bound.
 
 use std::collections::HashMap;
 
@@ -110,19 +116,18 @@ struct Scatter<'a> {
 /// The CPU must support AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn scatter_fma(job: &Scatter, acc: &mut [f64]) -> u64 {
+unsafe fn scatter_fma(job: &Scatter, acc: &mut [f64]) {
     scatter_body::<true>(job, acc)
 }
 
 /// Adds every nonzero input entry times its taps' output-channel vectors into `acc`
-/// (position-major over the output window); returns the multiply-adds.
+/// (position-major over the output window).
 #[inline(always)]
-fn scatter_body<const FMA: bool>(job: &Scatter, acc: &mut [f64]) -> u64 {
+fn scatter_body<const FMA: bool>(job: &Scatter, acc: &mut [f64]) {
     let g = job.geom;
     let oc = g.out_channels;
     let (win, ow) = (job.win, job.ow);
     let in_area = win.area();
-    let mut macs = 0u64;
     for ci in 0..g.in_channels {
         let plane = &job.vals[ci * in_area..(ci + 1) * in_area];
         for (y, &(ylo, yhi)) in job.ys.iter().enumerate() {
@@ -150,13 +155,11 @@ fn scatter_body<const FMA: bool>(job: &Scatter, acc: &mut [f64]) -> u64 {
                                 *a += v * wv;
                             }
                         }
-                        macs += oc as u64;
                     }
                 }
             }
         }
     }
-    macs
 }
 
 impl LocalBatch {
@@ -320,7 +323,8 @@ impl LocalBatch {
     /// output window holds the positions whose receptive field meets the input window.
     /// Each entry is the dense kernel's dot product over the same taps summed in another
     /// order, with the taps that read zeros skipped. Returns the batch and the
-    /// multiply-adds spent.
+    /// multiply-adds of the local matrices (`output window x input window` per column: the
+    /// GEMM's work, and at least what a class scattered entry by entry spends).
     ///
     /// Panics if the batch is not over the convolution's input layer.
     pub fn conv(&self, geom: &ConvGeometry, weight: &[f64]) -> (LocalBatch, u64) {
@@ -396,7 +400,7 @@ impl LocalBatch {
                     .cmp(&(b.0 .0.y0, b.0 .0.x0, b.0 .0.h, b.0 .0.w, b.0 .1.h, b.0 .1.w)),
             )
         });
-        let products: Vec<(Vec<f64>, u64)> = classes
+        let products: Vec<Vec<f64>> = classes
             .par_iter()
             .map(|((_, _), members)| {
                 let first = members[0];
@@ -406,11 +410,10 @@ impl LocalBatch {
                 let mut vals = vec![0.0; k_out * g];
                 if g < MIN_CLASS {
                     let mut acc = Vec::new();
-                    let mut macs = 0;
                     for (o, &c) in vals.chunks_exact_mut(k_out).zip(members) {
-                        macs += self.scatter_conv(c, geom, &taps, &out.windows[c], &mut acc, o);
+                        self.scatter_conv(c, geom, &taps, &out.windows[c], &mut acc, o);
                     }
-                    return (vals, macs);
+                    return vals;
                 }
                 // The local matrix, row-major `k_out x k_in`: entry ((o, oy, ox), (i, y, x))
                 // is the tap of `W` that output reads input with, or 0.
@@ -460,12 +463,13 @@ impl LocalBatch {
                     &mut vals,
                     (1, k_out),
                 );
-                (vals, (k_out * k_in * g) as u64)
+                vals
             })
             .collect();
-        let mut macs = 0;
-        for ((_, members), (vals, spent)) in classes.iter().zip(&products) {
-            macs += spent;
+        let mut macs = 0u64;
+        for ((_, members), vals) in classes.iter().zip(&products) {
+            let first = members[0];
+            macs += (vals.len() * self.windows[first].area() * self.channels) as u64;
             let k_out = vals.len() / members.len();
             for (v, &c) in vals.chunks_exact(k_out).zip(members) {
                 out.values[out.offsets[c]..out.offsets[c + 1]].copy_from_slice(v);
@@ -478,8 +482,7 @@ impl LocalBatch {
     /// values of the window), one input entry at a time: each nonzero entry adds its value
     /// times the tap's vector of output channels to every output position that reads it
     /// (zeros are skipped: they add exact zeros). Each output entry is a sum of at most
-    /// `patch` products, as in the dense kernel, in another order. Returns the
-    /// multiply-adds.
+    /// `patch` products, as in the dense kernel, in another order.
     fn scatter_conv(
         &self,
         c: usize,
@@ -488,11 +491,11 @@ impl LocalBatch {
         ow: &Window,
         acc: &mut Vec<f64>,
         o: &mut [f64],
-    ) -> u64 {
+    ) {
         let oc = geom.out_channels;
         let pix = ow.area();
         if pix == 0 {
-            return 0;
+            return;
         }
         // Position-major accumulator: acc[p * oc + channel].
         acc.clear();
@@ -515,21 +518,19 @@ impl LocalBatch {
             xs: &xs,
         };
         #[cfg(target_arch = "x86_64")]
-        let macs = if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-        {
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU has the features the function is compiled for (checked above).
             unsafe { scatter_fma(&job, acc) }
         } else {
             scatter_body::<false>(&job, acc)
         };
         #[cfg(not(target_arch = "x86_64"))]
-        let macs = scatter_body::<false>(&job, acc);
+        scatter_body::<false>(&job, acc);
         for (p, a) in acc.chunks_exact(oc).enumerate() {
             for (ch, v) in a.iter().enumerate() {
                 o[ch * pix + p] = *v;
             }
         }
-        macs
     }
 
     /// The dense matrix `W` (`rows x n`, row-major) applied to every column, written into
@@ -723,7 +724,10 @@ mod tests {
             local.to_dense(&mut back);
             assert_eq!(back, dense, "case {i}: scaled rows");
             let (conv, macs) = local.conv(&g2, &w2);
-            assert!(macs <= (n0 * g2.out_channels * g2.out_pixels() * g2.patch()) as u64);
+            let local_matrices: usize = (0..n0)
+                .map(|c| conv.values(c).len() * local.values(c).len())
+                .sum();
+            assert_eq!(macs, local_matrices as u64, "case {i}: conv work");
             let mut dense2 = vec![0.0; n2 * n0];
             op2.apply(&dense, n0, &mut dense2);
             let mut back2 = vec![1.0; n2 * n0];
@@ -734,6 +738,26 @@ mod tests {
                 assert!((a - b).abs() <= 1e-14, "case {i}: convolution {a} vs {b}");
             }
             assert!(conv.stored() <= n2 * n0);
+            // A batch of a few columns: every class is smaller than `MIN_CLASS`, so the
+            // convolution scatters each entry instead of multiplying local matrices.
+            let few = 5.min(n0);
+            let mut small = LocalBatch::new(g1.out_channels, g1.out_h, g1.out_w);
+            for j in 0..few {
+                small.push_conv_unit_column(&g1, &w1, j, 1.0 + j as f64);
+            }
+            let mut small_dense = vec![0.0; n1 * few];
+            small.to_dense(&mut small_dense);
+            let (small_conv, _) = small.conv(&g2, &w2);
+            let mut want_small = vec![0.0; n2 * few];
+            op2.apply(&small_dense, few, &mut want_small);
+            let mut got_small = vec![1.0; n2 * few];
+            small_conv.to_dense(&mut got_small);
+            for (a, b) in got_small.iter().zip(&want_small) {
+                assert!(
+                    (a - b).abs() <= 1e-14 * (1.0 + b.abs()),
+                    "case {i}: scattered {a} vs {b}"
+                );
+            }
             // A dense layer of 5 rows.
             let wd = weights(5 * n2, 3 * i as u64 + 2);
             let opd = LinearOp::Dense {
@@ -742,7 +766,8 @@ mod tests {
                 cols: n2,
             };
             let mut out = vec![f64::NAN; 5 * n0];
-            conv.dense(&wd, 5, &mut out);
+            let macs = conv.dense(&wd, 5, &mut out);
+            assert_eq!(macs, 5 * conv.stored() as u64, "case {i}: dense work");
             let mut want = vec![0.0; 5 * n0];
             opd.apply(&dense2, n0, &mut want);
             for (a, b) in out.iter().zip(&want) {
