@@ -73,6 +73,15 @@ pub(crate) fn exact_cmd(a: ExactArgs) -> Result<Value> {
     if !(a.timeout > 0.0 && a.timeout <= 1e9) {
         bail!("--timeout must be in (0, 1e9] seconds, got {}", a.timeout);
     }
+    if a.max_nodes == 0 {
+        bail!("--max-nodes must be at least 1 (the root is a node), got 0");
+    }
+    if a.milp && !exact::MILP_COMPILED {
+        bail!(
+            "--milp needs HiGHS: this build was not compiled with the `highs` feature \
+             (cargo build --release --features highs; needs cmake and libclang)"
+        );
+    }
     let t0 = Instant::now();
     let model = &p.model;
     let dom = &p.domain;
@@ -156,6 +165,7 @@ pub(crate) fn exact_cmd(a: ExactArgs) -> Result<Value> {
                 BabOptions::default().beta
             },
             seed: a.seed.wrapping_add(k as u64),
+            lp_time_limit: a.lpf.time_limit,
             ..BabOptions::default()
         };
         let mut e = exact::minimise(model, dom, c, &opts)?;

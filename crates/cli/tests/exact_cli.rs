@@ -90,6 +90,11 @@ fn bad_flags_and_empty_input_sets_are_errors() {
         (vec!["--eps", "0.3", "--timeout", "0"], "--timeout"),
         (vec!["--eps", "0.3", "--solver", "all"], "one LP solver"),
         (vec!["--eps", "-0.1"], "eps"),
+        (
+            vec!["--eps", "0.3", "--max-nodes", "0"],
+            "--max-nodes must be at least 1",
+        ),
+        (vec!["--eps", "0.3", "--time-limit", "0"], "--time-limit"),
     ] {
         let mut a = vec!["exact", "--model", &m, "--input", &x];
         a.extend(args);
@@ -112,4 +117,61 @@ fn bad_flags_and_empty_input_sets_are_errors() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("does not meet the box"), "{err}");
+}
+
+/// The node budget is a bound on the nodes bounded (a split's two children are not
+/// bounded past it), and `--milp` either runs or, without HiGHS, is refused before any
+/// work with the reason.
+#[test]
+fn node_budget_is_kept_and_milp_without_highs_is_refused() {
+    let (m, x) = setup("budget");
+    for budget in [1usize, 2, 3, 6] {
+        let b = budget.to_string();
+        let o = run(&[
+            "exact",
+            "--model",
+            &m,
+            "--input",
+            &x,
+            "--eps",
+            "0.3",
+            "--targets",
+            "0",
+            "--max-nodes",
+            &b,
+            "--skip-lp-all",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v = json(&o);
+        let e = &v["objectives"][0]["exact"];
+        let nodes = e["nodes"].as_u64().unwrap() as usize;
+        // The README's example needs 15 nodes for this target's enclosure to close.
+        assert!(nodes <= budget, "budget {budget}: {nodes} nodes");
+        assert_eq!(
+            e["status"].as_str().unwrap(),
+            "node-budget",
+            "budget {budget}: {e}"
+        );
+    }
+    let o = run(&[
+        "exact",
+        "--model",
+        &m,
+        "--input",
+        &x,
+        "--eps",
+        "0.3",
+        "--milp",
+        "--skip-lp-all",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    if !o.status.success() {
+        assert!(
+            err.contains("--milp needs HiGHS") && o.stdout.is_empty(),
+            "{err}"
+        );
+    } else {
+        let v = json(&o);
+        assert!(v["objectives"][0]["milp"].get("error").is_none(), "{v}");
+    }
 }

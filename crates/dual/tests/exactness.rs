@@ -448,3 +448,47 @@ fn local_columns_equal_dense_columns() {
         }
     }
 }
+
+mod local_columns {
+    use super::*;
+    use proptest::prelude::*;
+    use rand::Rng;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        /// Random conv geometries (kernels 1-5, strides 1-3, padding 0-2, images 1-10 a
+        /// side, up to three convolutions, a box or not): local and dense columns give the
+        /// same bounds (1e-12 relative), and the local form never does more work.
+        #[test]
+        fn local_and_dense_columns_agree_on_random_geometries(
+            c in 1usize..4,
+            h in 1usize..11,
+            w in 1usize..11,
+            convs in proptest::collection::vec((1usize..5, 1usize..6, 1usize..4, 0usize..3), 1..4),
+            head in 1usize..6,
+            eps in 0.0f64..1.0,
+            clip in any::<bool>(),
+            seed in 0u64..1000,
+        ) {
+            let arch = Architecture::conv_net(Shape::Image { c, h, w }, &convs, &[head]);
+            let model = arch.init(Init::Paper, seed);
+            // Kernels that do not fit the image are refused by the model, not tested here.
+            prop_assume!(model.is_ok());
+            let model = model.unwrap();
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let x: Vec<f64> = (0..model.input_len()).map(|_| rng.random()).collect();
+            let dom = InputDomain::new(&x, eps, clip.then_some((0.0, 1.0))).unwrap();
+            let (bl, sl) = algorithm1_in(&model, &dom, ColumnForm::Local).unwrap();
+            let (bd, sd) = algorithm1_in(&model, &dom, ColumnForm::Dense).unwrap();
+            prop_assert!(sl.macs <= sd.macs, "local work {} > dense {}", sl.macs, sd.macs);
+            for t in 0..bl.lower.len() {
+                for k in 0..bl.lower[t].len() {
+                    prop_assert!(rel(bl.lower[t][k], bd.lower[t][k]) <= 1e-12,
+                        "layer {t} unit {k}: lower {} vs {}", bl.lower[t][k], bd.lower[t][k]);
+                    prop_assert!(rel(bl.upper[t][k], bd.upper[t][k]) <= 1e-12,
+                        "layer {t} unit {k}: upper {} vs {}", bl.upper[t][k], bd.upper[t][k]);
+                }
+            }
+        }
+    }
+}

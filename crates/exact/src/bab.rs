@@ -90,6 +90,10 @@ pub struct BabOptions {
     pub beta: Option<AlphaOptions>,
     /// Nodes bounded in parallel per step.
     pub batch: usize,
+    /// Wall-clock limit of each LP solve in seconds, every attempt (fallback solvers
+    /// included); `None`: only the time left before `timeout`. A solve cut short is an
+    /// LP that did not settle (the node keeps its other bounds), never a value.
+    pub lp_time_limit: Option<f64>,
     /// The PGD search at the root.
     pub pgd: PgdOptions,
     /// Seed of PGD's random starts.
@@ -112,6 +116,7 @@ impl Default for BabOptions {
                 ..AlphaOptions::default()
             }),
             batch: 16,
+            lp_time_limit: None,
             pgd: PgdOptions::default(),
             seed: 0,
         }
@@ -143,8 +148,18 @@ impl BabOptions {
                 return bad(format!("threshold must be finite, got {t}"));
             }
         }
-        if self.max_nodes == 0 || self.batch == 0 {
-            return bad("max_nodes and batch must be at least 1".into());
+        if self.max_nodes == 0 {
+            return bad("max_nodes (the node budget) must be at least 1, got 0".into());
+        }
+        if self.batch == 0 {
+            return bad("batch (nodes bounded per round) must be at least 1, got 0".into());
+        }
+        if let Some(t) = self.lp_time_limit {
+            if !(t > 0.0 && t <= 1e9) {
+                return bad(format!(
+                    "lp_time_limit must be in (0, 1e9] seconds, got {t}"
+                ));
+            }
         }
         if !self.solver.available() {
             return bad(format!(
@@ -298,6 +313,10 @@ impl Ctx<'_> {
                 Some(left)
             }
             None => None,
+        };
+        let left = match (left, self.opts.lp_time_limit) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
         Some((
             LpOptions {
@@ -466,8 +485,9 @@ pub fn minimise(
             break BabStatus::NodeBudget;
         }
         // The next batch: split the most promising open nodes.
+        // A split bounds two children: never more than the budget has room for.
         let room = opts.max_nodes - out.nodes;
-        while pending.len() + 2 <= (2 * opts.batch).min(room.max(2)) {
+        while pending.len() + 2 <= (2 * opts.batch).min(room) {
             let Some(node) = heap.pop() else { break };
             if opts.threshold.is_none() && node.lower >= best_upper - opts.tolerance(best_upper) {
                 closed_lower = closed_lower.min(node.lower);
@@ -481,6 +501,10 @@ pub fn minimise(
             }
         }
         if pending.is_empty() {
+            if !heap.is_empty() {
+                // Room for one more node, not for a split's two children.
+                break BabStatus::NodeBudget;
+            }
             // Every open node closed under the tolerance while popping.
             continue;
         }

@@ -22,5 +22,5 @@ pub mod pgd;
 pub use bab::{crown_backward, minimise, BabOptions, BabStatus, Enclosure, LpUse};
 pub use enumerate::{enumerate_patterns, PatternMinimum};
 pub use error::{ExactError, Result};
-pub use milp::{milp_minimum, MilpOptions, MilpResult};
+pub use milp::{milp_minimum, MilpOptions, MilpResult, MILP_COMPILED};
 pub use pgd::{pgd, PgdOptions};

@@ -72,6 +72,9 @@ pub fn milp_minimum(
     imp::milp_minimum(model, domain, bounds, c.as_values(), opts)
 }
 
+/// Whether this build can solve the MILP (compiled with the `highs` feature).
+pub const MILP_COMPILED: bool = cfg!(feature = "highs");
+
 #[cfg(not(feature = "highs"))]
 mod imp {
     use super::*;

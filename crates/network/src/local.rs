@@ -33,6 +33,31 @@ use crate::ops::{gemm, ConvGeometry};
 /// smaller classes are scattered entry by entry.
 const MIN_CLASS: usize = 8;
 
+/// A class's local matrix is built only when it has at most this many entries per useful
+/// multiply-add (a GEMM runs ~4x faster per multiply-add than scattering).
+const MAX_ZERO_RATIO: usize = 4;
+
+/// Pairs (input position of `win`, output position of `ow`) joined by a tap of the
+/// kernel: the useful multiply-adds of one column are this times in x out channels.
+fn useful_taps(geom: &ConvGeometry, win: &Window, ow: &Window) -> usize {
+    // `ow` is the union of the outputs each window row and column reaches (`conv`), so
+    // every reached range lies inside it.
+    debug_assert!(win.area() == 0 || ow.area() > 0);
+    let rows: usize = (win.y0..win.y0 + win.h)
+        .map(|iy| {
+            let (lo, hi) = reached(iy, 1, geom.kernel_h, geom.stride, geom.padding, geom.out_h);
+            hi - lo
+        })
+        .sum();
+    let cols: usize = (win.x0..win.x0 + win.w)
+        .map(|ix| {
+            let (lo, hi) = reached(ix, 1, geom.kernel_w, geom.stride, geom.padding, geom.out_w);
+            hi - lo
+        })
+        .sum();
+    rows * cols
+}
+
 /// Window rows at one place of the layer, `(row, first column, width)`, and the columns
 /// that have one there, `(column, row within its window)` (see [`LocalBatch::dense`]).
 type RunGroup = ((usize, usize, usize), Vec<(usize, usize)>);
@@ -322,9 +347,10 @@ impl LocalBatch {
     /// The convolution `W` applied to every column, as a batch over its output layer: each
     /// output window holds the positions whose receptive field meets the input window.
     /// Each entry is the dense kernel's dot product over the same taps summed in another
-    /// order, with the taps that read zeros skipped. Returns the batch and the
-    /// multiply-adds of the local matrices (`output window x input window` per column: the
-    /// GEMM's work, and at least what a class scattered entry by entry spends).
+    /// order, with the taps that read zeros skipped. Returns the batch and the useful
+    /// multiply-adds (one per tap joining an input and an output position of the windows,
+    /// per input and output channel; a class multiplied by its local matrix also multiplies
+    /// that matrix's zeros, at most [`MAX_ZERO_RATIO`] times as many).
     ///
     /// Panics if the batch is not over the convolution's input layer.
     pub fn conv(&self, geom: &ConvGeometry, weight: &[f64]) -> (LocalBatch, u64) {
@@ -408,7 +434,11 @@ impl LocalBatch {
                 let (k_in, k_out) = (self.channels * win.area(), oc * ow.area());
                 let g = members.len();
                 let mut vals = vec![0.0; k_out * g];
-                if g < MIN_CLASS {
+                // The local matrix holds zeros wherever a tap falls outside the kernel; it is
+                // worth building only for a class large enough and not mostly zeros (a 1x1
+                // convolution's local matrix is the window's area times its useful work).
+                let useful = geom.in_channels * oc * useful_taps(geom, &win, &ow);
+                if g < MIN_CLASS || k_out * k_in > MAX_ZERO_RATIO * useful {
                     let mut acc = Vec::new();
                     for (o, &c) in vals.chunks_exact_mut(k_out).zip(members) {
                         self.scatter_conv(c, geom, &taps, &out.windows[c], &mut acc, o);
@@ -469,7 +499,8 @@ impl LocalBatch {
         let mut macs = 0u64;
         for ((_, members), vals) in classes.iter().zip(&products) {
             let first = members[0];
-            macs += (vals.len() * self.windows[first].area() * self.channels) as u64;
+            let taps = useful_taps(geom, &self.windows[first], &out.windows[first]);
+            macs += (members.len() * geom.in_channels * oc * taps) as u64;
             let k_out = vals.len() / members.len();
             for (v, &c) in vals.chunks_exact(k_out).zip(members) {
                 out.values[out.offsets[c]..out.offsets[c + 1]].copy_from_slice(v);
@@ -724,10 +755,29 @@ mod tests {
             local.to_dense(&mut back);
             assert_eq!(back, dense, "case {i}: scaled rows");
             let (conv, macs) = local.conv(&g2, &w2);
-            let local_matrices: usize = (0..n0)
-                .map(|c| conv.values(c).len() * local.values(c).len())
-                .sum();
-            assert_eq!(macs, local_matrices as u64, "case {i}: conv work");
+            // Useful work, counted by brute force: (input position, output position)
+            // pairs of the windows joined by a tap, times in and out channels.
+            let mut pairs = 0;
+            for c in 0..n0 {
+                let (wi, wo) = (local.window(c), conv.window(c));
+                for iy in wi.y0..wi.y0 + wi.h {
+                    for ix in wi.x0..wi.x0 + wi.w {
+                        for oy in wo.y0..wo.y0 + wo.h {
+                            for ox in wo.x0..wo.x0 + wo.w {
+                                let ky = (iy + g2.padding) as isize - (oy * g2.stride) as isize;
+                                let kx = (ix + g2.padding) as isize - (ox * g2.stride) as isize;
+                                if (0..g2.kernel_h as isize).contains(&ky)
+                                    && (0..g2.kernel_w as isize).contains(&kx)
+                                {
+                                    pairs += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let useful = pairs * g2.in_channels * g2.out_channels;
+            assert_eq!(macs, useful as u64, "case {i}: conv work");
             let mut dense2 = vec![0.0; n2 * n0];
             op2.apply(&dense, n0, &mut dense2);
             let mut back2 = vec![1.0; n2 * n0];
