@@ -134,6 +134,18 @@ struct Scatter<'a> {
     xs: &'a [(usize, usize)],
 }
 
+/// Whether this CPU runs [`scatter_fma`] (x86-64 with AVX2 and FMA, detected at run time).
+fn fma_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// [`scatter_body`] compiled with AVX2 and FMA (one rounding per multiply-add instead of
 /// two: the same rounding bound holds).
 ///
@@ -441,7 +453,7 @@ impl LocalBatch {
                 if g < MIN_CLASS || k_out * k_in > MAX_ZERO_RATIO * useful {
                     let mut acc = Vec::new();
                     for (o, &c) in vals.chunks_exact_mut(k_out).zip(members) {
-                        self.scatter_conv(c, geom, &taps, &out.windows[c], &mut acc, o);
+                        self.scatter_conv(c, geom, &taps, &out.windows[c], &mut acc, o, true);
                     }
                     return vals;
                 }
@@ -513,7 +525,9 @@ impl LocalBatch {
     /// values of the window), one input entry at a time: each nonzero entry adds its value
     /// times the tap's vector of output channels to every output position that reads it
     /// (zeros are skipped: they add exact zeros). Each output entry is a sum of at most
-    /// `patch` products, as in the dense kernel, in another order.
+    /// `patch` products, as in the dense kernel, in another order. `fma`: use fused
+    /// multiply-adds where the CPU has them (the portable kernel otherwise).
+    #[allow(clippy::too_many_arguments)]
     fn scatter_conv(
         &self,
         c: usize,
@@ -522,6 +536,7 @@ impl LocalBatch {
         ow: &Window,
         acc: &mut Vec<f64>,
         o: &mut [f64],
+        fma: bool,
     ) {
         let oc = geom.out_channels;
         let pix = ow.area();
@@ -548,15 +563,15 @@ impl LocalBatch {
             ys: &ys,
             xs: &xs,
         };
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        if fma && fma_available() {
+            #[cfg(target_arch = "x86_64")]
             // SAFETY: the CPU has the features the function is compiled for (checked above).
-            unsafe { scatter_fma(&job, acc) }
+            unsafe {
+                scatter_fma(&job, acc)
+            }
         } else {
             scatter_body::<false>(&job, acc)
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        scatter_body::<false>(&job, acc);
+        }
         for (p, a) in acc.chunks_exact(oc).enumerate() {
             for (ch, v) in a.iter().enumerate() {
                 o[ch * pix + p] = *v;
@@ -825,6 +840,56 @@ mod tests {
                     (a - b).abs() <= 1e-14 * (1.0 + b.abs()),
                     "case {i}: dense {a} vs {b}"
                 );
+            }
+        }
+    }
+
+    /// The portable scattering kernel and the FMA one (where the CPU has it) give the
+    /// dense convolution's values on every column.
+    #[test]
+    fn both_scatter_kernels_equal_the_dense_convolution() {
+        let g1 = geom(2, 3, 4, 2, 1, 10, 9);
+        let g2 = geom(3, 4, 3, 2, 1, g1.out_h, g1.out_w);
+        let w1 = weights(g1.out_channels * g1.patch(), 7);
+        let w2 = weights(g2.out_channels * g2.patch(), 8);
+        let op2 = LinearOp::Conv {
+            weight: w2.clone(),
+            geom: g2,
+        };
+        let (n0, n1, n2) = (g1.n_in(), g1.n_out(), g2.n_out());
+        let mut local = LocalBatch::new(g1.out_channels, g1.out_h, g1.out_w);
+        for j in 0..n0 {
+            local.push_conv_unit_column(&g1, &w1, j, 0.5 + (j % 5) as f64);
+        }
+        let mut dense = vec![0.0; n1 * n0];
+        local.to_dense(&mut dense);
+        let mut want = vec![0.0; n2 * n0];
+        op2.apply(&dense, n0, &mut want);
+        let (conv, _) = local.conv(&g2, &w2);
+        let k = g2.patch();
+        let mut taps = vec![0.0; k * g2.out_channels];
+        for c in 0..g2.out_channels {
+            for t in 0..k {
+                taps[t * g2.out_channels + c] = w2[c * k + t];
+            }
+        }
+        let mut acc = Vec::new();
+        for fma in [false, true] {
+            for c in 0..n0 {
+                let ow = conv.window(c);
+                let mut o = vec![f64::NAN; g2.out_channels * ow.area()];
+                local.scatter_conv(c, &g2, &taps, &ow, &mut acc, &mut o, fma);
+                let col = &want[c * n2..(c + 1) * n2];
+                let mut got = vec![0.0; n2];
+                let mut one = LocalBatch::new(g2.out_channels, g2.out_h, g2.out_w);
+                one.push_window(ow).copy_from_slice(&o);
+                one.to_dense(&mut got);
+                for (a, b) in got.iter().zip(col) {
+                    assert!(
+                        (a - b).abs() <= 1e-13 * (1.0 + b.abs()),
+                        "fma {fma}: {a} vs {b}"
+                    );
+                }
             }
         }
     }
