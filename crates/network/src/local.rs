@@ -751,6 +751,8 @@ mod tests {
             let mut back = vec![1.0; n1 * n0];
             local.to_dense(&mut back);
             assert_eq!(back, dense, "case {i}: unit columns");
+            assert!(!local.is_empty() && local.len() == n0 && local.n() == n1);
+            assert!(LocalBatch::new(g1.out_channels, g1.out_h, g1.out_w).is_empty());
             // Row scaling with exact zeros (inactive units) and fractions.
             let d: Vec<f64> = (0..n1)
                 .map(|r| {
