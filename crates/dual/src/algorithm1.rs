@@ -193,7 +193,9 @@ pub fn algorithm1_in(
         }
         stats.macs += a.op.macs_per_column() as u64;
         let next = match (m, &a.op) {
-            (Columns::Local(batch), LinearOp::Conv { weight, geom }) => {
+            (Columns::Local(batch), LinearOp::Conv { weight, geom })
+                if batch.shape() == (geom.in_channels, geom.in_h, geom.in_w) =>
+            {
                 let (mut out, macs) = batch.conv(geom, weight);
                 stats.macs += macs;
                 for &j in &unstable {

@@ -222,6 +222,11 @@ impl LocalBatch {
         self.windows.is_empty()
     }
 
+    /// The layer's shape, `(channels, height, width)`.
+    pub fn shape(&self) -> (usize, usize, usize) {
+        (self.channels, self.height, self.width)
+    }
+
     /// Values per (dense) column: `channels * height * width`.
     pub fn n(&self) -> usize {
         self.channels * self.height * self.width
@@ -752,6 +757,7 @@ mod tests {
             local.to_dense(&mut back);
             assert_eq!(back, dense, "case {i}: unit columns");
             assert!(!local.is_empty() && local.len() == n0 && local.n() == n1);
+            assert_eq!(local.shape(), (g1.out_channels, g1.out_h, g1.out_w));
             assert!(LocalBatch::new(g1.out_channels, g1.out_h, g1.out_w).is_empty());
             // Row scaling with exact zeros (inactive units) and fractions.
             let d: Vec<f64> = (0..n1)
