@@ -58,6 +58,35 @@ fn useful_taps(geom: &ConvGeometry, win: &Window, ow: &Window) -> usize {
     rows * cols
 }
 
+/// What fixes a column's local matrix for a convolution: the offset of its input window
+/// from the first input the output window reads (`dy = win.y0 + padding - ow.y0 * stride`,
+/// `dx` alike: the kernel row and column with which the output window's first position
+/// reads the input window's first) and the two windows' sizes. Columns with equal keys
+/// share one local matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct ClassKey {
+    dy: isize,
+    dx: isize,
+    h: usize,
+    w: usize,
+    out_h: usize,
+    out_w: usize,
+}
+
+impl ClassKey {
+    fn of(geom: &ConvGeometry, win: &Window, ow: &Window) -> ClassKey {
+        let (s, p) = (geom.stride as isize, geom.padding as isize);
+        ClassKey {
+            dy: win.y0 as isize + p - ow.y0 as isize * s,
+            dx: win.x0 as isize + p - ow.x0 as isize * s,
+            h: win.h,
+            w: win.w,
+            out_h: ow.h,
+            out_w: ow.w,
+        }
+    }
+}
+
 /// Window rows at one place of the layer, `(row, first column, width)`, and the columns
 /// that have one there, `(column, row within its window)` (see [`LocalBatch::dense`]).
 type RunGroup = ((usize, usize, usize), Vec<(usize, usize)>);
@@ -413,39 +442,22 @@ impl LocalBatch {
         // Columns whose windows have the same size and sit alike on the stride grid share
         // one local matrix (output window x input window): a class with enough members is
         // multiplied by it in one GEMM, a small one entry by entry.
-        let (s, p) = (geom.stride as isize, geom.padding as isize);
-        let mut classes: HashMap<(Window, Window), Vec<usize>> = HashMap::new();
+        let s = geom.stride as isize;
+        let mut classes: HashMap<ClassKey, Vec<usize>> = HashMap::new();
         for (c, (win, ow)) in self.windows.iter().zip(&out.windows).enumerate() {
             if win.area() > 0 && ow.area() > 0 {
-                let dy = win.y0 as isize + p - ow.y0 as isize * s;
-                let dx = win.x0 as isize + p - ow.x0 as isize * s;
-                // The key's windows: the input window's size and its offset from the output
-                // window's first tap (shifted to be nonnegative), the output window's size.
-                let key_in = Window {
-                    y0: (dy + geom.kernel_h as isize * s) as usize,
-                    x0: (dx + geom.kernel_w as isize * s) as usize,
-                    h: win.h,
-                    w: win.w,
-                };
-                let key_out = Window {
-                    y0: 0,
-                    x0: 0,
-                    h: ow.h,
-                    w: ow.w,
-                };
-                classes.entry((key_in, key_out)).or_default().push(c);
+                classes
+                    .entry(ClassKey::of(geom, win, ow))
+                    .or_default()
+                    .push(c);
             }
         }
-        let mut classes: Vec<((Window, Window), Vec<usize>)> = classes.into_iter().collect();
-        classes.sort_by(|a, b| {
-            b.1.len().cmp(&a.1.len()).then(
-                (a.0 .0.y0, a.0 .0.x0, a.0 .0.h, a.0 .0.w, a.0 .1.h, a.0 .1.w)
-                    .cmp(&(b.0 .0.y0, b.0 .0.x0, b.0 .0.h, b.0 .0.w, b.0 .1.h, b.0 .1.w)),
-            )
-        });
+        let mut classes: Vec<(ClassKey, Vec<usize>)> = classes.into_iter().collect();
+        // Largest classes first (load balance), then a fixed order for reproducibility.
+        classes.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
         let products: Vec<Vec<f64>> = classes
             .par_iter()
-            .map(|((_, _), members)| {
+            .map(|(key, members)| {
                 let first = members[0];
                 let (win, ow) = (self.windows[first], out.windows[first]);
                 let (k_in, k_out) = (self.channels * win.area(), oc * ow.area());
@@ -465,10 +477,7 @@ impl LocalBatch {
                 // The local matrix, row-major `k_out x k_in`: entry ((o, oy, ox), (i, y, x))
                 // is the tap of `W` that output reads input with, or 0.
                 let mut m = vec![0.0; k_out * k_in];
-                let (dy, dx) = (
-                    win.y0 as isize + p - ow.y0 as isize * s,
-                    win.x0 as isize + p - ow.x0 as isize * s,
-                );
+                let (dy, dx) = (key.dy, key.dx);
                 for oy in 0..ow.h {
                     for y in 0..win.h {
                         let ky = y as isize + dy - oy as isize * s;
@@ -727,6 +736,11 @@ mod tests {
             (geom(2, 3, 3, 1, 0, 7, 8), geom(3, 2, 3, 1, 1, 5, 6)),
             (geom(1, 2, 2, 3, 0, 9, 9), geom(2, 3, 3, 2, 2, 3, 3)),
             (geom(2, 2, 5, 1, 2, 6, 6), geom(2, 2, 3, 3, 1, 6, 6)),
+            // Both convolutions leave inputs unread (empty windows in and out), the second
+            // a 1x1 kernel (its local matrices mostly zeros: scattered).
+            (geom(1, 2, 2, 3, 0, 9, 9), geom(2, 3, 1, 2, 0, 3, 3)),
+            // A 1x1 stride-1 convolution of large windows: classes large, matrices sparse.
+            (geom(1, 3, 5, 1, 2, 8, 8), geom(3, 2, 1, 1, 0, 8, 8)),
         ]
         .into_iter()
         .enumerate()
