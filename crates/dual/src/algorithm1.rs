@@ -369,8 +369,8 @@ fn bounds_from_columns(
                     }
                     ColumnWeight::Unstable(l) => {
                         for ((a, b), v) in lo_acc.iter_mut().zip(hi_acc.iter_mut()).zip(col) {
-                            *a += l * (-v).max(0.0);
-                            *b -= l * v.max(0.0);
+                            *a += l * neg_part(*v);
+                            *b -= l * pos_part(*v);
                         }
                     }
                 }
@@ -461,8 +461,8 @@ fn bounds_from_local(
                             .zip(hi[start..end].iter_mut())
                             .zip(run)
                         {
-                            *a += l * (-v).max(0.0);
-                            *b -= l * v.max(0.0);
+                            *a += l * neg_part(*v);
+                            *b -= l * pos_part(*v);
                         }
                     }
                 }
@@ -492,6 +492,28 @@ fn bounds_from_local(
     Ok(RowBounds { lower, upper, rho })
 }
 
+/// `[v]_+`, keeping a NaN: `f64::max(v, 0.0)` returns 0 for a NaN, which would drop an
+/// entry that overflowed (`inf - inf` in a product) from a bound instead of making the
+/// bound NaN and then an overflow error.
+#[inline]
+fn pos_part(v: f64) -> f64 {
+    if v > 0.0 {
+        v
+    } else {
+        0.0 * v
+    }
+}
+
+/// `[-v]_+`, keeping a NaN (see [`pos_part`]).
+#[inline]
+fn neg_part(v: f64) -> f64 {
+    if v < 0.0 {
+        -v
+    } else {
+        0.0 * v
+    }
+}
+
 /// [`DualError::Overflow`] naming the first unit whose bound is not finite.
 fn check_finite(lower: &[f64], upper: &[f64], n: usize, layer: usize) -> Result<()> {
     if let Some(k) = (0..n).find(|&k| !lower[k].is_finite() || !upper[k].is_finite()) {
@@ -502,4 +524,28 @@ fn check_finite(lower: &[f64], upper: &[f64], n: usize, layer: usize) -> Result<
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The positive and negative parts are exact on finite values and keep a NaN (an
+    /// overflowed column entry must poison the bound, not vanish from it).
+    #[test]
+    fn positive_and_negative_parts_keep_nan() {
+        for (v, pos, neg) in [
+            (2.5, 2.5, 0.0),
+            (-1.5, 0.0, 1.5),
+            (0.0, 0.0, 0.0),
+            (-0.0, 0.0, 0.0),
+        ] {
+            assert_eq!(pos_part(v), pos, "[{v}]_+");
+            assert_eq!(neg_part(v), neg, "[-{v}]_+");
+        }
+        assert!(pos_part(f64::NAN).is_nan() && neg_part(f64::NAN).is_nan());
+        assert_eq!(pos_part(f64::INFINITY), f64::INFINITY);
+        assert_eq!(neg_part(f64::NEG_INFINITY), f64::INFINITY);
+        assert!(pos_part(f64::NEG_INFINITY).is_nan() && neg_part(f64::INFINITY).is_nan());
+    }
 }

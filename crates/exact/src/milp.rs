@@ -69,7 +69,17 @@ pub fn milp_minimum(
     c: impl AsVector,
     opts: &MilpOptions,
 ) -> Result<MilpResult> {
-    imp::milp_minimum(model, domain, bounds, c.as_values(), opts)
+    let c = c.as_values();
+    // HiGHS keeps one task scheduler per calling thread, created with the thread count of
+    // that thread's first solve; a later solve asking for another count (this MILP's
+    // `threads`, after an LP with HiGHS's default) fails with "Option 'threads' is set to 1
+    // but global scheduler has already been initialized" (HiGHS issue threads: jump-dev/
+    // HiGHS.jl#130). A thread of its own gives the MILP a scheduler of its own.
+    std::thread::scope(|s| {
+        s.spawn(|| imp::milp_minimum(model, domain, bounds, c, opts))
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 /// Whether this build can solve the MILP (compiled with the `highs` feature).

@@ -710,6 +710,29 @@ mod tests {
         }
     }
 
+    /// A convolution with a `kh x kw` kernel on an `h x w` image.
+    fn rect(
+        c: usize,
+        o: usize,
+        (kh, kw): (usize, usize),
+        s: usize,
+        p: usize,
+        (h, w): (usize, usize),
+    ) -> ConvGeometry {
+        ConvGeometry {
+            in_channels: c,
+            out_channels: o,
+            kernel_h: kh,
+            kernel_w: kw,
+            stride: s,
+            padding: p,
+            in_h: h,
+            in_w: w,
+            out_h: ConvGeometry::out_dim(h, kh, s, p).unwrap(),
+            out_w: ConvGeometry::out_dim(w, kw, s, p).unwrap(),
+        }
+    }
+
     fn weights(len: usize, seed: u64) -> Vec<f64> {
         let mut s = seed
             .wrapping_mul(6364136223846793005)
@@ -741,6 +764,11 @@ mod tests {
             (geom(1, 2, 2, 3, 0, 9, 9), geom(2, 3, 1, 2, 0, 3, 3)),
             // A 1x1 stride-1 convolution of large windows: classes large, matrices sparse.
             (geom(1, 3, 5, 1, 2, 8, 8), geom(3, 2, 1, 1, 0, 8, 8)),
+            // Rectangular kernels (3x1, then 1x3) on a non-square image.
+            (
+                rect(2, 3, (3, 1), 2, 1, (7, 5)),
+                rect(3, 2, (1, 3), 1, 1, (4, 4)),
+            ),
         ]
         .into_iter()
         .enumerate()
