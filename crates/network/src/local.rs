@@ -696,18 +696,7 @@ mod tests {
     use crate::LinearOp;
 
     fn geom(c: usize, o: usize, k: usize, s: usize, p: usize, h: usize, w: usize) -> ConvGeometry {
-        ConvGeometry {
-            in_channels: c,
-            out_channels: o,
-            kernel_h: k,
-            kernel_w: k,
-            stride: s,
-            padding: p,
-            in_h: h,
-            in_w: w,
-            out_h: ConvGeometry::out_dim(h, k, s, p).unwrap(),
-            out_w: ConvGeometry::out_dim(w, k, s, p).unwrap(),
-        }
+        rect(c, o, (k, k), s, p, (h, w))
     }
 
     /// A convolution with a `kh x kw` kernel on an `h x w` image.
