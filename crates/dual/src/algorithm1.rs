@@ -29,7 +29,7 @@ use crate::bounds::{BoundSource, LayerBounds, Stability};
 use crate::domain::InputDomain;
 use crate::error::{DualError, Result};
 use crate::relax::Relaxation;
-use crate::rounding::{error_bound, gamma, UNIT_ROUNDOFF};
+use crate::rounding::{error_bound, gamma, ETA, UNIT_ROUNDOFF};
 
 /// Work done by one run of Algorithm 1, for benchmarks and reports.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -53,7 +53,11 @@ pub struct Algorithm1Stats {
 /// rem_{t+1} = |W| D (rem_t + gamma_{n+2} (rho_t + |psi_t|)) + (rounding of the bias add)
 /// ```
 ///
-/// costs one extra matrix-vector product with `|W|` per layer. Each bound is widened by
+/// costs one extra matrix-vector product with `|W|` per layer. Products that underflow
+/// lose up to `2^-1075` each, which no relative term covers: `rem` also carries
+/// `2 (n + 2) 2^-1074 (1 + sum_c w_c)` per layer (the products of a row over the centre
+/// and every column's range `w_c`) and the scaling by `D` the same per unit before `|W|`
+/// (test: `proven_bounds_hold_where_products_underflow`). Each bound is widened by
 /// `rem` and by the rounding of its own sum, then rounded outwards (see
 /// [`crate::rounding`]). The slopes `d = fl(u/(u-l))` need no exactness (any slope in
 /// [0, 1] gives a valid lower line); the upper line's offset is widened for the rounding
@@ -179,6 +183,15 @@ pub fn algorithm1_in(
             // The new column d_j W e_j is rounded once per entry.
             q[j] += 2.0 * UNIT_ROUNDOFF * d[j] * le.abs();
         }
+        // Underflow, which no relative term covers: each product of the scaling `D M`,
+        // `D psi` may lose up to 2^-1075 absolute, i.e. `(1 + sum_c w_c) eta / 2` over the
+        // columns' ranges per unit.
+        let under_scale = underflow_allowance(1, &weights);
+        for j in 0..n_prev {
+            if d[j] > 0.0 {
+                q[j] += under_scale;
+            }
+        }
         for v in psi.iter_mut().zip(&d) {
             *v.0 *= v.1;
         }
@@ -224,10 +237,16 @@ pub fn algorithm1_in(
         stats.columns.push(old_cols + 1);
 
         let wq = abs_apply(a, &q);
-        let inflate = 1.0 + gamma(a.op.dot_len() + 2);
+        // `q` carries up to 6 roundings to nearest, the product with |W| `dot_len`, the
+        // scaling by `inflate` and the sums below 3 more.
+        let inflate = 1.0 + gamma(a.op.dot_len() + 10);
+        // The products of `W (D M)`, `W (D psi)` and `|W| q` (`dot_len` each per entry) and
+        // of the new columns `d_j W e_j` (one each) underflow by up to 2^-1075 each.
+        let under = underflow_allowance(a.op.dot_len() + 2, &weights);
         rem = (0..n_next)
             .map(|k| {
-                (wq[k] * inflate + error_bound(2, psi_next[k].abs() + a.bias[k].abs())).next_up()
+                (wq[k] * inflate + error_bound(2, psi_next[k].abs() + a.bias[k].abs()) + under)
+                    .next_up()
             })
             .collect();
         let rows = next.bounds(&psi_next, n_next, &weights, &rem, a.layer_index)?;
@@ -260,6 +279,27 @@ enum ColumnWeight {
     Input(f64),
     /// An unstable unit with this lower bound (negative).
     Unstable(f64),
+}
+
+impl ColumnWeight {
+    /// The largest magnitude of the column's variable: the radius, or `|l|`.
+    fn range(&self) -> f64 {
+        match *self {
+            ColumnWeight::Input(r) => r,
+            ColumnWeight::Unstable(l) => l.abs(),
+        }
+    }
+}
+
+/// An upper bound on `products * eta * (1 + sum_c w_c)` (`eta = 2^-1074`), twice over:
+/// the underflow of `products` floating-point products per entry (at most `eta / 2`
+/// each) over the columns' ranges `w_c` (input radii, `|l|` of unstable units) and the
+/// centre's row (weight 1). The doubling covers the rounding of the weights' sum (relative
+/// `gamma_n < 1`); `next_up` the rounding of the final product (at most `eta / 2` where
+/// it is subnormal, relative `u` otherwise).
+fn underflow_allowance(products: usize, weights: &[ColumnWeight]) -> f64 {
+    let w_sum: f64 = weights.iter().map(|w| w.range()).sum();
+    (2.0 * products as f64 * (1.0 + w_sum) * ETA).next_up()
 }
 
 /// Proven bounds of every row of one layer and an upper bound on each row's width (see

@@ -396,3 +396,116 @@ fn proof_helpers_contain_the_exact_values() {
         "wrong objective length"
     );
 }
+
+/// Products that underflow: the first two layers scaled so that the products of their
+/// weights (the entries of Algorithm 1's columns after the second layer, about 1e-330)
+/// are below the smallest subnormal and round to 0 or a few `2^-1074`, where a rounding
+/// error is absolute (up to `2^-1075` per product) rather than relative; the input radius
+/// (1e8 to 1e12) makes the lost products matter (about 1e-320 over the ball), and the last
+/// layer, scaled up by 1e300, carries them to its bounds. Dense and conv nets (the local
+/// columns' kernels); every method and both column forms of Algorithm 1: exact
+/// pre-activations inside the proven bounds, exact margins above the proven J.
+#[test]
+fn proven_bounds_hold_where_products_underflow() {
+    use dual::{algorithm1_in, bound_with_method, AlphaOptions, ColumnForm, Method};
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    let mut checked = 0usize;
+    for case in 0..12 {
+        let (base, n_in) = if case % 2 == 0 {
+            (
+                Architecture::mlp(&[4, 6, 5, 3])
+                    .init(Init::Paper, case as u64)
+                    .unwrap(),
+                4,
+            )
+        } else {
+            (
+                Architecture::conv_net(
+                    network::Shape::Image { c: 1, h: 5, w: 5 },
+                    &[(2, 3, 1, 1), (2, 3, 2, 1)],
+                    &[3],
+                )
+                .init(Init::Paper, case as u64)
+                .unwrap(),
+                25,
+            )
+        };
+        let eps = [1e8, 1e10, 1e12][case % 3];
+        // Layer 1's outputs are about s1 * eps, layer 2's about s1 * s2 * eps = 1e-319
+        // (+-1 decade); biases of the same size as the layer's outputs.
+        let s1 = 10f64.powf(-170.0 + rng.random_range(-1.0..1.0));
+        let s2 = 10f64.powf(-319.0 + rng.random_range(-1.0..1.0)) / (s1 * eps);
+        let s3 = 10f64.powf(300.0 + rng.random_range(-1.0..1.0));
+        let model = scaled(
+            &base,
+            &[(s1, s1 * eps * 0.1), (s2, s1 * s2 * eps * 0.1), (s3, 1.0)],
+        );
+        let x: Vec<f64> = (0..n_in).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let dom = InputDomain::new(&x, eps, None).unwrap();
+        let c = margin_objectives(3, 0).unwrap();
+        let mut bounds: Vec<(String, dual::LayerBounds, Option<Vec<f64>>)> = Method::ALL
+            .iter()
+            .map(|&m| {
+                let b = bound_with_method(&model, &dom, &c, m, &AlphaOptions::default()).unwrap();
+                (
+                    b.method.to_string(),
+                    b.bounds,
+                    Some(b.values.iter().copied().collect()),
+                )
+            })
+            .collect();
+        let (dense, _) = algorithm1_in(&model, &dom, ColumnForm::Dense).unwrap();
+        let j = dual_objective(&model, &dom, &dense, &c, &AlphaRule::Paper).unwrap();
+        bounds.push((
+            "algorithm1 dense".into(),
+            dense,
+            Some(j.values.iter().copied().collect()),
+        ));
+        let (lo, hi) = (dom.lower(), dom.upper());
+        for s in 0..40 {
+            let xs: Vec<f64> = if s < 8 {
+                // corners of the first three coordinates, the rest at the lower end
+                (0..n_in)
+                    .map(|i| {
+                        if i < 3 && (s >> i) & 1 == 1 {
+                            hi[i]
+                        } else {
+                            lo[i]
+                        }
+                    })
+                    .collect()
+            } else {
+                (0..n_in).map(|i| rng.random_range(lo[i]..=hi[i])).collect()
+            };
+            let pre = preactivations_exact(&model, &xs).unwrap();
+            for (name, b, values) in &bounds {
+                for (layer, zs) in pre.iter().enumerate() {
+                    for (k, z) in zs.iter().enumerate() {
+                        assert!(
+                            z.cmp_f64(b.lower[layer][k]) != Some(Ordering::Less)
+                                && z.cmp_f64(b.upper[layer][k]) != Some(Ordering::Greater),
+                            "case {case} {name}: layer {layer} unit {k}: exact {:e} outside [{:e}, {:e}]",
+                            z.to_f64(),
+                            b.lower[layer][k],
+                            b.upper[layer][k]
+                        );
+                    }
+                }
+                if let Some(v) = values {
+                    for t in 1..3 {
+                        let m = objective_exact(&model, &xs, c.row(t).transpose()).unwrap();
+                        assert_ne!(
+                            m.cmp_f64(v[t]),
+                            Some(Ordering::Less),
+                            "case {case} {name} target {t}: exact margin {:e} below proven J {:e}",
+                            m.to_f64(),
+                            v[t]
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked >= 2000, "only {checked} margins checked");
+}
