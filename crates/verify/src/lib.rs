@@ -40,7 +40,7 @@ use dual::{
     SplitBounds,
 };
 use network::Model;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -423,7 +423,16 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
             ) {
                 let mut rng =
                     ChaCha8Rng::seed_from_u64(opts.seed ^ ((ci as u64) << 32 | di as u64));
-                let (x, n) = falsify::search(model, &lo, &hi, conj, None, &opts.falsify, &mut rng)?;
+                let (x, n) = falsify::search(
+                    model,
+                    &lo,
+                    &hi,
+                    conj,
+                    None,
+                    &opts.falsify,
+                    Some(deadline),
+                    &mut rng,
+                )?;
                 points += n;
                 if let Some(x) = x {
                     results.push(ConjunctionResult {
@@ -444,9 +453,36 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
             }
         }
     }
-    // 2. Prove each conjunction unreachable.
+    // 2. Prove each conjunction unreachable. While one is split, the PGD restarts between
+    // batches cycle over it and every conjunction after it (not yet excluded): a
+    // counterexample of a later conjunction is looked for while an earlier one, perhaps
+    // unreachable, takes the time (ACAS Xu property 8 on 2_9: the witness is in the
+    // second conjunction, the first is split until the timeout).
+    let pending: Vec<Pending> = todo
+        .iter()
+        .filter_map(|&(ci, di)| {
+            let b = &prop.cases[ci].input;
+            inner(
+                b.lower.as_slice(),
+                b.upper.as_slice(),
+                b.inner_lower.as_slice(),
+                b.inner_upper.as_slice(),
+            )
+            .map(|(lo, hi)| Pending {
+                case: ci,
+                conjunction: di,
+                lo,
+                hi,
+                conj: &prop.cases[ci].unsafe_region[di],
+            })
+        })
+        .collect();
     let mut verdict = Verdict::Unsat;
-    for (ci, di) in todo {
+    for (k, &(ci, di)) in todo.iter().enumerate() {
+        let later: Vec<&Pending> = pending
+            .iter()
+            .filter(|p| todo[k..].contains(&(p.case, p.conjunction)))
+            .collect();
         let case = &prop.cases[ci];
         let conj = &case.unsafe_region[di];
         let rs = rows(conj, model.output_len());
@@ -616,7 +652,17 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
                 verdict = Verdict::Unknown;
                 continue;
             }
-            match split(model, case, conj, &rs, opts, deadline, &mut points)? {
+            match split(
+                model,
+                case,
+                conj,
+                &rs,
+                opts,
+                (ci, di),
+                &later,
+                deadline,
+                &mut points,
+            )? {
                 Split::Excluded { boxes: n, depth } => {
                     res.status = "excluded";
                     res.method = Some("crown+split".into());
@@ -625,14 +671,34 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
                     // The whole box, counted above, is split's first box too.
                     boxes += n.saturating_sub(1);
                 }
-                Split::Reached { x, boxes: n, depth } => {
+                Split::Reached {
+                    x,
+                    at,
+                    boxes: n,
+                    depth,
+                } => {
                     // The whole box, counted above, is split's first box too.
                     boxes += n.saturating_sub(1);
-                    res.status = "reached";
                     res.boxes = n;
                     res.depth = depth;
-                    results.push(res);
-                    let w = witness(model, ci, di, x, conj)?;
+                    if at == (ci, di) {
+                        res.status = "reached";
+                        results.push(res);
+                    } else {
+                        // Reached by a restart on a later conjunction: this one stays open.
+                        results.push(res);
+                        results.push(ConjunctionResult {
+                            case: at.0,
+                            conjunction: at.1,
+                            status: "reached",
+                            method: None,
+                            boxes: 0,
+                            depth: 0,
+                            root_bounds: vec![],
+                        });
+                    }
+                    let conj_at = &prop.cases[at.0].unsafe_region[at.1];
+                    let w = witness(model, at.0, at.1, x, conj_at)?;
                     return done(Verdict::Sat, Some(w), results, points, boxes);
                 }
                 Split::Stopped {
@@ -667,6 +733,8 @@ enum Split {
     },
     Reached {
         x: Vec<f64>,
+        /// The (case, conjunction) that `x` reaches: the one split, or a later one.
+        at: (usize, usize),
         boxes: usize,
         depth: usize,
     },
@@ -821,6 +889,7 @@ fn bound_box(
             conj,
             Some(&x_star),
             falsify_opts,
+            Some(deadline),
             &mut rng,
         )?;
         pts = k;
@@ -939,16 +1008,31 @@ fn halves(lo: &[f64], hi: &[f64], i: usize) -> Option<[(Vec<f64>, Vec<f64>); 2]>
     Some([(lo.to_vec(), hi1), (lo2, hi.to_vec())])
 }
 
+/// A conjunction not yet excluded, with the inner rounding of its case's box (where the
+/// falsifier searches).
+struct Pending<'p> {
+    case: usize,
+    conjunction: usize,
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+    conj: &'p [OutputConstraint],
+}
+
 /// Input splitting with CROWN bounds, depth first, `opts.batch` boxes at a time. Each
 /// open box is split along one of its two candidate coordinates ([`candidate_dims`]):
 /// when they differ, both splits are bounded and the one whose worse half has the larger
 /// margin is kept (the halves of the other are dropped: they cover the same box).
+/// Between batches, `restarts_per_batch` PGD restarts on the whole box of one of
+/// `pending` (this conjunction `this` and the later ones not yet excluded), in turn.
+#[allow(clippy::too_many_arguments)]
 fn split(
     model: &Model,
     case: &vnnlib::Case,
     conj: &[OutputConstraint],
     rows: &Rows,
     opts: &VerifyOptions,
+    this: (usize, usize),
+    pending: &[&Pending],
     deadline: Instant,
     points: &mut usize,
 ) -> Result<Split> {
@@ -959,6 +1043,7 @@ fn split(
         steps: 10,
         max_corner_dims: 0,
         restarts_per_batch: 0,
+        time_share: 0.0,
     };
     // Between batches, a few more PGD restarts on the whole box: a counterexample that
     // the first restarts missed is still looked for while the halves are bounded.
@@ -967,14 +1052,12 @@ fn split(
         steps: opts.falsify.steps,
         max_corner_dims: 0,
         restarts_per_batch: 0,
+        time_share: 0.0,
     };
-    let whole = inner(
-        b.lower.as_slice(),
-        b.upper.as_slice(),
-        b.inner_lower.as_slice(),
-        b.inner_upper.as_slice(),
-    );
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed.wrapping_add(0x5eed));
+    let mut round = 0usize;
+    let started = Instant::now();
+    let mut restart_time = std::time::Duration::ZERO;
     let (root, k) = bound_box(
         model,
         case,
@@ -995,6 +1078,7 @@ fn split(
         Boxed::Reached(x) => {
             return Ok(Split::Reached {
                 x,
+                at: this,
                 boxes: n,
                 depth: 0,
             })
@@ -1009,15 +1093,54 @@ fn split(
                 timeout: true,
             });
         }
-        if let (Some((ilo, ihi)), true) = (&whole, more.restarts > 0) {
-            let (x, k) = falsify::search(model, ilo, ihi, conj, None, &more, &mut rng)?;
-            *points += k;
-            if let Some(x) = x {
-                return Ok(Split::Reached {
-                    x,
-                    boxes: n,
-                    depth: deepest,
-                });
+        // PGD restarts on the pending conjunctions in turn: `restarts_per_batch`, then
+        // more (one per core at a time) while they have had less than `time_share` of the
+        // time.
+        let mut first = true;
+        while more.restarts > 0
+            && !pending.is_empty()
+            && Instant::now() < deadline
+            && (first
+                || restart_time.as_secs_f64()
+                    < opts.falsify.time_share * started.elapsed().as_secs_f64())
+        {
+            let p = pending[round % pending.len()];
+            round += 1;
+            let t0 = Instant::now();
+            let runs = if first {
+                1
+            } else {
+                rayon::current_num_threads().max(1)
+            };
+            first = false;
+            let seeds: Vec<u64> = (0..runs).map(|_| rng.random()).collect();
+            let found: Vec<(Option<Vec<f64>>, usize)> = seeds
+                .par_iter()
+                .map(|&seed| {
+                    let mut r = ChaCha8Rng::seed_from_u64(seed);
+                    falsify::search(
+                        model,
+                        &p.lo,
+                        &p.hi,
+                        p.conj,
+                        None,
+                        &more,
+                        Some(deadline),
+                        &mut r,
+                    )
+                })
+                .collect::<network::Result<_>>()?;
+            restart_time += t0.elapsed();
+            for (x, k) in found {
+                *points += k;
+                if let Some(x) = x {
+                    return Ok(Split::Reached {
+                        x,
+                        at: (p.case, p.conjunction),
+                        boxes: n,
+                        depth: deepest,
+                    });
+                }
             }
         }
         let take = opts.batch.min(stack.len());
@@ -1076,6 +1199,7 @@ fn split(
                     if let Boxed::Reached(x) = h {
                         return Ok(Split::Reached {
                             x: x.clone(),
+                            at: this,
                             boxes: n,
                             depth: deepest,
                         });

@@ -299,6 +299,26 @@ fn timeout_and_mismatch() {
         // rather than each taking the whole budget (20 s here before the fix).
         assert!(r.time_s < 8.0, "{lp:?}: {} s for a 2 s timeout", r.time_s);
     }
+    // The falsifier keeps to the deadline too: a million PGD restarts on property 2 (an
+    // unsat instance: none succeeds) stop at the timeout (before, the restarts ran to
+    // their end: 97 s for a 40 s timeout with 20,000 of them on ACAS Xu property 8).
+    let r = verify(
+        &model,
+        &p2,
+        &VerifyOptions {
+            timeout: Duration::from_secs(1),
+            split: false,
+            lp: verify::LpRung::Off,
+            falsify: verify::FalsifyOptions {
+                restarts: 1_000_000,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(r.verdict, Verdict::Timeout, "{r:?}");
+    assert!(r.time_s < 4.0, "{} s for a 1 s timeout", r.time_s);
     let e = verify(&line(1.0, 0.0), &p, &VerifyOptions::default())
         .unwrap_err()
         .to_string();
