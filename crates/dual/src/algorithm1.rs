@@ -169,6 +169,10 @@ pub fn algorithm1_in(
             let rel = Relaxation::of(relu, j, l[j], u[j]);
             d[j] = rel.upper_slope();
             if rel.stability == Stability::Unstable {
+                // A slope that underflows (`u < 2^-1022 |l|`) would lose its relative
+                // accuracy or drop the unit; any larger slope through `(l, 0)` is still an
+                // upper line, and `2^-1022` is exact.
+                d[j] = d[j].max(f64::MIN_POSITIVE);
                 unstable.push(j);
                 // s / d ranges over [0, -l] with the exact slope; widened for the
                 // rounding of d.
@@ -180,8 +184,9 @@ pub fn algorithm1_in(
             }
         }
         for (&j, &le) in unstable.iter().zip(&l_eff) {
-            // The new column d_j W e_j is rounded once per entry.
-            q[j] += 2.0 * UNIT_ROUNDOFF * d[j] * le.abs();
+            // The new column d_j W e_j is rounded once per entry (the `2 eta`: this term's
+            // own products may underflow).
+            q[j] += 2.0 * UNIT_ROUNDOFF * d[j] * le.abs() + 2.0 * ETA;
         }
         // Underflow, which no relative term covers: each product of the scaling `D M`,
         // `D psi` may lose up to 2^-1075 absolute, i.e. `(1 + sum_c w_c) eta / 2` over the
@@ -297,9 +302,15 @@ impl ColumnWeight {
 /// centre's row (weight 1). The doubling covers the rounding of the weights' sum (relative
 /// `gamma_n < 1`); `next_up` the rounding of the final product (at most `eta / 2` where
 /// it is subnormal, relative `u` otherwise).
+///
+/// Evaluated as `2 products (2^-64 + sum_c 2^-64 w_c) 2^-1010` so that no intermediate
+/// overflows for finite ranges (an input radius of 1e305 on 784 pixels gives a finite
+/// allowance, not a spurious overflow error); the scaled ranges that underflow lose at
+/// most `eta / 2` each, far inside the doubling's slack of `2^-64`.
 fn underflow_allowance(products: usize, weights: &[ColumnWeight]) -> f64 {
-    let w_sum: f64 = weights.iter().map(|w| w.range()).sum();
-    (2.0 * products as f64 * (1.0 + w_sum) * ETA).next_up()
+    const S: f64 = 1.0 / 18_446_744_073_709_551_616.0; // 2^-64, exact
+    let w: f64 = S + weights.iter().map(|w| w.range() * S).sum::<f64>();
+    (2.0 * products as f64 * w * 2f64.powi(-1010)).next_up()
 }
 
 /// Proven bounds of every row of one layer and an upper bound on each row's width (see

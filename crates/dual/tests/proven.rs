@@ -509,3 +509,30 @@ fn proven_bounds_hold_where_products_underflow() {
     }
     assert!(checked >= 2000, "only {checked} margins checked");
 }
+
+/// The underflow allowance itself does not overflow: tiny weights over a huge ball (radius
+/// 1e307, 16 inputs) have finite bounds (the allowance scales its sum of ranges before adding them;
+/// `2 n (1 + sum_c w_c) 2^-1074` evaluated in that order overflowed to an error).
+#[test]
+fn a_huge_ball_over_tiny_weights_has_finite_bounds() {
+    use dual::{algorithm1_in, ColumnForm};
+    let base = Architecture::mlp(&[16, 8, 8, 3])
+        .init(Init::Paper, 5)
+        .unwrap();
+    let model = scaled(&base, &[(1e-300, 1e-10), (1.0, 1e-10), (1.0, 1e-10)]);
+    let x = [0.5; 16];
+    let dom = InputDomain::new(x, 1e307, None).unwrap();
+    for form in [ColumnForm::Local, ColumnForm::Dense] {
+        let (b, _) = algorithm1_in(&model, &dom, form).unwrap();
+        for (lo, hi) in b.lower.iter().zip(&b.upper) {
+            assert!(lo.iter().chain(hi.iter()).all(|v| v.is_finite()), "{b:?}");
+        }
+        let pre = preactivations_exact(&model, dom.lower().as_slice()).unwrap();
+        for (layer, zs) in pre.iter().enumerate() {
+            for (k, z) in zs.iter().enumerate() {
+                assert_ne!(z.cmp_f64(b.lower[layer][k]), Some(Ordering::Less));
+                assert_ne!(z.cmp_f64(b.upper[layer][k]), Some(Ordering::Greater));
+            }
+        }
+    }
+}
