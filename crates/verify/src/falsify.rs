@@ -70,8 +70,11 @@ pub struct FalsifyOptions {
     pub restarts_per_batch: usize,
     /// While the input box is split: more restarts between batches (on every core) until
     /// the restarts have taken this share of the wall time since the split began (0:
-    /// only `restarts_per_batch`). A counterexample in a thin region (ACAS Xu property 8
-    /// on 2_9: about 15,000 restarts) is found by the restarts, not by the boxes.
+    /// only `restarts_per_batch`; at most 0.9 is used; ignored when `restarts_per_batch`
+    /// is 0). A counterexample in a thin region (ACAS Xu property 8 on 2_9: about 15,000
+    /// restarts) is found by the restarts, not by the boxes. The number of restarts
+    /// depends on the machine's speed, so a witness found this way may differ between
+    /// machines for the same seed (set 0 for runs that must repeat exactly).
     pub time_share: f64,
 }
 
@@ -128,8 +131,8 @@ pub fn falsify_from(
 }
 
 /// [`falsify_from`] on slices (what the verifier's own search calls), stopping at
-/// `deadline` (checked before each corner and each PGD run: a run is at most `steps + 1`
-/// evaluations).
+/// `deadline` (checked before each corner and each PGD run after the first, so it is
+/// passed by at most the centre and one run: `steps + 2` evaluations).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn search(
     model: &Model,

@@ -460,7 +460,8 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
     // second conjunction, the first is split until the timeout).
     let pending: Vec<Pending> = todo
         .iter()
-        .filter_map(|&(ci, di)| {
+        .enumerate()
+        .filter_map(|(k, &(ci, di))| {
             let b = &prop.cases[ci].input;
             inner(
                 b.lower.as_slice(),
@@ -469,6 +470,7 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
                 b.inner_upper.as_slice(),
             )
             .map(|(lo, hi)| Pending {
+                todo_index: k,
                 case: ci,
                 conjunction: di,
                 lo,
@@ -479,10 +481,7 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
         .collect();
     let mut verdict = Verdict::Unsat;
     for (k, &(ci, di)) in todo.iter().enumerate() {
-        let later: Vec<&Pending> = pending
-            .iter()
-            .filter(|p| todo[k..].contains(&(p.case, p.conjunction)))
-            .collect();
+        let later: Vec<&Pending> = pending.iter().filter(|p| p.todo_index >= k).collect();
         let case = &prop.cases[ci];
         let conj = &case.unsafe_region[di];
         let rs = rows(conj, model.output_len());
@@ -1011,6 +1010,8 @@ fn halves(lo: &[f64], hi: &[f64], i: usize) -> Option<[(Vec<f64>, Vec<f64>); 2]>
 /// A conjunction not yet excluded, with the inner rounding of its case's box (where the
 /// falsifier searches).
 struct Pending<'p> {
+    /// Position in the order the conjunctions are proved in.
+    todo_index: usize,
     case: usize,
     conjunction: usize,
     lo: Vec<f64>,
@@ -1058,6 +1059,8 @@ fn split(
     let mut round = 0usize;
     let started = Instant::now();
     let mut restart_time = std::time::Duration::ZERO;
+    // At most 0.9: the boxes always get a share (a NaN share stops after the first).
+    let share = opts.falsify.time_share.clamp(0.0, 0.9);
     let (root, k) = bound_box(
         model,
         case,
@@ -1100,9 +1103,7 @@ fn split(
         while more.restarts > 0
             && !pending.is_empty()
             && Instant::now() < deadline
-            && (first
-                || restart_time.as_secs_f64()
-                    < opts.falsify.time_share * started.elapsed().as_secs_f64())
+            && (first || restart_time.as_secs_f64() < share * started.elapsed().as_secs_f64())
         {
             let p = pending[round % pending.len()];
             round += 1;
@@ -1118,12 +1119,19 @@ fn split(
                 .par_iter()
                 .map(|&seed| {
                     let mut r = ChaCha8Rng::seed_from_u64(seed);
+                    // The first run from a random point, not the centre (whose run is the
+                    // same every time).
+                    let start: Vec<f64> =
+                        p.lo.iter()
+                            .zip(&p.hi)
+                            .map(|(&a, &b)| if a < b { r.random_range(a..=b) } else { a })
+                            .collect();
                     falsify::search(
                         model,
                         &p.lo,
                         &p.hi,
                         p.conj,
-                        None,
+                        Some(&start),
                         &more,
                         Some(deadline),
                         &mut r,
