@@ -130,6 +130,14 @@ pub fn falsify_from(
     Ok((x.map(DVector::from_vec), evaluated))
 }
 
+/// A uniform point of the box `[lo, hi]` (a coordinate of zero width at its value).
+pub(crate) fn random_point(lo: &[f64], hi: &[f64], rng: &mut ChaCha8Rng) -> Vec<f64> {
+    lo.iter()
+        .zip(hi)
+        .map(|(&a, &b)| if a < b { rng.random_range(a..=b) } else { a })
+        .collect()
+}
+
 /// [`falsify_from`] on slices (what the verifier's own search calls), stopping at
 /// `deadline` (checked before each corner and each PGD run after the first, so it is
 /// passed by at most the centre and one run: `steps + 2` evaluations).
@@ -189,15 +197,7 @@ pub(crate) fn search(
         let mut x: Vec<f64> = if run == 0 {
             first.clone()
         } else {
-            (0..n)
-                .map(|i| {
-                    if lo[i] < hi[i] {
-                        rng.random_range(lo[i]..=hi[i])
-                    } else {
-                        lo[i]
-                    }
-                })
-                .collect()
+            random_point(lo, hi, rng)
         };
         for step in 0..opts.steps {
             let (v, g) = violation(model, &x, conj)?;

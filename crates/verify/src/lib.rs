@@ -399,6 +399,9 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
     };
     // 1. Falsify every conjunction on its whole box.
     let mut todo = Vec::new();
+    // The conjunctions whose box has an inner rounding, where the falsifier searches
+    // (the restarts between batches in step 2 search there too).
+    let mut pending: Vec<Pending> = Vec::new();
     for (ci, case) in prop.cases.iter().enumerate() {
         for (di, conj) in case.unsafe_region.iter().enumerate() {
             if case.input.is_empty() {
@@ -434,6 +437,14 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
                     &mut rng,
                 )?;
                 points += n;
+                pending.push(Pending {
+                    todo_index: todo.len() - 1,
+                    case: ci,
+                    conjunction: di,
+                    lo,
+                    hi,
+                    conj,
+                });
                 if let Some(x) = x {
                     results.push(ConjunctionResult {
                         case: ci,
@@ -458,27 +469,6 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
     // counterexample of a later conjunction is looked for while an earlier one, perhaps
     // unreachable, takes the time (ACAS Xu property 8 on 2_9: the witness is in the
     // second conjunction, the first is split until the timeout).
-    let pending: Vec<Pending> = todo
-        .iter()
-        .enumerate()
-        .filter_map(|(k, &(ci, di))| {
-            let b = &prop.cases[ci].input;
-            inner(
-                b.lower.as_slice(),
-                b.upper.as_slice(),
-                b.inner_lower.as_slice(),
-                b.inner_upper.as_slice(),
-            )
-            .map(|(lo, hi)| Pending {
-                todo_index: k,
-                case: ci,
-                conjunction: di,
-                lo,
-                hi,
-                conj: &prop.cases[ci].unsafe_region[di],
-            })
-        })
-        .collect();
     let mut verdict = Verdict::Unsat;
     for (k, &(ci, di)) in todo.iter().enumerate() {
         let later: Vec<&Pending> = pending.iter().filter(|p| p.todo_index >= k).collect();
@@ -1121,11 +1111,7 @@ fn split(
                     let mut r = ChaCha8Rng::seed_from_u64(seed);
                     // The first run from a random point, not the centre (whose run is the
                     // same every time).
-                    let start: Vec<f64> =
-                        p.lo.iter()
-                            .zip(&p.hi)
-                            .map(|(&a, &b)| if a < b { r.random_range(a..=b) } else { a })
-                            .collect();
+                    let start = falsify::random_point(&p.lo, &p.hi, &mut r);
                     falsify::search(
                         model,
                         &p.lo,
