@@ -536,3 +536,81 @@ fn a_huge_ball_over_tiny_weights_has_finite_bounds() {
         }
     }
 }
+
+/// An unstable unit whose upper slope `u / (u - l)` underflows to 0: pre-activation
+/// `-8 x0 + 2^-1074 x1` over `[0, 1]^2` has the exact range `[-8, 2^-1074]`, and the
+/// bounds handed to the methods, `[-8, 2^-1073]` (valid; the interval bound's rounding
+/// allowance would make `u` 1e-15 and the slope 1e-16, so they are set by hand, as a
+/// caller of `bound_given` or `dual_objective` may), give `u / (u - l) = 2^-1076`,
+/// which rounds to 0. The nominal duals then treat the unit as off, but the proven J
+/// evaluates each unit's term over the triangle's vertices, so it must stay below the
+/// exact margins, which the last layer (weights 1e300) makes depend on that unit. Every
+/// method, and Algorithm 1's J; exact margins on a grid of the box.
+#[test]
+fn an_unstable_unit_whose_upper_slope_underflows_stays_sound() {
+    use dual::{bound_given, AlphaOptions, Method};
+    use network::{Layer, Shape};
+    let tiny = f64::from_bits(1); // 2^-1074
+    let model = Model::new(
+        Shape::Flat(2),
+        vec![
+            Layer::Dense {
+                weight: vec![-8.0, tiny, 1.0, -1.0],
+                bias: vec![0.0, 0.0],
+                out_features: 2,
+                in_features: 2,
+            },
+            Layer::Relu,
+            Layer::Dense {
+                weight: vec![0.0, 0.0, 1e300, 1.0, -1e300, -1.0],
+                bias: vec![0.0, 0.0, 0.0],
+                out_features: 3,
+                in_features: 2,
+            },
+        ],
+    )
+    .unwrap();
+    let dom = InputDomain::new([0.5, 0.5], 0.5, None).unwrap();
+    let mut bounds = interval_bounds(&model, &dom).unwrap();
+    bounds.lower[0][0] = -8.0;
+    bounds.upper[0][0] = 2.0 * tiny;
+    let (l, u) = (bounds.lower[0][0], bounds.upper[0][0]);
+    assert!(u / (u - l) == 0.0, "[{l:e}, {u:e}]");
+    let c = margin_objectives(3, 0).unwrap();
+    let mut values: Vec<(String, Vec<f64>)> = Method::ALL
+        .iter()
+        .map(|&m| {
+            let b = bound_given(
+                &model,
+                &dom,
+                bounds.clone(),
+                &c,
+                m,
+                &AlphaOptions::default(),
+            )
+            .unwrap();
+            (b.method.to_string(), b.values.iter().copied().collect())
+        })
+        .collect();
+    let j = dual_objective(&model, &dom, &bounds, &c, &AlphaRule::Paper).unwrap();
+    values.push(("dual_objective".into(), j.values.iter().copied().collect()));
+    let mut checked = 0usize;
+    for a in 0..=8 {
+        for b in 0..=8 {
+            let xs = [a as f64 / 8.0, b as f64 / 8.0];
+            for (name, v) in &values {
+                for (t, &vt) in v.iter().enumerate().skip(1) {
+                    let m = objective_exact(&model, &xs, c.row(t).transpose()).unwrap();
+                    assert_ne!(
+                        m.cmp_f64(vt),
+                        Some(Ordering::Less),
+                        "{name} target {t} at {xs:?}: exact margin {:e} below proven J {vt:e}",
+                        m.to_f64()
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 81 * 2 * values.len());
+}
