@@ -64,7 +64,11 @@ fn crates_depend_only_on_what_their_job_needs() {
         ("train", false, &["good_lp", "clap"]),
         ("convex-outer", false, &["candle-core"]),
         // The main job (`tightness`, default features) compiles neither candle nor tract.
-        ("experiments", false, &["candle-core", "tract-onnx", "onnx-io"]),
+        (
+            "experiments",
+            false,
+            &["candle-core", "tract-onnx", "onnx-io"],
+        ),
     ] {
         let d = deps(krate, direct);
         assert!(

@@ -211,7 +211,7 @@ fn vnncomp_cmd(a: VnncompArgs) -> Result<(Value, i32)> {
     };
     let key = |o: &str, v: &str, t: f64| (o.to_string(), v.to_string(), t.to_bits());
     // The timeout is set per instance; the template's settings are the run's.
-    let opts = a.prove.options(a.seed, 1.0);
+    let opts = a.prove.options(a.seed, 1.0)?;
     let settings = verify::suite::settings(&opts);
     let selected: std::collections::HashSet<_> = instances
         .iter()
@@ -379,19 +379,25 @@ struct ProveFlags {
     /// PGD restarts on the whole box.
     #[arg(long, default_value_t = 10)]
     restarts: usize,
+    /// No exact line searches in the falsifier (the edge search of boxes with at most 6
+    /// inputs, the coordinate polish after each PGD run with at most 8): PGD alone, as
+    /// before session 16 (an ablation).
+    #[arg(long)]
+    no_line_search: bool,
     /// No input splitting: answer unknown when the whole box is not decided.
     #[arg(long)]
     no_split: bool,
-    /// Branch and bound on ReLU splits (LP (19) at its nodes) for every box CROWN does not
-    /// exclude at this depth of the input splitting and every 6 levels below (0: from the
-    /// whole box). It acts inside the input splitting, so not with --no-split. Off by
-    /// default: on ACAS Xu it costs more than it decides.
-    #[arg(long, conflicts_with = "no_split")]
-    relu_split_depth: Option<usize>,
+    /// Branch and bound on ReLU splits (beta-CROWN, then LP (19) at its nodes) for every
+    /// box CROWN does not exclude at this depth of the input splitting and every 6 levels
+    /// below: a depth (0: from the whole box), `off`, or `auto` (depth 20 on boxes with at
+    /// most 12 inputs of positive width, off on wider ones). It acts inside the input
+    /// splitting, so not with --no-split.
+    #[arg(long, default_value = "auto", value_parser = parse_relu_split, conflicts_with = "no_split")]
+    relu_split_depth: verify::ReluSplit,
     /// In that branch and bound, no beta-CROWN (Wang et al. 2021) at split nodes: CROWN
     /// then LP (19) only (an ablation; beta-CROWN bounds a split's constraint without an
     /// LP).
-    #[arg(long, requires = "relu_split_depth", conflicts_with = "no_split")]
+    #[arg(long, conflicts_with = "no_split")]
     no_beta: bool,
     /// LP (19) on the whole box after alpha: off, last (over CROWN's intermediate bounds),
     /// all (then also over LP-all bounds: two LPs per unstable unit first), or auto
@@ -402,18 +408,46 @@ struct ProveFlags {
     lp: LpRungArg,
 }
 
+/// `--relu-split-depth`: `auto`, `off` or a depth.
+fn parse_relu_split(s: &str) -> Result<verify::ReluSplit, String> {
+    match s {
+        "auto" => Ok(verify::ReluSplit::Auto),
+        "off" => Ok(verify::ReluSplit::Off),
+        d => d
+            .parse()
+            .map(verify::ReluSplit::Depth)
+            .map_err(|_| format!("`{d}` is not a depth: give a whole number, `auto` or `off`")),
+    }
+}
+
 impl ProveFlags {
     /// The verifier's options for `seed` and `timeout` seconds.
-    fn options(&self, seed: u64, timeout: f64) -> verify::VerifyOptions {
-        verify::VerifyOptions {
+    fn options(&self, seed: u64, timeout: f64) -> Result<verify::VerifyOptions> {
+        if self.no_beta && self.relu_split_depth == verify::ReluSplit::Off {
+            bail!("--no-beta is an option of the ReLU branch and bound, which --relu-split-depth off turns off");
+        }
+        Ok(verify::VerifyOptions {
             timeout: std::time::Duration::from_secs_f64(timeout),
             seed,
-            falsify: verify::FalsifyOptions {
-                restarts: self.restarts,
-                ..Default::default()
+            falsify: {
+                let d = verify::FalsifyOptions::default();
+                verify::FalsifyOptions {
+                    restarts: self.restarts,
+                    polish_dims: if self.no_line_search {
+                        0
+                    } else {
+                        d.polish_dims
+                    },
+                    edge_dims: if self.no_line_search { 0 } else { d.edge_dims },
+                    ..d
+                }
             },
             split: !self.no_split,
-            relu_split_depth: self.relu_split_depth,
+            relu_split: if self.no_split {
+                verify::ReluSplit::Off
+            } else {
+                self.relu_split_depth
+            },
             relu_split_beta: !self.no_beta,
             lp: match self.lp {
                 LpRungArg::Off => verify::LpRung::Off,
@@ -422,7 +456,7 @@ impl ProveFlags {
                 LpRungArg::All => verify::LpRung::All,
             },
             ..Default::default()
-        }
+        })
     }
 }
 
@@ -518,7 +552,7 @@ fn verify_cmd(a: VerifyArgs) -> Result<(Value, i32)> {
         )),
         None => None,
     };
-    let opts = a.prove.options(a.seed, a.timeout);
+    let opts = a.prove.options(a.seed, a.timeout)?;
     let report = match verify::verify(&model, &prop, &opts) {
         Ok(r) => r,
         Err(e) => {
@@ -550,7 +584,7 @@ fn verify_cmd(a: VerifyArgs) -> Result<(Value, i32)> {
         "property": a.property.display().to_string(),
         "verdict": report.verdict.word(),
         "meaning": "unsat: proven that no input of the property's boxes reaches its unsafe region (every bound is proven); sat: the witness reaches it, confirmed in exact arithmetic inside the file's exact box; unknown/timeout: neither",
-        "options": {"timeout_s": a.timeout, "seed": a.seed, "restarts": a.prove.restarts, "split": !a.prove.no_split, "relu_split_depth": a.prove.relu_split_depth, "lp": opts.lp, "settings": verify::suite::settings(&opts)},
+        "options": {"timeout_s": a.timeout, "seed": a.seed, "restarts": a.prove.restarts, "split": !a.prove.no_split, "relu_split_depth": a.prove.relu_split_depth.word(), "lp": opts.lp, "settings": verify::suite::settings(&opts)},
         "report": serde_json::to_value(&report)?,
     });
     Ok((v, code))

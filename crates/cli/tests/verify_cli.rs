@@ -228,7 +228,7 @@ fn vnncomp_batch_mode_shards_and_resumes() {
     assert!(
         text.lines()
             .skip(1)
-            .all(|l| l.contains(",split=on relu_split=off lp=auto restarts=10,")),
+            .all(|l| l.contains(",split=on relu_split=auto lp=auto restarts=10 line_search=on,")),
         "{text}"
     );
     // Other settings are another run: every instance runs again, the file keeps the
@@ -249,15 +249,18 @@ fn vnncomp_batch_mode_shards_and_resumes() {
         (Some(0), Some(5)),
         "{v}"
     );
-    assert_eq!(v["settings"], "split=off relu_split=off lp=last restarts=3");
+    assert_eq!(
+        v["settings"],
+        "split=off relu_split=off lp=last restarts=3 line_search=on"
+    );
     assert_eq!(v["instances"], 5, "{v}");
     let text = std::fs::read_to_string(&out).unwrap();
     assert_eq!(text.lines().count(), 11, "{text}");
     let with = |s: &str| text.lines().filter(|l| l.contains(s)).count();
     assert_eq!(
         (
-            with(",split=off relu_split=off lp=last restarts=3,"),
-            with(",split=on relu_split=off lp=auto restarts=10,")
+            with(",split=off relu_split=off lp=last restarts=3 line_search=on,"),
+            with(",split=on relu_split=auto lp=auto restarts=10 line_search=on,")
         ),
         (5, 5),
         "{text}"
@@ -293,17 +296,18 @@ fn vnncomp_batch_mode_shards_and_resumes() {
     let o = vnncomp(&["--no-split", "--relu-split-depth", "0"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot be used with"));
-    // --no-beta is an option of that branch and bound: refused without it, and with
-    // --no-split (which rules it out) instead of silently ignored.
-    for args in [&["--no-beta"][..], &["--no-beta", "--no-split"][..]] {
-        let o = vnncomp(args);
-        assert_eq!(o.status.code(), Some(2), "{args:?}");
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(
-            err.contains("--relu-split-depth") || err.contains("cannot be used with"),
-            "{args:?}: {err}"
-        );
-    }
+    // --no-beta is an option of that branch and bound: refused with --no-split (which
+    // rules it out; a usage error) and with --relu-split-depth off, instead of silently
+    // ignored.
+    let o = vnncomp(&["--no-beta", "--no-split"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot be used with"));
+    let o = vnncomp(&["--no-beta", "--relu-split-depth", "off"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--relu-split-depth off"));
+    let o = vnncomp(&["--relu-split-depth", "deep"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a depth"));
     // Rows written before the column existed read as the defaults.
     let old = tmp("old_rows.csv");
     std::fs::write(

@@ -600,7 +600,7 @@ fn an_unstable_unit_whose_upper_slope_underflows_stays_sound() {
             let xs = [a as f64 / 8.0, b as f64 / 8.0];
             for (name, v) in &values {
                 for (t, &vt) in v.iter().enumerate().skip(1) {
-                    let m = objective_exact(&model, &xs, c.row(t).transpose()).unwrap();
+                    let m = objective_exact(&model, xs, c.row(t).transpose()).unwrap();
                     assert_ne!(
                         m.cmp_f64(vt),
                         Some(Ordering::Less),

@@ -8,6 +8,15 @@
 //! lies in the box's inner rounding (inside the file's exact box) and `c_k . f(x) <=
 //! rhs_k` holds exactly for every constraint (with `rhs_lo`, below the file's exact
 //! right-hand side).
+//!
+//! For low-dimensional inputs (ACAS Xu: 5), two searches use that a ReLU network is
+//! piecewise linear along any segment: [`line_minimum`] finds the exact minimiser of the
+//! violation on a segment (up to the rounding of its breakpoints) by inserting every
+//! ReLU's zero crossing, layer by layer. The *edge search* minimises along every edge of
+//! the box (`n 2^(n-1)` segments; a counterexample near the box's boundary, as in ACAS
+//! Xu property 7 on 1_9, lies on or near one), and the *polish* runs coordinate descent
+//! with that exact line search from the end of each PGD run, which reaches thin unsafe
+//! regions that signed-gradient steps jump over.
 
 use network::grad::{dot, gradient_at as gradient};
 use network::{objective_exact, AsVector, DVector, DVectorView, Model};
@@ -76,6 +85,12 @@ pub struct FalsifyOptions {
     /// depends on the machine's speed, so a witness found this way may differ between
     /// machines for the same seed (set 0 for runs that must repeat exactly).
     pub time_share: f64,
+    /// Coordinate descent with exact line searches ([`line_minimum`]) after each PGD run
+    /// when the input has at most this many coordinates (0: never).
+    pub polish_dims: usize,
+    /// The edge search (every edge of the box, exact line search) when the input has at
+    /// most this many coordinates (0: never); `n 2^(n-1)` segments.
+    pub edge_dims: usize,
 }
 
 impl Default for FalsifyOptions {
@@ -86,6 +101,8 @@ impl Default for FalsifyOptions {
             max_corner_dims: 12,
             restarts_per_batch: 4,
             time_share: 0.25,
+            polish_dims: 8,
+            edge_dims: 6,
         }
     }
 }
@@ -190,6 +207,38 @@ pub(crate) fn search(
             }
         }
     }
+    if n <= opts.edge_dims && n < 64 {
+        // Every edge: coordinate i free, the others at a corner (mask over all n bits,
+        // bit i ignored, so each edge once: masks with bit i clear).
+        let mut best: Option<(f64, Vec<f64>)> = None;
+        for i in 0..n {
+            if lo[i] >= hi[i] {
+                continue;
+            }
+            for mask in (0u64..(1u64 << n)).filter(|m| m >> i & 1 == 0) {
+                if late() {
+                    return Ok((None, evaluated));
+                }
+                let a: Vec<f64> = (0..n)
+                    .map(|k| if mask >> k & 1 == 1 { hi[k] } else { lo[k] })
+                    .collect();
+                let mut b = a.clone();
+                b[i] = hi[i];
+                let (x, v) = line_minimum(model, &a, &b, conj, &mut evaluated)?;
+                if v <= 1e-9 * (1.0 + v.abs()) && confirms(model, &x, conj)? {
+                    return Ok((Some(x), evaluated));
+                }
+                if best.as_ref().is_none_or(|(bv, _)| v < *bv) {
+                    best = Some((v, x));
+                }
+            }
+        }
+        if let Some((_, x)) = best {
+            if let Some(x) = polish(model, lo, hi, conj, x, opts, &mut evaluated)? {
+                return Ok((Some(x), evaluated));
+            }
+        }
+    }
     for run in 0..=opts.restarts {
         if run > 0 && late() {
             break;
@@ -217,6 +266,183 @@ pub(crate) fn search(
         if try_point(&x, &mut evaluated)? {
             return Ok((Some(x), evaluated));
         }
+        if let Some(x) = polish(model, lo, hi, conj, x, opts, &mut evaluated)? {
+            return Ok((Some(x), evaluated));
+        }
     }
     Ok((None, evaluated))
+}
+
+/// Coordinate descent on the violation from `x`, each step an exact line search
+/// ([`line_minimum`]) along one coordinate over the whole box, until a sweep improves
+/// nothing (at most 4 sweeps). Returns a confirmed point when it reaches the unsafe
+/// region; does nothing when the input has more than `opts.polish_dims` coordinates.
+fn polish(
+    model: &Model,
+    lo: &[f64],
+    hi: &[f64],
+    conj: &[OutputConstraint],
+    mut x: Vec<f64>,
+    opts: &FalsifyOptions,
+    evaluated: &mut usize,
+) -> network::Result<Option<Vec<f64>>> {
+    let n = x.len();
+    if n > opts.polish_dims {
+        return Ok(None);
+    }
+    let (mut v, _) = violation(model, &x, conj)?;
+    *evaluated += 1;
+    for _ in 0..4 {
+        let before = v;
+        for i in 0..n {
+            if lo[i] >= hi[i] {
+                continue;
+            }
+            let (mut a, mut b) = (x.clone(), x.clone());
+            a[i] = lo[i];
+            b[i] = hi[i];
+            let (y, vy) = line_minimum(model, &a, &b, conj, evaluated)?;
+            if vy < v {
+                (x, v) = (y, vy);
+            }
+            if v <= 1e-9 * (1.0 + v.abs()) && confirms(model, &x, conj)? {
+                return Ok(Some(x));
+            }
+        }
+        if v >= before {
+            break;
+        }
+    }
+    Ok(None)
+}
+
+/// The minimum of the violation `max_k (c_k . f(x) - rhs_lo_k)` over the segment from
+/// `a` to `b` (points of the input box), and a point where it is reached: a ReLU network
+/// is linear between consecutive zero crossings of its ReLUs' inputs along the segment,
+/// so the crossings are inserted layer by layer (a crossing of layer `i` is found from
+/// the values at the points that already cut layers `1..i` into linear pieces), and
+/// on each final piece the violation, a maximum of linear functions, is smallest at an
+/// end or where two of them cross. The crossings are rounded, so the result is exact up
+/// to that rounding; callers confirm a point in exact arithmetic. Adds the points
+/// evaluated (one forward pass each) to `evaluated`. The point returned is
+/// `a + t (b - a)` clamped between `a` and `b` coordinate-wise, with its float violation.
+pub fn line_minimum(
+    model: &Model,
+    a: &[f64],
+    b: &[f64],
+    conj: &[OutputConstraint],
+    evaluated: &mut usize,
+) -> network::Result<(Vec<f64>, f64)> {
+    let n = a.len();
+    let at = |t: f64| -> Vec<f64> {
+        a.iter()
+            .zip(b)
+            .map(|(&p, &q)| {
+                let v = p + t * (q - p);
+                v.clamp(p.min(q), p.max(q))
+            })
+            .collect()
+    };
+    // Pre-activations of every layer at the points `ts` (sorted).
+    let eval = |ts: &[f64], evaluated: &mut usize| -> network::Result<Vec<Vec<DVector<f64>>>> {
+        let mut cols = Vec::with_capacity(ts.len() * n);
+        for &t in ts {
+            cols.extend(at(t));
+        }
+        *evaluated += ts.len();
+        let m = network::DMatrix::from_vec(n, ts.len(), cols);
+        let pre = model.preactivations_batch(&m)?;
+        Ok((0..ts.len())
+            .map(|j| pre.iter().map(|l| l.column(j).into_owned()).collect())
+            .collect())
+    };
+    let mut ts = vec![0.0, 1.0];
+    let mut pre = eval(&ts, evaluated)?;
+    let hidden = model.affine().len() - 1;
+    for layer in 0..hidden {
+        let relu = model.relu_units(layer);
+        let mut cuts: Vec<f64> = Vec::new();
+        for j in 0..ts.len() - 1 {
+            let (p, q) = (&pre[j][layer], &pre[j + 1][layer]);
+            for k in 0..relu {
+                let (u, v) = (p[k], q[k]);
+                if (u < 0.0 && v > 0.0) || (u > 0.0 && v < 0.0) {
+                    let t = ts[j] + (ts[j + 1] - ts[j]) * (u / (u - v));
+                    if t > ts[j] && t < ts[j + 1] {
+                        cuts.push(t);
+                    }
+                }
+            }
+        }
+        if cuts.is_empty() {
+            continue;
+        }
+        cuts.sort_by(f64::total_cmp);
+        cuts.dedup();
+        let new = eval(&cuts, evaluated)?;
+        // Merge the two sorted lists.
+        let mut merged_t = Vec::with_capacity(ts.len() + cuts.len());
+        let mut merged_p = Vec::with_capacity(ts.len() + cuts.len());
+        let (mut i, mut j) = (0, 0);
+        let mut old = pre.into_iter();
+        let mut new = new.into_iter();
+        while i < ts.len() || j < cuts.len() {
+            if j == cuts.len() || (i < ts.len() && ts[i] <= cuts[j]) {
+                merged_t.push(ts[i]);
+                merged_p.push(old.next().expect("one per point"));
+                i += 1;
+            } else {
+                merged_t.push(cuts[j]);
+                merged_p.push(new.next().expect("one per cut"));
+                j += 1;
+            }
+        }
+        ts = merged_t;
+        pre = merged_p;
+    }
+    // The violation's terms at every point: g[j][k] = c_k . y(t_j) - rhs_lo_k.
+    let g: Vec<Vec<f64>> = pre
+        .iter()
+        .map(|p| {
+            let y = p.last().expect("one affine layer");
+            conj.iter()
+                .map(|k| dot(&k.coef, y.as_slice()) - k.rhs_lo)
+                .collect()
+        })
+        .collect();
+    let worst = |row: &[f64]| row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let (mut best_t, mut best_v) = (0.0, f64::INFINITY);
+    for j in 0..ts.len() {
+        let v = worst(&g[j]);
+        if v < best_v {
+            (best_t, best_v) = (ts[j], v);
+        }
+        if j + 1 == ts.len() {
+            break;
+        }
+        // Where two terms cross inside the piece (linear in s = (t - t_j) / width).
+        for k in 0..conj.len() {
+            for m in k + 1..conj.len() {
+                let d0 = g[j][k] - g[j][m];
+                let d1 = g[j + 1][k] - g[j + 1][m];
+                if (d0 < 0.0 && d1 > 0.0) || (d0 > 0.0 && d1 < 0.0) {
+                    let s = d0 / (d0 - d1);
+                    let v = worst(
+                        &g[j]
+                            .iter()
+                            .zip(&g[j + 1])
+                            .map(|(p, q)| p + s * (q - p))
+                            .collect::<Vec<_>>(),
+                    );
+                    if v < best_v {
+                        (best_t, best_v) = (ts[j] + s * (ts[j + 1] - ts[j]), v);
+                    }
+                }
+            }
+        }
+    }
+    let x = at(best_t);
+    let (v, _) = violation(model, &x, conj)?;
+    *evaluated += 1;
+    Ok((x, v))
 }

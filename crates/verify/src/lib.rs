@@ -47,7 +47,7 @@ use serde::Serialize;
 use vnnlib::{OutputConstraint, Property};
 
 pub use error::{Result, VerifyError};
-pub use falsify::{confirms, falsify, falsify_from, FalsifyOptions};
+pub use falsify::{confirms, falsify, falsify_from, line_minimum, FalsifyOptions};
 pub use network::value_and_gradient;
 
 /// Settings of [`verify`].
@@ -64,12 +64,12 @@ pub struct VerifyOptions {
     pub split: bool,
     /// Boxes bounded per parallel batch while splitting.
     pub batch: usize,
-    /// Branch and bound on ReLU splits (crate `exact`, LP (19) at its nodes) for a box
-    /// that CROWN does not exclude once it is this deep, and every `relu_split_every`
-    /// levels below (`None`: never). Near a point where a constraint is tight the input
-    /// boxes otherwise shrink without end.
-    pub relu_split_depth: Option<usize>,
-    /// See `relu_split_depth`.
+    /// Branch and bound on ReLU splits (crate `exact`, beta-CROWN then LP (19) at its
+    /// nodes) for a box that CROWN does not exclude once it is deep enough (see
+    /// [`ReluSplit`]), and every `relu_split_every` levels below. Near a point where a
+    /// constraint is tight the input boxes otherwise shrink without end.
+    pub relu_split: ReluSplit,
+    /// See `relu_split`.
     pub relu_split_every: usize,
     /// Nodes per branch and bound (per constraint row and box).
     pub relu_split_nodes: usize,
@@ -81,6 +81,44 @@ pub struct VerifyOptions {
     /// LP (19) is skipped (and said so in the root bounds) when it would have more
     /// variables than this.
     pub lp_max_vars: usize,
+}
+
+/// When `verify` starts branch and bound on ReLU splits inside the input splitting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReluSplit {
+    /// Never.
+    Off,
+    /// At depth [`AUTO_RELU_SPLIT_DEPTH`] on boxes with at most [`AUTO_LP_DIMS`]
+    /// coordinates of positive width (where the input is split at all), never on wider
+    /// ones. On ACAS Xu (5 inputs) it decides the three unsat instances whose boxes
+    /// otherwise shrink without end (session 16: 186 of 186 against 183 without).
+    Auto,
+    /// At this depth of the input splitting (0: from the whole box).
+    Depth(usize),
+}
+
+/// The depth of [`ReluSplit::Auto`].
+pub const AUTO_RELU_SPLIT_DEPTH: usize = 20;
+
+impl ReluSplit {
+    /// The depth at which a case whose box has `wide` coordinates of positive width
+    /// starts the ReLU branch and bound (`None`: never).
+    pub fn depth(&self, wide: usize) -> Option<usize> {
+        match *self {
+            ReluSplit::Off => None,
+            ReluSplit::Auto => (wide <= AUTO_LP_DIMS).then_some(AUTO_RELU_SPLIT_DEPTH),
+            ReluSplit::Depth(d) => Some(d),
+        }
+    }
+
+    /// The setting as results files name it: `off`, `auto` or the depth.
+    pub fn word(&self) -> String {
+        match self {
+            ReluSplit::Off => "off".into(),
+            ReluSplit::Auto => "auto".into(),
+            ReluSplit::Depth(d) => d.to_string(),
+        }
+    }
 }
 
 /// [`LpRung::Auto`] runs LP-last on boxes with more coordinates of positive width than
@@ -128,7 +166,7 @@ impl Default for VerifyOptions {
             alpha: AlphaOptions::default(),
             split: true,
             batch: 64,
-            relu_split_depth: None,
+            relu_split: ReluSplit::Auto,
             relu_split_every: 6,
             relu_split_nodes: 2000,
             relu_split_beta: true,
@@ -841,8 +879,12 @@ fn bound_box(
     }
     let b = &case.input;
     let mut pts = 0;
+    let wide = (b.lower.iter().zip(&b.upper))
+        .filter(|(l, u)| u > l)
+        .count();
     let escalate = opts
-        .relu_split_depth
+        .relu_split
+        .depth(wide)
         .is_some_and(|d| depth >= d && (depth - d).is_multiple_of(opts.relu_split_every.max(1)));
     if escalate {
         match relu_split(
@@ -1035,6 +1077,8 @@ fn split(
         max_corner_dims: 0,
         restarts_per_batch: 0,
         time_share: 0.0,
+        polish_dims: 0,
+        edge_dims: 0,
     };
     // Between batches, a few more PGD restarts on the whole box: a counterexample that
     // the first restarts missed is still looked for while the halves are bounded.
@@ -1044,6 +1088,8 @@ fn split(
         max_corner_dims: 0,
         restarts_per_batch: 0,
         time_share: 0.0,
+        polish_dims: opts.falsify.polish_dims,
+        edge_dims: 0,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed.wrapping_add(0x5eed));
     let mut round = 0usize;

@@ -129,17 +129,27 @@ pub struct InstanceRow {
 /// The settings of `opts` that change a verdict, besides the timeout and the seed (which
 /// have their own columns), in one word per setting: input splitting, the depth of ReLU
 /// branch and bound, the LP rung, the falsifier's restarts; e.g.
-/// `split=on relu_split=off lp=auto restarts=10`. A resumed run keeps only rows with the
+/// `split=on relu_split=auto lp=auto restarts=10 line_search=on`. A resumed run keeps only rows with the
 /// same settings.
 pub fn settings(opts: &VerifyOptions) -> String {
     format!(
-        "split={} relu_split={} lp={} restarts={}",
+        "split={} relu_split={} lp={} restarts={} line_search={}",
         if opts.split { "on" } else { "off" },
-        opts.relu_split_depth.map_or("off".to_string(), |d| {
-            format!("{d}{}", if opts.relu_split_beta { "" } else { "/no-beta" })
-        }),
+        match opts.relu_split {
+            crate::ReluSplit::Off => "off".to_string(),
+            r => format!(
+                "{}{}",
+                r.word(),
+                if opts.relu_split_beta { "" } else { "/no-beta" }
+            ),
+        },
         opts.lp.word(),
-        opts.falsify.restarts
+        opts.falsify.restarts,
+        if opts.falsify.polish_dims + opts.falsify.edge_dims > 0 {
+            "on"
+        } else {
+            "off"
+        }
     )
 }
 

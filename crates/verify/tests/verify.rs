@@ -400,7 +400,7 @@ fn relu_branch_and_bound_decides_the_whole_box() {
     // one without splitting the input.
     let (m, min, below, head) = relu_case();
     let opts = VerifyOptions {
-        relu_split_depth: Some(0),
+        relu_split: verify::ReluSplit::Depth(0),
         ..Default::default()
     };
     let r = verify(
@@ -562,4 +562,23 @@ fn the_falsifier_alone() {
     )
     .unwrap();
     assert!(x.unwrap()[0] <= 0.25);
+}
+
+/// `ReluSplit::Auto` (the default): the ReLU branch and bound from depth 20 on boxes of
+/// at most 12 coordinates of positive width (ACAS Xu's 5), never on wider ones (MNIST's
+/// 784); an explicit depth applies to every box.
+#[test]
+fn relu_split_auto_depends_on_the_boxs_width() {
+    use verify::{ReluSplit, AUTO_LP_DIMS, AUTO_RELU_SPLIT_DEPTH};
+    assert_eq!(VerifyOptions::default().relu_split, ReluSplit::Auto);
+    assert_eq!(ReluSplit::Auto.depth(5), Some(AUTO_RELU_SPLIT_DEPTH));
+    assert_eq!(ReluSplit::Auto.depth(AUTO_LP_DIMS), Some(20));
+    assert_eq!(ReluSplit::Auto.depth(AUTO_LP_DIMS + 1), None);
+    assert_eq!(ReluSplit::Auto.depth(784), None);
+    assert_eq!(ReluSplit::Off.depth(5), None);
+    assert_eq!(ReluSplit::Depth(3).depth(784), Some(3));
+    assert_eq!(
+        [ReluSplit::Off, ReluSplit::Auto, ReluSplit::Depth(7)].map(|r| r.word()),
+        ["off", "auto", "7"]
+    );
 }
