@@ -542,7 +542,7 @@ fn verify_cmd(a: VerifyArgs) -> Result<(Value, i32)> {
         );
     }
     let (model, rounded_folds) = load_noting(&a.model)?;
-    let prop = vnnlib::read_property(&a.property)?;
+    let prop = vnnlib::read_property(&a.property).context("cannot load the VNNLIB property")?;
     // The result file is opened before the search, so that a bad path fails at once.
     let result_file = match &a.result_file {
         Some(path) => Some((
@@ -598,7 +598,7 @@ struct PropertyArgs {
 }
 
 fn property_cmd(a: PropertyArgs) -> Result<Value> {
-    let p = vnnlib::read_property(&a.property)?;
+    let p = vnnlib::read_property(&a.property).context("cannot load the VNNLIB property")?;
     let cases: Vec<Value> = p
         .cases
         .iter()

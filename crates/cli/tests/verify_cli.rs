@@ -415,6 +415,21 @@ fn bad_values_fail_fast_and_files_are_recognised_by_content() {
         "{err}"
     );
     assert!(o.stdout.is_empty());
+    // A property file that is not there: named, with what was being done.
+    for cmd in ["verify", "property"] {
+        let mut args = vec![cmd];
+        if cmd == "verify" {
+            args.extend(["--model", &nano]);
+        }
+        args.extend(["--property", "/nonexistent-dir/p.vnnlib"]);
+        let o = run(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {err}");
+        assert!(
+            err.contains("cannot load the VNNLIB property: /nonexistent-dir/p.vnnlib"),
+            "{cmd}: {err}"
+        );
+    }
     // An ONNX file without the extension is read as ONNX.
     let copy = tmp("nano_model");
     std::fs::copy(&nano, &copy).unwrap();
