@@ -91,17 +91,25 @@ pub fn load_dataset(spec: &str, split_seed: u64) -> Result<Dataset> {
     })
 }
 
-/// Indices `start..start+count`, checked against the dataset's size.
-pub fn range(data: &Dataset, start: usize, count: usize) -> Result<Vec<usize>> {
+/// Indices `start, start + every, ..` (`count` of them), checked against the dataset's
+/// size.
+pub fn range(data: &Dataset, start: usize, count: usize, every: usize) -> Result<Vec<usize>> {
     if count == 0 {
         bail!("--count must be at least 1");
     }
-    let end = start.checked_add(count).filter(|&e| e <= data.len());
-    match end {
-        Some(e) => Ok((start..e).collect()),
+    if every == 0 {
+        bail!("--every must be at least 1");
+    }
+    // The last example taken: start + (count - 1) * every.
+    let last = (count - 1)
+        .checked_mul(every)
+        .and_then(|d| start.checked_add(d))
+        .filter(|&l| l < data.len());
+    match last {
+        Some(_) => Ok((0..count).map(|i| start + i * every).collect()),
         None => bail!(
-            "examples {start}..{} are out of range: {} has {} examples",
-            start.saturating_add(count),
+            "examples {start}, {}, .. ({count} of them, every {every}) are out of range: {} has {} examples",
+            start.saturating_add(every),
             data.name,
             data.len()
         ),

@@ -40,7 +40,7 @@ Examples:
   convex-outer lp --model small.json --input x.json --eps 0.1 --bounds lp-all --solver microlp
   convex-outer bound --model small.json --input x.json --eps 0.1 --lp
   # certificates and robust error over the first 100 test images
-  convex-outer certify --model model.json --eps 0.1 --count 100
+  convex-outer certify --model model.json --eps 0.1 --count 100 --every 10
   # certified radius (eq. 17) of test images 0..9, by CROWN
   convex-outer radius --model model.json --count 10 --method crown
   # the exact minimum of each margin (branch and bound), beside J, LP-last, LP-all and PGD
@@ -815,6 +815,10 @@ struct DataArgs {
     /// Number of examples.
     #[arg(long, default_value_t = 100)]
     count: usize,
+    /// Take every K-th example from --start (the shipped MNIST test split is sorted by
+    /// class: `--count 50 --every 20` takes 5 of each class).
+    #[arg(long, default_value_t = 1)]
+    every: usize,
 }
 
 #[derive(Args, Debug)]
@@ -1346,7 +1350,7 @@ fn certify_cmd(a: CertifyArgs) -> Result<Value> {
         .into());
     }
     let data = load_dataset(&a.data.data, a.data.split_seed)?;
-    let idx = input::range(&data, a.data.start, a.data.count)?;
+    let idx = input::range(&data, a.data.start, a.data.count, a.data.every)?;
     let t = Instant::now();
     let rep = dual::robust_error_with(
         &model,
@@ -1407,7 +1411,7 @@ fn radius_cmd(a: RadiusArgs) -> Result<Value> {
         items.push((spec.clone(), s.x, y));
     } else {
         let data = load_dataset(&a.data.data, a.data.split_seed)?;
-        for i in input::range(&data, a.data.start, a.data.count)? {
+        for i in input::range(&data, a.data.start, a.data.count, a.data.every)? {
             let (x, y) = data.example(i);
             items.push((format!("{}[{i}]", data.name), x.as_slice().to_vec(), y));
         }

@@ -135,6 +135,34 @@ fn init_bound_certify_radius_on_mnist() {
         // At eps 0 the certificate holds exactly for the correctly classified examples.
         assert_eq!(c["clean_error"], c["robust_error_bound"]);
     }
+    // --every: every K-th example from --start; the shipped test split is sorted by
+    // class, so 10 examples 100 apart cover all ten classes.
+    let c = ok_json(&[
+        "certify", "--model", mps, "--eps", "0.0", "--count", "10", "--every", "100", "--start",
+        "3", "--method", "interval",
+    ]);
+    let rows = c["rows"].as_array().unwrap();
+    let idx: Vec<u64> = rows.iter().map(|r| r["index"].as_u64().unwrap()).collect();
+    assert_eq!(idx, (0..10).map(|i| 3 + 100 * i).collect::<Vec<u64>>());
+    let mut labels: Vec<u64> = rows.iter().map(|r| r["label"].as_u64().unwrap()).collect();
+    labels.sort_unstable();
+    assert_eq!(labels, (0..10).collect::<Vec<u64>>());
+    for (args, msg) in [
+        (
+            ["--every", "0", "--count", "2"],
+            "--every must be at least 1",
+        ),
+        (["--every", "500", "--count", "3"], "out of range"),
+    ] {
+        let mut a = vec!["certify", "--model", mps, "--eps", "0.0"];
+        a.extend(args);
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_convex-outer"))
+            .args(&a)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{a:?}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains(msg), "{a:?}");
+    }
     let small = testdata("valid_small.json");
     let r = ok_json(&[
         "radius",
