@@ -39,7 +39,7 @@ Examples:
   convex-outer lp --model model.json --input mnist:test:17 --eps 0.02 --targets 3
   convex-outer lp --model small.json --input x.json --eps 0.1 --bounds lp-all --solver microlp
   convex-outer bound --model small.json --input x.json --eps 0.1 --lp
-  # certificates and robust error over the first 100 test images
+  # certificates and robust error over 100 test images, every 10th (all classes)
   convex-outer certify --model model.json --eps 0.1 --count 100 --every 10
   # certified radius (eq. 17) of test images 0..9, by CROWN
   convex-outer radius --model model.json --count 10 --method crown
