@@ -424,7 +424,14 @@ impl ProveFlags {
     /// The verifier's options for `seed` and `timeout` seconds.
     fn options(&self, seed: u64, timeout: f64) -> Result<verify::VerifyOptions> {
         if self.no_beta && self.relu_split_depth == verify::ReluSplit::Off {
-            bail!("--no-beta is an option of the ReLU branch and bound, which --relu-split-depth off turns off");
+            // A usage error (exit 2, like clap's own conflicts).
+            use clap::CommandFactory;
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "--no-beta is an option of the ReLU branch and bound, which --relu-split-depth off turns off",
+                )
+                .exit();
         }
         Ok(verify::VerifyOptions {
             timeout: std::time::Duration::from_secs_f64(timeout),
@@ -584,7 +591,7 @@ fn verify_cmd(a: VerifyArgs) -> Result<(Value, i32)> {
         "property": a.property.display().to_string(),
         "verdict": report.verdict.word(),
         "meaning": "unsat: proven that no input of the property's boxes reaches its unsafe region (every bound is proven); sat: the witness reaches it, confirmed in exact arithmetic inside the file's exact box; unknown/timeout: neither",
-        "options": {"timeout_s": a.timeout, "seed": a.seed, "restarts": a.prove.restarts, "split": !a.prove.no_split, "relu_split_depth": a.prove.relu_split_depth.word(), "lp": opts.lp, "settings": verify::suite::settings(&opts)},
+        "options": {"timeout_s": a.timeout, "seed": a.seed, "restarts": a.prove.restarts, "split": !a.prove.no_split, "relu_split_depth": opts.relu_split.word(), "lp": opts.lp, "settings": verify::suite::settings(&opts)},
         "report": serde_json::to_value(&report)?,
     });
     Ok((v, code))

@@ -303,12 +303,14 @@ fn vnncomp_batch_mode_shards_and_resumes() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot be used with"));
     let o = vnncomp(&["--no-beta", "--relu-split-depth", "off"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--relu-split-depth off"));
     let o = vnncomp(&["--relu-split-depth", "deep"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a depth"));
-    // Rows written before the column existed read as the defaults.
+    // Rows written before the column existed read as the defaults they were run with
+    // (no ReLU split, no line search): kept by a run with those settings, rerun by one
+    // with today's defaults.
     let old = tmp("old_rows.csv");
     std::fs::write(
         &old,
@@ -319,12 +321,28 @@ fn vnncomp_batch_mode_shards_and_resumes() {
     let o = vnncomp(&[
         "--only",
         "test_nano",
+        "--relu-split-depth",
+        "off",
+        "--no-line-search",
         "--resume",
         "--out",
         old.to_str().unwrap(),
     ]);
     let v = json(&o);
     assert_eq!(v["resumed"].as_u64(), Some(1), "{v}");
+    let o = vnncomp(&[
+        "--only",
+        "test_nano",
+        "--resume",
+        "--out",
+        old.to_str().unwrap(),
+    ]);
+    let v = json(&o);
+    assert_eq!(
+        (v["resumed"].as_u64(), v["run_now"].as_u64()),
+        (Some(0), Some(1)),
+        "{v}"
+    );
     // A verdict that contradicts the reference fails the run: a reference that says the
     // sat instance is unsat.
     let refs = tmp("wrong_verdicts.csv");

@@ -147,17 +147,27 @@ pub fn falsify_from(
     Ok((x.map(DVector::from_vec), evaluated))
 }
 
-/// A uniform point of the box `[lo, hi]` (a coordinate of zero width at its value).
+/// A uniform point of the box `[lo, hi]` (a coordinate of zero width at its value), as
+/// `(1 - t) lo + t hi` with `t` uniform in [0, 1], so that a box wider than the largest
+/// double (`hi - lo` overflows) still gives a point of the box.
 pub(crate) fn random_point(lo: &[f64], hi: &[f64], rng: &mut ChaCha8Rng) -> Vec<f64> {
     lo.iter()
         .zip(hi)
-        .map(|(&a, &b)| if a < b { rng.random_range(a..=b) } else { a })
+        .map(|(&a, &b)| {
+            if a < b {
+                let t: f64 = rng.random_range(0.0..=1.0);
+                ((1.0 - t) * a + t * b).clamp(a, b)
+            } else {
+                a
+            }
+        })
         .collect()
 }
 
 /// [`falsify_from`] on slices (what the verifier's own search calls), stopping at
-/// `deadline` (checked before each corner and each PGD run after the first, so it is
-/// passed by at most the centre and one run: `steps + 2` evaluations).
+/// `deadline` (checked before each corner, each edge, each PGD run after the first and
+/// each line search of a polish, so it is passed by at most one PGD run, `steps + 2`
+/// evaluations, or one exact line search).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn search(
     model: &Model,
@@ -234,7 +244,7 @@ pub(crate) fn search(
             }
         }
         if let Some((_, x)) = best {
-            if let Some(x) = polish(model, lo, hi, conj, x, opts, &mut evaluated)? {
+            if let Some(x) = polish(model, lo, hi, conj, x, opts, deadline, &mut evaluated)? {
                 return Ok((Some(x), evaluated));
             }
         }
@@ -266,7 +276,7 @@ pub(crate) fn search(
         if try_point(&x, &mut evaluated)? {
             return Ok((Some(x), evaluated));
         }
-        if let Some(x) = polish(model, lo, hi, conj, x, opts, &mut evaluated)? {
+        if let Some(x) = polish(model, lo, hi, conj, x, opts, deadline, &mut evaluated)? {
             return Ok((Some(x), evaluated));
         }
     }
@@ -275,8 +285,10 @@ pub(crate) fn search(
 
 /// Coordinate descent on the violation from `x`, each step an exact line search
 /// ([`line_minimum`]) along one coordinate over the whole box, until a sweep improves
-/// nothing (at most 4 sweeps). Returns a confirmed point when it reaches the unsafe
-/// region; does nothing when the input has more than `opts.polish_dims` coordinates.
+/// nothing (at most 4 sweeps) or `deadline` passes. Returns a confirmed point when it
+/// reaches the unsafe region; does nothing when the input has more than
+/// `opts.polish_dims` coordinates.
+#[allow(clippy::too_many_arguments)]
 fn polish(
     model: &Model,
     lo: &[f64],
@@ -284,6 +296,7 @@ fn polish(
     conj: &[OutputConstraint],
     mut x: Vec<f64>,
     opts: &FalsifyOptions,
+    deadline: Option<Instant>,
     evaluated: &mut usize,
 ) -> network::Result<Option<Vec<f64>>> {
     let n = x.len();
@@ -297,6 +310,9 @@ fn polish(
         for i in 0..n {
             if lo[i] >= hi[i] {
                 continue;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(None);
             }
             let (mut a, mut b) = (x.clone(), x.clone());
             a[i] = lo[i];
@@ -333,12 +349,15 @@ pub fn line_minimum(
     conj: &[OutputConstraint],
     evaluated: &mut usize,
 ) -> network::Result<(Vec<f64>, f64)> {
+    model.check_input(a)?;
+    model.check_input(b)?;
     let n = a.len();
+    // (1 - t) p + t q: no overflow for ends of any finite size (q - p may overflow).
     let at = |t: f64| -> Vec<f64> {
         a.iter()
             .zip(b)
             .map(|(&p, &q)| {
-                let v = p + t * (q - p);
+                let v = (1.0 - t) * p + t * q;
                 v.clamp(p.min(q), p.max(q))
             })
             .collect()
@@ -410,34 +429,58 @@ pub fn line_minimum(
                 .collect()
         })
         .collect();
-    let worst = |row: &[f64]| row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    // On piece j the violation is h(s) = max_k (g0_k + s (g1_k - g0_k)), s in [0, 1]:
+    // convex, so its minimum is at an end unless the steepest-rising active term at s = 0
+    // falls and the one at s = 1 rises; then bisection on the sign of the active slope
+    // (O(K) per step for K constraints) finds the crossing where the minimum lies.
+    let active = |g0: &[f64], g1: &[f64], s: f64| -> (f64, f64) {
+        // (value, slope) of the maximising term, ties to the larger slope at s.
+        let mut best = (f64::NEG_INFINITY, f64::NEG_INFINITY);
+        for (p, q) in g0.iter().zip(g1) {
+            let (v, d) = ((1.0 - s) * p + s * q, q - p);
+            if v > best.0 || (v == best.0 && d > best.1) {
+                best = (v, d);
+            }
+        }
+        best
+    };
     let (mut best_t, mut best_v) = (0.0, f64::INFINITY);
     for j in 0..ts.len() {
-        let v = worst(&g[j]);
+        let (v, _) = active(&g[j], &g[j], 0.0);
         if v < best_v {
             (best_t, best_v) = (ts[j], v);
         }
-        if j + 1 == ts.len() {
-            break;
+        if j + 1 == ts.len() || conj.len() < 2 {
+            // One term: linear on the piece, smallest at an end.
+            continue;
         }
-        // Where two terms cross inside the piece (linear in s = (t - t_j) / width).
-        for k in 0..conj.len() {
-            for m in k + 1..conj.len() {
-                let d0 = g[j][k] - g[j][m];
-                let d1 = g[j + 1][k] - g[j + 1][m];
-                if (d0 < 0.0 && d1 > 0.0) || (d0 > 0.0 && d1 < 0.0) {
-                    let s = d0 / (d0 - d1);
-                    let v = worst(
-                        &g[j]
-                            .iter()
-                            .zip(&g[j + 1])
-                            .map(|(p, q)| p + s * (q - p))
-                            .collect::<Vec<_>>(),
-                    );
-                    if v < best_v {
-                        (best_t, best_v) = (ts[j] + s * (ts[j + 1] - ts[j]), v);
-                    }
-                }
+        let (g0, g1) = (&g[j], &g[j + 1]);
+        if active(g0, g1, 0.0).1 >= 0.0 {
+            continue;
+        }
+        // The slope just before s = 1: the active term at 1 with ties to the smaller
+        // slope, i.e. minus the steepest-falling one seen from the right.
+        let (v1, _) = active(g0, g1, 1.0);
+        let falls_at_end = g0.iter().zip(g1).any(|(p, q)| *q == v1 && q - p <= 0.0);
+        if falls_at_end {
+            continue;
+        }
+        let (mut lo_s, mut hi_s) = (0.0f64, 1.0f64);
+        for _ in 0..64 {
+            let mid = 0.5 * (lo_s + hi_s);
+            if mid <= lo_s || mid >= hi_s {
+                break;
+            }
+            if active(g0, g1, mid).1 > 0.0 {
+                hi_s = mid;
+            } else {
+                lo_s = mid;
+            }
+        }
+        for s in [lo_s, hi_s] {
+            let (v, _) = active(g0, g1, s);
+            if v < best_v {
+                (best_t, best_v) = (ts[j] + s * (ts[j + 1] - ts[j]), v);
             }
         }
     }

@@ -435,7 +435,13 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
             time_s: start.elapsed().as_secs_f64(),
         })
     };
-    // 1. Falsify every conjunction on its whole box.
+    // 1. Falsify every conjunction on its whole box, each with at most its share of a
+    // quarter of the timeout when the input is split later (the exact line searches of a
+    // property with many conjunctions or constraints would otherwise leave the prover no
+    // time; the restarts between the splitting's batches keep falsifying). Without
+    // splitting, nothing falsifies later: the whole timeout.
+    let conjunctions: usize = prop.cases.iter().map(|c| c.unsafe_region.len()).sum();
+    let root_share = opts.timeout.mul_f64(0.25 / conjunctions.max(1) as f64);
     let mut todo = Vec::new();
     // The conjunctions whose box has an inner rounding, where the falsifier searches
     // (the restarts between batches in step 2 search there too).
@@ -464,6 +470,13 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
             ) {
                 let mut rng =
                     ChaCha8Rng::seed_from_u64(opts.seed ^ ((ci as u64) << 32 | di as u64));
+                let root_deadline = if opts.split {
+                    Instant::now()
+                        .checked_add(root_share)
+                        .map_or(deadline, |d| d.min(deadline))
+                } else {
+                    deadline
+                };
                 let (x, n) = falsify::search(
                     model,
                     &lo,
@@ -471,7 +484,7 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
                     conj,
                     None,
                     &opts.falsify,
-                    Some(deadline),
+                    Some(root_deadline),
                     &mut rng,
                 )?;
                 points += n;
@@ -1095,7 +1108,7 @@ fn split(
     let mut round = 0usize;
     let started = Instant::now();
     let mut restart_time = std::time::Duration::ZERO;
-    // At most 0.9: the boxes always get a share (a NaN share stops after the first).
+    // At most 0.9: the boxes always get a share (a NaN share: no restarts between batches).
     let share = opts.falsify.time_share.clamp(0.0, 0.9);
     let (root, k) = bound_box(
         model,
@@ -1139,7 +1152,10 @@ fn split(
         while more.restarts > 0
             && !pending.is_empty()
             && Instant::now() < deadline
-            && (first || restart_time.as_secs_f64() < share * started.elapsed().as_secs_f64())
+            // (A share of 0: one round per batch; otherwise the share alone decides, so
+            // that many conjunctions' rounds cannot take the boxes' time.)
+            && ((first && share == 0.0)
+                || restart_time.as_secs_f64() < share * started.elapsed().as_secs_f64())
         {
             let p = pending[round % pending.len()];
             round += 1;

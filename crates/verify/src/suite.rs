@@ -107,7 +107,8 @@ pub struct InstanceRow {
     pub timeout_s: f64,
     pub seed: u64,
     /// The prover's settings besides timeout and seed ([`settings`]); rows written before
-    /// the column existed read as the defaults of then, which are today's.
+    /// the column existed read as the defaults of then (no ReLU split, no line search:
+    /// [`OLD_DEFAULT_SETTINGS`]), so a resumed run with today's defaults reruns them.
     #[serde(default = "default_settings")]
     pub settings: String,
     pub verdict: String,
@@ -176,8 +177,13 @@ impl InstanceRow {
     }
 }
 
+/// The settings of rows written before the settings column existed (session 13's
+/// defaults).
+pub const OLD_DEFAULT_SETTINGS: &str =
+    "split=on relu_split=off lp=auto restarts=10 line_search=off";
+
 fn default_settings() -> String {
-    settings(&VerifyOptions::default())
+    OLD_DEFAULT_SETTINGS.to_string()
 }
 
 impl InstanceRow {

@@ -42,7 +42,13 @@ fn line_minimum_is_the_minimum_along_the_segment() {
         let m = Architecture::mlp(&[3, 12, 12, 3])
             .init(Init::Standard, case)
             .unwrap();
-        let kinds = 2 + (case % 2) as usize;
+        // Two or three constraints, and every fourth case 60 (the bisection over many
+        // terms of the maximum).
+        let kinds = if case % 4 == 3 {
+            60
+        } else {
+            2 + (case % 2) as usize
+        };
         let conj: Vec<OutputConstraint> = (0..kinds)
             .map(|_| {
                 constraint(
@@ -189,4 +195,31 @@ fn the_edge_search_finds_a_region_on_an_edge() {
     };
     let (x, _) = verify::falsify(&m, [0.0; 3], [1.0; 3], &conj, &none, &mut rng).unwrap();
     assert!(x.is_none(), "without the edge search: {x:?}");
+}
+
+/// A box wider than the largest double (`hi - lo` overflows): the falsifier's random
+/// starts, line searches and PGD steps stay finite and inside the box (a random start
+/// drawn as `rng.random_range(lo..=hi)` panicked here).
+#[test]
+fn a_box_wider_than_the_largest_double_is_searched_without_overflow() {
+    let m = Architecture::mlp(&[2, 4, 1])
+        .init(Init::Standard, 0)
+        .unwrap();
+    let conj = [constraint(vec![1.0], -1e300)];
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let (lo, hi) = ([-1e308, -1.0], [1e308, 1.0]);
+    let (x, n) = verify::falsify(&m, lo, hi, &conj, &FalsifyOptions::default(), &mut rng).unwrap();
+    assert!(n > 10);
+    if let Some(x) = x {
+        assert!(x
+            .iter()
+            .zip(lo.iter().zip(hi))
+            .all(|(v, (a, b))| *a <= *v && *v <= b));
+        assert!(confirms(&m, &x, &conj).unwrap());
+    }
+    let mut evaluated = 0;
+    let (x, v) = line_minimum(&m, &lo, &hi, &conj, &mut evaluated).unwrap();
+    assert!(x.iter().all(|v| v.is_finite()) && !v.is_nan(), "{x:?} {v}");
+    // Ends of the wrong length are an error, not a panic.
+    assert!(line_minimum(&m, &[0.0], &[1.0, 1.0], &conj, &mut evaluated).is_err());
 }
