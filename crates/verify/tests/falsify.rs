@@ -94,18 +94,21 @@ fn line_minimum_is_the_minimum_along_the_segment() {
     );
 }
 
-/// `y = 0.5 - tent(x) / w`, with `tent` the ReLU hat of half-width `w = 1e-7` at
-/// `x0 = 0.3137`: `y <= 0` only on `|x - x0| <= w / 2`, one ten-millionth of [0, 1].
-fn spike() -> (Model, f64) {
-    let (a, w) = (0.3137 - 1e-7, 1e-7);
+/// `y = 0.5 - tent(x0) / w`, with `tent` the ReLU hat of half-width `w = 1e-7` at
+/// `x0 = 0.3137`: `y <= 0` only on `|x0 - 0.3137| <= w / 2`, one ten-millionth of [0, 1].
+/// With `gated` (3 inputs) the hat's ReLUs are shifted by `1e3 (1 - x1) + 1e3 x2`, so the
+/// region is also thin around the edge `x1 = 1, x2 = 0`. Returns the model and the peak.
+fn spike(gated: bool) -> (Model, f64) {
+    let (a, w, g) = (0.3137 - 1e-7, 1e-7, if gated { 1e3 } else { 0.0 });
+    let row: &[f64] = if gated { &[1.0, g, -g] } else { &[1.0] };
     let m = Model::new(
-        Shape::Flat(1),
+        Shape::Flat(row.len()),
         vec![
             Layer::Dense {
-                weight: vec![1.0, 1.0, 1.0],
-                bias: vec![-a, -(a + w), -(a + 2.0 * w)],
+                weight: row.repeat(3),
+                bias: vec![-a - g, -(a + w) - g, -(a + 2.0 * w) - g],
                 out_features: 3,
-                in_features: 1,
+                in_features: row.len(),
             },
             Layer::Relu,
             Layer::Dense {
@@ -125,7 +128,7 @@ fn spike() -> (Model, f64) {
 /// not with the polish and edge search off.
 #[test]
 fn a_thin_unsafe_region_is_found_by_the_line_search_not_by_pgd() {
-    let (m, peak) = spike();
+    let (m, peak) = spike(false);
     let conj = [constraint(vec![1.0], 0.0)];
     let mut evaluated = 0;
     let (x, v) = line_minimum(&m, &[0.0], &[1.0], &conj, &mut evaluated).unwrap();
@@ -155,29 +158,7 @@ fn a_thin_unsafe_region_is_found_by_the_line_search_not_by_pgd() {
 /// other two coordinates), the default falsifier finds it on the box's edges.
 #[test]
 fn the_edge_search_finds_a_region_on_an_edge() {
-    let (a, w) = (0.3137 - 1e-7, 1e-7);
-    // Hidden units: the spike's three ReLUs of x0 shifted by 1e3 (1 - x1) + 1e3 x2, so
-    // that they reach the hat only where x1 = 1 and x2 = 0.
-    let g = 1e3;
-    let m = Model::new(
-        Shape::Flat(3),
-        vec![
-            Layer::Dense {
-                weight: vec![1.0, g, -g, 1.0, g, -g, 1.0, g, -g],
-                bias: vec![-a - g, -(a + w) - g, -(a + 2.0 * w) - g],
-                out_features: 3,
-                in_features: 3,
-            },
-            Layer::Relu,
-            Layer::Dense {
-                weight: vec![-1.0 / w, 2.0 / w, -1.0 / w],
-                bias: vec![0.5],
-                out_features: 1,
-                in_features: 3,
-            },
-        ],
-    )
-    .unwrap();
+    let (m, _) = spike(true);
     let conj = [constraint(vec![1.0], 0.0)];
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let edges_only = FalsifyOptions {
