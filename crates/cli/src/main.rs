@@ -380,8 +380,8 @@ struct ProveFlags {
     #[arg(long, default_value_t = 10)]
     restarts: usize,
     /// No exact line searches in the falsifier (the edge search of boxes with at most 6
-    /// inputs, the coordinate polish after each PGD run with at most 8): PGD alone, as
-    /// before session 16 (an ablation).
+    /// inputs of positive width, the coordinate polish after each PGD run with at most 8):
+    /// PGD alone, as before session 16 (an ablation).
     #[arg(long)]
     no_line_search: bool,
     /// No input splitting: answer unknown when the whole box is not decided.

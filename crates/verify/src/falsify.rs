@@ -86,10 +86,11 @@ pub struct FalsifyOptions {
     /// machines for the same seed (set 0 for runs that must repeat exactly).
     pub time_share: f64,
     /// Coordinate descent with exact line searches ([`line_minimum`]) after each PGD run
-    /// when the input has at most this many coordinates (0: never).
+    /// when the box has at most this many coordinates of positive width (0: never).
     pub polish_dims: usize,
-    /// The edge search (every edge of the box, exact line search) when the input has at
-    /// most this many coordinates (0: never); `n 2^(n-1)` segments.
+    /// The edge search (every edge of the box, exact line search) when the box has at
+    /// most this many coordinates of positive width (0: never); `n 2^(n-1)` segments for
+    /// `n` of them.
     pub edge_dims: usize,
 }
 
@@ -217,15 +218,21 @@ pub(crate) fn search(
             }
         }
     }
-    if n <= opts.edge_dims && n < 64 {
+    // Coordinates of positive width: the others are fixed, and neither the edge count
+    // nor the polish's limit counts them.
+    let fixed: u64 = (0..n.min(64))
+        .filter(|&k| lo[k] >= hi[k])
+        .fold(0, |m, k| m | 1 << k);
+    let wide = (0..n).filter(|&k| lo[k] < hi[k]).count();
+    if wide <= opts.edge_dims && n < 64 {
         // Every edge: coordinate i free, the others at a corner (mask over all n bits,
-        // bit i ignored, so each edge once: masks with bit i clear).
+        // bit i and the fixed coordinates' bits clear, so each edge once).
         let mut best: Option<(f64, Vec<f64>)> = None;
         for i in 0..n {
             if lo[i] >= hi[i] {
                 continue;
             }
-            for mask in (0u64..(1u64 << n)).filter(|m| m >> i & 1 == 0) {
+            for mask in (0u64..(1u64 << n)).filter(|m| m >> i & 1 == 0 && m & fixed == 0) {
                 if late() {
                     return Ok((None, evaluated));
                 }
@@ -300,7 +307,7 @@ fn polish(
     evaluated: &mut usize,
 ) -> network::Result<Option<Vec<f64>>> {
     let n = x.len();
-    if n > opts.polish_dims {
+    if (0..n).filter(|&k| lo[k] < hi[k]).count() > opts.polish_dims {
         return Ok(None);
     }
     let (mut v, _) = violation(model, &x, conj)?;

@@ -204,3 +204,25 @@ fn a_box_wider_than_the_largest_double_is_searched_without_overflow() {
     // Ends of the wrong length are an error, not a panic.
     assert!(line_minimum(&m, &[0.0], &[1.0, 1.0], &conj, &mut evaluated).is_err());
 }
+
+/// The edge search counts only coordinates of positive width: on the gated spike with
+/// `x2` fixed at 0 (two wide coordinates of three), `edge_dims: 2` still searches the
+/// edges (4 segments, not 12) and finds the region.
+#[test]
+fn the_edge_search_counts_only_coordinates_of_positive_width() {
+    let (m, _) = spike(true);
+    let conj = [constraint(vec![1.0], 0.0)];
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let opts = FalsifyOptions {
+        restarts: 0,
+        polish_dims: 0,
+        edge_dims: 2,
+        ..Default::default()
+    };
+    let (x, n) =
+        verify::falsify(&m, [0.0, 0.0, 0.0], [1.0, 1.0, 0.0], &conj, &opts, &mut rng).unwrap();
+    let x = x.expect("an edge reaches the region");
+    assert!(confirms(&m, &x, &conj).unwrap());
+    assert_eq!((x[1], x[2]), (1.0, 0.0), "{x}");
+    assert!(n < 100, "{n} points");
+}
