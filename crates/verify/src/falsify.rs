@@ -42,6 +42,31 @@ pub fn confirms(
     Ok(true)
 }
 
+/// The violation `max_k (c_k . f(x) - rhs_lo_k)` of the logits `y` (<= 0: the point
+/// looks unsafe) and the term that attains it (`None` for an empty conjunction: `-inf`).
+fn worst_term<'c>(y: &[f64], conj: &'c [OutputConstraint]) -> (f64, Option<&'c OutputConstraint>) {
+    let mut best: (f64, Option<&OutputConstraint>) = (f64::NEG_INFINITY, None);
+    for k in conj {
+        let d = dot(&k.coef, y) - k.rhs_lo;
+        if best.1.is_none() || d > best.0 {
+            best = (d, Some(k));
+        }
+    }
+    best
+}
+
+/// The violation at `x`: one forward pass, no gradient.
+fn violation_value(model: &Model, x: &[f64], conj: &[OutputConstraint]) -> network::Result<f64> {
+    let y = model.forward(x)?;
+    Ok(worst_term(y.as_slice(), conj).0)
+}
+
+/// Whether the violation `v` at `x` says unsafe: a float margin of a few ulps either way,
+/// then the exact check decides.
+fn reached(model: &Model, x: &[f64], v: f64, conj: &[OutputConstraint]) -> network::Result<bool> {
+    Ok(v <= 1e-9 * (1.0 + v.abs()) && confirms(model, x, conj)?)
+}
+
 /// The violation `max_k (c_k . f(x) - rhs_lo_k)` (<= 0: the point looks unsafe) and the
 /// gradient of its largest term.
 fn violation(
@@ -52,16 +77,9 @@ fn violation(
     // One forward pass; the backward pass of the largest term only.
     let z = model.preactivations_batch(network::as_column(x))?;
     let y = z.last().expect("one affine layer");
-    let mut best: Option<(f64, &OutputConstraint)> = None;
-    for k in conj {
-        let d = dot(&k.coef, y.as_slice()) - k.rhs_lo;
-        if best.is_none_or(|(b, _)| d > b) {
-            best = Some((d, k));
-        }
-    }
-    Ok(match best {
-        Some((d, k)) => (d, gradient(model, &z, &k.coef).data.into()),
-        None => (f64::NEG_INFINITY, vec![0.0; x.len()]),
+    Ok(match worst_term(y.as_slice(), conj) {
+        (d, Some(k)) => (d, gradient(model, &z, &k.coef).data.into()),
+        (d, None) => (d, vec![0.0; x.len()]),
     })
 }
 
@@ -148,6 +166,12 @@ pub fn falsify_from(
     Ok((x.map(DVector::from_vec), evaluated))
 }
 
+/// The coordinates of positive width of the box `[lo, hi]` (the limits of the edge
+/// search, the polish, `ReluSplit::Auto` and `LpRung::Auto` count these).
+pub(crate) fn wide_coordinates(lo: &[f64], hi: &[f64]) -> usize {
+    lo.iter().zip(hi).filter(|(l, u)| u > l).count()
+}
+
 /// A uniform point of the box `[lo, hi]` (a coordinate of zero width at its value), as
 /// `(1 - t) lo + t hi` with `t` uniform in [0, 1], so that a box wider than the largest
 /// double (`hi - lo` overflows) still gives a point of the box.
@@ -198,9 +222,7 @@ pub(crate) fn search(
     };
     let try_point = |x: &[f64], evaluated: &mut usize| -> network::Result<bool> {
         *evaluated += 1;
-        let (v, _) = violation(model, x, conj)?;
-        // A float margin of a few ulps either way: the exact check decides.
-        Ok(v <= 1e-9 * (1.0 + v.abs()) && confirms(model, x, conj)?)
+        reached(model, x, violation_value(model, x, conj)?, conj)
     };
     if try_point(&center, &mut evaluated)? {
         return Ok((Some(center), evaluated));
@@ -223,8 +245,7 @@ pub(crate) fn search(
     let fixed: u64 = (0..n.min(64))
         .filter(|&k| lo[k] >= hi[k])
         .fold(0, |m, k| m | 1 << k);
-    let wide = (0..n).filter(|&k| lo[k] < hi[k]).count();
-    if wide <= opts.edge_dims && n < 64 {
+    if wide_coordinates(lo, hi) <= opts.edge_dims && n < 64 {
         // Every edge: coordinate i free, the others at a corner (mask over all n bits,
         // bit i and the fixed coordinates' bits clear, so each edge once).
         let mut best: Option<(f64, Vec<f64>)> = None;
@@ -242,7 +263,7 @@ pub(crate) fn search(
                 let mut b = a.clone();
                 b[i] = hi[i];
                 let (x, v) = line_minimum(model, &a, &b, conj, &mut evaluated)?;
-                if v <= 1e-9 * (1.0 + v.abs()) && confirms(model, &x, conj)? {
+                if reached(model, &x, v, conj)? {
                     return Ok((Some(x), evaluated));
                 }
                 if best.as_ref().is_none_or(|(bv, _)| v < *bv) {
@@ -268,7 +289,7 @@ pub(crate) fn search(
         for step in 0..opts.steps {
             let (v, g) = violation(model, &x, conj)?;
             evaluated += 1;
-            if v <= 1e-9 * (1.0 + v.abs()) && confirms(model, &x, conj)? {
+            if reached(model, &x, v, conj)? {
                 return Ok((Some(x), evaluated));
             }
             // Step sizes shrink from a quarter of the box to 1/400 of it.
@@ -307,10 +328,10 @@ fn polish(
     evaluated: &mut usize,
 ) -> network::Result<Option<Vec<f64>>> {
     let n = x.len();
-    if (0..n).filter(|&k| lo[k] < hi[k]).count() > opts.polish_dims {
+    if wide_coordinates(lo, hi) > opts.polish_dims {
         return Ok(None);
     }
-    let (mut v, _) = violation(model, &x, conj)?;
+    let mut v = violation_value(model, &x, conj)?;
     *evaluated += 1;
     for _ in 0..4 {
         let before = v;
@@ -328,7 +349,7 @@ fn polish(
             if vy < v {
                 (x, v) = (y, vy);
             }
-            if v <= 1e-9 * (1.0 + v.abs()) && confirms(model, &x, conj)? {
+            if reached(model, &x, v, conj)? {
                 return Ok(Some(x));
             }
         }
@@ -344,11 +365,13 @@ fn polish(
 /// is linear between consecutive zero crossings of its ReLUs' inputs along the segment,
 /// so the crossings are inserted layer by layer (a crossing of layer `i` is found from
 /// the values at the points that already cut layers `1..i` into linear pieces), and
-/// on each final piece the violation, a maximum of linear functions, is smallest at an
-/// end or where two of them cross. The crossings are rounded, so the result is exact up
-/// to that rounding; callers confirm a point in exact arithmetic. Adds the points
-/// evaluated (one forward pass each) to `evaluated`. The point returned is
-/// `a + t (b - a)` clamped between `a` and `b` coordinate-wise, with its float violation.
+/// on each final piece the violation, a convex maximum of linear functions, is smallest
+/// at an end or where its active term turns from falling to rising (found by bisection).
+/// The crossings are rounded, so the result is exact up to that rounding; callers
+/// confirm a point in exact arithmetic. Adds the points evaluated (one forward pass
+/// each) to `evaluated`. The point returned is `(1 - t) a + t b` clamped between `a` and
+/// `b` coordinate-wise, with its float violation. Errors: ends whose length is not the
+/// model's input length, or not finite.
 pub fn line_minimum(
     model: &Model,
     a: &[f64],
@@ -492,7 +515,7 @@ pub fn line_minimum(
         }
     }
     let x = at(best_t);
-    let (v, _) = violation(model, &x, conj)?;
+    let v = violation_value(model, &x, conj)?;
     *evaluated += 1;
     Ok((x, v))
 }

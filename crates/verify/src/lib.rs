@@ -591,9 +591,8 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
                 break;
             }
         }
-        let wide = (case.input.lower.iter().zip(&case.input.upper))
-            .filter(|(l, u)| u > l)
-            .count();
+        let wide =
+            falsify::wide_coordinates(case.input.lower.as_slice(), case.input.upper.as_slice());
         let rung = match opts.lp {
             LpRung::Auto if !opts.split || wide > AUTO_LP_DIMS => LpRung::Last,
             LpRung::Auto => LpRung::Off,
@@ -912,9 +911,7 @@ fn bound_box(
     }
     let b = &case.input;
     let mut pts = 0;
-    let wide = (b.lower.iter().zip(&b.upper))
-        .filter(|(l, u)| u > l)
-        .count();
+    let wide = falsify::wide_coordinates(b.lower.as_slice(), b.upper.as_slice());
     let escalate = opts
         .relu_split
         .depth(wide)
