@@ -636,8 +636,8 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
                     };
                     let share = left() * at_once as f64 / (2 * units.max(1)) as f64;
                     if share < LP_ALL_MIN_SECONDS {
-                        // The solvers do not keep to limits of a few milliseconds (HiGHS
-                        // took 8 s for 500 LPs of 1.5 ms each on ACAS Xu): no LP-all.
+                        // HiGHS does not keep to limits of a few milliseconds (it
+                        // took 8 s for up to 500 LPs of 1.5 ms each on ACAS Xu): no LP-all.
                         cut_short = true;
                         break;
                     }
