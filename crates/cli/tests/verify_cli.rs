@@ -226,9 +226,9 @@ fn vnncomp_batch_mode_shards_and_resumes() {
         "benchmark,onnx,vnnlib,competition_timeout_s,timeout_s,seed,settings,verdict,expected,wrong"
     ));
     assert!(
-        text.lines()
-            .skip(1)
-            .all(|l| l.contains(",split=on relu_split=auto lp=auto restarts=10 line_search=on,")),
+        text.lines().skip(1).all(|l| l.contains(
+            ",split=on relu_split=auto wide=relu-bab lp=auto restarts=10 line_search=on,"
+        )),
         "{text}"
     );
     // Other settings are another run: every instance runs again, the file keeps the
@@ -251,7 +251,7 @@ fn vnncomp_batch_mode_shards_and_resumes() {
     );
     assert_eq!(
         v["settings"],
-        "split=off relu_split=off lp=last restarts=3 line_search=on"
+        "split=off relu_split=off wide=off lp=last restarts=3 line_search=on"
     );
     assert_eq!(v["instances"], 5, "{v}");
     let text = std::fs::read_to_string(&out).unwrap();
@@ -259,8 +259,8 @@ fn vnncomp_batch_mode_shards_and_resumes() {
     let with = |s: &str| text.lines().filter(|l| l.contains(s)).count();
     assert_eq!(
         (
-            with(",split=off relu_split=off lp=last restarts=3 line_search=on,"),
-            with(",split=on relu_split=auto lp=auto restarts=10 line_search=on,")
+            with(",split=off relu_split=off wide=off lp=last restarts=3 line_search=on,"),
+            with(",split=on relu_split=auto wide=relu-bab lp=auto restarts=10 line_search=on,")
         ),
         (5, 5),
         "{text}"

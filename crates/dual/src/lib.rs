@@ -67,4 +67,4 @@ pub use objective::{
     LabelSource, Margins, Targets,
 };
 pub use relax::Relaxation;
-pub use split::{check_splits, split_bounds, Phase, Split, SplitBounds};
+pub use split::{check_splits, child_bounds, split_bounds, Phase, Split, SplitBounds};

@@ -15,7 +15,7 @@
 use network::DVector;
 use network::Model;
 
-use crate::bounds::{interval_step, relu_box, BoundSource, LayerBounds};
+use crate::bounds::{interval_step, relu_box, stability, BoundSource, LayerBounds, Stability};
 use crate::domain::InputDomain;
 use crate::error::{DualError, Result};
 use crate::methods::{crown_slope_rows, unit_rows, units_per_batch};
@@ -151,6 +151,71 @@ pub fn split_bounds(
     }))
 }
 
+/// Proven bounds over the sub-domain of a branch-and-bound child: the sub-domain over
+/// which `parent` was proven (every split of the parent node already clamped in it, as
+/// [`split_bounds`] or this function return them) intersected with `split`'s side.
+///
+/// The same bounds as [`split_bounds`] with `SplitBounds::Crown`, all the parent's
+/// splits and `split`, and `parent`, on every unit that can change a bound of the
+/// child: the layers up to `split.layer` keep the parent's bounds (their CROWN bounds
+/// depend only on earlier layers, which the split does not change), with `split`'s unit
+/// clamped; in each later hidden layer only the units the current bounds leave unstable
+/// get new CROWN bounds (intersected with the parent's). A stable unit's bounds enter no
+/// J and no relaxation (its ReLU is the identity or zero), so they keep the parent's,
+/// which hold on the child; so do the logits'. Cost: rows `+-e_j` for the unstable units
+/// after the split's layer only, against every unit of every layer for [`split_bounds`].
+///
+/// Returns `None` when a clamped or intersected interval is empty (the child has no
+/// point). Errors: a split outside the model, `parent` of the wrong shape, overflow.
+pub fn child_bounds(
+    model: &Model,
+    domain: &InputDomain,
+    parent: &LayerBounds,
+    split: Split,
+) -> Result<Option<LayerBounds>> {
+    model.check_input(&domain.x)?;
+    check_splits(model, &[split])?;
+    parent.validate(model)?;
+    let aff = model.affine();
+    let relu = model.relu_all();
+    let nh = aff.len() - 1;
+    let mut b = parent.clone();
+    let (l, u) = (
+        &mut b.lower[split.layer][split.unit],
+        &mut b.upper[split.layer][split.unit],
+    );
+    match split.phase {
+        Phase::Active => *l = l.max(0.0),
+        Phase::Inactive => *u = u.min(0.0),
+    }
+    if !nonempty(*l, *u) {
+        return Ok(None);
+    }
+    for k in split.layer + 1..nh {
+        let units: Vec<usize> = (0..relu[k].min(aff[k].op.n_out()))
+            .filter(|&j| stability(b.lower[k][j], b.upper[k][j]) == Stability::Unstable)
+            .collect();
+        if units.is_empty() {
+            continue;
+        }
+        let (nl, nu) = crown_units(aff, relu, domain, &b.lower[..k], &b.upper[..k], k, &units)?;
+        for (i, &j) in units.iter().enumerate() {
+            let (l, u) = (&mut b.lower[k][j], &mut b.upper[k][j]);
+            *l = l.max(nl[i]);
+            *u = u.min(nu[i]);
+            if !nonempty(*l, *u) {
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(b))
+}
+
+/// `[l, u]` holds a number (false for `l > u` or a NaN).
+fn nonempty(l: f64, u: f64) -> bool {
+    l <= u
+}
+
 /// CROWN's proven bounds on the outputs of affine layer `k` from the bounds of the layers
 /// before it: J of the rows `+-e_j` through `aff[..=k]` with CROWN's slopes.
 pub(crate) fn crown_layer(
@@ -161,16 +226,29 @@ pub(crate) fn crown_layer(
     upper: &[DVector<f64>],
     k: usize,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
+    let all: Vec<usize> = (0..aff[k].op.n_out()).collect();
+    crown_units(aff, relu, domain, lower, upper, k, &all)
+}
+
+/// [`crown_layer`] for the units `units` of layer `k` only: their lower and upper
+/// bounds, in the order of `units`.
+fn crown_units(
+    aff: &[network::Affine],
+    relu: &[usize],
+    domain: &InputDomain,
+    lower: &[DVector<f64>],
+    upper: &[DVector<f64>],
+    k: usize,
+    units: &[usize],
+) -> Result<(Vec<f64>, Vec<f64>)> {
     let alpha = crown_slope_rows(lower, upper);
     let n = aff[k].op.n_out();
     // About 2^22 objective entries per batch.
     let chunk = units_per_batch(n, 22);
-    let mut l = vec![0.0; n];
-    let mut u = vec![0.0; n];
-    let mut start = 0;
-    while start < n {
-        let end = (start + chunk).min(n);
-        let c = unit_rows(start..end, n);
+    let mut l = Vec::with_capacity(units.len());
+    let mut u = Vec::with_capacity(units.len());
+    for js in units.chunks(chunk) {
+        let c = unit_rows(js.iter().copied(), n);
         let (vals, _) = objective_over(
             &aff[..=k],
             &relu[..k],
@@ -180,11 +258,10 @@ pub(crate) fn crown_layer(
             &c,
             Some(&alpha),
         )?;
-        for (i, j) in (start..end).enumerate() {
-            l[j] = vals[2 * i];
-            u[j] = -vals[2 * i + 1];
+        for i in 0..js.len() {
+            l.push(vals[2 * i]);
+            u.push(-vals[2 * i + 1]);
         }
-        start = end;
     }
     Ok((l, u))
 }

@@ -8,7 +8,7 @@
 mod common;
 
 use common::{sample_points, tol};
-use dual::{crown_bounds, split_bounds, InputDomain, Phase, Split, SplitBounds};
+use dual::{child_bounds, crown_bounds, split_bounds, InputDomain, Phase, Split, SplitBounds};
 use network::{Architecture, Init};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -139,4 +139,187 @@ fn a_parent_with_hidden_layers_only_is_intersected_where_it_has_bounds() {
             }
         }
     }
+}
+
+#[test]
+fn child_bounds_agree_with_split_bounds_on_every_unstable_unit_and_hold() {
+    // A branch-and-bound path: splits added one at a time, each child's bounds by
+    // `child_bounds` from its parent's. Against `split_bounds` with all the splits and the
+    // same parent: the same stability of every unit, the same bounds (1e-12 relative: the
+    // same CROWN computation, batched differently) on every unit left unstable, never
+    // looser anywhere than the parent; and the child's bounds hold at every sampled point
+    // of its sub-domain. A child reported empty has no sampled point.
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let (mut compared, mut checked) = (0, 0);
+    for seed in 0..10u64 {
+        let model = Architecture::mlp(&[3, 10, 10, 10, 2])
+            .init(Init::Paper, seed)
+            .unwrap();
+        let x: Vec<f64> = (0..3).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let dom = InputDomain::new(&x, 0.5, None).unwrap();
+        let pts = sample_points(&dom, 3000, &mut rng);
+        let npts = pts.len() / 3;
+        let pre = common::preactivations(&model, &pts);
+        for _path in 0..4 {
+            let mut parent = crown_bounds(&model, &dom).unwrap();
+            let mut splits: Vec<Split> = Vec::new();
+            for _depth in 0..4 {
+                // An unstable unit of the parent, as branch and bound would split.
+                let unstable: Vec<(usize, usize)> = (0..3)
+                    .flat_map(|t| (0..10).map(move |j| (t, j)))
+                    .filter(|&(t, j)| parent.lower[t][j] < 0.0 && parent.upper[t][j] > 0.0)
+                    .collect();
+                if unstable.is_empty() {
+                    break;
+                }
+                let (layer, unit) = unstable[rng.random_range(0..unstable.len())];
+                let s = Split {
+                    layer,
+                    unit,
+                    phase: if rng.random_bool(0.5) {
+                        Phase::Active
+                    } else {
+                        Phase::Inactive
+                    },
+                };
+                splits.push(s);
+                let inside = |p: usize| {
+                    splits.iter().all(|s| {
+                        let v = pre[s.layer][p * 10 + s.unit];
+                        match s.phase {
+                            Phase::Active => v >= 0.0,
+                            Phase::Inactive => v <= 0.0,
+                        }
+                    })
+                };
+                let child = child_bounds(&model, &dom, &parent, s).unwrap();
+                let full =
+                    split_bounds(&model, &dom, &splits, Some(&parent), SplitBounds::Crown).unwrap();
+                let Some(b) = child else {
+                    assert!(
+                        (0..npts).all(|p| !inside(p)),
+                        "seed {seed}: {splits:?} reported empty"
+                    );
+                    break;
+                };
+                if let Some(f) = &full {
+                    for t in 0..3 {
+                        for j in 0..10 {
+                            let (l, u) = (b.lower[t][j], b.upper[t][j]);
+                            let (fl, fu) = (f.lower[t][j], f.upper[t][j]);
+                            assert_eq!(
+                                dual::stability(l, u),
+                                dual::stability(fl, fu),
+                                "seed {seed} layer {t} unit {j}: [{l}, {u}] vs [{fl}, {fu}]"
+                            );
+                            if l < 0.0 && u > 0.0 {
+                                let close =
+                                    |a: f64, b: f64| (a - b).abs() <= 1e-12 * (1.0 + a.abs());
+                                assert!(
+                                    close(l, fl) && close(u, fu),
+                                    "seed {seed} layer {t} unit {j}: [{l}, {u}] vs [{fl}, {fu}]"
+                                );
+                                compared += 1;
+                            }
+                        }
+                    }
+                }
+                for (t, vals) in pre.iter().enumerate() {
+                    for j in 0..vals.nrows() {
+                        assert!(
+                            b.lower[t][j] >= parent.lower[t][j]
+                                && b.upper[t][j] <= parent.upper[t][j]
+                                && b.lower[t][j] <= b.upper[t][j]
+                        );
+                    }
+                    for p in (0..npts).filter(|&p| inside(p)) {
+                        for (j, &v) in vals.column(p).iter().enumerate() {
+                            assert!(
+                                b.lower[t][j] - tol(v) <= v && v <= b.upper[t][j] + tol(v),
+                                "seed {seed} layer {t} unit {j}: {v} not in [{}, {}]",
+                                b.lower[t][j],
+                                b.upper[t][j]
+                            );
+                            checked += 1;
+                        }
+                    }
+                }
+                parent = b;
+            }
+        }
+    }
+    assert!(
+        compared > 500,
+        "too few unstable units compared: {compared}"
+    );
+    assert!(checked > 100_000, "too few points checked: {checked}");
+}
+
+#[test]
+fn child_bounds_report_an_empty_child() {
+    // The split unit's clamp empties its interval: a parent that says the unit is at most
+    // -0.5 cannot have an active child.
+    let model = Architecture::mlp(&[3, 10, 10, 2])
+        .init(Init::Paper, 0)
+        .unwrap();
+    let dom = InputDomain::new([0.1, -0.2, 0.3], 0.5, None).unwrap();
+    let root = crown_bounds(&model, &dom).unwrap();
+    let mut p = root.clone();
+    p.upper[0][0] = -0.5;
+    p.lower[0][0] = p.lower[0][0].min(-1.0);
+    let active = |unit| Split {
+        layer: 0,
+        unit,
+        phase: Phase::Active,
+    };
+    assert!(child_bounds(&model, &dom, &p, active(0)).unwrap().is_none());
+    // A later unit's new bound misses the parent's interval: find a split after which
+    // some unit of layer 1 unstable in the parent becomes stable, then give the parent
+    // an interval for it (still around 0) that the child's bound excludes.
+    let mut found = false;
+    'search: for seed in 0..20u64 {
+        let model = Architecture::mlp(&[3, 10, 10, 2])
+            .init(Init::Paper, seed)
+            .unwrap();
+        let root = crown_bounds(&model, &dom).unwrap();
+        for unit in 0..10 {
+            if !(root.lower[0][unit] < 0.0 && root.upper[0][unit] > 0.0) {
+                continue;
+            }
+            for phase in [Phase::Active, Phase::Inactive] {
+                let s = Split {
+                    layer: 0,
+                    unit,
+                    phase,
+                };
+                let Some(c) = child_bounds(&model, &dom, &root, s).unwrap() else {
+                    continue;
+                };
+                for j in 0..10 {
+                    let (pl, pu) = (root.lower[1][j], root.upper[1][j]);
+                    let (cl, cu) = (c.lower[1][j], c.upper[1][j]);
+                    if !(pl < 0.0 && pu > 0.0) {
+                        continue;
+                    }
+                    let mut p = root.clone();
+                    if cl > 0.0 {
+                        p.upper[1][j] = cl / 2.0;
+                    } else if cu < 0.0 {
+                        p.lower[1][j] = cu / 2.0;
+                    } else {
+                        continue;
+                    }
+                    assert!(
+                        child_bounds(&model, &dom, &p, s).unwrap().is_none(),
+                        "seed {seed} split {s:?}: unit {j} of layer 1 in [{cl}, {cu}] against the parent's [{}, {}]",
+                        p.lower[1][j],
+                        p.upper[1][j]
+                    );
+                    found = true;
+                    break 'search;
+                }
+            }
+        }
+    }
+    assert!(found, "no split made a unit of layer 1 stable");
 }

@@ -19,7 +19,10 @@ pub mod error;
 pub mod milp;
 pub mod pgd;
 
-pub use bab::{crown_backward, minimise, BabOptions, BabStatus, Enclosure, LpUse};
+pub use bab::{
+    crown_backward, minimise, minimise_from, BabOptions, BabStatus, Branching, Enclosure, LpUse,
+    FSB_CANDIDATES,
+};
 pub use enumerate::{enumerate_patterns, PatternMinimum};
 pub use error::{ExactError, Result};
 pub use milp::{milp_minimum, MilpOptions, MilpResult, MILP_COMPILED};

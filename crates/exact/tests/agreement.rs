@@ -11,7 +11,9 @@ mod common;
 
 use common::{lp_value, tol};
 use dual::{algorithm1, dual_objective, AlphaRule, InputDomain};
-use exact::{enumerate_patterns, minimise, pgd, BabOptions, BabStatus, LpUse, PgdOptions};
+use exact::{
+    enumerate_patterns, minimise, pgd, BabOptions, BabStatus, Branching, LpUse, PgdOptions,
+};
 use lp::Solver;
 use lp::{lp_all_bounds, LpOptions};
 use network::{Architecture, Init, Model, Shape};
@@ -311,5 +313,43 @@ fn the_milp_meets_branch_and_bound() {
             "{name}: milp {v}"
         );
         assert!(m.upper.unwrap() >= bab.lower, "{name}");
+    }
+}
+
+#[test]
+fn every_branching_rule_closes_on_the_same_minimum() {
+    // The branching unit orders the search and never bounds it: BaBSR, FSB over 1
+    // candidate (BaBSR's unit) and over 3 and 32 close to enclosures that overlap, and
+    // FSB(1) takes exactly BaBSR's path (the same node count).
+    for (name, model, dom, c) in cases().into_iter().take(5) {
+        let run = |branching| {
+            minimise(
+                &model,
+                &dom,
+                &c,
+                &BabOptions {
+                    solver: Solver::Clarabel,
+                    branching,
+                    batch: 1,
+                    ..BabOptions::default()
+                },
+            )
+            .unwrap()
+        };
+        let babsr = run(Branching::Babsr);
+        assert_eq!(babsr.status, BabStatus::Closed, "{name}");
+        assert_eq!(run(Branching::Fsb(1)).nodes, babsr.nodes, "{name}");
+        for k in [3, 32] {
+            let f = run(Branching::Fsb(k));
+            assert_eq!(f.status, BabStatus::Closed, "{name} fsb:{k}");
+            assert!(
+                f.lower <= babsr.upper && babsr.lower <= f.upper,
+                "{name} fsb:{k}: [{}, {}] vs [{}, {}]",
+                f.lower,
+                f.upper,
+                babsr.lower,
+                babsr.upper
+            );
+        }
     }
 }

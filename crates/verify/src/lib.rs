@@ -24,8 +24,12 @@
 //!    left is `unknown`.
 //!
 //! Splitting the input box is complete only in the limit and practical for
-//! low-dimensional inputs (ACAS Xu: 5); ReLU splitting, LP (19) and MILP at the leaves
-//! belong to the exact-verification issue (13).
+//! low-dimensional inputs (ACAS Xu: 5); deep in it, and on boxes too wide to split (see
+//! [`ReluSplit`]), branch and bound on ReLU splits (crate `exact`: beta-CROWN at its
+//! nodes, LP (19) where exact) decides what the input split cannot. On a box with more
+//! than [`AUTO_LP_DIMS`] coordinates of positive width ([`ReluSplit::Auto`]) it replaces
+//! input splitting: after every conjunction's ladder, over the whole box, the open
+//! conjunctions in turn with equal shares of the time left.
 
 pub mod error;
 pub mod falsify;
@@ -76,6 +80,10 @@ pub struct VerifyOptions {
     /// beta-CROWN (Wang et al. 2021) at the split nodes of that branch and bound (see
     /// `exact::BabOptions::beta`); false: CROWN, then LP (19).
     pub relu_split_beta: bool,
+    /// The whole-box branch and bound ([`ReluSplit::Auto`] on wide boxes) starts from
+    /// alpha-CROWN's optimised intermediate bounds of the box (`dual::alpha_bounds`, with
+    /// `alpha`'s settings; computed once per box) instead of CROWN's.
+    pub whole_box_alpha: bool,
     /// LP (19) on the whole box after alpha (see [`LpRung`]).
     pub lp: LpRung,
     /// LP (19) is skipped (and said so in the root bounds) when it would have more
@@ -89,9 +97,10 @@ pub enum ReluSplit {
     /// Never.
     Off,
     /// At depth [`AUTO_RELU_SPLIT_DEPTH`] on boxes with at most [`AUTO_LP_DIMS`]
-    /// coordinates of positive width (where the input is split at all), never on wider
-    /// ones. On ACAS Xu (5 inputs) it decides the three unsat instances whose boxes
-    /// otherwise shrink without end (session 16: 186 of 186 against 183 without).
+    /// coordinates of positive width; on wider ones (MNIST: 784 inputs) over the whole
+    /// box instead of input splitting (see [`ReluSplit::whole_box`]). On ACAS Xu (5
+    /// inputs) it decides the three unsat instances whose boxes otherwise shrink without
+    /// end (session 16: 186 of 186 against 183 without).
     Auto,
     /// At this depth of the input splitting (0: from the whole box).
     Depth(usize),
@@ -109,6 +118,13 @@ impl ReluSplit {
             ReluSplit::Auto => (wide <= AUTO_LP_DIMS).then_some(AUTO_RELU_SPLIT_DEPTH),
             ReluSplit::Depth(d) => Some(d),
         }
+    }
+
+    /// Whether a case whose box has `wide` coordinates of positive width gets branch and
+    /// bound on ReLU splits over its whole box instead of input splitting
+    /// ([`ReluSplit::Auto`] on boxes wider than [`AUTO_LP_DIMS`]).
+    pub fn whole_box(&self, wide: usize) -> bool {
+        *self == ReluSplit::Auto && wide > AUTO_LP_DIMS
     }
 
     /// The setting as results files name it: `off`, `auto` or the depth.
@@ -176,6 +192,7 @@ impl Default for VerifyOptions {
             relu_split_every: 6,
             relu_split_nodes: 2000,
             relu_split_beta: true,
+            whole_box_alpha: true,
             lp: LpRung::Auto,
             lp_max_vars: 50_000,
         }
@@ -253,8 +270,12 @@ pub struct ConjunctionResult {
     pub method: Option<String>,
     /// Boxes bounded (1 when the whole box sufficed).
     pub boxes: usize,
-    /// Deepest split.
+    /// Deepest split (of the input box, or the number of ReLU splits of the whole-box
+    /// branch and bound).
     pub depth: usize,
+    /// Nodes of the whole-box branch and bound on ReLU splits ([`ReluSplit::Auto`] on a
+    /// wide box; 0 otherwise), over all its rows and rounds.
+    pub nodes: usize,
     /// Per constraint: the best proven lower bound of `c . f(x)` on the whole box, by
     /// each method tried, beside `rhs_hi`.
     pub root_bounds: Vec<RootBound>,
@@ -281,6 +302,8 @@ pub struct Report {
     /// Boxes bounded in total: each conjunction's whole box once (however many methods
     /// of the ladder bounded it), then the boxes of its splitting.
     pub boxes: usize,
+    /// Nodes of the whole-box branch and bound on ReLU splits, over all conjunctions.
+    pub nodes: usize,
     pub time_s: f64,
 }
 
@@ -431,10 +454,11 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
     let mut points = 0;
     let mut boxes = 0;
     let mut results = Vec::new();
-    let done = |verdict, witness, results, points, boxes| {
+    let done = |verdict, witness, results: Vec<ConjunctionResult>, points, boxes| {
         Ok(Report {
             verdict,
             witness,
+            nodes: results.iter().map(|r| r.nodes).sum(),
             conjunctions: results,
             falsify_points: points,
             boxes,
@@ -462,6 +486,7 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
                     method: None,
                     boxes: 0,
                     depth: 0,
+                    nodes: 0,
                     root_bounds: vec![],
                 });
                 continue;
@@ -510,6 +535,7 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
                         method: None,
                         boxes: 0,
                         depth: 0,
+                        nodes: 0,
                         root_bounds: vec![],
                     });
                     let w = witness(model, ci, di, x, conj)?;
@@ -527,6 +553,7 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
     // unreachable, takes the time (ACAS Xu property 8 on 2_9: the witness is in the
     // second conjunction, the first is split until the timeout).
     let mut verdict = Verdict::Unsat;
+    let mut deferred: Vec<Deferred> = Vec::new();
     for (k, &(ci, di)) in todo.iter().enumerate() {
         let later: Vec<&Pending> = pending.iter().filter(|p| p.todo_index >= k).collect();
         let case = &prop.cases[ci];
@@ -697,6 +724,7 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
             method: method.clone(),
             boxes: 1,
             depth: 0,
+            nodes: 0,
             root_bounds,
         };
         if method.is_none() && !conj.is_empty() {
@@ -709,6 +737,17 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
                 res.status = "open";
                 results.push(res);
                 verdict = Verdict::Unknown;
+                continue;
+            }
+            if opts.relu_split.whole_box(wide) {
+                // Branch and bound on ReLU splits over the whole box, after every
+                // conjunction's ladder (step 3).
+                deferred.push(Deferred {
+                    ci,
+                    di,
+                    res,
+                    best: best.clone(),
+                });
                 continue;
             }
             match split(
@@ -753,6 +792,7 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
                             method: None,
                             boxes: 0,
                             depth: 0,
+                            nodes: 0,
                             root_bounds: vec![],
                         });
                     }
@@ -782,7 +822,232 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
         }
         results.push(res);
     }
+    // 3. Branch and bound on ReLU splits over the whole box for the conjunctions the
+    // ladder left open on wide boxes (where splitting the input is hopeless).
+    if !deferred.is_empty() {
+        match whole_box_bab(model, prop, opts, deferred, deadline, &mut results)? {
+            WholeBox::Reached { at, x } => {
+                let conj_at = &prop.cases[at.0].unsafe_region[at.1];
+                let w = witness(model, at.0, at.1, x, conj_at)?;
+                return done(Verdict::Sat, Some(w), results, points, boxes);
+            }
+            WholeBox::Excluded => {}
+            WholeBox::Open => return done(Verdict::Timeout, None, results, points, boxes),
+        }
+    }
     done(verdict, None, results, points, boxes)
+}
+
+/// A conjunction left open by the ladder on a wide box, for [`whole_box_bab`].
+struct Deferred {
+    ci: usize,
+    di: usize,
+    res: ConjunctionResult,
+    /// The ladder's best proven lower bound per row.
+    best: Vec<f64>,
+}
+
+/// What [`whole_box_bab`] found.
+enum WholeBox {
+    /// Every conjunction excluded.
+    Excluded,
+    /// A confirmed counterexample of conjunction `at`.
+    Reached { at: (usize, usize), x: Vec<f64> },
+    /// Some conjunction still open when the time ran out.
+    Open,
+}
+
+/// Bytes a branch-and-bound node holds besides its splits: the lower and upper bound of
+/// every unit.
+fn node_bytes(model: &Model) -> usize {
+    16 * model.affine().iter().map(|a| a.op.n_out()).sum::<usize>()
+}
+
+/// The open nodes one whole-box branch and bound may hold (about 2 GB of bounds, at
+/// most [`WHOLE_BOX_NODES`] nodes bounded).
+fn whole_box_nodes(model: &Model) -> usize {
+    (2usize << 30)
+        .checked_div(node_bytes(model))
+        .unwrap_or(WHOLE_BOX_NODES)
+        .clamp(1000, WHOLE_BOX_NODES)
+}
+
+/// The node budget of one whole-box branch and bound (a memory guard: the search is
+/// limited by its time share).
+pub const WHOLE_BOX_NODES: usize = 200_000;
+
+/// Branch and bound on ReLU splits (`exact::minimise` in decision mode: beta-CROWN at
+/// the nodes, LP (19) at leaves on large networks) over the whole box of each deferred
+/// conjunction, the one whose ladder bound is closest to excluding it first, each row
+/// of a conjunction in turn. Every conjunction (and row) gets an equal share of the time
+/// left when its turn comes, so time that an early one does not use goes to the later
+/// ones; a second round gives what is left to the conjunctions still open. A point a
+/// search finds counts when it is confirmed against the whole conjunction (`Reached`).
+/// Each conjunction's result is pushed to `results`.
+fn whole_box_bab(
+    model: &Model,
+    prop: &Property,
+    opts: &VerifyOptions,
+    mut deferred: Vec<Deferred>,
+    deadline: Instant,
+    results: &mut Vec<ConjunctionResult>,
+) -> Result<WholeBox> {
+    let margin = |d: &Deferred| {
+        let rs = rows(&prop.cases[d.ci].unsafe_region[d.di], model.output_len());
+        d.best
+            .iter()
+            .zip(&rs.rhs_hi)
+            .map(|(v, r)| v - r)
+            .fold(f64::NEG_INFINITY, f64::max)
+    };
+    deferred.sort_by(|a, b| margin(b).total_cmp(&margin(a)));
+    let mut open: Vec<(Deferred, usize, usize)> = deferred.into_iter().map(|d| (d, 0, 0)).collect();
+    // alpha-CROWN's intermediate bounds of each case's box, once for all its rows.
+    let mut root_bounds: std::collections::HashMap<usize, dual::LayerBounds> =
+        std::collections::HashMap::new();
+    for _round in 0..2 {
+        let mut still = Vec::new();
+        let mut left_count = open.len();
+        for (mut d, mut nodes, mut depth) in open.drain(..) {
+            let case = &prop.cases[d.ci];
+            let conj = &case.unsafe_region[d.di];
+            let rs = rows(conj, model.output_len());
+            let root = InputDomain::from_box(&case.input.lower, &case.input.upper)?;
+            let mut order: Vec<usize> = (0..rs.rhs_hi.len()).collect();
+            order.sort_by(|&a, &b| {
+                (d.best[b] - rs.rhs_hi[b]).total_cmp(&(d.best[a] - rs.rhs_hi[a]))
+            });
+            let mut excluded = false;
+            for (i, &r) in order.iter().enumerate() {
+                let left = deadline
+                    .saturating_duration_since(Instant::now())
+                    .as_secs_f64();
+                if left <= 0.0 {
+                    break;
+                }
+                let share = left / (left_count as f64) / ((order.len() - i) as f64);
+                let start = Instant::now();
+                if opts.whole_box_alpha && !root_bounds.contains_key(&d.ci) {
+                    let b = dual::alpha_bounds(model, &root, &opts.alpha)?;
+                    root_bounds.insert(d.ci, b);
+                }
+                let share = share - start.elapsed().as_secs_f64();
+                if share <= 0.0 {
+                    continue;
+                }
+                let e = exact::minimise_from(
+                    model,
+                    &root,
+                    rs.c.row(r).transpose(),
+                    root_bounds.get(&d.ci),
+                    &bab_options(model, opts, share, whole_box_nodes(model), rs.rhs_hi[r]),
+                )
+                .map_err(exact_error)?;
+                nodes += e.nodes;
+                depth = depth.max(e.max_depth);
+                match e.status {
+                    exact::BabStatus::Proved => {
+                        excluded = true;
+                        break;
+                    }
+                    exact::BabStatus::Counterexample => {
+                        let x = into_inner(case, e.point.as_slice());
+                        if confirms(model, &x, conj)? {
+                            d.res.status = "reached";
+                            d.res.nodes = nodes;
+                            d.res.depth = depth;
+                            results.push(d.res);
+                            return Ok(WholeBox::Reached {
+                                at: (d.ci, d.di),
+                                x,
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            left_count -= 1;
+            d.res.nodes = nodes;
+            d.res.depth = depth;
+            if excluded {
+                d.res.status = "excluded";
+                d.res.method = Some("relu-bab".into());
+                results.push(d.res);
+            } else {
+                still.push((d, nodes, depth));
+            }
+        }
+        open = still;
+        if open.is_empty() || Instant::now() >= deadline {
+            break;
+        }
+    }
+    if open.is_empty() {
+        return Ok(WholeBox::Excluded);
+    }
+    for (mut d, _, _) in open {
+        d.res.status = "open";
+        results.push(d.res);
+    }
+    Ok(WholeBox::Open)
+}
+
+/// `x` clamped into the inner box of `case` (the floats inside the file's exact box).
+fn into_inner(case: &vnnlib::Case, x: &[f64]) -> Vec<f64> {
+    let b = &case.input;
+    x.iter()
+        .zip(b.inner_lower.iter().zip(&b.inner_upper))
+        .map(|(v, (a, c))| v.clamp(*a, *c))
+        .collect()
+}
+
+/// `exact`'s errors in `verify`'s words.
+fn exact_error(e: exact::ExactError) -> VerifyError {
+    match e {
+        exact::ExactError::Dual(d) => VerifyError::Dual(d),
+        exact::ExactError::Network(n) => VerifyError::Network(n),
+        other => VerifyError::Options(other.to_string()),
+    }
+}
+
+/// The settings of one ReLU branch and bound of `verify` (decision mode: is the row's
+/// minimum above `threshold`?), with `timeout` seconds and `max_nodes` nodes.
+fn bab_options(
+    model: &Model,
+    opts: &VerifyOptions,
+    timeout: f64,
+    max_nodes: usize,
+    threshold: f64,
+) -> exact::BabOptions {
+    exact::BabOptions {
+        timeout: Some(timeout.max(1e-3)),
+        max_nodes,
+        threshold: Some(threshold),
+        pgd: exact::PgdOptions {
+            restarts: 0,
+            steps: 10,
+        },
+        batch: 4,
+        seed: opts.seed,
+        beta: if opts.relu_split_beta {
+            exact::BabOptions::default().beta
+        } else {
+            None
+        },
+        // With beta-CROWN a node's bound already sees its splits. On a large network
+        // LP (19) at every node beta does not settle (thousands of variables on an
+        // MNIST MLP) costs more than the nodes it saves: LP only at leaves, where it
+        // is exact (784-256-256-10: 101 nodes in 1.5 s against a timeout at 71
+        // nodes). On a small one the LP is cheap and tighter than 20 steps of beta
+        // (a 3-20-20-3 net: 1 input box with it, 57 without): LP where beta does not
+        // settle.
+        lp_use: if opts.relu_split_beta && hidden_units(model) > 256 {
+            exact::LpUse::Leaves
+        } else {
+            exact::LpUse::Undecided
+        },
+        ..exact::BabOptions::default()
+    }
 }
 
 enum Split {
@@ -1001,51 +1266,18 @@ fn relu_split(
         if left <= 0.0 {
             return Ok(None);
         }
-        let bab = exact::BabOptions {
-            timeout: Some(left.min(30.0)),
-            max_nodes: opts.relu_split_nodes,
-            threshold: Some(rows.rhs_hi[r]),
-            pgd: exact::PgdOptions {
-                restarts: 0,
-                steps: 10,
-            },
-            batch: 4,
-            seed: opts.seed,
-            beta: if opts.relu_split_beta {
-                exact::BabOptions::default().beta
-            } else {
-                None
-            },
-            // With beta-CROWN a node's bound already sees its splits. On a large network
-            // LP (19) at every node beta does not settle (thousands of variables on an
-            // MNIST MLP) costs more than the nodes it saves: LP only at leaves, where it
-            // is exact (784-256-256-10: 101 nodes in 1.5 s against a timeout at 71
-            // nodes). On a small one the LP is cheap and tighter than 20 steps of beta
-            // (a 3-20-20-3 net: 1 input box with it, 57 without): LP where beta does not
-            // settle.
-            lp_use: if opts.relu_split_beta && hidden_units(model) > 256 {
-                exact::LpUse::Leaves
-            } else {
-                exact::LpUse::Undecided
-            },
-            ..exact::BabOptions::default()
-        };
-        let e =
-            exact::minimise(model, d, rows.c.row(r).transpose(), &bab).map_err(|e| match e {
-                exact::ExactError::Dual(d) => VerifyError::Dual(d),
-                exact::ExactError::Network(n) => VerifyError::Network(n),
-                other => VerifyError::Options(other.to_string()),
-            })?;
+        let bab = bab_options(
+            model,
+            opts,
+            left.min(30.0),
+            opts.relu_split_nodes,
+            rows.rhs_hi[r],
+        );
+        let e = exact::minimise(model, d, rows.c.row(r).transpose(), &bab).map_err(exact_error)?;
         match e.status {
             exact::BabStatus::Proved => return Ok(Some(Boxed::Excluded)),
             exact::BabStatus::Counterexample => {
-                let b = &case.input;
-                let x: Vec<f64> = e
-                    .point
-                    .iter()
-                    .zip(b.inner_lower.iter().zip(&b.inner_upper))
-                    .map(|(v, (a, c))| v.clamp(*a, *c))
-                    .collect();
+                let x = into_inner(case, e.point.as_slice());
                 if confirms(model, &x, conj)? {
                     return Ok(Some(Boxed::Reached(x)));
                 }

@@ -118,9 +118,13 @@ pub struct InstanceRow {
     pub wrong: bool,
     pub time_s: f64,
     pub boxes: usize,
+    /// Nodes of the whole-box branch and bound on ReLU splits (0 in rows written before
+    /// the column existed).
+    #[serde(default)]
+    pub nodes: usize,
     pub falsify_points: usize,
-    /// How each conjunction was decided (`interval`, `crown`, `alpha`, `crown+split`,
-    /// `reached`, `open`), joined by `;`.
+    /// How each conjunction was decided (`interval`, `crown`, `alpha`, `lp-last`,
+    /// `crown+split`, `relu-bab`, `reached`, `open`), joined by `;`.
     pub methods: String,
     /// Why the instance could not be run (verdict `error`), else empty.
     #[serde(default)]
@@ -129,12 +133,13 @@ pub struct InstanceRow {
 
 /// The settings of `opts` that change a verdict, besides the timeout and the seed (which
 /// have their own columns), in one word per setting: input splitting, the depth of ReLU
-/// branch and bound, the LP rung, the falsifier's restarts; e.g.
-/// `split=on relu_split=auto lp=auto restarts=10 line_search=on`. A resumed run keeps only rows with the
+/// branch and bound, what boxes wider than [`crate::AUTO_LP_DIMS`] get (whole-box ReLU
+/// branch and bound or input splitting), the LP rung, the falsifier's restarts; e.g.
+/// `split=on relu_split=auto wide=relu-bab lp=auto restarts=10 line_search=on`. A resumed run keeps only rows with the
 /// same settings.
 pub fn settings(opts: &VerifyOptions) -> String {
     format!(
-        "split={} relu_split={} lp={} restarts={} line_search={}",
+        "split={} relu_split={} wide={} lp={} restarts={} line_search={}",
         if opts.split { "on" } else { "off" },
         match opts.relu_split {
             crate::ReluSplit::Off => "off".to_string(),
@@ -143,6 +148,14 @@ pub fn settings(opts: &VerifyOptions) -> String {
                 r.word(),
                 if opts.relu_split_beta { "" } else { "/no-beta" }
             ),
+        },
+        // What a box with more than AUTO_LP_DIMS coordinates of positive width gets.
+        if !opts.split {
+            "off"
+        } else if opts.relu_split.whole_box(crate::AUTO_LP_DIMS + 1) {
+            "relu-bab"
+        } else {
+            "input-split"
         },
         opts.lp.word(),
         opts.falsify.restarts,
@@ -209,6 +222,7 @@ impl InstanceRow {
             wrong: false,
             time_s: start.elapsed().as_secs_f64(),
             boxes: 0,
+            nodes: 0,
             falsify_points: 0,
             methods: String::new(),
             error: String::new(),
@@ -274,6 +288,7 @@ pub fn run_suite(
             Ok(r) => InstanceRow {
                 verdict: r.verdict.word().to_string(),
                 boxes: r.boxes,
+                nodes: r.nodes,
                 wrong: contradicts(r.verdict.word(), expected),
                 falsify_points: r.falsify_points,
                 methods: r

@@ -582,3 +582,59 @@ fn relu_split_auto_depends_on_the_boxs_width() {
         ["off", "auto", "7"]
     );
 }
+
+#[test]
+fn a_wide_box_gets_relu_branch_and_bound_over_the_whole_box() {
+    // Random 16-16-16-1 nets on [-1, 1]^16 (16 inputs of positive width > AUTO_LP_DIMS:
+    // no input splitting under `ReluSplit::Auto`). The exact minimum m of Y_0, enclosed by
+    // `exact::minimise`: `Y_0 <= m - 0.02` is unsat and `Y_0 <= m + 0.02` sat. At least
+    // one case must be excluded by the whole-box ReLU branch and bound (`relu-bab`, with
+    // its nodes counted) where the ladder (interval, CROWN, alpha, LP-last) is not enough;
+    // the seeds stop at the first such case (the test's cost).
+    use verify::{ReluSplit, AUTO_LP_DIMS};
+    assert!(ReluSplit::Auto.whole_box(AUTO_LP_DIMS + 1) && !ReluSplit::Auto.whole_box(5));
+    assert!(!ReluSplit::Off.whole_box(784) && !ReluSplit::Depth(0).whole_box(784));
+    let n = 16;
+    let mut head = String::new();
+    for i in 0..n {
+        head += &format!("(declare-const X_{i} Real)\n");
+    }
+    head += "(declare-const Y_0 Real)\n";
+    for i in 0..n {
+        head += &format!("(assert (>= X_{i} -1))\n(assert (<= X_{i} 1))\n");
+    }
+    let mut by_bab = 0;
+    for seed in 0..6 {
+        let m = network::Architecture::parse("mlp:16-16-16-1")
+            .unwrap()
+            .init(network::Init::Standard, seed)
+            .unwrap();
+        let dom = dual::InputDomain::from_box(vec![-1.0; n], vec![1.0; n]).unwrap();
+        let e = exact::minimise(&m, &dom, [1.0], &exact::BabOptions::default()).unwrap();
+        assert_eq!(e.status, exact::BabStatus::Closed, "seed {seed}: {e:?}");
+        let opts = VerifyOptions {
+            timeout: Duration::from_secs(60),
+            ..Default::default()
+        };
+        let below = prop(&format!("{head}(assert (<= Y_0 {:.17e}))", e.lower - 0.02));
+        let r = verify(&m, &below, &opts).unwrap();
+        assert_eq!(r.verdict, Verdict::Unsat, "seed {seed}: {r:?}");
+        let c = &r.conjunctions[0];
+        if c.method.as_deref() == Some("relu-bab") {
+            assert!(c.nodes > 0 && r.nodes == c.nodes, "seed {seed}: {r:?}");
+            by_bab += 1;
+        } else {
+            assert_eq!(c.nodes, 0, "seed {seed}: {r:?}");
+        }
+        let above = prop(&format!("{head}(assert (<= Y_0 {:.17e}))", e.upper + 0.02));
+        let r = verify(&m, &above, &opts).unwrap();
+        assert_eq!(r.verdict, Verdict::Sat, "seed {seed}: {r:?}");
+        if by_bab > 0 {
+            break;
+        }
+    }
+    assert!(
+        by_bab > 0,
+        "the ladder excluded every case: relu-bab not exercised"
+    );
+}
