@@ -193,7 +193,7 @@ impl InstanceRow {
 /// The settings of rows written before the settings column existed (session 13's
 /// defaults).
 pub const OLD_DEFAULT_SETTINGS: &str =
-    "split=on relu_split=off lp=auto restarts=10 line_search=off";
+    "split=on relu_split=off wide=input-split lp=auto restarts=10 line_search=off";
 
 fn default_settings() -> String {
     OLD_DEFAULT_SETTINGS.to_string()
