@@ -191,8 +191,9 @@ pub fn child_bounds(
     if !nonempty(*l, *u) {
         return Ok(None);
     }
-    for k in split.layer + 1..nh {
-        let units: Vec<usize> = (0..relu[k].min(aff[k].op.n_out()))
+    // The layers after the split's (those up to it keep the parent's bounds).
+    for k in (split.layer..nh).skip(1) {
+        let units: Vec<usize> = (0..relu[k])
             .filter(|&j| stability(b.lower[k][j], b.upper[k][j]) == Stability::Unstable)
             .collect();
         if units.is_empty() {

@@ -273,6 +273,11 @@ fn child_bounds_report_an_empty_child() {
         phase: Phase::Active,
     };
     assert!(child_bounds(&model, &dom, &p, active(0)).unwrap().is_none());
+    // An interval of one point is not empty: a parent whose unit is at most 0 has an
+    // active child where it is exactly 0.
+    p.upper[0][0] = 0.0;
+    let c = child_bounds(&model, &dom, &p, active(0)).unwrap().unwrap();
+    assert_eq!((c.lower[0][0], c.upper[0][0]), (0.0, 0.0));
     // A later unit's new bound misses the parent's interval: find a split after which
     // some unit of layer 1 unstable in the parent becomes stable, then give the parent
     // an interval for it (still around 0) that the child's bound excludes.
