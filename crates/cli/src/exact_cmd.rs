@@ -42,6 +42,13 @@ pub(crate) struct ExactArgs {
     /// a multiplier per split, 20 steps, before any LP).
     #[arg(long)]
     no_beta: bool,
+    /// beta-CROWN's Adam steps per node.
+    #[arg(long, default_value_t = 20)]
+    beta_steps: usize,
+    /// Start beta-CROWN at a child from CROWN's slopes and beta = 0 instead of its
+    /// parent's optimised alpha and beta (ablation; the bounds are proven either way).
+    #[arg(long)]
+    no_warm_start: bool,
     /// How branch and bound picks the unit to split: `fsb` (filtered smart branching,
     /// De Palma et al. 2021, over 32 BaBSR candidates), `fsb:K` (over K) or `babsr` (the
     /// BaBSR intercept score alone, Bunel et al. 2020).
@@ -178,11 +185,11 @@ pub(crate) fn exact_cmd(a: ExactArgs) -> Result<Value> {
             },
             solver: *solver,
             alpha: a.alpha.then(Default::default),
-            beta: if a.no_beta {
-                None
-            } else {
-                BabOptions::default().beta
-            },
+            beta: (!a.no_beta).then(|| dual::AlphaOptions {
+                iterations: a.beta_steps,
+                ..Default::default()
+            }),
+            warm_start: !a.no_warm_start,
             seed: a.seed.wrapping_add(k as u64),
             lp_time_limit: a.lpf.time_limit,
             branching: a.branching,
@@ -275,7 +282,7 @@ pub(crate) fn exact_cmd(a: ExactArgs) -> Result<Value> {
     out["chain_holds"] = chain_ok.into();
     out["settings"] = json!({
         "solver": solver.name(), "timeout_s": a.timeout, "max_nodes": a.max_nodes, "tol": a.tol,
-        "decide": a.decide, "lp_at": format!("{:?}", a.lp_at).to_lowercase(), "alpha": a.alpha, "beta": !a.no_beta, "branching": a.branching.word(), "seed": a.seed,
+        "decide": a.decide, "lp_at": format!("{:?}", a.lp_at).to_lowercase(), "alpha": a.alpha, "beta": !a.no_beta, "beta_steps": a.beta_steps, "warm_start": !a.no_warm_start, "branching": a.branching.word(), "seed": a.seed,
         "box": a.t.r#box.map(|(l, h)| vec![l, h]), "skip_lp_all": a.skip_lp_all, "milp": a.milp, "time_limit_s": a.lpf.time_limit,
     });
     out["numbers_note"] = "exact.lower is proven (the smallest proven bound over sub-domains that cover the input set: CROWN, LP (19) with the splits, Neumaier-Shcherbina); exact.upper is the network's value at exact.point, a point of the input set, with rounding bounded; the MILP's numbers are HiGHS's (a cross-check, not a proof).".into();

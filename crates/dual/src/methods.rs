@@ -294,6 +294,7 @@ pub fn alpha_bounds(
                     &c,
                     opts,
                     None,
+                    None,
                 )?;
                 for (i, &j) in js.iter().enumerate() {
                     l[j] = l[j].max(values[2 * i]);
@@ -403,7 +404,7 @@ pub fn bound_given<'c>(
             (v, n, None)
         }
         Method::Alpha => {
-            let o = optimised_alpha(aff, relu, domain, hidden, c, opts, None)?;
+            let o = optimised_alpha(aff, relu, domain, hidden, c, opts, None, None)?;
             (o.values, o.nominal, Some(o.report))
         }
     };
@@ -435,6 +436,26 @@ pub fn beta_crown<'c>(
     splits: &[crate::split::Split],
     opts: &AlphaOptions,
 ) -> Result<BetaBound> {
+    beta_crown_from(model, domain, bounds, c, splits, opts, None)
+}
+
+/// [`beta_crown`] warm-started (as beta-CROWN's branch and bound does at a child node):
+/// the optimiser starts from `start` (one [`BetaState`] per objective row, e.g. the
+/// parent node's [`BetaBound::states`]) instead of CROWN's slopes and `beta = 0`. Entries
+/// are projected onto `alpha in [0, 1]` and `beta >= 0`; a beta of a unit without a split
+/// is ignored (0), a split unit the start has no beta for starts at 0. The start only
+/// decides where the search begins: the values are proven as [`beta_crown`]'s, never
+/// below CROWN's. Errors: as [`beta_crown`], and a start of the wrong shape (not one
+/// state per row, or not one alpha and one beta per unit of each hidden layer).
+pub fn beta_crown_from<'c>(
+    model: &Model,
+    domain: &InputDomain,
+    bounds: &LayerBounds,
+    c: impl Into<DMatrixView<'c, f64>>,
+    splits: &[crate::split::Split],
+    opts: &AlphaOptions,
+    start: Option<&[BetaState]>,
+) -> Result<BetaBound> {
     let c = &objective_rows(c.into(), model.output_len())?[..];
     model.check_input(&domain.x)?;
     bounds.validate(model)?;
@@ -448,11 +469,43 @@ pub fn beta_crown<'c>(
     for s in splits {
         mask[s.layer][s.unit] = true;
     }
+    if let Some(start) = start {
+        let rows = c.len() / model.output_len();
+        if start.len() != rows {
+            return Err(DualError::Options(format!(
+                "a warm start needs one state per objective row ({rows}), got {}",
+                start.len()
+            )));
+        }
+        for st in start {
+            if st.alpha.len() != nh || st.beta.len() != nh {
+                return Err(DualError::Options(format!(
+                    "a warm start needs alpha and beta for {nh} hidden layers, got {} and {}",
+                    st.alpha.len(),
+                    st.beta.len()
+                )));
+            }
+            for (layer, ((a, b), m)) in st.alpha.iter().zip(&st.beta).zip(&mask).enumerate() {
+                if a.len() != m.len() || b.len() != m.len() {
+                    return Err(DualError::Alpha {
+                        layer,
+                        msg: format!(
+                            "a warm start needs {} alphas and betas, got {} and {}",
+                            m.len(),
+                            a.len(),
+                            b.len()
+                        ),
+                    });
+                }
+            }
+        }
+    }
     let hidden = (&bounds.lower[..nh], &bounds.upper[..nh]);
     let Optimised {
         values,
         nominal,
         report,
+        states,
     } = optimised_alpha(
         aff,
         model.relu_all(),
@@ -461,12 +514,26 @@ pub fn beta_crown<'c>(
         c,
         opts,
         (!splits.is_empty()).then_some(&mask[..]),
+        start,
     )?;
     Ok(BetaBound {
         values: values.into(),
         nominal: nominal.into(),
         report,
+        states,
     })
+}
+
+/// Where beta-CROWN's optimiser ended for one objective row: the best alpha (per unit of
+/// each hidden layer, in `[0, 1]`; entries of stable units unused) and beta (per unit of
+/// each hidden layer, `>= 0`, nonzero only at split units). A start for
+/// [`beta_crown_from`]; not a bound.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BetaState {
+    /// `alpha[t][j]`: unit j of hidden layer t.
+    pub alpha: Vec<Vec<f64>>,
+    /// `beta[t][j]`: unit j of hidden layer t.
+    pub beta: Vec<Vec<f64>>,
 }
 
 /// The bounds of [`beta_crown`], one per row of the objective matrix.
@@ -478,6 +545,9 @@ pub struct BetaBound {
     pub nominal: DVector<f64>,
     /// What the optimiser of alpha and beta did.
     pub report: AlphaReport,
+    /// Per row, the alpha and beta the values were proven at (a warm start for a
+    /// sub-domain's [`beta_crown_from`]).
+    pub states: Vec<BetaState>,
 }
 
 /// alpha-CROWN on the final objective: per row, projected Adam on the floating-point J
@@ -486,7 +556,9 @@ pub struct BetaBound {
 ///
 /// `beta_mask` (beta-CROWN): per hidden layer and unit, whether the unit carries a split
 /// multiplier `beta >= 0` (see [`crate::objective::objective_over_beta`]), optimised
-/// jointly with alpha from 0 (projected onto `beta >= 0`).
+/// jointly with alpha from 0 (projected onto `beta >= 0`). `warm`: a start per row
+/// instead of CROWN's slopes and `beta = 0` (see [`beta_crown_from`]).
+#[allow(clippy::too_many_arguments)]
 fn optimised_alpha(
     aff: &[Affine],
     relu: &[usize],
@@ -495,6 +567,7 @@ fn optimised_alpha(
     c: &[f64],
     opts: &AlphaOptions,
     beta_mask: Option<&[Vec<bool>]>,
+    warm: Option<&[BetaState]>,
 ) -> Result<Optimised> {
     let crown = crown_slope_rows(hidden.0, hidden.1);
     let (crown_values, crown_nominal) = objective_over(
@@ -520,6 +593,10 @@ fn optimised_alpha(
         } else {
             AlphaStop::NothingToOptimise
         };
+        let state = BetaState {
+            alpha: crown.clone(),
+            beta: crown.iter().map(|a| vec![0.0; a.len()]).collect(),
+        };
         return Ok(Optimised {
             values: crown_values,
             nominal: crown_nominal.clone(),
@@ -529,18 +606,56 @@ fn optimised_alpha(
                 start: crown_nominal.clone().into(),
                 best: crown_nominal.into(),
             },
+            states: vec![state; rows],
         });
     }
     // alpha[t][r * n_t + j]: unit j of hidden layer t for row r (the column layout of
-    // the batched passes).
+    // the batched passes): CROWN's slopes, or the warm start's projected onto [0, 1].
     let mut alpha: Vec<Vec<f64>> = crown
         .iter()
-        .map(|a| (0..rows).flat_map(|_| a.iter().copied()).collect())
+        .enumerate()
+        .map(|(t, a)| {
+            (0..rows)
+                .flat_map(|r| {
+                    a.iter().enumerate().map(move |(j, &crown_j)| {
+                        warm.map_or(crown_j, |w| {
+                            let v = w[r].alpha[t][j];
+                            if v.is_finite() {
+                                v.clamp(0.0, 1.0)
+                            } else {
+                                crown_j
+                            }
+                        })
+                    })
+                })
+                .collect()
+        })
         .collect();
     let mut best_alpha = alpha.clone();
-    // beta[t][r * n_t + j], 0 where the mask is off (and kept there).
-    let mut beta: Option<Vec<Vec<f64>>> =
-        beta_mask.map(|m| m.iter().map(|v| vec![0.0; v.len() * rows]).collect());
+    // beta[t][r * n_t + j], 0 where the mask is off (and kept there); the warm start's
+    // projected onto beta >= 0 where it is on.
+    let mut beta: Option<Vec<Vec<f64>>> = beta_mask.map(|m| {
+        m.iter()
+            .enumerate()
+            .map(|(t, v)| {
+                (0..rows)
+                    .flat_map(|r| {
+                        v.iter().enumerate().map(move |(j, &on)| match warm {
+                            Some(w) if on => {
+                                let b = w[r].beta[t][j];
+                                if b.is_finite() {
+                                    b.max(0.0)
+                                } else {
+                                    0.0
+                                }
+                            }
+                            _ => 0.0,
+                        })
+                    })
+                    .collect()
+            })
+            .collect()
+    });
     let mut best_beta = beta.clone();
     let (mut b1m, mut b2m): (Vec<Vec<f64>>, Vec<Vec<f64>>) = match &beta {
         Some(b) => (
@@ -679,6 +794,28 @@ fn optimised_alpha(
         .zip(&crown_nominal)
         .map(|(b, c)| b.max(*c))
         .collect();
+    let states = (0..rows)
+        .map(|r| {
+            let row_of = |v: &[Vec<f64>]| -> Vec<Vec<f64>> {
+                v.iter()
+                    .map(|a| {
+                        let n = a.len() / rows;
+                        a[r * n..(r + 1) * n].to_vec()
+                    })
+                    .collect()
+            };
+            BetaState {
+                alpha: row_of(&best_alpha),
+                beta: match &best_beta {
+                    Some(b) => row_of(b),
+                    None => best_alpha
+                        .iter()
+                        .map(|a| vec![0.0; a.len() / rows])
+                        .collect(),
+                },
+            }
+        })
+        .collect();
     Ok(Optimised {
         values,
         nominal,
@@ -688,6 +825,7 @@ fn optimised_alpha(
             start: start.into(),
             best: best.into(),
         },
+        states,
     })
 }
 
@@ -718,6 +856,8 @@ struct Optimised {
     values: Vec<f64>,
     nominal: Vec<f64>,
     report: AlphaReport,
+    /// Per row, the alpha and beta behind `values`.
+    states: Vec<BetaState>,
 }
 
 /// What [`value_and_gradient`] returns: the nominal J per row, its gradient in alpha

@@ -157,3 +157,202 @@ fn splits_outside_the_model_are_errors() {
     .unwrap_err();
     assert!(e.to_string().contains("hidden layer"), "{e}");
 }
+
+#[test]
+fn a_warm_start_resumes_where_the_optimiser_stopped_and_stays_sound() {
+    // `beta_crown_from` (the warm start of a child node in branch and bound): started
+    // from a node's own final state, one step ends at least where 50 steps from CROWN
+    // ended (it evaluates that state first; 1e-9 relative for the proven value's
+    // rounding allowance, as above), where one step from CROWN stays well below on most
+    // nodes (so the start is used); started from the parent's state on a child (one
+    // split more), the bound is still below the grid minimum and above CROWN's.
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let n = 121;
+    let (mut nodes, mut cold_below, mut children) = (0, 0, 0);
+    for seed in 0..12u64 {
+        let model = Architecture::mlp(&[2, 12, 12, 2])
+            .init(Init::Paper, seed)
+            .unwrap();
+        let x: Vec<f64> = (0..2).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let dom = InputDomain::new(&x, 0.6, None).unwrap();
+        let root = crown_bounds(&model, &dom).unwrap();
+        let unstable: Vec<(usize, usize)> = (0..2)
+            .flat_map(|t| (0..12).map(move |j| (t, j)))
+            .filter(|&(t, j)| stability(root.lower[t][j], root.upper[t][j]) == Stability::Unstable)
+            .collect();
+        if unstable.len() < 4 {
+            continue;
+        }
+        let pts = DMatrix::from_fn(2, n * n, |i, k| {
+            let s = if i == 0 { k / n } else { k % n } as f64 / (n - 1) as f64;
+            x[i] - 0.6 + 1.2 * s
+        });
+        let pre = model.preactivations_batch(&pts).unwrap();
+        let c = [1.0, -1.0];
+        let phase = |b: bool| if b { Phase::Active } else { Phase::Inactive };
+        let (l0, u0) = unstable[0];
+        let parent = vec![Split {
+            layer: l0,
+            unit: u0,
+            phase: phase(rng.random_bool(0.5)),
+        }];
+        let Some(pb) = split_bounds(&model, &dom, &parent, None, SplitBounds::Crown).unwrap()
+        else {
+            continue;
+        };
+        let full = AlphaOptions::default();
+        let one = AlphaOptions {
+            iterations: 1,
+            ..full
+        };
+        // Two rows, each with its own state.
+        let cm = DMatrix::from_row_slice(2, 2, &[1.0, -1.0, -0.5, 2.0]);
+        let b50 = beta_crown(&model, &dom, &pb, &cm, &parent, &full).unwrap();
+        let resume = |states: &[dual::BetaState]| {
+            dual::beta_crown_from(&model, &dom, &pb, &cm, &parent, &one, Some(states)).unwrap()
+        };
+        let resumed = resume(&b50.states);
+        let cold = beta_crown(&model, &dom, &pb, &cm, &parent, &one).unwrap();
+        for r in 0..2 {
+            let v = b50.values[r];
+            nodes += 1;
+            assert!(
+                resumed.values[r] >= v - 1e-9 * (1.0 + v.abs()),
+                "seed {seed}, row {r}: resumed {} below the state's own {v}",
+                resumed.values[r]
+            );
+            if cold.values[r] < v - 1e-6 * (1.0 + v.abs()) {
+                cold_below += 1;
+            }
+        }
+        // The states are projected: alpha in [0, 1], beta >= 0 and 0 off the split; a
+        // start's beta off the splits is ignored (its values are exactly the same).
+        for st in &b50.states {
+            assert!(st.alpha.iter().flatten().all(|a| (0.0..=1.0).contains(a)));
+            for (t, b) in st.beta.iter().enumerate() {
+                for (j, &bj) in b.iter().enumerate() {
+                    assert!(
+                        bj >= 0.0 && (bj == 0.0 || (t, j) == (l0, u0)),
+                        "beta {t},{j}: {bj}"
+                    );
+                }
+            }
+        }
+        let mut junk = b50.states.clone();
+        for st in &mut junk {
+            for (t, b) in st.beta.iter_mut().enumerate() {
+                for (j, bj) in b.iter_mut().enumerate() {
+                    if (t, j) != (l0, u0) {
+                        *bj = 5.0;
+                    }
+                }
+            }
+        }
+        assert_eq!(resume(&junk).values, resumed.values, "seed {seed}");
+        // The states of a bound without splits (no beta) start a node with one.
+        let root_states = beta_crown(&model, &dom, &root, &cm, &[], &one)
+            .unwrap()
+            .states;
+        assert!(resume(&root_states).values.iter().all(|v| v.is_finite()));
+        // A child: one more split, warm-started from the parent's state.
+        for &(l1, u1) in &unstable[1..4] {
+            let mut splits = parent.clone();
+            splits.push(Split {
+                layer: l1,
+                unit: u1,
+                phase: phase(rng.random_bool(0.5)),
+            });
+            let Some(b) = split_bounds(&model, &dom, &splits, None, SplitBounds::Crown).unwrap()
+            else {
+                continue;
+            };
+            let m = (0..n * n)
+                .filter(|&p| {
+                    splits.iter().all(|s| {
+                        let z = pre[s.layer][(s.unit, p)];
+                        match s.phase {
+                            Phase::Active => z >= 0.0,
+                            Phase::Inactive => z <= 0.0,
+                        }
+                    })
+                })
+                .map(|p| c[0] * pre[2][(0, p)] + c[1] * pre[2][(1, p)])
+                .fold(f64::INFINITY, f64::min);
+            let opts = AlphaOptions {
+                iterations: 5,
+                ..full
+            };
+            let w = dual::beta_crown_from(
+                &model,
+                &dom,
+                &b,
+                as_row(&c),
+                &splits,
+                &opts,
+                Some(&b50.states[..1]),
+            )
+            .unwrap();
+            let cr = bound_given(&model, &dom, b.clone(), as_row(&c), Method::Crown, &opts)
+                .unwrap()
+                .values[0];
+            assert!(
+                w.values[0] >= cr,
+                "seed {seed}: {} below CROWN {cr}",
+                w.values[0]
+            );
+            if m.is_finite() {
+                children += 1;
+                assert!(
+                    w.values[0] <= m,
+                    "seed {seed}, {splits:?}: warm beta-CROWN {} above the sampled minimum {m}",
+                    w.values[0]
+                );
+            }
+        }
+    }
+    assert!(
+        nodes >= 6 && children >= 12,
+        "{nodes} nodes, {children} children"
+    );
+    assert!(
+        2 * cold_below >= nodes,
+        "one cold step reached 50 steps' bound on {} of {nodes} nodes: the test cannot tell a \
+         warm start from none",
+        nodes - cold_below
+    );
+}
+
+#[test]
+fn a_warm_start_of_the_wrong_shape_is_an_error() {
+    let model = Architecture::mlp(&[2, 4, 3, 2])
+        .init(Init::Paper, 0)
+        .unwrap();
+    let dom = InputDomain::new([0.0, 0.0], 0.5, None).unwrap();
+    let b = crown_bounds(&model, &dom).unwrap();
+    let state = dual::BetaState {
+        alpha: vec![vec![0.5; 4], vec![0.5; 3]],
+        beta: vec![vec![0.0; 4], vec![0.0; 3]],
+    };
+    let run = |s: &[dual::BetaState]| {
+        dual::beta_crown_from(
+            &model,
+            &dom,
+            &b,
+            as_row(&[1.0, 0.0]),
+            &[],
+            &AlphaOptions::default(),
+            Some(s),
+        )
+    };
+    assert!(run(std::slice::from_ref(&state)).is_ok());
+    let e = run(&[state.clone(), state.clone()]).unwrap_err();
+    assert!(e.to_string().contains("one state per objective row"), "{e}");
+    let mut short = state.clone();
+    short.alpha[1].pop();
+    let e = run(&[short]).unwrap_err();
+    assert!(e.to_string().contains("hidden layer 1"), "{e}");
+    let mut layers = state;
+    layers.beta.pop();
+    let e = run(&[layers]).unwrap_err();
+    assert!(e.to_string().contains("2 hidden layers"), "{e}");
+}

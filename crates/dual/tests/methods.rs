@@ -517,7 +517,9 @@ fn the_alpha_optimiser_reports_its_start_and_stop() {
 /// decay, projection and the best-so-far bookkeeping all shape it): best nominal J per
 /// target and the steps taken on a fixed two-hidden-layer net. The LP tests
 /// (`lp/tests/methods.rs`) check that the optimiser reaches the LP; this one that it
-/// stays the optimiser it was when they passed.
+/// stays the optimiser it was when they passed. (The bits moved once by design, in the
+/// last place: products with at most 4 columns stopped going through matrixmultiply,
+/// `network::ops::NARROW`, so their sums run in another order.)
 #[test]
 fn the_alpha_trajectory_is_pinned() {
     let model = Architecture::mlp(&[3, 12, 12, 3])
@@ -538,7 +540,7 @@ fn the_alpha_trajectory_is_pinned() {
     assert_eq!((r.steps, r.stop), (20, AlphaStop::Iterations));
     assert_eq!(
         bits,
-        [4609012659073676595, 4608887021395735184, 0],
+        [4609012659073676594, 4608887021395735185, 0],
         "best J {:?}",
         r.best
     );

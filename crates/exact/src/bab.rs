@@ -44,8 +44,8 @@ use std::collections::BinaryHeap;
 use std::time::Instant;
 
 use dual::{
-    bound_given, child_bounds, split_bounds, stability, AlphaOptions, InputDomain, LayerBounds,
-    Method, Phase, Relaxation, Split, SplitBounds, Stability,
+    bound_given, child_bounds, split_bounds, stability, AlphaOptions, BetaState, InputDomain,
+    LayerBounds, Method, Phase, Relaxation, Split, SplitBounds, Stability,
 };
 use lp::{Lp19, LpOptions, Solver, VerifyOptions as LpVerifyOptions};
 use network::Model;
@@ -121,6 +121,11 @@ pub struct BabOptions {
     pub batch: usize,
     /// How the unit to split is chosen.
     pub branching: Branching,
+    /// beta-CROWN at a child starts from its parent's optimised alpha and beta (as
+    /// beta-CROWN's own branch and bound does) instead of CROWN's slopes and `beta = 0`.
+    /// A start only: the bound is proven either way. Costs one alpha and one beta per
+    /// hidden unit of memory per open node.
+    pub warm_start: bool,
     /// Wall-clock limit of each LP solve in seconds, every attempt (fallback solvers
     /// included); `None`: only the time left before `timeout`. A solve cut short is an
     /// LP that did not settle (the node keeps its other bounds), never a value.
@@ -148,6 +153,7 @@ impl Default for BabOptions {
             }),
             batch: 16,
             branching: Branching::Fsb(FSB_CANDIDATES),
+            warm_start: true,
             lp_time_limit: None,
             pgd: PgdOptions::default(),
             seed: 0,
@@ -290,6 +296,8 @@ struct Node {
     splits: Vec<Split>,
     bounds: LayerBounds,
     branch: Option<(usize, usize)>,
+    /// beta-CROWN's alpha and beta at this node: its children's warm start.
+    warm: Option<BetaState>,
 }
 
 impl PartialEq for Node {
@@ -324,6 +332,8 @@ enum Outcome {
         lps: usize,
         /// (proven upper value, point) of the node's best candidate.
         candidate: Option<(f64, DVector<f64>)>,
+        /// beta-CROWN's alpha and beta (when it ran and warm starts are on).
+        warm: Option<BetaState>,
     },
 }
 
@@ -448,20 +458,26 @@ pub fn minimise_from(
     // The smallest proven lower bound of the nodes closed so far (settled, or within the
     // tolerance of the upper end when they closed, or unsettled leaves).
     let mut closed_lower = f64::INFINITY;
-    // (splits, the parent's bounds, the parent's proven lower bound: valid on the child).
-    type Pending = (Vec<Split>, Option<LayerBounds>, f64);
-    let mut pending: Vec<Pending> = vec![(Vec::new(), root.cloned(), f64::NEG_INFINITY)];
+    // The splits, the parent's bounds, its proven lower bound (valid on the child) and
+    // its beta-CROWN state (the child's warm start).
+    type Pending = (Vec<Split>, Option<LayerBounds>, f64, Option<BetaState>);
+    let mut pending: Vec<Pending> = vec![(Vec::new(), root.cloned(), f64::NEG_INFINITY, None)];
     let mut first = true;
     let status = loop {
         // Bound the pending nodes in parallel against the current upper end.
         let cut = best_upper;
         let results: Vec<Result<Outcome>> = pending
             .par_iter()
-            .map(|(splits, parent, parent_lower)| {
-                bound_node(&ctx, splits, parent.as_ref(), *parent_lower, cut, first)
+            .map(|(splits, parent, parent_lower, warm)| {
+                let parent = Parent {
+                    bounds: parent.as_ref(),
+                    lower: *parent_lower,
+                    warm: warm.as_ref(),
+                };
+                bound_node(&ctx, splits, parent, cut, first)
             })
             .collect();
-        for ((splits, _, _), res) in pending.drain(..).zip(results) {
+        for ((splits, _, _, _), res) in pending.drain(..).zip(results) {
             out.nodes += 1;
             out.max_depth = out.max_depth.max(splits.len());
             match res? {
@@ -474,6 +490,7 @@ pub fn minimise_from(
                     settled,
                     lps,
                     candidate,
+                    warm,
                 } => {
                     out.lps += lps;
                     if first {
@@ -503,6 +520,7 @@ pub fn minimise_from(
                             splits,
                             bounds,
                             branch,
+                            warm,
                         });
                     }
                 }
@@ -547,7 +565,7 @@ pub fn minimise_from(
             for phase in [Phase::Active, Phase::Inactive] {
                 let mut s = node.splits.clone();
                 s.push(Split { layer, unit, phase });
-                pending.push((s, Some(node.bounds.clone()), node.lower));
+                pending.push((s, Some(node.bounds.clone()), node.lower, node.warm.clone()));
             }
         }
         if pending.is_empty() {
@@ -587,21 +605,31 @@ fn count_unstable(b: &LayerBounds, model: &Model) -> usize {
         .sum()
 }
 
+/// What a child inherits from its parent (nothing at the root).
+struct Parent<'a> {
+    /// The parent's bounds (at the root: bounds proven over the whole input set, if any).
+    bounds: Option<&'a LayerBounds>,
+    /// The parent's proven lower bound (valid on the child).
+    lower: f64,
+    /// The parent's beta-CROWN state.
+    warm: Option<&'a BetaState>,
+}
+
 /// Bounds one node (see the module docs). `cut`: the upper end when the batch started.
 fn bound_node(
     ctx: &Ctx<'_>,
     splits: &[Split],
-    parent: Option<&LayerBounds>,
-    parent_lower: f64,
+    parent: Parent<'_>,
     cut: f64,
     root: bool,
 ) -> Result<Outcome> {
     let (model, domain, c, opts) = (ctx.model, ctx.domain, ctx.c, ctx.opts);
+    let parent_lower = parent.lower;
     // A child: the parent's bounds (its splits clamped in them) refined for the last
     // split alone; the root: every layer.
-    let bounds = match (parent, splits.last()) {
+    let bounds = match (parent.bounds, splits.last()) {
         (Some(p), Some(&last)) => child_bounds(model, domain, p, last)?,
-        _ => split_bounds(model, domain, splits, parent, SplitBounds::Crown)?,
+        _ => split_bounds(model, domain, splits, parent.bounds, SplitBounds::Crown)?,
     };
     let Some(bounds) = bounds else {
         return Ok(Outcome::Empty);
@@ -632,10 +660,23 @@ fn bound_node(
             Some(a) if a.iterations > b.iterations => *a,
             _ => *b,
         });
+    let mut warm = None;
     if let Some(beta_opts) = beta_opts {
         if !settles(lower) {
-            let b = dual::beta_crown(model, domain, &bounds, as_row(c), splits, &beta_opts)?;
+            let start = parent.warm.filter(|_| opts.warm_start);
+            let b = dual::beta_crown_from(
+                model,
+                domain,
+                &bounds,
+                as_row(c),
+                splits,
+                &beta_opts,
+                start.map(std::slice::from_ref),
+            )?;
             lower = lower.max(b.values[0]);
+            if opts.warm_start {
+                warm = b.states.into_iter().next();
+            }
         }
     } else if opts.alpha.is_some() && !settles(lower) {
         let a = bound_given(
@@ -679,6 +720,13 @@ fn bound_node(
     let mut candidate: Option<(f64, DVector<f64>)> = None;
     for x in candidates {
         let x = into_inner_box(domain, &x);
+        // Proven only where the floating-point value could lower the upper end (the
+        // proven value is at least the true one, which is the float's to rounding).
+        let f = model.forward(&x)?;
+        let nominal: f64 = f.iter().zip(c).map(|(v, w)| v * w).sum();
+        if nominal > cut + opts.tolerance(cut) {
+            continue;
+        }
         let v = dual::value_upper_bound(model, &x, c)?;
         if candidate.as_ref().is_none_or(|(b, _)| v < *b) {
             candidate = Some((v, x));
@@ -692,6 +740,7 @@ fn bound_node(
         settled: settled || settles(lower),
         lps,
         candidate,
+        warm,
     })
 }
 

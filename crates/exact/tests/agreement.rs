@@ -353,3 +353,37 @@ fn every_branching_rule_closes_on_the_same_minimum() {
         }
     }
 }
+
+#[test]
+fn warm_and_cold_beta_crown_close_on_the_same_minimum() {
+    // A child's beta-CROWN starting from its parent's alpha and beta (the default) or
+    // from CROWN's slopes: a start, never a bound, so both close to overlapping
+    // enclosures.
+    for (name, model, dom, c) in cases().into_iter().take(5) {
+        let run = |warm_start| {
+            minimise(
+                &model,
+                &dom,
+                &c,
+                &BabOptions {
+                    solver: Solver::Clarabel,
+                    warm_start,
+                    batch: 1,
+                    ..BabOptions::default()
+                },
+            )
+            .unwrap()
+        };
+        let (warm, cold) = (run(true), run(false));
+        assert_eq!(warm.status, BabStatus::Closed, "{name} warm");
+        assert_eq!(cold.status, BabStatus::Closed, "{name} cold");
+        assert!(
+            warm.lower <= cold.upper && cold.lower <= warm.upper,
+            "{name}: warm [{}, {}] vs cold [{}, {}]",
+            warm.lower,
+            warm.upper,
+            cold.lower,
+            cold.upper
+        );
+    }
+}

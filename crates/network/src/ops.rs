@@ -48,6 +48,15 @@ pub(crate) fn gemm(
         }
         return;
     }
+    let path = product_path(m, n, (rsa, csa));
+    if path == Path::Transposed {
+        // The transposed product `c^T = b^T a^T` is the narrow one.
+        return gemm(n, k, m, b, (csb, rsb), a, (csa, rsa), beta, c, (csc, rsc));
+    }
+    if path == Path::Narrow {
+        narrow_gemm(m, k, n, a, (rsa, csa), b, (rsb, csb), beta, c, (rsc, csc));
+        return;
+    }
     // SAFETY: every index the kernel touches is below the asserted maxima above, and the
     // strides are non-negative, so all reads and writes stay inside the slices.
     unsafe {
@@ -68,6 +77,100 @@ pub(crate) fn gemm(
             csc as isize,
         );
     }
+}
+
+/// Products with at most this many columns (or rows) skip matrixmultiply: it packs the
+/// whole of `a` for every call, which costs more than the product of a matrix with a
+/// few vectors (the backward pass of one objective row, beta-CROWN's steps).
+const NARROW: usize = 4;
+
+/// How [`gemm`] computes a product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    /// [`narrow_gemm`].
+    Narrow,
+    /// The transposed product (`m <= NARROW < n`), which is narrow.
+    Transposed,
+    /// matrixmultiply (packed panels).
+    Packed,
+}
+
+/// The path of an `m x k` times `k x n` product with `a`'s strides `(rsa, csa)`.
+fn product_path(m: usize, n: usize, (rsa, csa): (usize, usize)) -> Path {
+    if n > NARROW && m <= NARROW {
+        Path::Transposed
+    } else if n <= NARROW && (csa == 1 || rsa == 1) {
+        Path::Narrow
+    } else {
+        Path::Packed
+    }
+}
+
+/// [`gemm`] for `n <= NARROW` columns and `a` with contiguous rows or columns, as dot
+/// products of `a`'s rows with `b`'s columns, or sums of `a`'s columns scaled by `b`'s
+/// entries (entries equal to 0 skipped: every matrix this crate multiplies is finite, so
+/// a skipped `0 * a` adds exactly 0). Each output is a sum of the same `k` products as in
+/// any GEMM, in a different order: the rounding-error bounds of the callers (`gamma_k`
+/// of the sum of absolute products) hold for every order.
+#[allow(clippy::too_many_arguments)]
+fn narrow_gemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f64],
+    (rsa, csa): (usize, usize),
+    b: &[f64],
+    (rsb, csb): (usize, usize),
+    beta: f64,
+    c: &mut [f64],
+    (rsc, csc): (usize, usize),
+) {
+    let store = |c: &mut [f64], i: usize, j: usize, v: f64| {
+        let e = &mut c[i * rsc + j * csc];
+        *e = if beta == 0.0 { v } else { v + beta * *e };
+    };
+    // b's columns, contiguous.
+    let cols: Vec<f64> = (0..n)
+        .flat_map(|j| (0..k).map(move |p| b[p * rsb + j * csb]))
+        .collect();
+    if csa == 1 {
+        for i in 0..m {
+            let row = &a[i * rsa..i * rsa + k];
+            for (j, col) in cols.chunks_exact(k).enumerate() {
+                store(c, i, j, dot(row, col));
+            }
+        }
+    } else {
+        let mut acc = vec![0.0; m];
+        for (j, col) in cols.chunks_exact(k).enumerate() {
+            acc.fill(0.0);
+            for (p, &s) in col.iter().enumerate() {
+                if s != 0.0 {
+                    let column = &a[p * csa..p * csa + m];
+                    for (t, &v) in acc.iter_mut().zip(column) {
+                        *t += s * v;
+                    }
+                }
+            }
+            for (i, &v) in acc.iter().enumerate() {
+                store(c, i, j, v);
+            }
+        }
+    }
+}
+
+/// `x . y` in eight independent partial sums (so the compiler can vectorise it).
+fn dot(x: &[f64], y: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    for (u, v) in xc.zip(yc) {
+        for l in 0..8 {
+            acc[l] += u[l] * v[l];
+        }
+    }
+    let tail: f64 = xr.iter().zip(yr).map(|(u, v)| u * v).sum();
+    acc.iter().sum::<f64>() + tail
 }
 
 /// Geometry of a 2-D convolution over a channel-major image.
@@ -728,6 +831,87 @@ mod tests {
             &mut [0.0; 3],
             (1, 2),
         );
+    }
+
+    /// Narrow products (at most `NARROW` columns or rows: dot products or column sums
+    /// instead of matrixmultiply) agree with a plain triple loop on every layout of `a`,
+    /// `b` and `c`, with `beta = 0` (the old `c`, NaN here, never read) and `beta != 0`,
+    /// zeros in `b` included; and on both sides of the threshold.
+    #[test]
+    fn narrow_products_agree_with_the_definition() {
+        let val = |i: usize| ((i * 7919 % 23) as f64 - 11.0) / 3.0;
+        for (m, k, n) in [
+            (7, 19, 1),
+            (7, 19, 3),
+            (7, 19, 4),
+            (7, 19, 5),
+            (3, 19, 9),
+            (1, 5, 1),
+            (9, 33, 4),
+            (4, 2, 4),
+        ] {
+            // b with zeros (a third of its entries).
+            let a: Vec<f64> = (0..m * k).map(val).collect();
+            let b: Vec<f64> = (0..k * n)
+                .map(|i| if i % 3 == 1 { 0.0 } else { val(i + 5) })
+                .collect();
+            // a[i][p], b[p][j] in the row-major index used to fill them.
+            let want =
+                |i: usize, j: usize| (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum::<f64>();
+            for a_rows in [true, false] {
+                let (a_buf, sa) = if a_rows {
+                    (a.clone(), (k, 1))
+                } else {
+                    (
+                        (0..m * k)
+                            .map(|q| a[(q % m) * k + q / m])
+                            .collect::<Vec<_>>(),
+                        (1, m),
+                    )
+                };
+                for b_rows in [true, false] {
+                    let (b_buf, sb) = if b_rows {
+                        (b.clone(), (n, 1))
+                    } else {
+                        (
+                            (0..k * n)
+                                .map(|q| b[(q % k) * n + q / k])
+                                .collect::<Vec<_>>(),
+                            (1, k),
+                        )
+                    };
+                    for (sc, beta) in [((n, 1), 0.0), ((1, m), 0.0), ((n, 1), 0.5), ((1, m), -2.0)]
+                    {
+                        let mut c = vec![if beta == 0.0 { f64::NAN } else { 1.5 }; m * n];
+                        gemm(m, k, n, &a_buf, sa, &b_buf, sb, beta, &mut c, sc);
+                        for i in 0..m {
+                            for j in 0..n {
+                                let old = if beta == 0.0 { 0.0 } else { beta * 1.5 };
+                                let (got, w) = (c[i * sc.0 + j * sc.1], want(i, j) + old);
+                                assert!(
+                                    (got - w).abs() <= 1e-12 * (1.0 + w.abs()),
+                                    "{m}x{k}x{n} a_rows {a_rows} b_rows {b_rows} c {sc:?} beta {beta}: ({i},{j}) {got} vs {w}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Which products skip matrixmultiply: at most `NARROW` (4) columns with `a`'s rows
+    /// or columns contiguous; at most 4 rows with more columns by the transpose.
+    #[test]
+    fn narrow_products_take_the_narrow_path() {
+        use super::{product_path, Path};
+        assert_eq!(product_path(7, 4, (19, 1)), Path::Narrow);
+        assert_eq!(product_path(7, 1, (1, 7)), Path::Narrow);
+        assert_eq!(product_path(7, 4, (2, 38)), Path::Packed);
+        assert_eq!(product_path(7, 5, (19, 1)), Path::Packed);
+        assert_eq!(product_path(5, 5, (1, 5)), Path::Packed);
+        assert_eq!(product_path(4, 5, (19, 1)), Path::Transposed);
+        assert_eq!(product_path(4, 4, (2, 38)), Path::Packed);
     }
 
     /// Operators with no inputs or no outputs (constructible, though no model has

@@ -858,9 +858,9 @@ enum WholeBox {
 }
 
 /// Bytes a branch-and-bound node holds besides its splits: the lower and upper bound of
-/// every unit.
+/// every unit, and beta-CROWN's alpha and beta (the children's warm start).
 fn node_bytes(model: &Model) -> usize {
-    16 * model.affine().iter().map(|a| a.op.n_out()).sum::<usize>()
+    32 * model.affine().iter().map(|a| a.op.n_out()).sum::<usize>()
 }
 
 /// The open nodes one whole-box branch and bound may hold (about 2 GB of bounds, at
