@@ -48,34 +48,30 @@ pub(crate) fn gemm(
         }
         return;
     }
-    let path = product_path(m, n, (rsa, csa));
-    if path == Path::Transposed {
+    match product_path(m, n, (rsa, csa)) {
         // The transposed product `c^T = b^T a^T` is the narrow one.
-        return gemm(n, k, m, b, (csb, rsb), a, (csa, rsa), beta, c, (csc, rsc));
-    }
-    if path == Path::Narrow {
-        narrow_gemm(m, k, n, a, (rsa, csa), b, (rsb, csb), beta, c, (rsc, csc));
-        return;
-    }
-    // SAFETY: every index the kernel touches is below the asserted maxima above, and the
-    // strides are non-negative, so all reads and writes stay inside the slices.
-    unsafe {
-        matrixmultiply::dgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            rsa as isize,
-            csa as isize,
-            b.as_ptr(),
-            rsb as isize,
-            csb as isize,
-            beta,
-            c.as_mut_ptr(),
-            rsc as isize,
-            csc as isize,
-        );
+        Path::Transposed => gemm(n, k, m, b, (csb, rsb), a, (csa, rsa), beta, c, (csc, rsc)),
+        Path::Narrow => narrow_gemm(m, k, n, a, (rsa, csa), b, (rsb, csb), beta, c, (rsc, csc)),
+        // SAFETY: every index the kernel touches is below the asserted maxima above, and
+        // the strides are non-negative, so all reads and writes stay inside the slices.
+        Path::Packed => unsafe {
+            matrixmultiply::dgemm(
+                m,
+                k,
+                n,
+                1.0,
+                a.as_ptr(),
+                rsa as isize,
+                csa as isize,
+                b.as_ptr(),
+                rsb as isize,
+                csb as isize,
+                beta,
+                c.as_mut_ptr(),
+                rsc as isize,
+                csc as isize,
+            )
+        },
     }
 }
 
@@ -912,6 +908,86 @@ mod tests {
         assert_eq!(product_path(5, 5, (1, 5)), Path::Packed);
         assert_eq!(product_path(4, 5, (19, 1)), Path::Transposed);
         assert_eq!(product_path(4, 4, (2, 38)), Path::Packed);
+    }
+
+    /// `gemm` computes each product with the kernel its path names, bit for bit. The
+    /// kernels sum in different orders, and the data tell them apart: a row (or column)
+    /// `[1e16, 1 x 7, -1e16, 1 x 7]` times ones is 14 by the narrow dot product (eight
+    /// partial sums: the large terms cancel in one of them) and 7 by a sequential sum (the
+    /// ones added to 1e16 are rounded away).
+    #[test]
+    fn gemm_runs_the_kernel_its_path_names() {
+        use super::{product_path, Path};
+        let k = 16;
+        let cancelling = |q: usize| match q % k {
+            0 => 1e16,
+            8 => -1e16,
+            _ => 1.0,
+        };
+        // Narrow: 5 x 16 times 16 x 3, `a` row-major with the cancelling rows.
+        let (m, n) = (5, 3);
+        let a: Vec<f64> = (0..m * k).map(cancelling).collect();
+        assert_eq!(product_path(m, n, (k, 1)), Path::Narrow);
+        let mut c = vec![0.0; m * n];
+        gemm(
+            m,
+            k,
+            n,
+            &a,
+            (k, 1),
+            &vec![1.0; k * n],
+            (n, 1),
+            0.0,
+            &mut c,
+            (n, 1),
+        );
+        assert!(c.iter().all(|&v| v == 14.0), "narrow: {c:?}");
+        // Packed: the same `a` times 16 x 6 ones, as matrixmultiply computes it.
+        let n = 6;
+        let b = vec![1.0; k * n];
+        assert_eq!(product_path(m, n, (k, 1)), Path::Packed);
+        let (mut c, mut want) = (vec![0.0; m * n], vec![0.0; m * n]);
+        gemm(m, k, n, &a, (k, 1), &b, (n, 1), 0.0, &mut c, (n, 1));
+        // SAFETY: a is m x k, b is k x n, want is m x n, all row-major and full length.
+        unsafe {
+            matrixmultiply::dgemm(
+                m,
+                k,
+                n,
+                1.0,
+                a.as_ptr(),
+                k as isize,
+                1,
+                b.as_ptr(),
+                n as isize,
+                1,
+                0.0,
+                want.as_mut_ptr(),
+                n as isize,
+                1,
+            );
+        }
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&c), bits(&want), "packed: {c:?} vs {want:?}");
+        // Transposed: 3 x 16 ones times 16 x 6, `b` column-major with the cancelling
+        // columns: the narrow dot products of the transposed product.
+        let m = 3;
+        let b: Vec<f64> = (0..k * n).map(cancelling).collect();
+        assert_eq!(product_path(m, n, (k, 1)), Path::Transposed);
+        let mut c = vec![0.0; m * n];
+        gemm(
+            m,
+            k,
+            n,
+            &vec![1.0; m * k],
+            (k, 1),
+            &b,
+            (1, k),
+            0.0,
+            &mut c,
+            (n, 1),
+        );
+        assert!(c.iter().all(|&v| v == 14.0), "transposed: {c:?}");
     }
 
     /// Operators with no inputs or no outputs (constructible, though no model has

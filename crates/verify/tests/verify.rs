@@ -200,6 +200,21 @@ fn relu_case() -> (Model, f64, f64, &'static str) {
     (m, min, below, head)
 }
 
+/// The falsifier skips a conjunction that CROWN excludes on the whole box (no point
+/// reaches it) and searches one that CROWN does not exclude, unsat or not.
+#[test]
+fn the_falsifier_skips_what_crown_excludes() {
+    let (m, min, below, head) = relu_case();
+    // Far below every bound: CROWN excludes it, no point is evaluated.
+    let r = run(&m, &format!("{head}(assert (<= Y_0 {:.17e}))", min - 1e6));
+    assert_eq!(r.verdict, Verdict::Unsat, "{r:?}");
+    assert_eq!(r.falsify_points, 0, "{r:?}");
+    // Just below the minimum: unsat too, but beyond CROWN on the whole box, so searched.
+    let r = run(&m, &format!("{head}(assert (<= Y_0 {below:.17e}))"));
+    assert_eq!(r.verdict, Verdict::Unsat, "{r:?}");
+    assert!(r.falsify_points > 0, "{r:?}");
+}
+
 #[test]
 fn a_relu_network_needs_splitting() {
     // The region just below the minimum is unreachable but beyond every bound on the
