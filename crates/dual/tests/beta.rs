@@ -15,31 +15,64 @@ use network::{as_row, Architecture, DMatrix, Init};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+/// A sub-domain test's case: a 2-12-12-2 network (`Init::Paper`, `seed`) on the box of
+/// half-width 0.6 around a random centre, CROWN's bounds there, its unstable units
+/// `(layer, unit)`, and the pre-activations at the box's `n x n` grid (one column per
+/// point, `Model::preactivations_batch`).
+struct GridCase {
+    model: network::Model,
+    dom: InputDomain,
+    root: dual::LayerBounds,
+    unstable: Vec<(usize, usize)>,
+    pre: Vec<DMatrix<f64>>,
+}
+
+/// [`GridCase`] for `seed`, the centre drawn from `rng`; `None` with fewer than
+/// `min_unstable` unstable units (the centre is drawn either way).
+fn grid_case(rng: &mut ChaCha8Rng, seed: u64, n: usize, min_unstable: usize) -> Option<GridCase> {
+    let model = Architecture::mlp(&[2, 12, 12, 2])
+        .init(Init::Paper, seed)
+        .unwrap();
+    let x: Vec<f64> = (0..2).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let dom = InputDomain::new(&x, 0.6, None).unwrap();
+    let root = crown_bounds(&model, &dom).unwrap();
+    let unstable: Vec<(usize, usize)> = (0..2)
+        .flat_map(|t| (0..12).map(move |j| (t, j)))
+        .filter(|&(t, j)| stability(root.lower[t][j], root.upper[t][j]) == Stability::Unstable)
+        .collect();
+    if unstable.len() < min_unstable {
+        return None;
+    }
+    let pts = DMatrix::from_fn(2, n * n, |i, k| {
+        let s = if i == 0 { k / n } else { k % n } as f64 / (n - 1) as f64;
+        x[i] - 0.6 + 1.2 * s
+    });
+    let pre = model.preactivations_batch(&pts).unwrap();
+    Some(GridCase {
+        model,
+        dom,
+        root,
+        unstable,
+        pre,
+    })
+}
+
 #[test]
 fn beta_crown_is_sound_on_split_sub_domains_and_tighter_than_crown() {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let (mut cases, mut gains, mut over_alpha) = (0, 0, 0);
     let n = 161;
     for seed in 0..16u64 {
-        let model = Architecture::mlp(&[2, 12, 12, 2])
-            .init(Init::Paper, seed)
-            .unwrap();
-        let x: Vec<f64> = (0..2).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let dom = InputDomain::new(&x, 0.6, None).unwrap();
-        let root = crown_bounds(&model, &dom).unwrap();
-        let unstable: Vec<(usize, usize)> = (0..2)
-            .flat_map(|t| (0..12).map(move |j| (t, j)))
-            .filter(|&(t, j)| stability(root.lower[t][j], root.upper[t][j]) == Stability::Unstable)
-            .collect();
-        if unstable.len() < 3 {
+        let Some(GridCase {
+            model,
+            dom,
+            unstable,
+            pre,
+            ..
+        }) = grid_case(&mut rng, seed, n, 3)
+        else {
             continue;
-        }
-        // The grid of the box and the network's pre-activations there.
-        let pts = DMatrix::from_fn(2, n * n, |i, k| {
-            let s = if i == 0 { k / n } else { k % n } as f64 / (n - 1) as f64;
-            x[i] - 0.6 + 1.2 * s
-        });
-        let pre = model.preactivations_batch(&pts).unwrap();
+        };
         for _ in 0..6 {
             let k = rng.random_range(1..=3.min(unstable.len()));
             let mut splits: Vec<Split> = Vec::new();
@@ -170,24 +203,16 @@ fn a_warm_start_resumes_where_the_optimiser_stopped_and_stays_sound() {
     let n = 121;
     let (mut nodes, mut cold_below, mut children) = (0, 0, 0);
     for seed in 0..12u64 {
-        let model = Architecture::mlp(&[2, 12, 12, 2])
-            .init(Init::Paper, seed)
-            .unwrap();
-        let x: Vec<f64> = (0..2).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let dom = InputDomain::new(&x, 0.6, None).unwrap();
-        let root = crown_bounds(&model, &dom).unwrap();
-        let unstable: Vec<(usize, usize)> = (0..2)
-            .flat_map(|t| (0..12).map(move |j| (t, j)))
-            .filter(|&(t, j)| stability(root.lower[t][j], root.upper[t][j]) == Stability::Unstable)
-            .collect();
-        if unstable.len() < 4 {
+        let Some(GridCase {
+            model,
+            dom,
+            root,
+            unstable,
+            pre,
+        }) = grid_case(&mut rng, seed, n, 4)
+        else {
             continue;
-        }
-        let pts = DMatrix::from_fn(2, n * n, |i, k| {
-            let s = if i == 0 { k / n } else { k % n } as f64 / (n - 1) as f64;
-            x[i] - 0.6 + 1.2 * s
-        });
-        let pre = model.preactivations_batch(&pts).unwrap();
+        };
         let c = [1.0, -1.0];
         let phase = |b: bool| if b { Phase::Active } else { Phase::Inactive };
         let (l0, u0) = unstable[0];
