@@ -432,6 +432,20 @@ fn inner(lo: &[f64], hi: &[f64], ilo: &[f64], ihi: &[f64]) -> Option<(Vec<f64>, 
     a.iter().zip(&b).all(|(x, y)| x <= y).then_some((a, b))
 }
 
+/// CROWN's intermediate bounds of `root` (a case's whole box), from `slot` when already
+/// computed, else computed and kept there. Errors: as [`method_bounds`].
+fn crown_root<'a>(
+    model: &Model,
+    root: &InputDomain,
+    slot: &'a mut Option<dual::LayerBounds>,
+) -> Result<&'a dual::LayerBounds> {
+    let lb = match slot.take() {
+        Some(lb) => lb,
+        None => method_bounds(model, root, Method::Crown)?,
+    };
+    Ok(slot.insert(lb))
+}
+
 /// Checks `prop` on `model`. Errors: the property does not fit the model, or a bound
 /// cannot be computed (overflow on extreme weights).
 pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Report> {
@@ -479,10 +493,10 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
     // The conjunctions whose box has an inner rounding, where the falsifier searches
     // (the restarts between batches in step 2 search there too).
     let mut pending: Vec<Pending> = Vec::new();
+    // CROWN's intermediate bounds of each case's whole box, computed at most once and
+    // shared by the falsifier's check here and the ladder of step 2.
+    let mut crown_at: Vec<Option<dual::LayerBounds>> = vec![None; prop.cases.len()];
     for (ci, case) in prop.cases.iter().enumerate() {
-        // CROWN's intermediate bounds of the case's box, once (None: not computed, e.g.
-        // an overflow; the falsifier then runs as for any open conjunction).
-        let mut crown: Option<Option<(InputDomain, dual::LayerBounds)>> = None;
         for (di, conj) in case.unsafe_region.iter().enumerate() {
             if case.input.is_empty() {
                 results.push(ConjunctionResult {
@@ -499,20 +513,19 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
             }
             todo.push((ci, di));
             let b = &case.input;
+            // An error here (e.g. an overflow) only means the falsifier runs; step 2
+            // meets it again and reports it.
             if !conj.is_empty() {
-                let at_root = crown.get_or_insert_with(|| {
-                    let root = InputDomain::from_box(&b.lower, &b.upper).ok()?;
-                    let lb = method_bounds(model, &root, Method::Crown).ok()?;
-                    Some((root, lb))
-                });
-                if let Some((root, lb)) = at_root {
-                    let rs = rows(conj, model.output_len());
-                    let excluded =
-                        bound_given(model, root, lb.clone(), &rs.c, Method::Crown, &opts.alpha)
-                            .is_ok_and(|v| excludes(v.values.as_slice(), &rs));
-                    if excluded {
-                        continue;
-                    }
+                let rs = rows(conj, model.output_len());
+                let crown = |slot: &mut Option<dual::LayerBounds>| -> Result<bool> {
+                    let root = InputDomain::from_box(&b.lower, &b.upper)?;
+                    let lb = crown_root(model, &root, slot)?.clone();
+                    let v = bound_given(model, &root, lb, &rs.c, Method::Crown, &opts.alpha)?;
+                    Ok(excludes(v.values.as_slice(), &rs))
+                };
+                let excluded = crown(&mut crown_at[ci]).unwrap_or(false);
+                if excluded {
+                    continue;
                 }
             }
             if let Some((lo, hi)) = inner(
@@ -599,8 +612,6 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
             // falsifier confirms the centre, so this is not reached.
             verdict = Verdict::Unknown;
         }
-        // CROWN's intermediate bounds serve both crown and alpha: computed once.
-        let mut crown = None;
         // Per row, the largest proven lower bound of the ladder so far (alpha's J is a dual
         // point of LP (19) over CROWN's bounds, so it also bounds the LP rungs' optima).
         let mut best = vec![f64::NEG_INFINITY; rs.c.nrows()];
@@ -614,14 +625,9 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
             }
             let b = match m {
                 Method::Crown | Method::Alpha => {
-                    let lb = match &crown {
-                        Some(lb) => Clone::clone(lb),
-                        None => {
-                            let lb = method_bounds(model, &root, Method::Crown)?;
-                            crown = Some(lb.clone());
-                            lb
-                        }
-                    };
+                    // CROWN's intermediate bounds serve both crown and alpha, and every
+                    // conjunction of the case.
+                    let lb = crown_root(model, &root, &mut crown_at[ci])?.clone();
                     bound_given(model, &root, lb, &rs.c, m, &opts.alpha)?
                 }
                 _ => bound_with_method(model, &root, &rs.c, m, &opts.alpha)?,
@@ -648,10 +654,7 @@ pub fn verify(model: &Model, prop: &Property, opts: &VerifyOptions) -> Result<Re
             r => r,
         };
         if method.is_none() && !conj.is_empty() && rung != LpRung::Off {
-            let crown_bounds = match crown.take() {
-                Some(lb) => lb,
-                None => method_bounds(model, &root, Method::Crown)?,
-            };
+            let crown_bounds = crown_root(model, &root, &mut crown_at[ci])?.clone();
             let rungs: &[&str] = match rung {
                 LpRung::All => &["lp-last", "lp-all"],
                 _ => &["lp-last"],
