@@ -6,6 +6,11 @@
 
 use std::time::Instant;
 
+/// The allocator of the `train` binary (every experiment binary links mimalloc): with the
+/// system allocator every large temporary tensor is mapped fresh from the kernel.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use candle_core::{DType, Device};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use network::{data::mnist_split, Architecture, Init};
@@ -21,6 +26,10 @@ fn arg(name: &str, default: usize) -> usize {
 }
 
 fn main() {
+    // As the `train` binary does (`experiments::keep_freed_memory`): mimalloc's purge delay
+    // (option 15) -1, so that freed tensors' pages are reused, not returned to the kernel.
+    // SAFETY: sets one integer option of the allocator.
+    unsafe { libmimalloc_sys::mi_option_set(15, -1) };
     let batch = arg("--batch", 50);
     let reps = arg("--reps", 2);
     let k = arg("--projections", 50);

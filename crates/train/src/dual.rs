@@ -2,11 +2,15 @@
 //! example, batched over examples, differentiable end to end (the robust loss of
 //! Theorem 2 backpropagates through the intermediate bounds, as in the paper).
 //!
-//! The same forward-column formulation as `dual::algorithm1` (see its docs), with one
-//! difference that makes examples batch together: every unit that is unstable in at least
-//! one example of the batch gets a column in every example, scaled by `d_j` where it is
-//! unstable and by 0 where it is stable, so the shapes do not depend on the example. The
-//! values are those of `dual` (checked to 1e-9 in f64).
+//! The same forward-column formulation as `dual::algorithm1` (see its docs). Examples
+//! batch together by collapsing their columns: each set of columns is one `[P, n]`
+//! tensor whose rows are the (example, column) pairs that exist (every input pixel of
+//! every example; each unit where it is unstable), with the example of each row, so that
+//! scaling by an example's `d` is an `index_select` and summing per example an
+//! `index_add`, both differentiable. The values are those of `dual` (checked to 1e-9 in
+//! f64). (The random-projection estimate of [`crate::projection`] keeps the earlier
+//! form: every unit unstable in some example of the batch gets a column in every
+//! example, scaled by 0 where it is stable.)
 
 use candle_core::{DType, Tensor};
 
@@ -37,32 +41,6 @@ pub(crate) fn relaxation(l: &Tensor, u: &Tensor) -> Result<(Tensor, Tensor)> {
     let denom = unstable.where_cond(&(u - l)?, &ones)?;
     let d = unstable.where_cond(&u.div(&denom)?, &on.where_cond(&ones, &zeros)?)?;
     Ok((d, unstable))
-}
-
-/// Lower and upper bounds from the columns (objective `C = I`), or `J` for objective
-/// rows when `proj` (`[B, n, m]`, the transposed objective matrix) is given.
-fn combine(
-    psi: &Tensor,
-    cin: &Tensor,
-    radius: &Tensor,
-    unst: &[(Tensor, Tensor)],
-    proj: Option<&Tensor>,
-) -> Result<(Tensor, Tensor)> {
-    let (psi, cin) = match proj {
-        Some(p) => (psi.unsqueeze(1)?.matmul(p)?.squeeze(1)?, cin.matmul(p)?),
-        None => (psi.clone(), cin.clone()),
-    };
-    let abs = radius.unsqueeze(1)?.matmul(&cin.abs()?)?.squeeze(1)?;
-    let mut lo = (&psi - &abs)?;
-    let mut hi = (&psi + &abs)?;
-    for (cols, l) in unst {
-        let cols = match proj {
-            Some(p) => cols.matmul(p)?,
-            None => cols.clone(),
-        };
-        (lo, hi) = add_unstable(lo, hi, &cols, l)?;
-    }
-    Ok((lo, hi))
 }
 
 /// Adds one group of unstable units' terms to the bounds: with columns `C` (`[B, K, n]`)
@@ -121,8 +99,116 @@ pub(crate) fn push(net: &TensorNet, t: usize, cols: &Tensor, d: &Tensor) -> Resu
         .reshape((b, k, net.layers[t].n_out))?)
 }
 
+/// One set of columns of the dual network, collapsed over the batch: row `p` of `cols`
+/// (`[P, n]`) belongs to example `ex[p]` (`[P]`, u32, rows grouped by example) and enters
+/// the bounds with weight `w[p]` (`[P]`): the input's radius (`psi -+ w |C|`) or an
+/// unstable unit's `l` (`lo += l [-C]_+`, `hi -= l [C]_+`).
+struct Columns {
+    cols: Tensor,
+    ex: Tensor,
+    w: Tensor,
+    input: bool,
+}
+
+impl Columns {
+    /// This set's terms of the bounds (`[B, m]`), with `proj` (`[B, n, m]`) applied to
+    /// each row by its example's matrix when given.
+    fn terms(&self, zeros: &Tensor, proj: Option<&Tensor>) -> Result<(Tensor, Tensor)> {
+        let cols = match proj {
+            Some(p) => self
+                .cols
+                .unsqueeze(1)?
+                .matmul(&p.index_select(&self.ex, 0)?)?
+                .squeeze(1)?,
+            None => self.cols.clone(),
+        };
+        let w = self.w.unsqueeze(1)?;
+        let sum = |v: Tensor| -> Result<Tensor> {
+            Ok(zeros.index_add(&self.ex, &v.broadcast_mul(&w)?, 0)?)
+        };
+        Ok(if self.input {
+            let a = sum(cols.abs()?)?;
+            (a.neg()?, a)
+        } else {
+            (sum(cols.neg()?.relu()?)?, sum(cols.relu()?)?.neg()?)
+        })
+    }
+}
+
+/// Lower and upper bounds (`[B, n]`) from `psi` and the columns (objective `C = I`), or
+/// `J` for objective rows when `proj` (`[B, n, m]`, the transposed objective matrix) is
+/// given.
+fn bounds_of(psi: &Tensor, sets: &[Columns], proj: Option<&Tensor>) -> Result<(Tensor, Tensor)> {
+    let psi = match proj {
+        Some(p) => psi.unsqueeze(1)?.matmul(p)?.squeeze(1)?,
+        None => psi.clone(),
+    };
+    let zeros = psi.zeros_like()?;
+    let (mut lo, mut hi) = (psi.clone(), psi);
+    for set in sets {
+        let (a, b) = set.terms(&zeros, proj)?;
+        lo = (lo + a)?;
+        hi = (hi + b)?;
+    }
+    Ok((lo, hi))
+}
+
+/// The columns `d_j W_t e_j` of the units of hidden layer `t` unstable in each example
+/// (one row per unstable (example, unit) pair, grouped by example), weighted by their
+/// `l`; `None` when no unit is unstable.
+fn unit_set(
+    net: &TensorNet,
+    t: usize,
+    d: &Tensor,
+    l: &Tensor,
+    unstable: &Tensor,
+) -> Result<Option<Columns>> {
+    let (bsz, n_t) = unstable.dims2()?;
+    let mask: Vec<u8> = unstable.flatten_all()?.to_vec1::<u8>()?;
+    let any = unstable_units(unstable)?;
+    if any.is_empty() {
+        return Ok(None);
+    }
+    // Row of each unit in `any`, for the pairs below.
+    let mut pos = vec![0u32; n_t];
+    for (r, &j) in any.iter().enumerate() {
+        pos[j as usize] = r as u32;
+    }
+    let (mut ex, mut flat, mut row) = (Vec::new(), Vec::new(), Vec::new());
+    for b in 0..bsz {
+        for j in 0..n_t {
+            if mask[b * n_t + j] != 0 {
+                ex.push(b as u32);
+                flat.push((b * n_t + j) as u32);
+                row.push(pos[j]);
+            }
+        }
+    }
+    let dev = d.device();
+    let k = any.len();
+    let any = Tensor::from_vec(any, k, dev)?;
+    let units = Tensor::eye(n_t, d.dtype(), dev)?.index_select(&any, 0)?;
+    let base = net.linear(t, &units)?;
+    let p = ex.len();
+    let flat = Tensor::from_vec(flat, p, dev)?;
+    let scale = d.flatten_all()?.index_select(&flat, 0)?;
+    let cols = base
+        .index_select(&Tensor::from_vec(row, p, dev)?, 0)?
+        .broadcast_mul(&scale.unsqueeze(1)?)?;
+    Ok(Some(Columns {
+        cols,
+        ex: Tensor::from_vec(ex, p, dev)?,
+        w: l.flatten_all()?.index_select(&flat, 0)?,
+        input: false,
+    }))
+}
+
 /// Algorithm 1 and `J` for the input boxes `center +- radius` (`[B, n_1]` each; for the
 /// l-inf ball `radius` is eps everywhere) and objective rows `c` (`[B, m, n_k]`).
+///
+/// Each example carries its own columns (the input's `n_1` and one per unit unstable in
+/// that example), stored as one `[P, n]` tensor per set with the example of each row, as
+/// convex_adversarial does: a unit unstable in one example costs nothing in the others.
 pub fn dual_bound(
     net: &TensorNet,
     center: &Tensor,
@@ -137,34 +223,36 @@ pub fn dual_bound(
     let mut psi = net.affine(0, center)?;
     let n2 = net.layers[0].n_out;
     let w_in = net.linear(0, &Tensor::eye(n1, dt, dev)?)?;
-    let mut cin = w_in
-        .unsqueeze(0)?
-        .broadcast_as((bsz, n1, n2))?
-        .contiguous()?;
-    let mut unst: Vec<(Tensor, Tensor)> = Vec::new();
+    let ex: Vec<u32> = (0..bsz as u32)
+        .flat_map(|b| std::iter::repeat_n(b, n1))
+        .collect();
+    let mut sets = vec![Columns {
+        cols: w_in
+            .unsqueeze(0)?
+            .broadcast_as((bsz, n1, n2))?
+            .reshape((bsz * n1, n2))?,
+        ex: Tensor::from_vec(ex, bsz * n1, dev)?,
+        w: radius.flatten_all()?,
+        input: true,
+    }];
     let mut lower = Vec::new();
     let mut upper = Vec::new();
     for t in 1..nl {
-        let (l, u) = combine(&psi, &cin, radius, &unst, None)?;
+        let (l, u) = bounds_of(&psi, &sets, None)?;
         let (d, unstable) = relaxation(&l, &u)?;
         psi = net.affine(t, &(&psi * &d)?)?;
-        cin = push(net, t, &cin, &d)?;
-        for (cols, _) in unst.iter_mut() {
-            *cols = push(net, t, cols, &d)?;
+        for set in sets.iter_mut() {
+            let scaled = set.cols.mul(&d.index_select(&set.ex, 0)?)?;
+            set.cols = net.linear(t, &scaled)?;
         }
-        // Columns only for units unstable in at least one example of the batch.
-        let idx = unstable_units(&unstable)?;
-        if !idx.is_empty() {
-            let zeros = d.zeros_like()?;
-            let dmask = unstable.where_cond(&d, &zeros)?;
-            let lmask = unstable.where_cond(&l, &zeros)?;
-            unst.push(unit_columns(net, t, idx, &dmask, &lmask)?);
+        if let Some(set) = unit_set(net, t, &d, &l, &unstable)? {
+            sets.push(set);
         }
         lower.push(l);
         upper.push(u);
     }
     let proj = c.transpose(1, 2)?.contiguous()?;
-    let (j, _) = combine(&psi, &cin, radius, &unst, Some(&proj))?;
+    let (j, _) = bounds_of(&psi, &sets, Some(&proj))?;
     Ok(TensorDual { lower, upper, j })
 }
 

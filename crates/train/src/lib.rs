@@ -7,6 +7,7 @@
 //! `network::Model`, so every crate reads what training writes.
 
 pub mod attack;
+mod conv;
 pub mod dual;
 pub mod error;
 pub mod eval;

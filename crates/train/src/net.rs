@@ -180,10 +180,15 @@ impl TensorNet {
                 padding,
                 in_chw: (c, h, ww),
                 ..
-            } => x
-                .reshape((rows, *c, *h, *ww))?
-                .conv2d(w.as_tensor(), *padding, *stride, 1, 1)?
-                .reshape((rows, l.n_out))?,
+            } => {
+                let x = x.reshape((rows, *c, *h, *ww))?;
+                let y = if self.device.is_cpu() {
+                    crate::conv::conv2d(&x, w.as_tensor(), *stride, *padding)?
+                } else {
+                    x.conv2d(w.as_tensor(), *padding, *stride, 1, 1)?
+                };
+                y.reshape((rows, l.n_out))?
+            }
         })
     }
 
@@ -201,15 +206,14 @@ impl TensorNet {
                 in_chw: (c, h, ww),
                 out_chw: (co, oh, ow),
             } => {
-                let kh = w.as_tensor().dim(2)?;
-                let out_pad = (h + 2 * padding - kh) % stride;
-                let r = y.reshape((rows, *co, *oh, *ow))?.conv_transpose2d(
-                    w.as_tensor(),
-                    *padding,
-                    out_pad,
-                    *stride,
-                    1,
-                )?;
+                let y = y.reshape((rows, *co, *oh, *ow))?;
+                let r = if self.device.is_cpu() {
+                    crate::conv::conv_transpose2d(&y, w.as_tensor(), (*h, *ww), *stride, *padding)?
+                } else {
+                    let kh = w.as_tensor().dim(2)?;
+                    let out_pad = (h + 2 * padding - kh) % stride;
+                    y.conv_transpose2d(w.as_tensor(), *padding, out_pad, *stride, 1)?
+                };
                 debug_assert_eq!(r.dims()[1..], [*c, *h, *ww]);
                 r.reshape((rows, l.n_in))?
             }
