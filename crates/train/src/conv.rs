@@ -109,49 +109,34 @@ trait Elem: Copy + Send + Sync + Default + std::ops::AddAssign + 'static {
     fn one() -> Self;
 }
 
-impl Elem for f32 {
-    unsafe fn gemm(
-        m: usize,
-        k: usize,
-        n: usize,
-        a: (*const f32, isize, isize),
-        b: (*const f32, isize, isize),
-        beta: f32,
-        c: (*mut f32, isize, isize),
-    ) {
-        // SAFETY: forwarded from the caller.
-        unsafe {
-            matrixmultiply::sgemm(
-                m, k, n, 1.0, a.0, a.1, a.2, b.0, b.1, b.2, beta, c.0, c.1, c.2,
-            )
+/// `Elem` for one float type and its `matrixmultiply` GEMM.
+macro_rules! elem {
+    ($t:ty, $gemm:path) => {
+        impl Elem for $t {
+            unsafe fn gemm(
+                m: usize,
+                k: usize,
+                n: usize,
+                a: (*const $t, isize, isize),
+                b: (*const $t, isize, isize),
+                beta: $t,
+                c: (*mut $t, isize, isize),
+            ) {
+                // SAFETY: forwarded from the caller.
+                unsafe {
+                    $gemm(
+                        m, k, n, 1.0, a.0, a.1, a.2, b.0, b.1, b.2, beta, c.0, c.1, c.2,
+                    )
+                }
+            }
+            fn one() -> $t {
+                1.0
+            }
         }
-    }
-    fn one() -> f32 {
-        1.0
-    }
+    };
 }
-
-impl Elem for f64 {
-    unsafe fn gemm(
-        m: usize,
-        k: usize,
-        n: usize,
-        a: (*const f64, isize, isize),
-        b: (*const f64, isize, isize),
-        beta: f64,
-        c: (*mut f64, isize, isize),
-    ) {
-        // SAFETY: forwarded from the caller.
-        unsafe {
-            matrixmultiply::dgemm(
-                m, k, n, 1.0, a.0, a.1, a.2, b.0, b.1, b.2, beta, c.0, c.1, c.2,
-            )
-        }
-    }
-    fn one() -> f64 {
-        1.0
-    }
-}
+elem!(f32, matrixmultiply::sgemm);
+elem!(f64, matrixmultiply::dgemm);
 
 /// `C [m, n] = A [m, k] B [k, n] + beta C` on row-major slices, `A` or `B` optionally
 /// read transposed (`ta`, `tb`: the slice holds the transpose, row-major).
@@ -189,52 +174,51 @@ fn tap(o: usize, k: usize, g: &Geom, len: usize) -> Option<usize> {
     (o * g.stride + k).checked_sub(g.pad).filter(|&i| i < len)
 }
 
-/// `cols` (`[K, P]`) of one image `x` (`[C, H, W]`).
-fn im2col<T: Elem>(g: &Geom, x: &[T], cols: &mut [T]) {
-    let p = g.p();
+/// Visits every output row of `cols` (`[K, P]`, each kernel tap `(c, ky, kx)` by output
+/// row `oy`): `f(start, kx, image_row)` with the row's start in `cols` and the start of
+/// the image row `(c, iy)` it reads, `None` where `iy` falls in the padding.
+fn for_each_row(g: &Geom, mut f: impl FnMut(usize, usize, Option<usize>)) {
     for c in 0..g.c {
         for ky in 0..g.kh {
             for kx in 0..g.kw {
-                let row = ((c * g.kh + ky) * g.kw + kx) * p;
+                let row = ((c * g.kh + ky) * g.kw + kx) * g.p();
                 for oy in 0..g.oh {
-                    let dst = &mut cols[row + oy * g.ow..row + (oy + 1) * g.ow];
-                    let Some(iy) = tap(oy, ky, g, g.h) else {
-                        dst.fill(T::default());
-                        continue;
-                    };
-                    let src = &x[(c * g.h + iy) * g.w..(c * g.h + iy + 1) * g.w];
-                    for (ox, d) in dst.iter_mut().enumerate() {
-                        *d = tap(ox, kx, g, g.w).map_or(T::default(), |ix| src[ix]);
-                    }
+                    let image_row = tap(oy, ky, g, g.h).map(|iy| (c * g.h + iy) * g.w);
+                    f(row + oy * g.ow, kx, image_row);
                 }
             }
         }
     }
 }
 
-/// Adds `cols` (`[K, P]`) back onto one image `x` (`[C, H, W]`): the adjoint of
-/// [`im2col`].
-fn col2im<T: Elem>(g: &Geom, cols: &[T], x: &mut [T]) {
-    let p = g.p();
-    for c in 0..g.c {
-        for ky in 0..g.kh {
-            for kx in 0..g.kw {
-                let row = ((c * g.kh + ky) * g.kw + kx) * p;
-                for oy in 0..g.oh {
-                    let Some(iy) = tap(oy, ky, g, g.h) else {
-                        continue;
-                    };
-                    let src = &cols[row + oy * g.ow..row + (oy + 1) * g.ow];
-                    let dst = &mut x[(c * g.h + iy) * g.w..(c * g.h + iy + 1) * g.w];
-                    for (ox, &s) in src.iter().enumerate() {
-                        if let Some(ix) = tap(ox, kx, g, g.w) {
-                            dst[ix] += s;
-                        }
-                    }
+/// `cols` (`[K, P]`) of one image `x` (`[C, H, W]`).
+fn im2col<T: Elem>(g: &Geom, x: &[T], cols: &mut [T]) {
+    for_each_row(g, |start, kx, image_row| {
+        let dst = &mut cols[start..start + g.ow];
+        match image_row {
+            None => dst.fill(T::default()),
+            Some(r) => {
+                let src = &x[r..r + g.w];
+                for (ox, d) in dst.iter_mut().enumerate() {
+                    *d = tap(ox, kx, g, g.w).map_or(T::default(), |ix| src[ix]);
                 }
             }
         }
-    }
+    });
+}
+
+/// Adds `cols` (`[K, P]`) back onto one image `x` (`[C, H, W]`): the adjoint of
+/// [`im2col`].
+fn col2im<T: Elem>(g: &Geom, cols: &[T], x: &mut [T]) {
+    for_each_row(g, |start, kx, image_row| {
+        let Some(r) = image_row else { return };
+        let dst = &mut x[r..r + g.w];
+        for (ox, &s) in cols[start..start + g.ow].iter().enumerate() {
+            if let Some(ix) = tap(ox, kx, g, g.w) {
+                dst[ix] += s;
+            }
+        }
+    });
 }
 
 /// `y` (`[N, O, P]`) of `x` (`[N, C, H, W]`) and the kernel `w` (`[O, K]`).
