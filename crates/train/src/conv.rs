@@ -393,16 +393,27 @@ impl CustomOp2 for ConvOp {
         let g = self.g;
         let op = |kind| ConvOp { g, kind };
         let grad = grad.contiguous()?;
+        // A gradient only for an argument that tracks one (not for the constant identity
+        // columns the dual starts from): candle would drop it anyway.
+        let run =
+            |track: bool, x: &Tensor, y: &Tensor, kind| -> candle_core::Result<Option<Tensor>> {
+                if track {
+                    Ok(Some(x.apply_op2_no_bwd(y, &op(kind))?))
+                } else {
+                    Ok(None)
+                }
+            };
+        let (ta, tb) = (a.track_op(), b.track_op());
         Ok(match self.kind {
             // y = A(w) x: dx = A^T dy, dw = sum dy cols(x)^T.
             Kind::Forward => (
-                Some(grad.apply_op2_no_bwd(b, &op(Kind::Transpose))?),
-                Some(a.apply_op2_no_bwd(&grad, &op(Kind::KernelGrad))?),
+                run(ta, &grad, b, Kind::Transpose)?,
+                run(tb, a, &grad, Kind::KernelGrad)?,
             ),
             // r = A(w)^T y: dy = A dr, dw = sum y (cols(dr))^T.
             Kind::Transpose => (
-                Some(grad.apply_op2_no_bwd(b, &op(Kind::Forward))?),
-                Some(grad.apply_op2_no_bwd(a, &op(Kind::KernelGrad))?),
+                run(ta, &grad, b, Kind::Forward)?,
+                run(tb, &grad, a, Kind::KernelGrad)?,
             ),
             Kind::KernelGrad => {
                 return Err(candle_core::Error::BackwardNotSupported { op: self.name() })
@@ -546,6 +557,31 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// An argument that tracks no gradient (the dual's constant identity columns) gets
+    /// none, and the kernel's gradient is still candle's.
+    #[test]
+    fn an_untracked_input_gets_no_gradient_and_the_kernel_still_does() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let x = random(&[3, 2, 9, 9], &mut rng).as_tensor().detach();
+        let k = random(&[4, 2, 3, 3], &mut rng);
+        let ours = conv2d(&x, &k, 2, 1)
+            .unwrap()
+            .sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap();
+        let theirs = x
+            .conv2d(&k, 1, 2, 1, 1)
+            .unwrap()
+            .sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap();
+        let (go, gt) = (ours.backward().unwrap(), theirs.backward().unwrap());
+        assert!(go.get(&x).is_none());
+        assert!(max_rel(go.get(&k).unwrap(), gt.get(&k).unwrap()) < 1e-12);
     }
 
     /// f32 runs (training's dtype) and agrees with candle to f32 rounding.
