@@ -12,20 +12,6 @@ pub mod soundness;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc's `mi_option_purge_delay` (its `mi_option_e`, v2 and v3 alike); the Rust
-/// bindings name no constant for it. A test checks it is the purge delay.
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Tells mimalloc never to return freed memory to the kernel (`purge_delay` -1; by
-/// default it decommits memory unused for a second). A training step frees and
-/// reallocates tensors of hundreds of MB, and each fresh page costs a fault and a zeroing
-/// (`cargo bench -p train --bench step`, which does the same: README, *Training
-/// benchmark*). The price is a resident size at the step's peak. Call it first in `main`.
-pub fn keep_freed_memory() {
-    // SAFETY: sets one integer option of the allocator; any value is valid for it.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
-}
-
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
@@ -488,21 +474,6 @@ pub fn check_support_chain(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Option 15 is mimalloc's purge delay: it holds that option's documented default
-    /// (1000 ms in mimalloc v3, 10 ms in v2; its neighbours default to 1 and 0) until
-    /// [`keep_freed_memory`] sets it to -1.
-    #[test]
-    fn keep_freed_memory_sets_the_purge_delay() {
-        // SAFETY: reads and sets one integer option.
-        let before = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
-        assert!(before == 1000 || before == 10, "option 15 = {before}");
-        keep_freed_memory();
-        assert_eq!(
-            unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) },
-            -1
-        );
-    }
 
     #[test]
     fn the_support_chain_check_passes_a_valid_chain_and_names_a_broken_one() {

@@ -26,10 +26,8 @@ fn arg(name: &str, default: usize) -> usize {
 }
 
 fn main() {
-    // As the `train` binary does (`experiments::keep_freed_memory`): mimalloc's purge delay
-    // (option 15) -1, so that freed tensors' pages are reused, not returned to the kernel.
-    // SAFETY: sets one integer option of the allocator.
-    unsafe { libmimalloc_sys::mi_option_set(15, -1) };
+    // As the `train` binary does: freed tensors' pages are reused, not returned.
+    train::keep_freed_memory();
     let batch = arg("--batch", 50);
     let reps = arg("--reps", 2);
     let k = arg("--projections", 50);

@@ -165,22 +165,25 @@ fn unit_set(
 ) -> Result<Option<Columns>> {
     let (bsz, n_t) = unstable.dims2()?;
     let mask: Vec<u8> = unstable.flatten_all()?.to_vec1::<u8>()?;
-    let any = unstable_units(unstable)?;
+    // The units unstable in some example (`any`, ascending) and each one's row there.
+    let mut pos = vec![None; n_t];
+    let mut any = Vec::new();
+    for (j, p) in pos.iter_mut().enumerate() {
+        if (0..bsz).any(|b| mask[b * n_t + j] != 0) {
+            *p = Some(any.len() as u32);
+            any.push(j as u32);
+        }
+    }
     if any.is_empty() {
         return Ok(None);
     }
-    // Row of each unit in `any`, for the pairs below.
-    let mut pos = vec![0u32; n_t];
-    for (r, &j) in any.iter().enumerate() {
-        pos[j as usize] = r as u32;
-    }
     let (mut ex, mut flat, mut row) = (Vec::new(), Vec::new(), Vec::new());
     for b in 0..bsz {
-        for j in 0..n_t {
-            if mask[b * n_t + j] != 0 {
+        for (j, p) in pos.iter().enumerate() {
+            if let Some(r) = p.filter(|_| mask[b * n_t + j] != 0) {
                 ex.push(b as u32);
                 flat.push((b * n_t + j) as u32);
-                row.push(pos[j]);
+                row.push(r);
             }
         }
     }

@@ -142,7 +142,7 @@ fn arg_name(v: impl clap::ValueEnum) -> String {
 }
 
 fn main() -> Result<()> {
-    experiments::keep_freed_memory();
+    train::keep_freed_memory();
     let a = Args::parse();
     let device = train::device(&arg_name(a.device))?;
     let init = match a.init {
