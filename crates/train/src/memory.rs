@@ -1,9 +1,9 @@
 //! How a training process treats freed memory: [`keep_freed_memory`].
 //!
 //! A training step frees and reallocates tensors of hundreds of MB; with mimalloc's
-//! defaults (the allocator of every experiment binary, `experiments/src/lib.rs`) their
-//! pages are decommitted after a second and faulted back in, and zeroed, at the next
-//! step (README, *Training benchmark*: 5.25 million page faults of the batch-10 bench
+//! defaults (the allocator of every experiment binary, `experiments/src/lib.rs`; the
+//! build compiles mimalloc v3, whose purge delay is 1 s, v2's 10 ms) their pages are
+//! decommitted and faulted back in, and zeroed, at the next step (README, *Training benchmark*: 5.25 million page faults of the batch-10 bench
 //! before, 3,300 after).
 
 /// mimalloc's `mi_option_purge_delay` (its `mi_option_e`, v2 and v3 alike); the Rust
