@@ -58,9 +58,9 @@ pub use certify::{
 pub use domain::InputDomain;
 pub use error::{DualError, Result};
 pub use methods::{
-    alpha_bounds, beta_crown, beta_crown_from, bound_given, bound_with_method, certify_with,
-    crown_bounds, crown_slopes, method_bounds, method_bounds_with, AlphaOptions, AlphaReport,
-    AlphaStop, BetaBound, BetaState, Method, MethodBound,
+    alpha_bounds, beta_crown, beta_crown_batch, beta_crown_from, bound_given, bound_with_method,
+    certify_with, crown_bounds, crown_slopes, method_bounds, method_bounds_with, AlphaOptions,
+    AlphaReport, AlphaStop, BetaBound, BetaNode, BetaState, Method, MethodBound,
 };
 pub use objective::{
     dual_objective, margin_objectives, objective_rows, resolve_label, AlphaRule, DualBound,

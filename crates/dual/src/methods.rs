@@ -286,14 +286,18 @@ pub fn alpha_bounds(
             // The optimiser keeps a slope per row and unit of every earlier layer besides.
             for js in unstable.chunks(units_per_batch(n, 21)) {
                 let c = unit_rows(js.iter().copied(), n);
+                let rd = RowDomain {
+                    hidden: (&lower, &upper),
+                    mask: None,
+                };
                 let Optimised { values, .. } = optimised_alpha(
                     &aff[..=k],
                     &relu[..k],
                     domain,
-                    (&lower, &upper),
+                    &vec![rd; 2 * js.len()],
                     &c,
                     opts,
-                    None,
+                    &[],
                     None,
                 )?;
                 for (i, &j) in js.iter().enumerate() {
@@ -404,7 +408,9 @@ pub fn bound_given<'c>(
             (v, n, None)
         }
         Method::Alpha => {
-            let o = optimised_alpha(aff, relu, domain, hidden, c, opts, None, None)?;
+            let rd = RowDomain { hidden, mask: None };
+            let rows = c.len() / model.output_len();
+            let o = optimised_alpha(aff, relu, domain, &vec![rd; rows], c, opts, &[], None)?;
             (o.values, o.nominal, Some(o.report))
         }
     };
@@ -462,13 +468,7 @@ pub fn beta_crown_from<'c>(
     crate::split::check_splits(model, splits)?;
     let aff = model.affine();
     let nh = aff.len() - 1;
-    let mut mask: Vec<Vec<bool>> = aff[..nh]
-        .iter()
-        .map(|a| vec![false; a.op.n_out()])
-        .collect();
-    for s in splits {
-        mask[s.layer][s.unit] = true;
-    }
+    let mask = split_mask(model, splits);
     if let Some(start) = start {
         let rows = c.len() / model.output_len();
         if start.len() != rows {
@@ -478,29 +478,15 @@ pub fn beta_crown_from<'c>(
             )));
         }
         for st in start {
-            if st.alpha.len() != nh || st.beta.len() != nh {
-                return Err(DualError::Options(format!(
-                    "a warm start needs alpha and beta for {nh} hidden layers, got {} and {}",
-                    st.alpha.len(),
-                    st.beta.len()
-                )));
-            }
-            for (layer, ((a, b), m)) in st.alpha.iter().zip(&st.beta).zip(&mask).enumerate() {
-                if a.len() != m.len() || b.len() != m.len() {
-                    return Err(DualError::Alpha {
-                        layer,
-                        msg: format!(
-                            "a warm start needs {} alphas and betas, got {} and {}",
-                            m.len(),
-                            a.len(),
-                            b.len()
-                        ),
-                    });
-                }
-            }
+            check_start(st, &mask)?;
         }
     }
-    let hidden = (&bounds.lower[..nh], &bounds.upper[..nh]);
+    let rd = RowDomain {
+        hidden: (&bounds.lower[..nh], &bounds.upper[..nh]),
+        mask: (!splits.is_empty()).then_some(&mask[..]),
+    };
+    let rows = c.len() / model.output_len();
+    let warm: Vec<Option<&BetaState>> = start.map_or(Vec::new(), |s| s.iter().map(Some).collect());
     let Optimised {
         values,
         nominal,
@@ -510,11 +496,11 @@ pub fn beta_crown_from<'c>(
         aff,
         model.relu_all(),
         domain,
-        hidden,
+        &vec![rd; rows],
         c,
         opts,
-        (!splits.is_empty()).then_some(&mask[..]),
-        start,
+        &warm,
+        None,
     )?;
     Ok(BetaBound {
         values: values.into(),
@@ -522,6 +508,144 @@ pub fn beta_crown_from<'c>(
         report,
         states,
     })
+}
+
+/// Per hidden layer and unit, whether `splits` split it (the units that carry a beta).
+fn split_mask(model: &Model, splits: &[crate::split::Split]) -> Vec<Vec<bool>> {
+    let aff = model.affine();
+    let mut mask: Vec<Vec<bool>> = aff[..aff.len() - 1]
+        .iter()
+        .map(|a| vec![false; a.op.n_out()])
+        .collect();
+    for s in splits {
+        mask[s.layer][s.unit] = true;
+    }
+    mask
+}
+
+/// A warm start must hold one alpha and one beta per unit of every hidden layer.
+fn check_start(st: &BetaState, mask: &[Vec<bool>]) -> Result<()> {
+    let nh = mask.len();
+    if st.alpha.len() != nh || st.beta.len() != nh {
+        return Err(DualError::Options(format!(
+            "a warm start needs alpha and beta for {nh} hidden layers, got {} and {}",
+            st.alpha.len(),
+            st.beta.len()
+        )));
+    }
+    for (layer, ((a, b), m)) in st.alpha.iter().zip(&st.beta).zip(mask).enumerate() {
+        if a.len() != m.len() || b.len() != m.len() {
+            return Err(DualError::Alpha {
+                layer,
+                msg: format!(
+                    "a warm start needs {} alphas and betas, got {} and {}",
+                    m.len(),
+                    a.len(),
+                    b.len()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// One sub-domain of a [`beta_crown_batch`]: the node of a branch and bound.
+#[derive(Debug, Clone, Copy)]
+pub struct BetaNode<'a> {
+    /// Bounds proven over the sub-domain with the split units clamped (as
+    /// [`beta_crown`]'s `bounds`).
+    pub bounds: &'a LayerBounds,
+    /// The splits that define the sub-domain.
+    pub splits: &'a [crate::split::Split],
+    /// Where the optimiser starts (e.g. the parent node's state); `None`: CROWN's slopes
+    /// and `beta = 0`.
+    pub start: Option<&'a BetaState>,
+    /// A proven lower bound the caller already has for the objective over this
+    /// sub-domain (e.g. CROWN's over `bounds`; `-inf` if none): the result is never below
+    /// it, and it is not recomputed.
+    pub floor: f64,
+}
+
+/// [`beta_crown_from`] for many sub-domains of one input set at once, one objective row
+/// `c` (`n_out` weights) each: the nodes' rows are optimised together, so every
+/// gradient step is one product per layer over all the nodes (a GEMM: the
+/// branch-and-bound batching of alpha,beta-CROWN, Wang et al. 2021) instead of one
+/// matrix-vector product per node. Each node's row is optimised exactly as on its own
+/// (its own alpha, beta and Adam moments), except that the batch stops when every row
+/// has stopped improving or after `opts.iterations` steps. Proven values: J at each
+/// node's best alpha and beta, evaluated as [`beta_crown`]'s, never below the node's
+/// floor. One [`BetaBound`] (one row) per node, in order; the report's steps and stop
+/// are the batch's.
+///
+/// Errors: as [`beta_crown_from`] for any node (naming the node for a bad start).
+pub fn beta_crown_batch(
+    model: &Model,
+    domain: &InputDomain,
+    c: impl network::AsVector,
+    nodes: &[BetaNode<'_>],
+    opts: &AlphaOptions,
+) -> Result<Vec<BetaBound>> {
+    let c = c.as_values();
+    let n_out = model.output_len();
+    let one = objective_rows(DMatrixView::from_slice(c, 1, c.len()), n_out)?;
+    model.check_input(&domain.x)?;
+    if nodes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let aff = model.affine();
+    let nh = aff.len() - 1;
+    let mut masks = Vec::with_capacity(nodes.len());
+    for (i, node) in nodes.iter().enumerate() {
+        node.bounds.validate(model)?;
+        crate::split::check_splits(model, node.splits)?;
+        let mask = split_mask(model, node.splits);
+        if let Some(st) = node.start {
+            check_start(st, &mask)
+                .map_err(|e| DualError::Options(format!("node {i} of the batch: {e}")))?;
+        }
+        masks.push(mask);
+    }
+    let rd: Vec<RowDomain<'_>> = nodes
+        .iter()
+        .zip(&masks)
+        .map(|(node, mask)| RowDomain {
+            hidden: (&node.bounds.lower[..nh], &node.bounds.upper[..nh]),
+            mask: (!node.splits.is_empty()).then_some(&mask[..]),
+        })
+        .collect();
+    let rows_c: Vec<f64> = one
+        .iter()
+        .copied()
+        .cycle()
+        .take(n_out * nodes.len())
+        .collect();
+    let warm: Vec<Option<&BetaState>> = nodes.iter().map(|n| n.start).collect();
+    let floor: Vec<f64> = nodes.iter().map(|n| n.floor).collect();
+    let o = optimised_alpha(
+        aff,
+        model.relu_all(),
+        domain,
+        &rd,
+        &rows_c,
+        opts,
+        &warm,
+        Some(&floor),
+    )?;
+    Ok(o.states
+        .into_iter()
+        .enumerate()
+        .map(|(r, state)| BetaBound {
+            values: DVector::from_element(1, o.values[r]),
+            nominal: DVector::from_element(1, o.nominal[r]),
+            report: AlphaReport {
+                steps: o.report.steps,
+                stop: o.report.stop,
+                start: DVector::from_element(1, o.report.start[r]),
+                best: DVector::from_element(1, o.report.best[r]),
+            },
+            states: vec![state],
+        })
+        .collect())
 }
 
 /// Where beta-CROWN's optimiser ended for one objective row: the best alpha (per unit of
@@ -550,99 +674,175 @@ pub struct BetaBound {
     pub states: Vec<BetaState>,
 }
 
+/// What the optimiser sees of one objective row: the proven bounds of the hidden layers
+/// over the row's (sub-)domain and, for beta-CROWN, which units carry a split multiplier
+/// `beta >= 0` (see [`crate::objective::objective_over_beta`]). The rows of one call may
+/// have different domains (the nodes of a branch-and-bound batch,
+/// [`beta_crown_batch`]): each pass is still one product per layer over all rows.
+#[derive(Clone, Copy)]
+struct RowDomain<'a> {
+    hidden: (&'a [DVector<f64>], &'a [DVector<f64>]),
+    mask: Option<&'a [Vec<bool>]>,
+}
+
+impl RowDomain<'_> {
+    /// The bounds of hidden layer `t`.
+    fn bounds(&self, t: usize) -> (&DVector<f64>, &DVector<f64>) {
+        (&self.hidden.0[t], &self.hidden.1[t])
+    }
+
+    /// Whether unit `j` of hidden layer `t` carries a split multiplier.
+    fn split(&self, t: usize, j: usize) -> bool {
+        self.mask.is_some_and(|m| m[t][j])
+    }
+
+    /// Whether `o` reads the very same bounds (not merely equal ones).
+    fn same_bounds(&self, o: &RowDomain<'_>) -> bool {
+        std::ptr::eq(self.hidden.0, o.hidden.0) && std::ptr::eq(self.hidden.1, o.hidden.1)
+    }
+}
+
 /// alpha-CROWN on the final objective: per row, projected Adam on the floating-point J
-/// from CROWN's slopes, then the proven J at the best alpha found (or CROWN's, if that
+/// from CROWN's slopes, then the proven J at the best alpha found (or the floor, if that
 /// is higher).
 ///
-/// `beta_mask` (beta-CROWN): per hidden layer and unit, whether the unit carries a split
-/// multiplier `beta >= 0` (see [`crate::objective::objective_over_beta`]), optimised
-/// jointly with alpha from 0 (projected onto `beta >= 0`). `warm`: a start per row
-/// instead of CROWN's slopes and `beta = 0` (see [`beta_crown_from`]).
+/// `rd`: one [`RowDomain`] per row of `c` (beta-CROWN where a row has a mask: its
+/// multipliers optimised jointly with alpha from 0, projected onto `beta >= 0`). `warm`:
+/// empty, or a start per row (`None`: CROWN's slopes and `beta = 0`; see
+/// [`beta_crown_from`]). `floor`: per row, a proven value the caller already has (e.g.
+/// CROWN's over the same bounds); `None`: CROWN's proven J is computed here (once per
+/// run of rows that share their bounds).
 #[allow(clippy::too_many_arguments)]
 fn optimised_alpha(
     aff: &[Affine],
     relu: &[usize],
     domain: &InputDomain,
-    hidden: (&[DVector<f64>], &[DVector<f64>]),
+    rd: &[RowDomain<'_>],
     c: &[f64],
     opts: &AlphaOptions,
-    beta_mask: Option<&[Vec<bool>]>,
-    warm: Option<&[BetaState]>,
+    warm: &[Option<&BetaState>],
+    floor: Option<&[f64]>,
 ) -> Result<Optimised> {
-    let crown = crown_slope_rows(hidden.0, hidden.1);
-    let (crown_values, crown_nominal) = objective_over(
-        aff,
-        relu,
-        domain.center.as_slice(),
-        domain.radius.as_slice(),
-        hidden,
-        c,
-        Some(&crown),
-    )?;
     let n_out = aff[aff.len() - 1].op.n_out();
     let rows = c.len() / n_out;
-    let any_unstable = hidden.0.iter().zip(hidden.1).zip(relu).any(|((l, u), &r)| {
-        l.iter()
-            .zip(u)
-            .take(r)
-            .any(|(&l, &u)| stability(l, u) == Stability::Unstable)
+    debug_assert_eq!(rd.len(), rows);
+    debug_assert!(warm.is_empty() || warm.len() == rows);
+    debug_assert!(floor.is_none_or(|f| f.len() == rows));
+    let start_of = |r: usize| warm.get(r).copied().flatten();
+    // Runs of rows with the same bounds share CROWN's slopes (and floor).
+    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+    for r in 0..rows {
+        match runs.last_mut() {
+            Some(run) if rd[run.start].same_bounds(&rd[r]) => run.end = r + 1,
+            _ => runs.push(r..r + 1),
+        }
+    }
+    let mut run_of = vec![0; rows];
+    for (g, run) in runs.iter().enumerate() {
+        run_of[run.clone()].fill(g);
+    }
+    let crown: Vec<Vec<Vec<f64>>> = runs
+        .iter()
+        .map(|run| crown_slope_rows(rd[run.start].hidden.0, rd[run.start].hidden.1))
+        .collect();
+    let (floor_values, floor_nominal) = match floor {
+        Some(f) => (f.to_vec(), vec![f64::NEG_INFINITY; rows]),
+        None => {
+            let (mut v, mut n) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
+            for (run, slopes) in runs.iter().zip(&crown) {
+                let (a, b) = objective_over(
+                    aff,
+                    relu,
+                    domain.center.as_slice(),
+                    domain.radius.as_slice(),
+                    rd[run.start].hidden,
+                    &c[run.start * n_out..run.end * n_out],
+                    Some(slopes),
+                )?;
+                v.extend(a);
+                n.extend(b);
+            }
+            (v, n)
+        }
+    };
+    let any_unstable = rd.iter().any(|row| {
+        row.hidden
+            .0
+            .iter()
+            .zip(row.hidden.1)
+            .zip(relu)
+            .any(|((l, u), &r)| {
+                l.iter()
+                    .zip(u)
+                    .take(r)
+                    .any(|(&l, &u)| stability(l, u) == Stability::Unstable)
+            })
     });
-    if (!any_unstable && beta_mask.is_none()) || opts.iterations == 0 {
+    let any_split = rd.iter().any(|row| row.mask.is_some());
+    if floor.is_none() && ((!any_unstable && !any_split) || opts.iterations == 0) {
         let stop = if any_unstable {
             AlphaStop::Iterations
         } else {
             AlphaStop::NothingToOptimise
         };
-        let state = BetaState {
-            alpha: crown.clone(),
-            beta: crown.iter().map(|a| vec![0.0; a.len()]).collect(),
-        };
+        let states = (0..rows)
+            .map(|r| {
+                let a = &crown[run_of[r]];
+                BetaState {
+                    alpha: a.clone(),
+                    beta: a.iter().map(|a| vec![0.0; a.len()]).collect(),
+                }
+            })
+            .collect();
         return Ok(Optimised {
-            values: crown_values,
-            nominal: crown_nominal.clone(),
+            values: floor_values,
+            nominal: floor_nominal.clone(),
             report: AlphaReport {
                 steps: 0,
                 stop,
-                start: crown_nominal.clone().into(),
-                best: crown_nominal.into(),
+                start: floor_nominal.clone().into(),
+                best: floor_nominal.into(),
             },
-            states: vec![state; rows],
+            states,
         });
     }
+    let widths: Vec<usize> = crown[0].iter().map(|a| a.len()).collect();
     // alpha[t][r * n_t + j]: unit j of hidden layer t for row r (the column layout of
     // the batched passes): CROWN's slopes, or the warm start's projected onto [0, 1].
-    let mut alpha: Vec<Vec<f64>> = crown
+    let mut alpha: Vec<Vec<f64>> = widths
         .iter()
         .enumerate()
-        .map(|(t, a)| {
-            (0..rows)
-                .flat_map(|r| {
-                    a.iter().enumerate().map(move |(j, &crown_j)| {
-                        warm.map_or(crown_j, |w| {
-                            let v = w[r].alpha[t][j];
-                            if v.is_finite() {
-                                v.clamp(0.0, 1.0)
-                            } else {
-                                crown_j
-                            }
-                        })
+        .map(|(t, &n)| {
+            let mut a = Vec::with_capacity(rows * n);
+            for r in 0..rows {
+                let crown_t = &crown[run_of[r]][t];
+                a.extend((0..n).map(|j| {
+                    start_of(r).map_or(crown_t[j], |w| {
+                        let v = w.alpha[t][j];
+                        if v.is_finite() {
+                            v.clamp(0.0, 1.0)
+                        } else {
+                            crown_t[j]
+                        }
                     })
-                })
-                .collect()
+                }));
+            }
+            a
         })
         .collect();
     let mut best_alpha = alpha.clone();
-    // beta[t][r * n_t + j], 0 where the mask is off (and kept there); the warm start's
-    // projected onto beta >= 0 where it is on.
-    let mut beta: Option<Vec<Vec<f64>>> = beta_mask.map(|m| {
-        m.iter()
+    // beta[t][r * n_t + j], 0 where the row's mask is off (and kept there); the warm
+    // start's projected onto beta >= 0 where it is on.
+    let mut beta: Option<Vec<Vec<f64>>> = any_split.then(|| {
+        widths
+            .iter()
             .enumerate()
-            .map(|(t, v)| {
+            .map(|(t, &n)| {
                 (0..rows)
                     .flat_map(|r| {
-                        v.iter().enumerate().map(move |(j, &on)| match warm {
-                            Some(w) if on => {
-                                let b = w[r].beta[t][j];
+                        (0..n).map(move |j| match start_of(r) {
+                            Some(w) if rd[r].split(t, j) => {
+                                let b = w.beta[t][j];
                                 if b.is_finite() {
                                     b.max(0.0)
                                 } else {
@@ -678,7 +878,7 @@ fn optimised_alpha(
     let mut stop = AlphaStop::Iterations;
     for it in 0..=opts.iterations {
         let Pass { j, grad, grad_beta } =
-            value_and_gradient(aff, relu, domain, hidden, c, rows, &alpha, beta.as_deref());
+            value_and_gradient(aff, relu, domain, rd, c, rows, &alpha, beta.as_deref());
         if it == 0 {
             start = j.clone();
         }
@@ -735,16 +935,16 @@ fn optimised_alpha(
                 }
             }
         }
-        if let (Some(b), Some(mask)) = (beta.as_mut(), beta_mask) {
+        if let Some(b) = beta.as_mut() {
             for (t, ((b, g), (p, q))) in b
                 .iter_mut()
                 .zip(&grad_beta)
                 .zip(b1m.iter_mut().zip(b2m.iter_mut()))
                 .enumerate()
             {
-                let n = mask[t].len();
+                let n = widths[t];
                 for i in 0..b.len() {
-                    if !mask[t][i % n] {
+                    if !rd[i / n].split(t, i % n) {
                         continue;
                     }
                     if let Some(step) = adam.step(g[i], &mut p[i], &mut q[i]) {
@@ -755,26 +955,27 @@ fn optimised_alpha(
         }
         lr *= opts.lr_decay;
     }
-    // The proven J of each row at its best alpha.
+    // Row r's part of a per-layer vector in the batched layout.
+    let row_of = |v: &[Vec<f64>], r: usize| -> Vec<Vec<f64>> {
+        v.iter()
+            .map(|a| {
+                let n = a.len() / rows;
+                a[r * n..(r + 1) * n].to_vec()
+            })
+            .collect()
+    };
+    // The proven J of each row at its best alpha (and beta).
     let proven: Vec<Result<f64>> = (0..rows)
         .into_par_iter()
         .map(|r| {
-            let row_of = |v: &Vec<Vec<f64>>| -> Vec<Vec<f64>> {
-                v.iter()
-                    .map(|a| {
-                        let n = a.len() / rows;
-                        a[r * n..(r + 1) * n].to_vec()
-                    })
-                    .collect()
-            };
-            let a_r = row_of(&best_alpha);
-            let b_r = best_beta.as_ref().map(row_of);
+            let a_r = row_of(&best_alpha, r);
+            let b_r = best_beta.as_deref().map(|b| row_of(b, r));
             let (v, _) = objective_over_beta(
                 aff,
                 relu,
                 domain.center.as_slice(),
                 domain.radius.as_slice(),
-                hidden,
+                rd[r].hidden,
                 &c[r * n_out..(r + 1) * n_out],
                 Some(&a_r),
                 b_r.as_deref(),
@@ -782,38 +983,25 @@ fn optimised_alpha(
             Ok(v[0])
         })
         .collect();
-    // A row whose re-evaluation fails (an overflow at the optimised alpha) keeps CROWN's
-    // proven value.
+    // A row whose re-evaluation fails (an overflow at the optimised alpha) keeps the
+    // floor's proven value.
     let values: Vec<f64> = proven
         .into_iter()
         .enumerate()
-        .map(|(r, p)| p.map_or(crown_values[r], |v| v.max(crown_values[r])))
+        .map(|(r, p)| p.map_or(floor_values[r], |v| v.max(floor_values[r])))
         .collect();
     let nominal = best
         .iter()
-        .zip(&crown_nominal)
+        .zip(&floor_nominal)
         .map(|(b, c)| b.max(*c))
         .collect();
     let states = (0..rows)
-        .map(|r| {
-            let row_of = |v: &[Vec<f64>]| -> Vec<Vec<f64>> {
-                v.iter()
-                    .map(|a| {
-                        let n = a.len() / rows;
-                        a[r * n..(r + 1) * n].to_vec()
-                    })
-                    .collect()
-            };
-            BetaState {
-                alpha: row_of(&best_alpha),
-                beta: match &best_beta {
-                    Some(b) => row_of(b),
-                    None => best_alpha
-                        .iter()
-                        .map(|a| vec![0.0; a.len() / rows])
-                        .collect(),
-                },
-            }
+        .map(|r| BetaState {
+            alpha: row_of(&best_alpha, r),
+            beta: match &best_beta {
+                Some(b) => row_of(b, r),
+                None => widths.iter().map(|&n| vec![0.0; n]).collect(),
+            },
         })
         .collect();
     Ok(Optimised {
@@ -880,13 +1068,12 @@ fn value_and_gradient(
     aff: &[Affine],
     relu: &[usize],
     domain: &InputDomain,
-    hidden: (&[DVector<f64>], &[DVector<f64>]),
+    rd: &[RowDomain<'_>],
     c: &[f64],
     rows: usize,
     alpha: &[Vec<f64>],
     beta: Option<&[Vec<f64>]>,
 ) -> Pass {
-    let (lower, upper) = hidden;
     let n_layers = aff.len();
     let mut j = vec![0.0; rows];
     // nuhat[t] = W_t^T nu_out[t], column-major over rows.
@@ -910,10 +1097,11 @@ fn value_and_gradient(
                     .sum::<f64>();
             }
         } else {
-            let (l, u, al) = (&lower[t - 1], &upper[t - 1], &alpha[t - 1]);
+            let al = &alpha[t - 1];
             let be = beta.map(|b| &b[t - 1]);
             let mut next = vec![0.0; ni * rows];
             for (r, (col, out)) in nh.chunks(ni).zip(next.chunks_mut(ni)).enumerate() {
+                let (l, u) = rd[r].bounds(t - 1);
                 for k in 0..ni {
                     let v = col[k];
                     let rel = Relaxation::of(relu[t - 1], k, l[k], u[k]);
@@ -964,10 +1152,11 @@ fn value_and_gradient(
             }
         }
         // nu_out[t] = D(nuhat[t + 1]) over hidden layer t.
-        let (l, u, al) = (&lower[t], &upper[t], &alpha[t]);
+        let al = &alpha[t];
         let v_all = &nuhat[t + 1];
         let mut next = vec![0.0; no * rows];
-        for r in 0..rows {
+        for (r, row) in rd.iter().enumerate().take(rows) {
+            let (l, u) = row.bounds(t);
             for k in 0..no {
                 let idx = r * no + k;
                 let (g, v) = (gout[idx], v_all[idx]);
@@ -1053,13 +1242,14 @@ mod tests {
             let aff = model.affine();
             let nh = aff.len() - 1;
             let hidden = (&b.lower[..nh], &b.upper[..nh]);
+            let rd = RowDomain { hidden, mask: None };
             let c = [1.0, -1.0];
             let alpha: Vec<Vec<f64>> = b.lower[..nh]
                 .iter()
                 .map(|l| l.iter().map(|_| rng.random_range(0.1..0.9)).collect())
                 .collect();
             let Pass { j, grad, .. } =
-                value_and_gradient(aff, model.relu_all(), &dom, hidden, &c, 1, &alpha, None);
+                value_and_gradient(aff, model.relu_all(), &dom, &[rd], &c, 1, &alpha, None);
             let (_, nominal) = objective_over(
                 aff,
                 model.relu_all(),
@@ -1141,7 +1331,7 @@ mod tests {
                 aff,
                 model.relu_all(),
                 &dom,
-                hidden,
+                &[RowDomain { hidden, mask: None }],
                 &c,
                 1,
                 &alpha,

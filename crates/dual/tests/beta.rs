@@ -381,3 +381,147 @@ fn a_warm_start_of_the_wrong_shape_is_an_error() {
     let e = run(&[layers]).unwrap_err();
     assert!(e.to_string().contains("2 hidden layers"), "{e}");
 }
+
+#[test]
+fn a_batch_of_nodes_is_each_node_on_its_own() {
+    // `beta_crown_batch` (the nodes of a branch-and-bound round optimised together, one
+    // GEMM per layer and step): each node's value equals `beta_crown_from` on that node
+    // alone with the same start (the same Adam steps on the same row: the batch runs
+    // every step since `patience` exceeds the budget; 1e-9 relative for the products'
+    // different association, GEMM against dot products, that the steps carry), is at
+    // least its floor (CROWN's, passed in), and stays below the grid minimum of its
+    // sub-domain. Batches of more than 4 nodes, so that the products are GEMMs.
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let n = 81;
+    let opts = AlphaOptions {
+        iterations: 15,
+        patience: 100,
+        ..AlphaOptions::default()
+    };
+    let (mut compared, mut sampled, mut warm) = (0, 0, 0);
+    for seed in 0..8u64 {
+        let Some(GridCase {
+            model,
+            dom,
+            root,
+            unstable,
+            pre,
+        }) = grid_case(&mut rng, seed, n, 4)
+        else {
+            continue;
+        };
+        let c = [1.0, -1.0];
+        // Nodes: the root (no split), then one or two splits on random unstable units.
+        let mut node_splits: Vec<Vec<Split>> = vec![Vec::new()];
+        while node_splits.len() < 9 {
+            let k = rng.random_range(1..=2usize);
+            let mut s: Vec<Split> = Vec::new();
+            while s.len() < k {
+                let (layer, unit) = unstable[rng.random_range(0..unstable.len())];
+                if s.iter().any(|x| x.layer == layer && x.unit == unit) {
+                    continue;
+                }
+                let phase = if rng.random_bool(0.5) {
+                    Phase::Active
+                } else {
+                    Phase::Inactive
+                };
+                s.push(Split { layer, unit, phase });
+            }
+            node_splits.push(s);
+        }
+        let mut bounds = Vec::new();
+        let mut kept = Vec::new();
+        for s in node_splits {
+            if let Some(b) = split_bounds(&model, &dom, &s, None, SplitBounds::Crown).unwrap() {
+                bounds.push(b);
+                kept.push(s);
+            }
+        }
+        if kept.len() < 5 {
+            continue;
+        }
+        // A start for every other node: the root's optimised state.
+        let root_state = beta_crown(&model, &dom, &root, as_row(&c), &[], &opts)
+            .unwrap()
+            .states
+            .remove(0);
+        let floors: Vec<f64> = bounds
+            .iter()
+            .map(|b| {
+                bound_given(&model, &dom, b.clone(), as_row(&c), Method::Crown, &opts)
+                    .unwrap()
+                    .values[0]
+            })
+            .collect();
+        let nodes: Vec<dual::BetaNode<'_>> = kept
+            .iter()
+            .zip(&bounds)
+            .zip(&floors)
+            .enumerate()
+            .map(|(i, ((s, b), &floor))| dual::BetaNode {
+                bounds: b,
+                splits: s,
+                start: (i % 2 == 1).then_some(&root_state),
+                floor,
+            })
+            .collect();
+        let batch = dual::beta_crown_batch(&model, &dom, c, &nodes, &opts).unwrap();
+        assert_eq!(batch.len(), nodes.len());
+        for (i, (node, got)) in nodes.iter().zip(&batch).enumerate() {
+            let alone = dual::beta_crown_from(
+                &model,
+                &dom,
+                node.bounds,
+                as_row(&c),
+                node.splits,
+                &opts,
+                node.start.map(std::slice::from_ref),
+            )
+            .unwrap();
+            let (v, a) = (got.values[0], alone.values[0]);
+            compared += 1;
+            warm += usize::from(node.start.is_some());
+            assert!(
+                (v - a).abs() <= 1e-9 * (1.0 + a.abs()),
+                "seed {seed}, node {i} ({:?}): batch {v} vs alone {a}",
+                node.splits
+            );
+            assert!(
+                v >= node.floor,
+                "seed {seed}, node {i}: {v} below its floor"
+            );
+            assert_eq!(got.states.len(), 1);
+            let m = (0..n * n)
+                .filter(|&p| {
+                    node.splits.iter().all(|s| {
+                        let z = pre[s.layer][(s.unit, p)];
+                        match s.phase {
+                            Phase::Active => z >= 0.0,
+                            Phase::Inactive => z <= 0.0,
+                        }
+                    })
+                })
+                .map(|p| c[0] * pre[2][(0, p)] + c[1] * pre[2][(1, p)])
+                .fold(f64::INFINITY, f64::min);
+            if m.is_finite() {
+                sampled += 1;
+                assert!(
+                    v <= m,
+                    "seed {seed}, node {i}: {v} above the sampled minimum {m}"
+                );
+            }
+        }
+        // A start of the wrong shape names its node.
+        let mut bad = root_state.clone();
+        bad.alpha[0].pop();
+        let mut nodes = nodes;
+        nodes[2].start = Some(&bad);
+        let e = dual::beta_crown_batch(&model, &dom, c, &nodes, &opts).unwrap_err();
+        assert!(e.to_string().contains("node 2"), "{e}");
+    }
+    assert!(
+        compared >= 30 && warm >= 10 && sampled >= 20,
+        "{compared} nodes compared ({warm} warm), {sampled} with grid points"
+    );
+}

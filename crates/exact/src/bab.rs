@@ -23,7 +23,10 @@
 //!    valued by `dual::value_upper_bound` (proven).
 //!
 //! Nodes are explored best-first (smallest lower bound), a batch at a time in parallel
-//! (rayon); a node is split on the unstable unit chosen by filtered smart branching
+//! (rayon): steps 1 and 2's CROWN per node, then beta-CROWN for the batch's nodes
+//! together (`dual::beta_crown_batch`, one batch per core: each gradient step is one
+//! GEMM per layer over the nodes instead of a matrix-vector product per node, as
+//! alpha,beta-CROWN batches its sub-domains), then the rest per node; a node is split on the unstable unit chosen by filtered smart branching
 //! (FSB, De Palma et al. 2021; the default, [`Branching`]): of the units with the largest
 //! BaBSR-style intercept scores (Bunel et al. 2020, *Branch and bound for piecewise
 //! linear neural network verification*: `-l d [nuhat]_+`, the cost to J of the unit's
@@ -117,7 +120,8 @@ pub struct BabOptions {
     /// constraint without an LP. Default: 20 steps. At a node with splits it replaces
     /// `alpha` (it optimises alpha too), with the longer of the two step budgets.
     pub beta: Option<AlphaOptions>,
-    /// Nodes bounded in parallel per step.
+    /// Open nodes split per step (their `2 * batch` children are bounded together:
+    /// in parallel, and beta-CROWN batched over them; see the module docs).
     pub batch: usize,
     /// How the unit to split is chosen.
     pub branching: Branching,
@@ -337,6 +341,11 @@ enum Outcome {
     },
 }
 
+/// A node waiting to be bounded: its splits, the parent's bounds (at the root: bounds
+/// proven over the whole input set, if any), the parent's proven lower bound (valid on
+/// the child) and its beta-CROWN state (the child's warm start).
+type Pending = (Vec<Split>, Option<LayerBounds>, f64, Option<BetaState>);
+
 struct Ctx<'a> {
     model: &'a Model,
     domain: &'a InputDomain,
@@ -458,29 +467,16 @@ pub fn minimise_from(
     // The smallest proven lower bound of the nodes closed so far (settled, or within the
     // tolerance of the upper end when they closed, or unsettled leaves).
     let mut closed_lower = f64::INFINITY;
-    // The splits, the parent's bounds, its proven lower bound (valid on the child) and
-    // its beta-CROWN state (the child's warm start).
-    type Pending = (Vec<Split>, Option<LayerBounds>, f64, Option<BetaState>);
     let mut pending: Vec<Pending> = vec![(Vec::new(), root.cloned(), f64::NEG_INFINITY, None)];
     let mut first = true;
     let status = loop {
         // Bound the pending nodes in parallel against the current upper end.
         let cut = best_upper;
-        let results: Vec<Result<Outcome>> = pending
-            .par_iter()
-            .map(|(splits, parent, parent_lower, warm)| {
-                let parent = Parent {
-                    bounds: parent.as_ref(),
-                    lower: *parent_lower,
-                    warm: warm.as_ref(),
-                };
-                bound_node(&ctx, splits, parent, cut, first)
-            })
-            .collect();
+        let results = bound_batch(&ctx, &pending, cut, first)?;
         for ((splits, _, _, _), res) in pending.drain(..).zip(results) {
             out.nodes += 1;
             out.max_depth = out.max_depth.max(splits.len());
-            match res? {
+            match res {
                 Outcome::Empty => out.empty += 1,
                 Outcome::Bounded {
                     lower,
@@ -605,41 +601,117 @@ fn count_unstable(b: &LayerBounds, model: &Model) -> usize {
         .sum()
 }
 
-/// What a child inherits from its parent (nothing at the root).
-struct Parent<'a> {
-    /// The parent's bounds (at the root: bounds proven over the whole input set, if any).
-    bounds: Option<&'a LayerBounds>,
-    /// The parent's proven lower bound (valid on the child).
+/// A node after step 1 and CROWN's bound (step 2's start): its bounds, CROWN's proven
+/// bound and the best proven bound so far (with the parent's).
+struct Prepared {
+    bounds: LayerBounds,
+    crown: f64,
     lower: f64,
-    /// The parent's beta-CROWN state.
-    warm: Option<&'a BetaState>,
 }
 
-/// Bounds one node (see the module docs). `cut`: the upper end when the batch started.
-fn bound_node(
-    ctx: &Ctx<'_>,
-    splits: &[Split],
-    parent: Parent<'_>,
-    cut: f64,
-    root: bool,
-) -> Result<Outcome> {
-    let (model, domain, c, opts) = (ctx.model, ctx.domain, ctx.c, ctx.opts);
-    let parent_lower = parent.lower;
-    // A child: the parent's bounds (its splits clamped in them) refined for the last
-    // split alone; the root: every layer.
-    let bounds = match (parent.bounds, splits.last()) {
-        (Some(p), Some(&last)) => child_bounds(model, domain, p, last)?,
-        _ => split_bounds(model, domain, splits, parent.bounds, SplitBounds::Crown)?,
-    };
-    let Some(bounds) = bounds else {
-        return Ok(Outcome::Empty);
-    };
-    let settles = |lower: f64| match opts.threshold {
+/// Whether a proven lower bound settles a node against the cut (decision mode: above
+/// the threshold).
+fn settles(opts: &BabOptions, cut: f64, lower: f64) -> bool {
+    match opts.threshold {
         Some(t) => lower > t,
         None => lower >= cut - opts.tolerance(cut),
+    }
+}
+
+/// The beta-CROWN settings at a node with splits: beta's own, or alpha's when that has
+/// the longer step budget (beta-CROWN optimises alpha too, so at a node with splits it
+/// replaces alpha-CROWN rather than repeating it); `None` when beta is off.
+fn beta_settings(opts: &BabOptions) -> Option<AlphaOptions> {
+    opts.beta.as_ref().map(|b| match &opts.alpha {
+        Some(a) if a.iterations > b.iterations => *a,
+        _ => *b,
+    })
+}
+
+/// Bounds one round's nodes: steps 1 and 2 per node in parallel, beta-CROWN for every
+/// node with splits that CROWN does not settle in batches (one [`dual::beta_crown_batch`]
+/// per core: each gradient step is one GEMM per layer over the batch's nodes), then the
+/// rest of each node in parallel. `cut`: the upper end when the round started.
+fn bound_batch(ctx: &Ctx<'_>, pending: &[Pending], cut: f64, root: bool) -> Result<Vec<Outcome>> {
+    let opts = ctx.opts;
+    let prepared: Vec<Option<Prepared>> = pending
+        .par_iter()
+        .map(|(splits, parent, parent_lower, _)| {
+            prepare_node(ctx, splits, parent.as_ref(), *parent_lower)
+        })
+        .collect::<Result<_>>()?;
+    // beta-CROWN, batched over the nodes that need it.
+    let mut warm: Vec<Option<BetaState>> = vec![None; pending.len()];
+    let mut lowers: Vec<f64> = prepared
+        .iter()
+        .map(|p| p.as_ref().map_or(f64::NEG_INFINITY, |p| p.lower))
+        .collect();
+    if let Some(beta_opts) = beta_settings(opts) {
+        let todo: Vec<usize> = (0..pending.len())
+            .filter(|&i| {
+                !pending[i].0.is_empty()
+                    && prepared[i]
+                        .as_ref()
+                        .is_some_and(|p| !settles(opts, cut, p.lower))
+            })
+            .collect();
+        let nodes: Vec<dual::BetaNode<'_>> = todo
+            .iter()
+            .map(|&i| {
+                let p = prepared[i].as_ref().expect("filtered above");
+                dual::BetaNode {
+                    bounds: &p.bounds,
+                    splits: &pending[i].0,
+                    start: pending[i].3.as_ref().filter(|_| opts.warm_start),
+                    floor: p.crown,
+                }
+            })
+            .collect();
+        let threads = rayon::current_num_threads().max(1);
+        let per = nodes.len().div_ceil(threads).max(1);
+        let bounds: Vec<Vec<dual::BetaBound>> = nodes
+            .par_chunks(per)
+            .map(|chunk| {
+                dual::beta_crown_batch(ctx.model, ctx.domain, ctx.c, chunk, &beta_opts)
+                    .map_err(ExactError::from)
+            })
+            .collect::<Result<_>>()?;
+        for (&i, b) in todo.iter().zip(bounds.into_iter().flatten()) {
+            lowers[i] = lowers[i].max(b.values[0]);
+            if opts.warm_start {
+                warm[i] = b.states.into_iter().next();
+            }
+        }
+    }
+    prepared
+        .into_par_iter()
+        .zip(pending.par_iter())
+        .zip(lowers.into_par_iter().zip(warm.into_par_iter()))
+        .map(|((p, (splits, ..)), (lower, warm))| match p {
+            None => Ok(Outcome::Empty),
+            Some(p) => finish_node(ctx, splits, p, lower, warm, cut, root),
+        })
+        .collect()
+}
+
+/// Step 1 and CROWN's bound of one node; `None`: the node is proven empty.
+fn prepare_node(
+    ctx: &Ctx<'_>,
+    splits: &[Split],
+    parent: Option<&LayerBounds>,
+    parent_lower: f64,
+) -> Result<Option<Prepared>> {
+    let (model, domain, c, opts) = (ctx.model, ctx.domain, ctx.c, ctx.opts);
+    // A child: the parent's bounds (its splits clamped in them) refined for the last
+    // split alone; the root: every layer.
+    let bounds = match (parent, splits.last()) {
+        (Some(p), Some(&last)) => child_bounds(model, domain, p, last)?,
+        _ => split_bounds(model, domain, splits, parent, SplitBounds::Crown)?,
+    };
+    let Some(bounds) = bounds else {
+        return Ok(None);
     };
     let alpha_opts = opts.alpha.unwrap_or_default();
-    // The parent's proven bound holds on this sub-domain too.
     let crown = bound_given(
         model,
         domain,
@@ -649,36 +721,33 @@ fn bound_node(
         &alpha_opts,
     )?
     .values[0];
-    let mut lower = crown.max(parent_lower);
-    // beta-CROWN optimises alpha too (from the same start): at a node with splits it
-    // replaces alpha-CROWN rather than repeating it, with the longer of the two budgets.
-    let beta_opts = opts
-        .beta
-        .as_ref()
-        .filter(|_| !splits.is_empty())
-        .map(|b| match &opts.alpha {
-            Some(a) if a.iterations > b.iterations => *a,
-            _ => *b,
-        });
-    let mut warm = None;
-    if let Some(beta_opts) = beta_opts {
-        if !settles(lower) {
-            let start = parent.warm.filter(|_| opts.warm_start);
-            let b = dual::beta_crown_from(
-                model,
-                domain,
-                &bounds,
-                as_row(c),
-                splits,
-                &beta_opts,
-                start.map(std::slice::from_ref),
-            )?;
-            lower = lower.max(b.values[0]);
-            if opts.warm_start {
-                warm = b.states.into_iter().next();
-            }
-        }
-    } else if opts.alpha.is_some() && !settles(lower) {
+    // The parent's proven bound holds on this sub-domain too.
+    Ok(Some(Prepared {
+        bounds,
+        crown,
+        lower: crown.max(parent_lower),
+    }))
+}
+
+/// The rest of one node (see the module docs) once its proven bound `lower` includes
+/// beta-CROWN's where that ran (`warm`: its state): alpha-CROWN where beta is off, the
+/// branching unit, the LP where it is used, the candidates for the upper end.
+fn finish_node(
+    ctx: &Ctx<'_>,
+    splits: &[Split],
+    prepared: Prepared,
+    lower: f64,
+    warm: Option<BetaState>,
+    cut: f64,
+    root: bool,
+) -> Result<Outcome> {
+    let (model, domain, c, opts) = (ctx.model, ctx.domain, ctx.c, ctx.opts);
+    let Prepared { bounds, crown, .. } = prepared;
+    let settles = |lower: f64| settles(opts, cut, lower);
+    let mut lower = lower;
+    let alpha_opts = opts.alpha.unwrap_or_default();
+    let beta_ran = opts.beta.is_some() && !splits.is_empty();
+    if !beta_ran && opts.alpha.is_some() && !settles(lower) {
         let a = bound_given(
             model,
             domain,
