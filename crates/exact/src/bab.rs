@@ -412,177 +412,268 @@ pub fn minimise_from(
     root: Option<&LayerBounds>,
     opts: &BabOptions,
 ) -> Result<Enclosure> {
-    let c = c.as_values();
     let t0 = Instant::now();
-    opts.check()?;
-    model.check_input(&domain.x)?;
-    if c.len() != model.output_len() || c.iter().any(|v| !v.is_finite()) {
-        return Err(ExactError::Options(format!(
-            "the objective needs {} finite weights (one per output), got {} values",
-            model.output_len(),
-            c.len()
-        )));
-    }
-    let deadline = opts
+    let mut search = Search::new(model, domain, c, root, opts)?;
+    // The timeout counts from the call, the root's PGD included.
+    let left = opts
         .timeout
-        .map(|t| t0 + std::time::Duration::from_secs_f64(t));
-    let ctx = Ctx {
-        model,
-        domain,
-        c,
-        opts,
-        deadline,
-    };
-    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+        .map(|t| (t - t0.elapsed().as_secs_f64()).max(0.0));
+    search.run(left)
+}
 
-    // The root: PGD for the upper end, then the node's own bounds.
-    let (x0, _) = pgd(
-        model,
-        domain,
-        c,
-        std::slice::from_ref(&domain.center),
-        &opts.pgd,
-        &mut rng,
-    )?;
-    let mut best_point = x0;
-    let mut best_upper = dual::value_upper_bound(model, &best_point, c)?;
-    let mut out = Enclosure {
-        lower: f64::NEG_INFINITY,
-        upper: best_upper,
-        point: best_point.clone(),
-        status: BabStatus::NodeBudget,
-        nodes: 0,
-        lps: 0,
-        empty: 0,
-        unsettled_leaves: 0,
-        open: 0,
-        max_depth: 0,
-        // Set from the root node's own bounds (the first batch).
-        root_crown: f64::NEG_INFINITY,
-        root_lower: f64::NEG_INFINITY,
-        root_unstable: 0,
-        time_s: 0.0,
-    };
-    let mut heap: BinaryHeap<Node> = BinaryHeap::new();
-    // The smallest proven lower bound of the nodes closed so far (settled, or within the
-    // tolerance of the upper end when they closed, or unsettled leaves).
-    let mut closed_lower = f64::INFINITY;
-    let mut pending: Vec<Pending> = vec![(Vec::new(), root.cloned(), f64::NEG_INFINITY, None)];
-    let mut first = true;
-    let status = loop {
-        // Bound the pending nodes in parallel against the current upper end.
-        let cut = best_upper;
-        let results = bound_batch(&ctx, &pending, cut, first)?;
-        for ((splits, _, _, _), res) in pending.drain(..).zip(results) {
-            out.nodes += 1;
-            out.max_depth = out.max_depth.max(splits.len());
-            match res {
-                Outcome::Empty => out.empty += 1,
-                Outcome::Bounded {
-                    lower,
-                    crown,
-                    bounds,
-                    branch,
-                    settled,
-                    lps,
-                    candidate,
-                    warm,
-                } => {
-                    out.lps += lps;
-                    if first {
-                        out.root_lower = lower;
-                        out.root_crown = crown;
-                        out.root_unstable = count_unstable(&bounds, model);
-                    }
-                    if let Some((v, x)) = candidate {
-                        if v < best_upper {
-                            best_upper = v;
-                            best_point = x;
+/// A branch and bound that can be stopped and resumed ([`minimise_from`] is one run of
+/// one): its open nodes, closed bound and best point stay between [`Search::run`]s, so
+/// a search that ran out of time continues where it stopped when given more (`verify`
+/// gives a conjunction still open after its first share the time others left, instead
+/// of starting it again). Holds one node's bounds and beta-CROWN state per open node.
+pub struct Search<'a> {
+    model: &'a Model,
+    domain: InputDomain,
+    c: Vec<f64>,
+    opts: BabOptions,
+    heap: BinaryHeap<Node>,
+    pending: Vec<Pending>,
+    /// The smallest proven lower bound of the nodes closed so far (settled, or within
+    /// the tolerance of the upper end when they closed, or unsettled leaves).
+    closed_lower: f64,
+    best_upper: f64,
+    best_point: DVector<f64>,
+    first: bool,
+    out: Enclosure,
+}
+
+impl<'a> Search<'a> {
+    /// The root of a search: PGD from the centre for the upper end (`opts.pgd`), and
+    /// the root node (bounds `root` proven over the whole input set, if given, as in
+    /// [`minimise_from`]) waiting to be bounded. `opts.timeout` is ignored: each
+    /// [`Search::run`] gets its own.
+    ///
+    /// Errors: as [`minimise_from`].
+    pub fn new(
+        model: &'a Model,
+        domain: &InputDomain,
+        c: impl AsVector,
+        root: Option<&LayerBounds>,
+        opts: &BabOptions,
+    ) -> Result<Search<'a>> {
+        let t0 = Instant::now();
+        let c = c.as_values();
+        opts.check()?;
+        model.check_input(&domain.x)?;
+        if c.len() != model.output_len() || c.iter().any(|v| !v.is_finite()) {
+            return Err(ExactError::Options(format!(
+                "the objective needs {} finite weights (one per output), got {} values",
+                model.output_len(),
+                c.len()
+            )));
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+        let (x0, _) = pgd(
+            model,
+            domain,
+            c,
+            std::slice::from_ref(&domain.center),
+            &opts.pgd,
+            &mut rng,
+        )?;
+        let best_upper = dual::value_upper_bound(model, &x0, c)?;
+        let out = Enclosure {
+            lower: f64::NEG_INFINITY,
+            upper: best_upper,
+            point: x0.clone(),
+            status: BabStatus::NodeBudget,
+            nodes: 0,
+            lps: 0,
+            empty: 0,
+            unsettled_leaves: 0,
+            open: 0,
+            max_depth: 0,
+            // Set from the root node's own bounds (the first batch).
+            root_crown: f64::NEG_INFINITY,
+            root_lower: f64::NEG_INFINITY,
+            root_unstable: 0,
+            time_s: t0.elapsed().as_secs_f64(),
+        };
+        Ok(Search {
+            model,
+            domain: domain.clone(),
+            c: c.to_vec(),
+            opts: opts.clone(),
+            heap: BinaryHeap::new(),
+            pending: vec![(Vec::new(), root.cloned(), f64::NEG_INFINITY, None)],
+            closed_lower: f64::INFINITY,
+            best_upper,
+            best_point: x0,
+            first: true,
+            out,
+        })
+    }
+
+    /// Nodes bounded so far (every run).
+    pub fn nodes(&self) -> usize {
+        self.out.nodes
+    }
+
+    /// Nodes open (bounded, not yet split).
+    pub fn open(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Sets the node budget (nodes bounded over every run, the root included; at least
+    /// 1): a search stopped by [`BabStatus::NodeBudget`] goes on when given more.
+    pub fn set_node_budget(&mut self, max_nodes: usize) {
+        self.opts.max_nodes = max_nodes.max(1);
+    }
+
+    /// Runs the search for at most `timeout` seconds (`None`: no limit) or until it
+    /// closes, decides, exhausts the node budget (counted over every run) or gets
+    /// stuck, and returns the enclosure so far (time and node counts over every run).
+    /// A search that stopped for any reason but the timeout returns the same again.
+    ///
+    /// Errors: overflow in a bound.
+    pub fn run(&mut self, timeout: Option<f64>) -> Result<Enclosure> {
+        let t0 = Instant::now();
+        let deadline = timeout.map(|t| t0 + std::time::Duration::from_secs_f64(t.max(0.0)));
+        let ctx = Ctx {
+            model: self.model,
+            domain: &self.domain,
+            c: &self.c,
+            opts: &self.opts,
+            deadline,
+        };
+        let (model, opts) = (self.model, &self.opts);
+        let out = &mut self.out;
+        let heap = &mut self.heap;
+        let pending = &mut self.pending;
+        let closed_lower = &mut self.closed_lower;
+        let best_upper = &mut self.best_upper;
+        let best_point = &mut self.best_point;
+        let first = &mut self.first;
+        // Whether this run bounded a batch yet: a run bounds one at least, so a search
+        // resumed with little time still goes on (its batch is built after the checks).
+        let mut bounded = false;
+        let status = loop {
+            // Bound the pending nodes in parallel against the current upper end.
+            let cut = *best_upper;
+            bounded |= !pending.is_empty();
+            let results = bound_batch(&ctx, pending, cut, *first)?;
+            for ((splits, _, _, _), res) in pending.drain(..).zip(results) {
+                out.nodes += 1;
+                out.max_depth = out.max_depth.max(splits.len());
+                match res {
+                    Outcome::Empty => out.empty += 1,
+                    Outcome::Bounded {
+                        lower,
+                        crown,
+                        bounds,
+                        branch,
+                        settled,
+                        lps,
+                        candidate,
+                        warm,
+                    } => {
+                        out.lps += lps;
+                        if *first {
+                            out.root_lower = lower;
+                            out.root_crown = crown;
+                            out.root_unstable = count_unstable(&bounds, model);
                         }
-                    }
-                    let done = match opts.threshold {
-                        Some(t) => lower > t,
-                        None => lower >= best_upper - opts.tolerance(best_upper),
-                    };
-                    if done || settled {
-                        closed_lower = closed_lower.min(lower);
-                    } else if branch.is_none() {
-                        // A leaf whose LP did not settle: nothing left to split.
-                        out.unsettled_leaves += 1;
-                        closed_lower = closed_lower.min(lower);
-                    } else {
-                        heap.push(Node {
-                            lower,
-                            splits,
-                            bounds,
-                            branch,
-                            warm,
-                        });
+                        if let Some((v, x)) = candidate {
+                            if v < *best_upper {
+                                *best_upper = v;
+                                *best_point = x;
+                            }
+                        }
+                        let done = match opts.threshold {
+                            Some(t) => lower > t,
+                            None => lower >= *best_upper - opts.tolerance(*best_upper),
+                        };
+                        if done || settled {
+                            *closed_lower = closed_lower.min(lower);
+                        } else if branch.is_none() {
+                            // A leaf whose LP did not settle: nothing left to split.
+                            out.unsettled_leaves += 1;
+                            *closed_lower = closed_lower.min(lower);
+                        } else {
+                            heap.push(Node {
+                                lower,
+                                splits,
+                                bounds,
+                                branch,
+                                warm,
+                            });
+                        }
                     }
                 }
             }
-        }
-        first = false;
-        let open_lower = heap.peek().map_or(f64::INFINITY, |n| n.lower);
-        let lower = open_lower.min(closed_lower).min(best_upper);
-        out.lower = lower;
-        if let Some(t) = opts.threshold {
-            if best_upper <= t {
-                break BabStatus::Counterexample;
+            *first = false;
+            let open_lower = heap.peek().map_or(f64::INFINITY, |n| n.lower);
+            let lower = open_lower.min(*closed_lower).min(*best_upper);
+            out.lower = lower;
+            if let Some(t) = opts.threshold {
+                if *best_upper <= t {
+                    break BabStatus::Counterexample;
+                }
+                if heap.is_empty() {
+                    break if *closed_lower > t {
+                        BabStatus::Proved
+                    } else {
+                        BabStatus::Stuck
+                    };
+                }
+            } else if *best_upper - lower <= opts.tolerance(*best_upper) {
+                break BabStatus::Closed;
+            } else if heap.is_empty() {
+                break BabStatus::Stuck;
             }
-            if heap.is_empty() {
-                break if closed_lower > t {
-                    BabStatus::Proved
-                } else {
-                    BabStatus::Stuck
-                };
+            if bounded && deadline.is_some_and(|d| Instant::now() >= d) {
+                break BabStatus::Timeout;
             }
-        } else if best_upper - lower <= opts.tolerance(best_upper) {
-            break BabStatus::Closed;
-        } else if heap.is_empty() {
-            break BabStatus::Stuck;
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            break BabStatus::Timeout;
-        }
-        if out.nodes >= opts.max_nodes {
-            break BabStatus::NodeBudget;
-        }
-        // The next batch: split the most promising open nodes.
-        // A split bounds two children: never more than the budget has room for.
-        let room = opts.max_nodes - out.nodes;
-        while pending.len() + 2 <= (2 * opts.batch).min(room) {
-            let Some(node) = heap.pop() else { break };
-            if opts.threshold.is_none() && node.lower >= best_upper - opts.tolerance(best_upper) {
-                closed_lower = closed_lower.min(node.lower);
-                continue;
-            }
-            let (layer, unit) = node.branch.expect("open nodes have a unit to split");
-            for phase in [Phase::Active, Phase::Inactive] {
-                let mut s = node.splits.clone();
-                s.push(Split { layer, unit, phase });
-                pending.push((s, Some(node.bounds.clone()), node.lower, node.warm.clone()));
-            }
-        }
-        if pending.is_empty() {
-            if !heap.is_empty() {
-                // Room for one more node, not for a split's two children.
+            if out.nodes >= opts.max_nodes {
                 break BabStatus::NodeBudget;
             }
-            // Every open node closed under the tolerance while popping.
-            continue;
-        }
-    };
-    out.status = status;
-    out.open = heap.len();
-    out.upper = best_upper;
-    out.point = best_point;
-    let open_lower = heap.peek().map_or(f64::INFINITY, |n| n.lower);
-    // Pending children never bounded are covered by their parents, which were popped:
-    // their lower bounds were at least the heap's smallest when popped.
-    out.lower = open_lower.min(closed_lower).min(best_upper);
-    out.time_s = t0.elapsed().as_secs_f64();
-    Ok(out)
+            // The next batch: split the most promising open nodes.
+            // A split bounds two children: never more than the budget has room for.
+            let room = opts.max_nodes - out.nodes;
+            while pending.len() + 2 <= (2 * opts.batch).min(room) {
+                let Some(node) = heap.pop() else { break };
+                if opts.threshold.is_none()
+                    && node.lower >= *best_upper - opts.tolerance(*best_upper)
+                {
+                    *closed_lower = closed_lower.min(node.lower);
+                    continue;
+                }
+                let (layer, unit) = node.branch.expect("open nodes have a unit to split");
+                for phase in [Phase::Active, Phase::Inactive] {
+                    let mut s = node.splits.clone();
+                    s.push(Split { layer, unit, phase });
+                    pending.push((s, Some(node.bounds.clone()), node.lower, node.warm.clone()));
+                }
+            }
+            if pending.is_empty() {
+                if !heap.is_empty() {
+                    // Room for one more node, not for a split's two children.
+                    break BabStatus::NodeBudget;
+                }
+                // Every open node closed under the tolerance while popping.
+                continue;
+            }
+        };
+        out.status = status;
+        out.open = heap.len();
+        out.upper = *best_upper;
+        out.point = best_point.clone();
+        let open_lower = heap.peek().map_or(f64::INFINITY, |n| n.lower);
+        // Children waiting to be bounded (a split popped when the node budget stopped
+        // the search) are covered by their parents' bounds, which they carry.
+        let pending_lower = pending.iter().map(|p| p.2).fold(f64::INFINITY, f64::min);
+        out.lower = open_lower
+            .min(pending_lower)
+            .min(*closed_lower)
+            .min(*best_upper);
+        out.time_s += t0.elapsed().as_secs_f64();
+        Ok(out.clone())
+    }
 }
 
 fn count_unstable(b: &LayerBounds, model: &Model) -> usize {

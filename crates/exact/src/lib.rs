@@ -21,7 +21,7 @@ pub mod pgd;
 
 pub use bab::{
     crown_backward, minimise, minimise_from, BabOptions, BabStatus, Branching, Enclosure, LpUse,
-    FSB_CANDIDATES,
+    Search, FSB_CANDIDATES,
 };
 pub use enumerate::{enumerate_patterns, PatternMinimum};
 pub use error::{ExactError, Result};

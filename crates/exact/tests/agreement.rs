@@ -387,3 +387,60 @@ fn warm_and_cold_beta_crown_close_on_the_same_minimum() {
         );
     }
 }
+
+#[test]
+fn a_search_resumed_batch_by_batch_ends_where_one_run_ends() {
+    // `exact::Search` keeps its open nodes between runs: stopped after every split by a
+    // node budget two nodes larger each time, and resumed until it closes, it has bounded
+    // the same nodes in the same order and reached the same enclosure, bit for bit, as
+    // one run (one node split per round in both, no timeout: the LPs get the same time).
+    // A run with no time left still bounds one batch (so a resumed search goes on).
+    let mut resumed = 0;
+    for (name, model, dom, c) in cases() {
+        let opts = BabOptions {
+            solver: Solver::Clarabel,
+            batch: 1,
+            ..BabOptions::default()
+        };
+        let once = exact::Search::new(&model, &dom, &c, None, &opts)
+            .unwrap()
+            .run(None)
+            .unwrap();
+        assert_eq!(once.status, BabStatus::Closed, "{name}");
+        let mut search = exact::Search::new(&model, &dom, &c, None, &opts).unwrap();
+        search.set_node_budget(1);
+        let mut runs = 0;
+        let pieces = loop {
+            let e = search.run(None).unwrap();
+            runs += 1;
+            assert!(
+                e.lower <= once.upper && once.lower <= e.upper,
+                "{name}, run {runs}"
+            );
+            if e.status != BabStatus::NodeBudget {
+                break e;
+            }
+            assert_eq!((search.nodes(), e.nodes), (e.nodes, 2 * runs - 1), "{name}");
+            search.set_node_budget(e.nodes + 2);
+        };
+        assert_eq!(
+            (pieces.status, pieces.nodes, pieces.lower, pieces.upper),
+            (once.status, once.nodes, once.lower, once.upper),
+            "{name} after {runs} runs"
+        );
+        // A finished search returns the same again.
+        let again = search.run(Some(0.0)).unwrap();
+        assert_eq!((again.status, again.nodes), (pieces.status, pieces.nodes));
+        resumed += usize::from(runs > 3);
+        // No time: each run still bounds a batch (the root, then one split's children).
+        let mut timed = exact::Search::new(&model, &dom, &c, None, &opts).unwrap();
+        for want in [1, 3, 5] {
+            let e = timed.run(Some(0.0)).unwrap();
+            if e.status != BabStatus::Timeout {
+                break;
+            }
+            assert_eq!(e.nodes, want, "{name}");
+        }
+    }
+    assert!(resumed >= 5, "only {resumed} cases took more than 3 splits");
+}

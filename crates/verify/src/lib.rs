@@ -897,6 +897,10 @@ fn whole_box_nodes(model: &Model) -> usize {
         .clamp(1000, WHOLE_BOX_NODES)
 }
 
+/// The open nodes (bytes of [`node_bytes`]) the searches of still-open conjunctions keep
+/// between the rounds of [`whole_box_bab`].
+const KEPT_BYTES: usize = 1 << 30;
+
 /// The node budget of one whole-box branch and bound (a memory guard: the search is
 /// limited by its time share).
 pub const WHOLE_BOX_NODES: usize = 200_000;
@@ -906,8 +910,10 @@ pub const WHOLE_BOX_NODES: usize = 200_000;
 /// conjunction, the one whose ladder bound is closest to excluding it first, each row
 /// of a conjunction in turn. Every conjunction (and row) gets an equal share of the time
 /// left when its turn comes, so time that an early one does not use goes to the later
-/// ones; a second round gives what is left to the conjunctions still open. A point a
-/// search finds counts when it is confirmed against the whole conjunction (`Reached`).
+/// ones; a second round gives what is left to the conjunctions still open, each search
+/// resumed where its first share stopped (`exact::Search`; its open nodes kept while
+/// they take at most [`KEPT_BYTES`], else it starts again). A point a search finds
+/// counts when it is confirmed against the whole conjunction (`Reached`).
 /// Each conjunction's result is pushed to `results`.
 fn whole_box_bab(
     model: &Model,
@@ -926,18 +932,34 @@ fn whole_box_bab(
             .fold(f64::NEG_INFINITY, f64::max)
     };
     deferred.sort_by(|a, b| margin(b).total_cmp(&margin(a)));
-    let mut open: Vec<(Deferred, usize, usize)> = deferred.into_iter().map(|d| (d, 0, 0)).collect();
+    // Per deferred conjunction: its node count, depth and one search per row (kept
+    // between the rounds).
+    let mut open: Vec<(Deferred, usize, usize, Vec<Option<exact::Search<'_>>>)> = deferred
+        .into_iter()
+        .map(|d| (d, 0, 0, Vec::new()))
+        .collect();
+    let mut kept_bytes = 0usize;
     // alpha-CROWN's intermediate bounds of each case's box, once for all its rows.
     let mut root_bounds: std::collections::HashMap<usize, dual::LayerBounds> =
         std::collections::HashMap::new();
-    for _round in 0..2 {
+    loop {
         let mut still = Vec::new();
         let mut left_count = open.len();
-        for (mut d, mut nodes, mut depth) in open.drain(..) {
+        // Whether some search stopped at its share's end (and so may go on).
+        let mut timed_out = false;
+        for (mut d, mut nodes, mut depth, mut searches) in open.drain(..) {
             let case = &prop.cases[d.ci];
             let conj = &case.unsafe_region[d.di];
             let rs = rows(conj, model.output_len());
             let root = InputDomain::from_box(&case.input.lower, &case.input.upper)?;
+            searches.resize_with(rs.rhs_hi.len(), || None);
+            for s in searches.iter().flatten() {
+                kept_bytes = kept_bytes.saturating_sub(s.open() * node_bytes(model));
+            }
+            let mut row_nodes: Vec<usize> = searches
+                .iter()
+                .map(|s| s.as_ref().map_or(0, |s| s.nodes()))
+                .collect();
             let mut order: Vec<usize> = (0..rs.rhs_hi.len()).collect();
             order.sort_by(|&a, &b| {
                 (d.best[b] - rs.rhs_hi[b]).total_cmp(&(d.best[a] - rs.rhs_hi[a]))
@@ -960,15 +982,26 @@ fn whole_box_bab(
                 if share <= 0.0 {
                     continue;
                 }
-                let e = exact::minimise_from(
-                    model,
-                    &root,
-                    rs.c.row(r).transpose(),
-                    root_bounds.get(&d.ci),
-                    &bab_options(model, opts, share, whole_box_nodes(model), rs.rhs_hi[r]),
-                )
-                .map_err(exact_error)?;
-                nodes += e.nodes;
+                let created = Instant::now();
+                let search = match &mut searches[r] {
+                    Some(s) => s,
+                    slot => slot.insert(
+                        exact::Search::new(
+                            model,
+                            &root,
+                            rs.c.row(r).transpose(),
+                            root_bounds.get(&d.ci),
+                            &bab_options(model, opts, share, whole_box_nodes(model), rs.rhs_hi[r]),
+                        )
+                        .map_err(exact_error)?,
+                    ),
+                };
+                // The root's PGD (a new search) counts against the share.
+                let share = share - created.elapsed().as_secs_f64();
+                let e = search.run(Some(share.max(1e-3))).map_err(exact_error)?;
+                // A resumed search's counts include its earlier runs.
+                nodes += e.nodes - row_nodes[r];
+                row_nodes[r] = e.nodes;
                 depth = depth.max(e.max_depth);
                 match e.status {
                     exact::BabStatus::Proved => {
@@ -988,6 +1021,7 @@ fn whole_box_bab(
                             });
                         }
                     }
+                    exact::BabStatus::Timeout => timed_out = true,
                     _ => {}
                 }
             }
@@ -999,18 +1033,30 @@ fn whole_box_bab(
                 d.res.method = Some("relu-bab".into());
                 results.push(d.res);
             } else {
-                still.push((d, nodes, depth));
+                // Keep the searches whose open nodes fit the budget; the others start
+                // again if they get another turn.
+                for slot in searches.iter_mut() {
+                    let bytes = slot.as_ref().map_or(0, |s| s.open() * node_bytes(model));
+                    if kept_bytes + bytes <= KEPT_BYTES {
+                        kept_bytes += bytes;
+                    } else {
+                        *slot = None;
+                    }
+                }
+                still.push((d, nodes, depth, searches));
             }
         }
         open = still;
-        if open.is_empty() || Instant::now() >= deadline {
+        // Rounds go on while time is left and a search may use it (one that stopped
+        // for its node budget or with nothing left to split returns at once).
+        if open.is_empty() || Instant::now() >= deadline || !timed_out {
             break;
         }
     }
     if open.is_empty() {
         return Ok(WholeBox::Excluded);
     }
-    for (mut d, _, _) in open {
+    for (mut d, _, _, _) in open {
         d.res.status = "open";
         results.push(d.res);
     }
