@@ -57,6 +57,42 @@ fn grid_case(rng: &mut ChaCha8Rng, seed: u64, n: usize, min_unstable: usize) -> 
     })
 }
 
+/// The smallest `c . zhat_k` over the grid points (the columns of `pre`) where every
+/// split holds; `+inf` when none does.
+fn grid_min(pre: &[DMatrix<f64>], splits: &[Split], c: &[f64; 2]) -> f64 {
+    let last = pre.len() - 1;
+    (0..pre[last].ncols())
+        .filter(|&p| {
+            splits.iter().all(|s| {
+                let z = pre[s.layer][(s.unit, p)];
+                match s.phase {
+                    Phase::Active => z >= 0.0,
+                    Phase::Inactive => z <= 0.0,
+                }
+            })
+        })
+        .map(|p| c[0] * pre[last][(0, p)] + c[1] * pre[last][(1, p)])
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// `k` splits of distinct units drawn from `unstable`, each phase at random.
+fn random_splits(rng: &mut ChaCha8Rng, unstable: &[(usize, usize)], k: usize) -> Vec<Split> {
+    let mut splits: Vec<Split> = Vec::new();
+    while splits.len() < k {
+        let (layer, unit) = unstable[rng.random_range(0..unstable.len())];
+        if splits.iter().any(|s| s.layer == layer && s.unit == unit) {
+            continue;
+        }
+        let phase = if rng.random_bool(0.5) {
+            Phase::Active
+        } else {
+            Phase::Inactive
+        };
+        splits.push(Split { layer, unit, phase });
+    }
+    splits
+}
+
 #[test]
 fn beta_crown_is_sound_on_split_sub_domains_and_tighter_than_crown() {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
@@ -75,38 +111,12 @@ fn beta_crown_is_sound_on_split_sub_domains_and_tighter_than_crown() {
         };
         for _ in 0..6 {
             let k = rng.random_range(1..=3.min(unstable.len()));
-            let mut splits: Vec<Split> = Vec::new();
-            while splits.len() < k {
-                let (layer, unit) = unstable[rng.random_range(0..unstable.len())];
-                if splits.iter().any(|s| s.layer == layer && s.unit == unit) {
-                    continue;
-                }
-                let phase = if rng.random_bool(0.5) {
-                    Phase::Active
-                } else {
-                    Phase::Inactive
-                };
-                splits.push(Split { layer, unit, phase });
-            }
+            let splits = random_splits(&mut rng, &unstable, k);
             let Some(b) = split_bounds(&model, &dom, &splits, None, SplitBounds::Crown).unwrap()
             else {
                 continue;
             };
             // Two objective rows optimised together (each its own alpha and beta).
-            let grid_min = |c: &[f64; 2]| {
-                (0..n * n)
-                    .filter(|&p| {
-                        splits.iter().all(|s| {
-                            let z = pre[s.layer][(s.unit, p)];
-                            match s.phase {
-                                Phase::Active => z >= 0.0,
-                                Phase::Inactive => z <= 0.0,
-                            }
-                        })
-                    })
-                    .map(|p| c[0] * pre[2][(0, p)] + c[1] * pre[2][(1, p)])
-                    .fold(f64::INFINITY, f64::min)
-            };
             let rows = [[1.0, -1.0], [-0.5, 2.0]];
             let cm = DMatrix::from_fn(2, 2, |r, k| rows[r][k]);
             let opts = AlphaOptions::default();
@@ -115,7 +125,7 @@ fn beta_crown_is_sound_on_split_sub_domains_and_tighter_than_crown() {
             let beta = beta_crown(&model, &dom, &b, &cm, &splits, &opts).unwrap();
             assert!(beta.report.steps > 0, "seed {seed}: nothing optimised");
             for (r, row) in rows.iter().enumerate() {
-                let m = grid_min(row);
+                let m = grid_min(&pre, &splits, row);
                 if !m.is_finite() {
                     continue; // no grid point in the sub-domain
                 }
@@ -291,18 +301,7 @@ fn a_warm_start_resumes_where_the_optimiser_stopped_and_stays_sound() {
             else {
                 continue;
             };
-            let m = (0..n * n)
-                .filter(|&p| {
-                    splits.iter().all(|s| {
-                        let z = pre[s.layer][(s.unit, p)];
-                        match s.phase {
-                            Phase::Active => z >= 0.0,
-                            Phase::Inactive => z <= 0.0,
-                        }
-                    })
-                })
-                .map(|p| c[0] * pre[2][(0, p)] + c[1] * pre[2][(1, p)])
-                .fold(f64::INFINITY, f64::min);
+            let m = grid_min(&pre, &splits, &c);
             let opts = AlphaOptions {
                 iterations: 5,
                 ..full
@@ -415,20 +414,7 @@ fn a_batch_of_nodes_is_each_node_on_its_own() {
         let mut node_splits: Vec<Vec<Split>> = vec![Vec::new()];
         while node_splits.len() < 9 {
             let k = rng.random_range(1..=2usize);
-            let mut s: Vec<Split> = Vec::new();
-            while s.len() < k {
-                let (layer, unit) = unstable[rng.random_range(0..unstable.len())];
-                if s.iter().any(|x| x.layer == layer && x.unit == unit) {
-                    continue;
-                }
-                let phase = if rng.random_bool(0.5) {
-                    Phase::Active
-                } else {
-                    Phase::Inactive
-                };
-                s.push(Split { layer, unit, phase });
-            }
-            node_splits.push(s);
+            node_splits.push(random_splits(&mut rng, &unstable, k));
         }
         let mut bounds = Vec::new();
         let mut kept = Vec::new();
@@ -492,18 +478,7 @@ fn a_batch_of_nodes_is_each_node_on_its_own() {
                 "seed {seed}, node {i}: {v} below its floor"
             );
             assert_eq!(got.states.len(), 1);
-            let m = (0..n * n)
-                .filter(|&p| {
-                    node.splits.iter().all(|s| {
-                        let z = pre[s.layer][(s.unit, p)];
-                        match s.phase {
-                            Phase::Active => z >= 0.0,
-                            Phase::Inactive => z <= 0.0,
-                        }
-                    })
-                })
-                .map(|p| c[0] * pre[2][(0, p)] + c[1] * pre[2][(1, p)])
-                .fold(f64::INFINITY, f64::min);
+            let m = grid_min(&pre, node.splits, &c);
             if m.is_finite() {
                 sampled += 1;
                 assert!(
