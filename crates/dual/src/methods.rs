@@ -1228,6 +1228,85 @@ mod tests {
         assert_eq!(units_per_batch(0, 21), 1);
     }
 
+    /// Rows with bounds of their own (`beta_crown_batch`'s nodes) and no floor given:
+    /// each row's CROWN floor, start and value are those of the row alone, also for two
+    /// rows that share their lower bounds but not their upper ones (the bounds need not be
+    /// valid here: the optimiser's arithmetic is compared, not soundness).
+    #[test]
+    fn rows_with_their_own_bounds_are_each_their_own_problem() {
+        let model = Architecture::mlp(&[3, 8, 8, 8, 2])
+            .init(Init::Paper, 2)
+            .unwrap();
+        let dom = InputDomain::new([0.1, -0.2, 0.3], 0.2, None).unwrap();
+        let wide = InputDomain::new([0.1, -0.2, 0.3], 0.6, None).unwrap();
+        let (b1, b2) = (
+            crown_bounds(&model, &dom).unwrap(),
+            crown_bounds(&model, &wide).unwrap(),
+        );
+        let aff = model.affine();
+        let nh = aff.len() - 1;
+        let rd = [
+            RowDomain {
+                hidden: (&b1.lower[..nh], &b1.upper[..nh]),
+                mask: None,
+            },
+            RowDomain {
+                hidden: (&b1.lower[..nh], &b2.upper[..nh]),
+                mask: None,
+            },
+            RowDomain {
+                hidden: (&b2.lower[..nh], &b2.upper[..nh]),
+                mask: None,
+            },
+        ];
+        let c = [1.0, -1.0];
+        let c3: Vec<f64> = c.iter().copied().cycle().take(6).collect();
+        for iterations in [0, 5] {
+            let opts = AlphaOptions {
+                iterations,
+                patience: 100,
+                ..AlphaOptions::default()
+            };
+            let all =
+                optimised_alpha(aff, model.relu_all(), &dom, &rd, &c3, &opts, &[], None).unwrap();
+            for (r, row) in rd.iter().enumerate() {
+                let alone =
+                    optimised_alpha(aff, model.relu_all(), &dom, &[*row], &c, &opts, &[], None)
+                        .unwrap();
+                let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * (1.0 + b.abs());
+                assert!(
+                    close(all.values[r], alone.values[0])
+                        && close(all.report.start[r], alone.report.start[0]),
+                    "{iterations} steps, row {r}: {} / {} vs alone {} / {}",
+                    all.values[r],
+                    all.report.start[r],
+                    alone.values[0],
+                    alone.report.start[0]
+                );
+            }
+        }
+        // The three rows are different problems (else the test could not tell them apart).
+        let one = |row: RowDomain<'_>| {
+            optimised_alpha(
+                aff,
+                model.relu_all(),
+                &dom,
+                &[row],
+                &c,
+                &AlphaOptions {
+                    iterations: 0,
+                    ..AlphaOptions::default()
+                },
+                &[],
+                None,
+            )
+            .unwrap()
+            .values[0]
+        };
+        let v: Vec<f64> = rd.iter().map(|row| one(*row)).collect();
+        assert!(v[0] != v[1] && v[1] != v[2] && v[0] != v[2], "{v:?}");
+    }
+
     #[test]
     fn gradient_matches_finite_differences() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
