@@ -5,10 +5,14 @@
 //! paper-architecture models (`models/mnist_conv_{standard,robust}.json`, 50 test digits:
 //! every 100th row of the shipped file `mnist_5k.csv.gz`, eps 0.1, pixels clipped to [0, 1]).
 //!
-//! Every case runs twice in the same run: with dense columns (`ColumnForm::Dense`, the
-//! implementation before local columns: "before") and with local columns through the
-//! convolutions (`ColumnForm::Local`, the default: "after"); the bench checks that both
-//! give the same bounds and J to 1e-12 relative and prints the speed-up.
+//! Every case runs three times in the same run: with dense columns (`ColumnForm::Dense`,
+//! the implementation before local columns: "before"), with local columns through the
+//! convolutions (`ColumnForm::Local`, the default: "after"), both f64, and with local
+//! columns stored and multiplied in f32 (`Precision::F32`, the sound f32 path). The bench
+//! checks that the two f64 forms give the same bounds and J to 1e-12 relative, and that
+//! every proven f32 value is on the safe side of the f64 one (lower bounds and J never
+//! above, upper bounds never below), printing the largest widening relative to the
+//! bound's width, and the speed-ups.
 //!
 //! A reference is timed in the same run: one dense forward pass of the same columns
 //! through a plain GEMM (the machine's GEMM rate), so results read as a ratio of the
@@ -16,7 +20,10 @@
 
 use std::time::Instant;
 
-use dual::{algorithm1_in, dual_objective, margin_objectives, AlphaRule, ColumnForm, InputDomain};
+use dual::{
+    algorithm1_with, dual_objective, margin_objectives, AlphaRule, ColumnForm, InputDomain,
+    Precision,
+};
 use network::{Architecture, Init, Model};
 use rayon::prelude::*;
 
@@ -29,17 +36,19 @@ struct Case {
 }
 
 /// One example's work: multiply-adds, unstable units, and every bound and J (to compare
-/// the two column forms).
+/// the column forms and precisions): `lower` holds J and every lower bound, `upper` every
+/// upper bound.
 struct Work {
     macs: u64,
     unstable: usize,
-    values: Vec<f64>,
+    lower: Vec<f64>,
+    upper: Vec<f64>,
 }
 
-fn bound_one(case: &Case, x: &[f64], form: ColumnForm) -> Work {
+fn bound_one(case: &Case, x: &[f64], form: ColumnForm, precision: Precision) -> Work {
     let model = &case.model;
     let dom = InputDomain::new(x, case.eps, case.clip).unwrap();
-    let (b, stats) = algorithm1_in(model, &dom, form).unwrap();
+    let (b, stats) = algorithm1_with(model, &dom, form, precision).unwrap();
     let y = model.predict(x).unwrap();
     let n = model.output_len();
     let c = margin_objectives(n, y).unwrap();
@@ -50,14 +59,17 @@ fn bound_one(case: &Case, x: &[f64], form: ColumnForm) -> Work {
         .map(|a| (a.op.macs_per_column() * n) as u64)
         .sum();
     let unstable = b.counts(model).iter().map(|c| c.unstable).sum();
-    let mut values: Vec<f64> = j.values.iter().copied().collect();
+    let mut lower: Vec<f64> = j.values.iter().copied().collect();
+    let mut upper = Vec::new();
     for (l, u) in b.lower.iter().zip(&b.upper) {
-        values.extend(l.iter().chain(u.iter()));
+        lower.extend(l.iter());
+        upper.extend(u.iter());
     }
     Work {
         macs: stats.macs + back,
         unstable,
-        values,
+        lower,
+        upper,
     }
 }
 
@@ -83,8 +95,8 @@ fn gemm_reference_gflops() -> f64 {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
-    // `--case TEXT`: only the cases whose name contains TEXT; `--form dense|local`: one
-    // form only (for profiling; the speed-up column then reads "-").
+    // `--case TEXT`: only the cases whose name contains TEXT; `--form dense|local|f32`:
+    // one configuration only (for profiling; the speed-up column then reads "-").
     let flag = |name: &str| {
         args.iter()
             .position(|a| a == name)
@@ -155,27 +167,34 @@ fn main() {
     println!("reference GEMM (100x1568 times 1568x2800, same kernels): {gemm:.1} GFLOP/s\n");
     println!("| network | columns | batch | ms / example | GFLOP / example | GFLOP/s | of reference GEMM | unstable units / example | speed-up |");
     println!("|---|---|---|---|---|---|---|---|---|");
+    let mut widening: Vec<(String, f64)> = Vec::new();
     for case in cases.iter().filter(|c| {
         only_case
             .as_ref()
             .is_none_or(|t| c.name.contains(t.as_str()))
     }) {
-        let mut before_ms = f64::NAN;
-        let mut before_values: Vec<Vec<f64>> = Vec::new();
-        for (form, label) in [
-            (ColumnForm::Dense, "dense (before)"),
-            (ColumnForm::Local, "local (after)"),
+        let mut dense_ms = f64::NAN;
+        let mut local_ms = f64::NAN;
+        let mut dense_work: Vec<Work> = Vec::new();
+        let mut local_work: Vec<Work> = Vec::new();
+        for (form, precision, label) in [
+            (ColumnForm::Dense, Precision::F64, "dense f64 (before)"),
+            (ColumnForm::Local, Precision::F64, "local f64 (after)"),
+            (ColumnForm::Local, Precision::F32, "f32 local"),
         ]
         .into_iter()
-        .filter(|(_, l)| only_form.as_ref().is_none_or(|f| l.starts_with(f.as_str())))
-        {
+        .filter(|(_, p, l)| {
+            only_form
+                .as_ref()
+                .is_none_or(|f| l.starts_with(f.as_str()) && (f != "local" || *p == Precision::F64))
+        }) {
             // Warm-up on one example.
-            bound_one(case, &case.inputs[0], form);
+            bound_one(case, &case.inputs[0], form, precision);
             let t = Instant::now();
             let work: Vec<Work> = case
                 .inputs
                 .par_iter()
-                .map(|x| bound_one(case, x, form))
+                .map(|x| bound_one(case, x, form, precision))
                 .collect();
             let s = t.elapsed().as_secs_f64();
             let n = case.inputs.len() as f64;
@@ -183,24 +202,25 @@ fn main() {
             let unstable: usize = work.iter().map(|w| w.unstable).sum();
             let gflop = 2.0 * macs as f64 / 1e9;
             let ms = 1e3 * s / n;
-            let speedup = if form == ColumnForm::Dense {
-                before_ms = ms;
-                before_values = work.iter().map(|w| w.values.clone()).collect();
-                String::from("1x")
-            } else if before_values.is_empty() {
-                String::from("-")
-            } else {
-                for (e, (a, w)) in before_values.iter().zip(&work).enumerate() {
-                    for (p, q) in a.iter().zip(&w.values) {
-                        let rel = (p - q).abs() / p.abs().max(q.abs()).max(1.0);
-                        assert!(
-                            rel <= 1e-12,
-                            "{}: example {e}: dense {p} vs local {q}",
-                            case.name
-                        );
-                    }
+            let speedup = match (form, precision) {
+                (ColumnForm::Dense, _) => {
+                    dense_ms = ms;
+                    String::from("1x")
                 }
-                format!("{:.2}x", before_ms / ms)
+                (ColumnForm::Local, Precision::F64) => {
+                    local_ms = ms;
+                    if !dense_work.is_empty() {
+                        same_values(case.name, &dense_work, &work);
+                    }
+                    format!("{:.2}x", dense_ms / ms)
+                }
+                (ColumnForm::Local, Precision::F32) => {
+                    if !local_work.is_empty() {
+                        let w = safe_side(case.name, &local_work, &work);
+                        widening.push((case.name.to_string(), w));
+                    }
+                    format!("{:.2}x ({:.2}x local f64)", dense_ms / ms, local_ms / ms)
+                }
             };
             println!(
                 "| {} | {} | {} | {:.2} | {:.3} | {:.1} | {:.2}x | {:.0} | {} |",
@@ -214,9 +234,63 @@ fn main() {
                 unstable as f64 / n,
                 speedup
             );
+            match (form, precision) {
+                (ColumnForm::Dense, _) => dense_work = work,
+                (ColumnForm::Local, Precision::F64) => local_work = work,
+                _ => {}
+            }
         }
     }
     println!(
-        "\nlocal and dense columns gave the same bounds and J (1e-12 relative) on every example"
+        "\nlocal and dense f64 columns gave the same bounds and J (1e-12 relative) on every example"
     );
+    println!("f32 bounds and J on the safe side of the f64 ones on every example; largest widening (f32 - f64, relative to the f64 bound's width u - l, or to max(1, |J|)):");
+    for (name, w) in widening {
+        println!("  {name}: {w:.2e}");
+    }
+}
+
+/// The two f64 forms agree to 1e-12 relative.
+fn same_values(name: &str, a: &[Work], b: &[Work]) {
+    for (e, (x, y)) in a.iter().zip(b).enumerate() {
+        for (p, q) in x
+            .lower
+            .iter()
+            .chain(&x.upper)
+            .zip(y.lower.iter().chain(&y.upper))
+        {
+            let rel = (p - q).abs() / p.abs().max(q.abs()).max(1.0);
+            assert!(rel <= 1e-12, "{name}: example {e}: dense {p} vs local {q}");
+        }
+    }
+}
+
+/// Every f32 value is on the safe side of the f64 one; returns the largest widening, for
+/// bounds relative to the f64 interval's width, for J relative to `max(1, |J|)`.
+fn safe_side(name: &str, f64s: &[Work], f32s: &[Work]) -> f64 {
+    let mut worst = 0.0f64;
+    for (e, (x, y)) in f64s.iter().zip(f32s).enumerate() {
+        let n_j = x.lower.len() - x.upper.len();
+        for (i, (p, q)) in x.lower.iter().zip(&y.lower).enumerate() {
+            assert!(
+                q <= p,
+                "{name}: example {e}: f32 lower value {q} above f64 {p} (#{i})"
+            );
+            let scale = if i < n_j {
+                p.abs().max(1.0)
+            } else {
+                (x.upper[i - n_j] - p).max(f64::MIN_POSITIVE)
+            };
+            worst = worst.max((p - q) / scale);
+        }
+        for (i, (p, q)) in x.upper.iter().zip(&y.upper).enumerate() {
+            assert!(
+                q >= p,
+                "{name}: example {e}: f32 upper bound {q} below f64 {p} (#{i})"
+            );
+            let scale = (p - x.lower[n_j + i]).max(f64::MIN_POSITIVE);
+            worst = worst.max((q - p) / scale);
+        }
+    }
+    worst
 }

@@ -23,13 +23,13 @@
 //! one batched forward pass of `n_1 + |I_2| + ... ` columns; a new unit's column is the
 //! operator's (sparse, for a convolution) column, never a product.
 
-use network::{DVector, LinearOp, LocalBatch, Model};
+use network::{DVector, LinearOp, LocalBatch, Model, Real};
 
 use crate::bounds::{BoundSource, LayerBounds, Stability};
 use crate::domain::InputDomain;
 use crate::error::{DualError, Result};
 use crate::relax::Relaxation;
-use crate::rounding::{error_bound, gamma, ETA, UNIT_ROUNDOFF};
+use crate::rounding::{error_bound, gamma, gamma_for, ETA, UNIT_ROUNDOFF};
 
 /// Work done by one run of Algorithm 1, for benchmarks and reports.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -87,10 +87,80 @@ pub enum ColumnForm {
     Dense,
 }
 
+/// The floating-point type Algorithm 1 stores and multiplies its columns in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// f64 columns: the default, and the reference.
+    #[default]
+    F64,
+    /// f32 columns (the weights rounded to f32 where the kernels read them; twice the
+    /// GEMM throughput and half the memory). The centre's column `psi`, the remainders and
+    /// every bound stay f64; the columns' rounding is accounted with f32's unit roundoff
+    /// `2^-24` and underflow `2^-149` (see [`algorithm1_with`]), so the bounds are as
+    /// proven as the f64 ones and a little wider. A column entry beyond f32's range is an
+    /// overflow error (the f64 path may still succeed).
+    F32,
+}
+
+impl Precision {
+    /// `"f64"` or `"f32"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Precision::F64 => "f64",
+            Precision::F32 => "f32",
+        }
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Precision, String> {
+        match s {
+            "f64" => Ok(Precision::F64),
+            "f32" => Ok(Precision::F32),
+            other => Err(format!("unknown precision {other:?}: expected f64 or f32")),
+        }
+    }
+}
+
 /// Algorithm 1 with the columns stored in `form`; the bounds of both forms are proven
 /// and agree to rounding (entries outside a window are exact zeros, see
 /// [`network::local`]).
 pub fn algorithm1_in(
+    model: &Model,
+    domain: &InputDomain,
+    form: ColumnForm,
+) -> Result<(LayerBounds, Algorithm1Stats)> {
+    algorithm1_with(model, domain, form, Precision::F64)
+}
+
+/// Algorithm 1 with the columns stored in `form` and `precision`.
+///
+/// f32 ([`Precision::F32`]): the columns are the f32 values the kernels store, and the
+/// remainder recurrence of [`algorithm1`] holds with `gamma_{n+6}` for f32's `u` in place
+/// of `gamma_{n+3}` in the columns' term `rho_t` (three more roundings per entry: a weight
+/// rounded to f32, the scaling by `D` rounded to f64 then to f32, a product of another
+/// operator rounded to f32; the centre's term `|psi_t|` keeps f64's `gamma_{n+3}`) and
+/// f32's `eta = 2^-149` in the underflow allowances. Two terms have no f64 counterpart:
+/// the first layer's columns `W e_j` are rounded to f32 (`2 (u (|W| r)_k + eta sum_j r_j)`
+/// over the input box) and a weight below f32's normal range may round to an absolute
+/// error up to `eta / 2`, i.e. `eta / 2 sum_j (D rho)_j` over the columns' ranges (added
+/// twice to every row of the next layer). Bounds from f32 are therefore never tighter than
+/// the f32 arithmetic can prove; they are usually within `1e-5` relative of the f64 ones
+/// (`cargo bench -p dual`).
+pub fn algorithm1_with(
+    model: &Model,
+    domain: &InputDomain,
+    form: ColumnForm,
+    precision: Precision,
+) -> Result<(LayerBounds, Algorithm1Stats)> {
+    match precision {
+        Precision::F64 => run::<f64>(model, domain, form),
+        Precision::F32 => run::<f32>(model, domain, form),
+    }
+}
+
+fn run<T: Real>(
     model: &Model,
     domain: &InputDomain,
     form: ColumnForm,
@@ -118,21 +188,29 @@ pub fn algorithm1_in(
     let inputs: Vec<usize> = (0..domain.radius.len())
         .filter(|&j| domain.radius[j] > 0.0)
         .collect();
+    if !T::EXACT_F64 {
+        // The columns W e_j rounded to T: each entry within u |W_kj| + eta / 2, over the
+        // box `r_j (u |W_kj| + eta / 2)` (doubled for the rounding of this sum).
+        let wr = abs_apply(first, domain.radius.as_slice());
+        let r_sum: f64 = inputs.iter().map(|&j| domain.radius[j]).sum();
+        for (r, w) in rem.iter_mut().zip(&wr) {
+            *r = (*r + 2.0 * (T::UNIT_ROUNDOFF * w + T::ETA * r_sum)).next_up();
+        }
+    }
     let mut m = match (&first.op, form) {
         (LinearOp::Conv { weight, geom }, ColumnForm::Local) => {
-            let mut batch = LocalBatch::new(geom.out_channels, geom.out_h, geom.out_w);
+            let mut batch = LocalBatch::<T>::new(geom.out_channels, geom.out_h, geom.out_w);
             for &j in &inputs {
-                // W e_j is copied exactly.
+                // W e_j is copied exactly (f64) or rounded to T (accounted above).
                 batch.push_conv_unit_column(geom, weight, j, 1.0);
             }
             Columns::Local(batch)
         }
         _ => {
-            let mut m = vec![0.0; n * inputs.len()];
-            for (col, &j) in m.chunks_mut(n.max(1)).zip(&inputs) {
-                // W e_j is copied exactly.
-                first.op.add_unit_column(j, 1.0, col);
-            }
+            let mut m = vec![T::zero(); n * inputs.len()];
+            let ones = vec![1.0; domain.radius.len()];
+            // W e_j is copied exactly (f64) or rounded to T (accounted above).
+            add_unit_columns(&first.op, &inputs, &ones, &mut m);
             Columns::Dense(m)
         }
     };
@@ -160,7 +238,13 @@ pub fn algorithm1_in(
         );
         // D for the layer just bounded, and the vector whose image under |W| bounds the
         // new remainder.
+        // `g` for the centre's column (always f64), `g_cols` for the columns (T).
         let g = gamma(a.op.dot_len() + 3);
+        let g_cols = if T::EXACT_F64 {
+            g
+        } else {
+            gamma_for(a.op.dot_len() + 6, T::UNIT_ROUNDOFF)
+        };
         let mut d = vec![0.0; n_prev];
         let mut q = vec![0.0; n_prev];
         let mut unstable = Vec::new();
@@ -180,23 +264,43 @@ pub fn algorithm1_in(
                 l_eff.push((l[j] * (1.0 + g4) - g4 * l[j].abs().max(u[j])).next_down());
             }
             if d[j] > 0.0 {
-                q[j] = d[j] * (rem[j] + g * (rho[j] + psi[j].abs()));
+                q[j] = if T::EXACT_F64 {
+                    d[j] * (rem[j] + g * (rho[j] + psi[j].abs()))
+                } else {
+                    d[j] * (rem[j] + g_cols * rho[j] + g * psi[j].abs())
+                };
             }
         }
         for (&j, &le) in unstable.iter().zip(&l_eff) {
-            // The new column d_j W e_j is rounded once per entry (the `2 eta`: this term's
-            // own products may underflow).
-            q[j] += 2.0 * UNIT_ROUNDOFF * d[j] * le.abs() + 2.0 * ETA;
+            // The new column d_j W e_j is rounded once per entry (twice for T = f32: the
+            // f64 product, then to f32; the `2 eta`: this term's own products may
+            // underflow, and T's underflow is in `under` below).
+            let u = if T::EXACT_F64 {
+                UNIT_ROUNDOFF
+            } else {
+                UNIT_ROUNDOFF + T::UNIT_ROUNDOFF
+            };
+            q[j] += 2.0 * u * d[j] * le.abs() + 2.0 * ETA;
         }
         // Underflow, which no relative term covers: each product of the scaling `D M`,
         // `D psi` may lose up to 2^-1075 absolute, i.e. `(1 + sum_c w_c) eta / 2` over the
         // columns' ranges per unit.
-        let under_scale = underflow_allowance(1, &weights);
+        let under_scale = underflow_allowance(1, &weights, T::ETA);
         for j in 0..n_prev {
             if d[j] > 0.0 {
                 q[j] += under_scale;
             }
         }
+        // T = f32: a weight below f32's normal range rounds with an absolute error up to
+        // eta / 2, i.e. `eta / 2 sum_j |(D M)_jc|` per row over the columns' ranges, at
+        // most `eta / 2 sum_j d_j (1 + 2u) rho_j + n eta^2 / 4 sum_c w_c`; added twice.
+        let tiny = if T::EXACT_F64 {
+            0.0
+        } else {
+            let drho: f64 = (0..n_prev).map(|j| d[j] * rho[j]).sum();
+            let w_sum: f64 = weights.iter().map(|w| w.range()).sum();
+            (2.0 * T::ETA * (drho + n_prev as f64 * T::ETA * w_sum)).next_up()
+        };
         for v in psi.iter_mut().zip(&d) {
             *v.0 *= v.1;
         }
@@ -222,16 +326,16 @@ pub fn algorithm1_in(
                 Columns::Local(out)
             }
             (Columns::Local(batch), LinearOp::Dense { weight, rows, .. }) => {
-                let mut next = vec![0.0; n_next * (old_cols + unstable.len())];
+                let mut next = vec![T::zero(); n_next * (old_cols + unstable.len())];
                 stats.macs += batch.dense(weight, *rows, &mut next[..n_next * old_cols]);
                 add_unit_columns(&a.op, &unstable, &d, &mut next[n_next * old_cols..]);
                 Columns::Dense(next)
             }
             (old, _) => {
-                let mut next = vec![0.0; n_next * (old_cols + unstable.len())];
+                let mut next = vec![T::zero(); n_next * (old_cols + unstable.len())];
                 let dense = old.into_dense();
                 if old_cols > 0 {
-                    a.op.apply(&dense, old_cols, &mut next[..n_next * old_cols]);
+                    a.op.apply_as(&dense, old_cols, &mut next[..n_next * old_cols]);
                 }
                 stats.macs += (old_cols * a.op.macs_per_column()) as u64;
                 add_unit_columns(&a.op, &unstable, &d, &mut next[n_next * old_cols..]);
@@ -244,10 +348,11 @@ pub fn algorithm1_in(
         let wq = abs_apply(a, &q);
         // `q` carries up to 6 roundings to nearest, the product with |W| `dot_len`, the
         // scaling by `inflate` and the sums below 3 more.
-        let inflate = 1.0 + gamma(a.op.dot_len() + 10);
+        // (One more for T = f32: `q`'s two gamma terms.)
+        let inflate = 1.0 + gamma(a.op.dot_len() + if T::EXACT_F64 { 10 } else { 11 });
         // The products of `W (D M)`, `W (D psi)` and `|W| q` (`dot_len` each per entry) and
         // of the new columns `d_j W e_j` (one each) underflow by up to 2^-1075 each.
-        let under = underflow_allowance(a.op.dot_len() + 2, &weights);
+        let under = underflow_allowance(a.op.dot_len() + 2, &weights, T::ETA) + tiny;
         rem = (0..n_next)
             .map(|k| {
                 (wq[k] * inflate + error_bound(2, psi_next[k].abs() + a.bias[k].abs()) + under)
@@ -307,10 +412,14 @@ impl ColumnWeight {
 /// overflows for finite ranges (an input radius of 1e305 on 784 pixels gives a finite
 /// allowance, not a spurious overflow error); the scaled ranges that underflow lose at
 /// most `eta / 2` each, far inside the doubling's slack of `2^-64`.
-fn underflow_allowance(products: usize, weights: &[ColumnWeight]) -> f64 {
+///
+/// `eta`: the smallest subnormal of the arithmetic (`2^-149` when the columns are f32,
+/// whose products and conversions then underflow at f32's range).
+fn underflow_allowance(products: usize, weights: &[ColumnWeight], eta: f64) -> f64 {
     const S: f64 = 1.0 / 18_446_744_073_709_551_616.0; // 2^-64, exact
     let w: f64 = S + weights.iter().map(|w| w.range() * S).sum::<f64>();
-    (2.0 * products as f64 * w * 2f64.powi(-1010)).next_up()
+    // eta * 2^64: 2^-1010 for f64, exact.
+    (2.0 * products as f64 * w * (eta * 18_446_744_073_709_551_616.0)).next_up()
 }
 
 /// Proven bounds of every row of one layer and an upper bound on each row's width (see
@@ -322,14 +431,14 @@ struct RowBounds {
 }
 
 /// Algorithm 1's columns (all but `psi`), in one of the two forms of [`ColumnForm`].
-enum Columns {
+enum Columns<T> {
     /// Column-major, `n x columns`.
-    Dense(Vec<f64>),
+    Dense(Vec<T>),
     /// Windows of a convolution's output layer.
-    Local(LocalBatch),
+    Local(LocalBatch<T>),
 }
 
-impl Columns {
+impl<T: Real> Columns<T> {
     fn scale_rows(&mut self, n: usize, d: &[f64]) {
         match self {
             Columns::Dense(m) => scale_rows(m, n, d),
@@ -337,11 +446,11 @@ impl Columns {
         }
     }
 
-    fn into_dense(self) -> Vec<f64> {
+    fn into_dense(self) -> Vec<T> {
         match self {
             Columns::Dense(m) => m,
             Columns::Local(batch) => {
-                let mut m = vec![0.0; batch.n() * batch.len()];
+                let mut m = vec![T::zero(); batch.n() * batch.len()];
                 batch.to_dense(&mut m);
                 m
             }
@@ -363,22 +472,34 @@ impl Columns {
     }
 }
 
-/// The new columns `d_j W e_j` of the unstable units, one per `n_out`-long chunk of `out`.
-fn add_unit_columns(op: &LinearOp, unstable: &[usize], d: &[f64], out: &mut [f64]) {
+/// The new columns `d_j W e_j` of the unstable units, one per `n_out`-long chunk of `out`
+/// (each entry `fl(d_j W_kj)`, then rounded to `T`; `out` holds zeros).
+fn add_unit_columns<T: Real>(op: &LinearOp, unstable: &[usize], d: &[f64], out: &mut [T]) {
     let n = op.n_out().max(1);
+    if let Some(out) = T::as_f64_mut(out) {
+        for (col, &j) in out.chunks_mut(n).zip(unstable) {
+            op.add_unit_column(j, d[j], col);
+        }
+        return;
+    }
+    let mut col64 = vec![0.0; n];
     for (col, &j) in out.chunks_mut(n).zip(unstable) {
-        op.add_unit_column(j, d[j], col);
+        col64.fill(0.0);
+        op.add_unit_column(j, d[j], &mut col64[..col.len()]);
+        for (o, v) in col.iter_mut().zip(&col64) {
+            *o = T::of(*v);
+        }
     }
 }
 
-fn scale_rows(m: &mut [f64], n: usize, d: &[f64]) {
+fn scale_rows<T: Real>(m: &mut [T], n: usize, d: &[f64]) {
     use rayon::prelude::*;
     if n == 0 {
         return;
     }
     m.par_chunks_mut(n).with_min_len(32).for_each(|col| {
         for (v, s) in col.iter_mut().zip(d) {
-            *v *= s;
+            *v = T::of(v.widen() * s);
         }
     });
 }
@@ -386,9 +507,9 @@ fn scale_rows(m: &mut [f64], n: usize, d: &[f64]) {
 /// Proven `l, u` of every row from the columns (see the module docs), and an upper
 /// bound on each row's width `rho = sum_c w_c |M_kc|`: the floating-point value is
 /// widened by the remainder `rem` and by the rounding of its own sum.
-fn bounds_from_columns(
+fn bounds_from_columns<T: Real>(
     psi: &[f64],
-    m: &[f64],
+    m: &[T],
     n: usize,
     weights: &[ColumnWeight],
     rem: &[f64],
@@ -415,13 +536,13 @@ fn bounds_from_columns(
                 match *w {
                     ColumnWeight::Input(r) => {
                         for (acc, v) in abs_acc.iter_mut().zip(col) {
-                            *acc += r * v.abs();
+                            *acc += r * v.widen().abs();
                         }
                     }
                     ColumnWeight::Unstable(l) => {
                         for ((a, b), v) in lo_acc.iter_mut().zip(hi_acc.iter_mut()).zip(col) {
-                            *a += l * neg_part(*v);
-                            *b -= l * pos_part(*v);
+                            *a += l * neg_part(v.widen());
+                            *b -= l * pos_part(v.widen());
                         }
                     }
                 }
@@ -438,7 +559,7 @@ fn bounds_from_columns(
                 (lo, hi, rh),
             );
         });
-    check_finite(&lower, &upper, n, layer)?;
+    check_finite::<T>(&lower, &upper, n, layer)?;
     Ok(RowBounds { lower, upper, rho })
 }
 
@@ -483,9 +604,9 @@ impl Sums<'_> {
 /// As [`bounds_from_columns`] for local columns: each column adds its window's terms to
 /// the rows it covers (per-thread sums over column chunks, then added: a sum of the same
 /// terms in another order, covered by the same bound).
-fn bounds_from_local(
+fn bounds_from_local<T: Real>(
     psi: &[f64],
-    batch: &LocalBatch,
+    batch: &LocalBatch<T>,
     weights: &[ColumnWeight],
     rem: &[f64],
     layer: usize,
@@ -503,7 +624,7 @@ fn bounds_from_local(
                 match weights[c] {
                     ColumnWeight::Input(r) => {
                         for (acc, v) in abs[start..end].iter_mut().zip(run) {
-                            *acc += r * v.abs();
+                            *acc += r * v.widen().abs();
                         }
                     }
                     ColumnWeight::Unstable(l) => {
@@ -512,8 +633,8 @@ fn bounds_from_local(
                             .zip(hi[start..end].iter_mut())
                             .zip(run)
                         {
-                            *a += l * neg_part(*v);
-                            *b -= l * pos_part(*v);
+                            *a += l * neg_part(v.widen());
+                            *b -= l * pos_part(v.widen());
                         }
                     }
                 }
@@ -539,7 +660,7 @@ fn bounds_from_local(
         hi: &hi_acc,
     };
     acc.finish(psi, rem, weights.len(), (&mut lower, &mut upper, &mut rho));
-    check_finite(&lower, &upper, n, layer)?;
+    check_finite::<T>(&lower, &upper, n, layer)?;
     Ok(RowBounds { lower, upper, rho })
 }
 
@@ -566,11 +687,15 @@ fn neg_part(v: f64) -> f64 {
 }
 
 /// [`DualError::Overflow`] naming the first unit whose bound is not finite.
-fn check_finite(lower: &[f64], upper: &[f64], n: usize, layer: usize) -> Result<()> {
+fn check_finite<T: Real>(lower: &[f64], upper: &[f64], n: usize, layer: usize) -> Result<()> {
     if let Some(k) = (0..n).find(|&k| !lower[k].is_finite() || !upper[k].is_finite()) {
         return Err(DualError::Overflow {
             layer,
-            what: "Algorithm 1 bounds",
+            what: if T::EXACT_F64 {
+                "Algorithm 1 bounds"
+            } else {
+                "Algorithm 1 bounds with f32 columns (f32's range ends at 3.4e38; f64 may succeed)"
+            },
             detail: format!("unit {k} of {n} has bounds [{}, {}]", lower[k], upper[k]),
         });
     }
@@ -579,6 +704,15 @@ fn check_finite(lower: &[f64], upper: &[f64], n: usize, layer: usize) -> Result<
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn precisions_parse_and_name_themselves() {
+        for p in [Precision::F64, Precision::F32] {
+            assert_eq!(p.name().parse::<Precision>(), Ok(p));
+        }
+        assert_eq!(Precision::default(), Precision::F64);
+        assert!("f16".parse::<Precision>().unwrap_err().contains("f16"));
+    }
     use super::*;
 
     /// The positive and negative parts are exact on finite values and keep a NaN (an

@@ -44,7 +44,8 @@ pub mod rounding;
 pub mod split;
 
 pub use algorithm1::{
-    algorithm1, algorithm1_in, algorithm1_with_stats, Algorithm1Stats, ColumnForm,
+    algorithm1, algorithm1_in, algorithm1_with, algorithm1_with_stats, Algorithm1Stats, ColumnForm,
+    Precision,
 };
 pub use bounds::{
     affine_over_box, interval_bounds, stability, unit_stability, value_upper_bound, BoundSource,

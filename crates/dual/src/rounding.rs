@@ -24,7 +24,13 @@ pub const ETA: f64 = f64::from_bits(1);
 /// `gamma_n = n u / (1 - n u)`, inflated by `1 + 8u` so that its own rounding cannot
 /// make it too small; `+inf` when `n u >= 1/2` (no useful bound exists).
 pub fn gamma(n: usize) -> f64 {
-    let nu = n as f64 * UNIT_ROUNDOFF;
+    gamma_for(n, UNIT_ROUNDOFF)
+}
+
+/// [`gamma`] for arithmetic with unit roundoff `u` (`2^-24` for f32, see
+/// [`network::Real`]): `n u / (1 - n u)` computed in f64 and inflated alike.
+pub fn gamma_for(n: usize, u: f64) -> f64 {
+    let nu = n as f64 * u;
     if nu >= 0.5 {
         return f64::INFINITY;
     }

@@ -151,7 +151,8 @@ fn scaled(model: &Model, scales: &[(f64, f64)]) -> Model {
 
 /// Random dense nets with weights and biases scaled from 1e-6 to 1e6 per layer: every
 /// exact pre-activation of sampled inputs (corners and uniform) lies inside the proven
-/// interval and Algorithm 1 bounds, and every exact margin is >= the proven J. Checked in
+/// interval and Algorithm 1 bounds (f64 and f32 columns), and every exact margin is >= the
+/// proven J of both. Checked in
 /// exact arithmetic, so a bound off by one rounding fails.
 #[test]
 fn proven_bounds_hold_in_exact_arithmetic_across_scales() {
@@ -184,13 +185,17 @@ fn proven_bounds_hold_in_exact_arithmetic_across_scales() {
             ..Default::default()
         };
         let alb = dual::alpha_bounds(&model, &dom, &intermediate).unwrap();
+        let (a32, _) =
+            dual::algorithm1_with(&model, &dom, dual::ColumnForm::Local, dual::Precision::F32)
+                .unwrap();
         let c = margin_objectives(3, 0).unwrap();
         let j = dual_objective(&model, &dom, &ab, &c, &AlphaRule::Paper).unwrap();
+        let j32 = dual_objective(&model, &dom, &a32, &c, &AlphaRule::Paper).unwrap();
         let (lo, hi) = (dom.lower(), dom.upper());
         for s in 0..60 {
             let xs = sample(s, &lo, &hi, &mut rng);
             let pre = preactivations_exact(&model, &xs).unwrap();
-            for b in [&ib, &ab, &alb] {
+            for b in [&ib, &ab, &alb, &a32] {
                 for (layer, zs) in pre.iter().enumerate() {
                     for (k, z) in zs.iter().enumerate() {
                         assert_ne!(
@@ -214,13 +219,15 @@ fn proven_bounds_hold_in_exact_arithmetic_across_scales() {
             }
             for t in 1..3 {
                 let m = objective_exact(&model, &xs, c.row(t).transpose()).unwrap();
-                assert_ne!(
-                    m.cmp_f64(j.values[t]),
-                    Some(Ordering::Less),
-                    "case {case} target {t}: exact margin {} below proven J {}",
-                    m.to_f64(),
-                    j.values[t]
-                );
+                for jt in [j.values[t], j32.values[t]] {
+                    assert_ne!(
+                        m.cmp_f64(jt),
+                        Some(Ordering::Less),
+                        "case {case} target {t}: exact margin {} below proven J {}",
+                        m.to_f64(),
+                        jt
+                    );
+                }
                 checked += 1;
             }
         }
@@ -613,4 +620,179 @@ fn an_unstable_unit_whose_upper_slope_underflows_stays_sound() {
         }
     }
     assert_eq!(checked, 81 * 2 * values.len());
+}
+
+/// The exact linear map of an all-active network up to each layer, in f64: `maps[t]` is
+/// `W_t ... W_1` (row-major, `n_t x n_in`), from which each unit's extreme corners follow.
+fn linear_maps(model: &Model) -> Vec<Vec<f64>> {
+    let n_in = model.affine()[0].op.n_in();
+    let mut cols: Vec<Vec<f64>> = (0..n_in)
+        .map(|j| (0..n_in).map(|i| f64::from(i == j)).collect())
+        .collect();
+    let mut maps = Vec::new();
+    for a in model.affine() {
+        cols = cols
+            .iter()
+            .map(|c| {
+                let mut out = vec![0.0; a.op.n_out()];
+                a.op.apply(c, 1, &mut out);
+                out
+            })
+            .collect();
+        let n = a.op.n_out();
+        maps.push(
+            (0..n)
+                .flat_map(|k| cols.iter().map(move |c| c[k]).collect::<Vec<_>>())
+                .collect(),
+        );
+    }
+    maps
+}
+
+/// Every unit's exact range over the box at its two extreme corners (all units active, so
+/// the network is affine and Algorithm 1's bounds are its exact range): the proven f32
+/// bounds must contain both corners' exact pre-activations. Returns the units checked.
+fn check_corners(name: &str, model: &Model, dom: &InputDomain, b: &dual::LayerBounds) -> usize {
+    let maps = linear_maps(model);
+    let (lo, hi) = (dom.lower(), dom.upper());
+    let n_in = lo.len();
+    let mut checked = 0;
+    for (t, map) in maps.iter().enumerate() {
+        if t + 1 < maps.len() {
+            assert!(
+                b.lower[t].iter().all(|&l| l > 0.0),
+                "{name}: layer {t} not all active (the test's premise)"
+            );
+        }
+        for k in 0..b.lower[t].len() {
+            let row = &map[k * n_in..(k + 1) * n_in];
+            for up in [false, true] {
+                let x: Vec<f64> = (0..n_in)
+                    .map(|j| if (row[j] > 0.0) == up { hi[j] } else { lo[j] })
+                    .collect();
+                let z = &preactivations_exact(model, &x).unwrap()[t][k];
+                assert!(
+                    z.cmp_f64(b.lower[t][k]) != Some(Ordering::Less)
+                        && z.cmp_f64(b.upper[t][k]) != Some(Ordering::Greater),
+                    "{name}: layer {t} unit {k}: exact {:e} outside the f32 bounds [{:e}, {:e}]",
+                    z.to_f64(),
+                    b.lower[t][k],
+                    b.upper[t][k]
+                );
+                checked += 1;
+            }
+        }
+    }
+    checked
+}
+
+/// The sound f32 path (`Precision::F32`) where f32's rounding decides: networks whose
+/// every unit is active are affine, so Algorithm 1's bounds are their exact range and the
+/// extreme corners attain it; the f32 columns (weights not representable in f32) are off
+/// by about 1e-7 relative, so a bound without its f32 allowance (the first layer's rounded
+/// columns, the products' `gamma_{n+6}` for `u = 2^-24`) leaves some corner outside.
+/// Dense and conv nets, both column forms. Then weights below f32's range (1e-46, which
+/// round to 0) after weights of 1e30: the second layer's true range (about 1e-16) is
+/// entirely in the flushed weights' term. And a weight beyond f32's range is an overflow
+/// error naming f32, not a bound. On random nets the first layer's allowance (`2u` times
+/// the magnitudes the later products multiply) covers those products' errors, so a sum
+/// built to lose its small terms in f32 checks the products' own `gamma_{n+6}`. (Checked
+/// to fail with the first-layer term, the columns' gamma or the flushed weights' term
+/// removed.)
+#[test]
+fn f32_columns_give_proven_bounds_where_f32_rounding_decides() {
+    use dual::{algorithm1_with, ColumnForm, Precision};
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    let mut checked = 0;
+    for case in 0..8 {
+        let base = if case % 2 == 0 {
+            Architecture::mlp(&[6, 24, 20, 8])
+                .init(Init::Paper, case as u64)
+                .unwrap()
+        } else {
+            Architecture::conv_net(
+                network::Shape::Image { c: 1, h: 6, w: 6 },
+                &[(3, 3, 1, 1), (4, 3, 2, 1)],
+                &[8],
+            )
+            .init(Init::Paper, case as u64)
+            .unwrap()
+        };
+        // Biases of 1e3, 1e5, 1e7 keep every unit active over the box.
+        let model = base
+            .map_parameters(|k, _, b| {
+                b.iter_mut()
+                    .for_each(|v| *v += 10f64.powi(3 + 2 * k as i32))
+            })
+            .unwrap();
+        let n_in = model.affine()[0].op.n_in();
+        let x: Vec<f64> = (0..n_in).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let dom = InputDomain::new(&x, 0.3, None).unwrap();
+        for form in [ColumnForm::Dense, ColumnForm::Local] {
+            let (b, _) = algorithm1_with(&model, &dom, form, Precision::F32).unwrap();
+            checked += check_corners(&format!("case {case} {form:?}"), &model, &dom, &b);
+        }
+    }
+    assert!(checked >= 1000, "only {checked} corners checked");
+
+    // Weights 1e30, then 1e-46 (0 in f32), then 1.
+    let dense = |w: Vec<f64>, b: Vec<f64>, o: usize, i: usize| network::Layer::Dense {
+        weight: w,
+        bias: b,
+        out_features: o,
+        in_features: i,
+    };
+    let signs = |n: usize, rng: &mut ChaCha8Rng| -> Vec<f64> {
+        (0..n)
+            .map(|_| rng.random_range(0.5..1.0) * if rng.random_bool(0.5) { 1.0 } else { -1.0 })
+            .collect()
+    };
+    let w1: Vec<f64> = signs(12, &mut rng).iter().map(|v| v * 1e30).collect();
+    let w2: Vec<f64> = signs(12, &mut rng).iter().map(|v| v * 1e-46).collect();
+    let w3 = signs(6, &mut rng);
+    let model = Model::new(
+        network::Shape::Flat(3),
+        vec![
+            dense(w1, vec![1e31; 4], 4, 3),
+            network::Layer::Relu,
+            dense(w2, vec![1e-13; 3], 3, 4),
+            network::Layer::Relu,
+            dense(w3, vec![0.0; 2], 2, 3),
+        ],
+    )
+    .unwrap();
+    let dom = InputDomain::new([0.2, -0.4, 0.7], 1.0, None).unwrap();
+    let (b, _) = algorithm1_with(&model, &dom, ColumnForm::Dense, Precision::F32).unwrap();
+    let (b64, _) = algorithm1_with(&model, &dom, ColumnForm::Dense, Precision::F64).unwrap();
+    for k in 0..3 {
+        // The premise: the f64 bounds see the flushed weights' range (~1e-16 wide).
+        assert!(b64.upper[1][k] - b64.lower[1][k] > 1e-17, "unit {k}");
+    }
+    check_corners("flushed weights", &model, &dom, &b);
+
+    // Adversarial accumulation: a column 1, then 599 entries of 0.4 2^-23, each below
+    // half an f32 ulp of 1, summed by a row of ones: in f32 the tiny terms added after the
+    // 1 are lost (about 30 2^-23 here, 60 u), far beyond the first layer's allowance (2u):
+    // only the products' own `gamma_{n+6}` covers them.
+    let tiny = 0.4 * 2f64.powi(-23);
+    let w1: Vec<f64> = (0..600).map(|j| if j == 0 { 1.0 } else { tiny }).collect();
+    let sums = Model::new(
+        network::Shape::Flat(1),
+        vec![
+            dense(w1, vec![2.0; 600], 600, 1),
+            network::Layer::Relu,
+            dense(vec![1.0; 600], vec![0.0], 1, 600),
+        ],
+    )
+    .unwrap();
+    let dom1 = InputDomain::new([0.0], 1.0, None).unwrap();
+    let (b, _) = algorithm1_with(&sums, &dom1, ColumnForm::Dense, Precision::F32).unwrap();
+    check_corners("accumulation", &sums, &dom1, &b);
+
+    let huge = scaled(&model, &[(1e9, 1.0), (1.0, 1.0), (1.0, 1.0)]);
+    match algorithm1_with(&huge, &dom, ColumnForm::Dense, Precision::F32) {
+        Err(DualError::Overflow { what, .. }) => assert!(what.contains("f32"), "{what}"),
+        other => panic!("a weight of 1e39 in f32 gave {other:?}"),
+    }
+    assert!(algorithm1_with(&huge, &dom, ColumnForm::Dense, Precision::F64).is_ok());
 }

@@ -27,6 +27,7 @@ pub mod init;
 pub mod local;
 pub mod model;
 pub mod ops;
+pub mod real;
 pub mod shape;
 pub mod vector;
 
@@ -46,5 +47,6 @@ pub use model::{argmax, Affine, Layer, Model, Node, Source};
 /// into a view (`&[f64]`, `&DVector`, a column of a `DMatrix`), results are owned.
 pub use nalgebra::{DMatrix, DMatrixView, DVector, DVectorView};
 pub use ops::{BlockTerm, ConvGeometry, LinearOp};
+pub use real::Real;
 pub use shape::Shape;
 pub use vector::{as_column, as_row, AsVector};

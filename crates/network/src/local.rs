@@ -27,6 +27,7 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 
 use crate::ops::{gemm, ConvGeometry};
+use crate::real::Real;
 
 /// Columns of one class (same window size and place on the stride grid) from which
 /// [`LocalBatch::conv`] builds the class's local matrix and multiplies them in one GEMM;
@@ -113,15 +114,18 @@ impl Window {
 
 /// A batch of columns of a `channels x height x width` layer, each stored as its window's
 /// values (`channels x h x w`, channel-major, row-major within a channel).
+///
+/// `T` is the type the values are stored and multiplied in ([`Real`]: f64, the default,
+/// or f32, whose kernels round the f64 weights to f32 where they read them).
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct LocalBatch {
+pub struct LocalBatch<T = f64> {
     channels: usize,
     height: usize,
     width: usize,
     windows: Vec<Window>,
     /// Column `c`'s values are `values[offsets[c]..offsets[c + 1]]`.
     offsets: Vec<usize>,
-    values: Vec<f64>,
+    values: Vec<T>,
 }
 
 /// Output rows `[lo, hi)` of a convolution (one spatial dimension) that read at least one
@@ -149,13 +153,13 @@ fn reached(
 }
 
 /// One column's convolution by scattering (see [`LocalBatch::conv`]).
-struct Scatter<'a> {
+struct Scatter<'a, T> {
     geom: &'a ConvGeometry,
     /// Weights tap-major: `taps[t * out_channels + channel]`.
-    taps: &'a [f64],
+    taps: &'a [T],
     /// The column's window (input layer) and its values.
     win: Window,
-    vals: &'a [f64],
+    vals: &'a [T],
     /// The output window.
     ow: &'a Window,
     /// Output rows `[lo, hi)` reached by each window row, output columns by each column.
@@ -182,14 +186,14 @@ fn fma_available() -> bool {
 /// The CPU must support AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn scatter_fma(job: &Scatter, acc: &mut [f64]) {
-    scatter_body::<true>(job, acc)
+unsafe fn scatter_fma<T: Real>(job: &Scatter<T>, acc: &mut [T]) {
+    scatter_body::<T, true>(job, acc)
 }
 
 /// Adds every nonzero input entry times its taps' output-channel vectors into `acc`
 /// (position-major over the output window).
 #[inline(always)]
-fn scatter_body<const FMA: bool>(job: &Scatter, acc: &mut [f64]) {
+fn scatter_body<T: Real, const FMA: bool>(job: &Scatter<T>, acc: &mut [T]) {
     let g = job.geom;
     let oc = g.out_channels;
     let (win, ow) = (job.win, job.ow);
@@ -200,7 +204,7 @@ fn scatter_body<const FMA: bool>(job: &Scatter, acc: &mut [f64]) {
             let iy = win.y0 + y;
             for (x, &(xlo, xhi)) in job.xs.iter().enumerate() {
                 let v = plane[y * win.w + x];
-                if v == 0.0 {
+                if v == T::zero() {
                     continue;
                 }
                 let ix = win.x0 + x;
@@ -218,7 +222,7 @@ fn scatter_body<const FMA: bool>(job: &Scatter, acc: &mut [f64]) {
                             }
                         } else {
                             for (a, wv) in a.iter_mut().zip(w) {
-                                *a += v * wv;
+                                *a += v * *wv;
                             }
                         }
                     }
@@ -228,7 +232,7 @@ fn scatter_body<const FMA: bool>(job: &Scatter, acc: &mut [f64]) {
     }
 }
 
-impl LocalBatch {
+impl<T: Real> LocalBatch<T> {
     /// An empty batch over a `channels x height x width` layer.
     pub fn new(channels: usize, height: usize, width: usize) -> Self {
         LocalBatch {
@@ -272,13 +276,13 @@ impl LocalBatch {
     }
 
     /// Column `c`'s stored values (`channels x h x w`).
-    pub fn values(&self, c: usize) -> &[f64] {
+    pub fn values(&self, c: usize) -> &[T] {
         &self.values[self.offsets[c]..self.offsets[c + 1]]
     }
 
     /// Column `c` as runs of consecutive dense rows: `(first dense row, values)`, one run
     /// per channel and window row.
-    pub fn segments(&self, c: usize) -> impl Iterator<Item = (usize, &[f64])> + '_ {
+    pub fn segments(&self, c: usize) -> impl Iterator<Item = (usize, &[T])> + '_ {
         let win = self.windows[c];
         let vals = self.values(c);
         let (h, w, hw) = (self.height, self.width, self.height * self.width);
@@ -290,10 +294,10 @@ impl LocalBatch {
         })
     }
 
-    fn push_window(&mut self, win: Window) -> &mut [f64] {
+    fn push_window(&mut self, win: Window) -> &mut [T] {
         let start = self.values.len();
         let len = self.channels * win.area();
-        self.values.resize(start + len, 0.0);
+        self.values.resize(start + len, T::zero());
         self.windows.push(win);
         self.offsets.push(start + len);
         &mut self.values[start..]
@@ -342,7 +346,7 @@ impl LocalBatch {
                 let kk = (ci * geom.kernel_h + ky) * geom.kernel_w + kx;
                 let p = (oy - ylo) * win.w + (ox - xlo);
                 for c in 0..geom.out_channels {
-                    vals[c * area + p] = scale * weight[c * k + kk];
+                    vals[c * area + p] = T::of(scale * weight[c * k + kk]);
                 }
             }
         }
@@ -353,7 +357,7 @@ impl LocalBatch {
         assert_eq!(d.len(), self.n(), "scale_rows: one factor per row");
         let (windows, offsets) = (&self.windows, &self.offsets);
         let (h, w) = (self.height, self.width);
-        let mut cols: Vec<&mut [f64]> = Vec::with_capacity(windows.len());
+        let mut cols: Vec<&mut [T]> = Vec::with_capacity(windows.len());
         let mut rest = &mut self.values[..];
         for c in 0..windows.len() {
             let (a, b) = rest.split_at_mut(offsets[c + 1] - offsets[c]);
@@ -371,17 +375,17 @@ impl LocalBatch {
                     let (ch, y) = (r / win.h, r % win.h);
                     let start = (ch * h + win.y0 + y) * w + win.x0;
                     for (v, s) in run.iter_mut().zip(&d[start..start + win.w]) {
-                        *v *= s;
+                        *v = T::of(v.widen() * s);
                     }
                 }
             });
     }
 
     /// Writes the batch densely into `out` (`n x len`, column-major).
-    pub fn to_dense(&self, out: &mut [f64]) {
+    pub fn to_dense(&self, out: &mut [T]) {
         let n = self.n();
         assert_eq!(out.len(), n * self.len(), "to_dense: output size");
-        out.fill(0.0);
+        out.fill(T::zero());
         for c in 0..self.len() {
             let col = &mut out[c * n..(c + 1) * n];
             for (start, run) in self.segments(c) {
@@ -399,7 +403,7 @@ impl LocalBatch {
     /// that matrix's zeros, at most [`MAX_ZERO_RATIO`] times as many).
     ///
     /// Panics if the batch is not over the convolution's input layer.
-    pub fn conv(&self, geom: &ConvGeometry, weight: &[f64]) -> (LocalBatch, u64) {
+    pub fn conv(&self, geom: &ConvGeometry, weight: &[f64]) -> (LocalBatch<T>, u64) {
         assert_eq!(
             (self.channels, self.height, self.width),
             (geom.in_channels, geom.in_h, geom.in_w),
@@ -433,10 +437,10 @@ impl LocalBatch {
         // Weights tap-major (`[in][kh][kw][out]`): one contiguous vector of output
         // channels per tap.
         let (k, oc) = (geom.patch(), geom.out_channels);
-        let mut taps = vec![0.0; k * oc];
+        let mut taps = vec![T::zero(); k * oc];
         for c in 0..oc {
             for t in 0..k {
-                taps[t * oc + c] = weight[c * k + t];
+                taps[t * oc + c] = T::of(weight[c * k + t]);
             }
         }
         // Columns whose windows have the same size and sit alike on the stride grid share
@@ -455,14 +459,14 @@ impl LocalBatch {
         let mut classes: Vec<(ClassKey, Vec<usize>)> = classes.into_iter().collect();
         // Largest classes first (load balance), then a fixed order for reproducibility.
         classes.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
-        let products: Vec<Vec<f64>> = classes
+        let products: Vec<Vec<T>> = classes
             .par_iter()
             .map(|(key, members)| {
                 let first = members[0];
                 let (win, ow) = (self.windows[first], out.windows[first]);
                 let (k_in, k_out) = (self.channels * win.area(), oc * ow.area());
                 let g = members.len();
-                let mut vals = vec![0.0; k_out * g];
+                let mut vals = vec![T::zero(); k_out * g];
                 // The local matrix holds zeros wherever a tap falls outside the kernel; it is
                 // worth building only for a class large enough and not mostly zeros (a 1x1
                 // convolution's local matrix is the window's area times its useful work).
@@ -476,7 +480,7 @@ impl LocalBatch {
                 }
                 // The local matrix, row-major `k_out x k_in`: entry ((o, oy, ox), (i, y, x))
                 // is the tap of `W` that output reads input with, or 0.
-                let mut m = vec![0.0; k_out * k_in];
+                let mut m = vec![T::zero(); k_out * k_in];
                 let (dy, dx) = (key.dy, key.dx);
                 for oy in 0..ow.h {
                     for y in 0..win.h {
@@ -496,7 +500,7 @@ impl LocalBatch {
                                     let col = (ci * win.h + y) * win.w + x;
                                     for o in 0..oc {
                                         let row = (o * ow.h + oy) * ow.w + ox;
-                                        m[row * k_in + col] = weight[o * k + t];
+                                        m[row * k_in + col] = taps[t * oc + o];
                                     }
                                 }
                             }
@@ -515,7 +519,7 @@ impl LocalBatch {
                     (k_in, 1),
                     &b,
                     (1, k_in),
-                    0.0,
+                    T::zero(),
                     &mut vals,
                     (1, k_out),
                 );
@@ -546,10 +550,10 @@ impl LocalBatch {
         &self,
         c: usize,
         geom: &ConvGeometry,
-        taps: &[f64],
+        taps: &[T],
         ow: &Window,
-        acc: &mut Vec<f64>,
-        o: &mut [f64],
+        acc: &mut Vec<T>,
+        o: &mut [T],
         fma: bool,
     ) {
         let oc = geom.out_channels;
@@ -559,7 +563,7 @@ impl LocalBatch {
         }
         // Position-major accumulator: acc[p * oc + channel].
         acc.clear();
-        acc.resize(pix * oc, 0.0);
+        acc.resize(pix * oc, T::zero());
         let win = self.windows[c];
         // Output rows and columns each input row and column of the window reaches.
         let ys: Vec<(usize, usize)> = (win.y0..win.y0 + win.h)
@@ -584,7 +588,7 @@ impl LocalBatch {
                 scatter_fma(&job, acc)
             }
         } else {
-            scatter_body::<false>(&job, acc)
+            scatter_body::<T, false>(&job, acc)
         }
         for (p, a) in acc.chunks_exact(oc).enumerate() {
             for (ch, v) in a.iter().enumerate() {
@@ -601,7 +605,7 @@ impl LocalBatch {
     /// another order). Returns the multiply-adds spent.
     ///
     /// Panics if `W`'s width is not `n` or `out` has the wrong size.
-    pub fn dense(&self, weight: &[f64], rows: usize, out: &mut [f64]) -> u64 {
+    pub fn dense(&self, weight: &[f64], rows: usize, out: &mut [T]) -> u64 {
         let n = self.n();
         assert_eq!(weight.len(), rows * n, "dense: weight is not rows x n");
         assert_eq!(out.len(), rows * self.len(), "dense: output size");
@@ -610,13 +614,13 @@ impl LocalBatch {
         // `W` with its columns in position-major order (`[y][x][channel]`), so that one
         // window row of every channel is one contiguous block of columns: a GEMM reads it
         // in place, with no gather.
-        let mut wp = vec![0.0; rows * n];
+        let mut wp = vec![T::zero(); rows * n];
         wp.par_chunks_mut(n.max(1))
             .zip(weight.par_chunks(n.max(1)))
             .for_each(|(dst, src)| {
                 for ch in 0..c_n {
                     for pos in 0..hw {
-                        dst[pos * c_n + ch] = src[ch * hw + pos];
+                        dst[pos * c_n + ch] = T::of(src[ch * hw + pos]);
                     }
                 }
             });
@@ -637,14 +641,14 @@ impl LocalBatch {
         let mut groups: Vec<RunGroup> = by_run.into_iter().collect();
         // Largest groups first (load balance), then a fixed order for reproducibility.
         groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
-        let products: Vec<Vec<f64>> = groups
+        let products: Vec<Vec<T>> = groups
             .par_iter()
             .map(|((y, x0, w), members)| {
                 let (y, x0, w) = (*y, *x0, *w);
                 let k = w * c_n;
                 let g = members.len();
                 // The members' window rows, position-major (`[x][channel]`).
-                let mut b = vec![0.0; k * g];
+                let mut b = vec![T::zero(); k * g];
                 for (col, &(c, r)) in b.chunks_exact_mut(k).zip(members) {
                     let h = self.windows[c].h;
                     let vals = self.values(c);
@@ -655,7 +659,7 @@ impl LocalBatch {
                         }
                     }
                 }
-                let mut c_out = vec![0.0; rows * g];
+                let mut c_out = vec![T::zero(); rows * g];
                 gemm(
                     rows,
                     k,
@@ -664,7 +668,7 @@ impl LocalBatch {
                     (n, 1),
                     &b,
                     (1, k),
-                    0.0,
+                    T::zero(),
                     &mut c_out,
                     (1, rows),
                 );
@@ -673,7 +677,7 @@ impl LocalBatch {
             .collect();
         // Each column's product is the sum of its rows' products (columns with an empty
         // window are zero).
-        out.fill(0.0);
+        out.fill(T::zero());
         let mut macs = 0u64;
         for (((_, _, w), members), c_out) in groups.iter().zip(&products) {
             macs += (rows * w * c_n * members.len()) as u64;
@@ -682,7 +686,7 @@ impl LocalBatch {
                     .iter_mut()
                     .zip(&c_out[j * rows..(j + 1) * rows])
                 {
-                    *o += v;
+                    *o += *v;
                 }
             }
         }
@@ -789,7 +793,7 @@ mod tests {
             assert_eq!(back, dense, "case {i}: unit columns");
             assert!(!local.is_empty() && local.len() == n0 && local.n() == n1);
             assert_eq!(local.shape(), (g1.out_channels, g1.out_h, g1.out_w));
-            assert!(LocalBatch::new(g1.out_channels, g1.out_h, g1.out_w).is_empty());
+            assert!(LocalBatch::<f64>::new(g1.out_channels, g1.out_h, g1.out_w).is_empty());
             // Row scaling with exact zeros (inactive units) and fractions.
             let d: Vec<f64> = (0..n1)
                 .map(|r| {

@@ -9,22 +9,24 @@
 
 use rayon::prelude::*;
 
+use crate::real::Real;
+
 /// Columns per parallel task: small enough to spread over cores, large enough that
 /// each GEMM call amortises its packing.
 const MIN_COLS_PER_TASK: usize = 16;
 
 /// `c = a * b + beta * c` for strided matrices (`m x k` times `k x n`), checked bounds.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm(
+pub(crate) fn gemm<T: Real>(
     m: usize,
     k: usize,
     n: usize,
-    a: &[f64],
+    a: &[T],
     (rsa, csa): (usize, usize),
-    b: &[f64],
+    b: &[T],
     (rsb, csb): (usize, usize),
-    beta: f64,
-    c: &mut [f64],
+    beta: T,
+    c: &mut [T],
     (rsc, csc): (usize, usize),
 ) {
     if m == 0 || n == 0 {
@@ -55,22 +57,7 @@ pub(crate) fn gemm(
         // SAFETY: every index the kernel touches is below the asserted maxima above, and
         // the strides are non-negative, so all reads and writes stay inside the slices.
         Path::Packed => unsafe {
-            matrixmultiply::dgemm(
-                m,
-                k,
-                n,
-                1.0,
-                a.as_ptr(),
-                rsa as isize,
-                csa as isize,
-                b.as_ptr(),
-                rsb as isize,
-                csb as isize,
-                beta,
-                c.as_mut_ptr(),
-                rsc as isize,
-                csc as isize,
-            )
+            T::packed_gemm(m, k, n, a, (rsa, csa), b, (rsb, csb), beta, c, (rsc, csc))
         },
     }
 }
@@ -109,24 +96,25 @@ fn product_path(m: usize, n: usize, (rsa, csa): (usize, usize)) -> Path {
 /// any GEMM, in a different order: the rounding-error bounds of the callers (`gamma_k`
 /// of the sum of absolute products) hold for every order.
 #[allow(clippy::too_many_arguments)]
-fn narrow_gemm(
+fn narrow_gemm<T: Real>(
     m: usize,
     k: usize,
     n: usize,
-    a: &[f64],
+    a: &[T],
     (rsa, csa): (usize, usize),
-    b: &[f64],
+    b: &[T],
     (rsb, csb): (usize, usize),
-    beta: f64,
-    c: &mut [f64],
+    beta: T,
+    c: &mut [T],
     (rsc, csc): (usize, usize),
 ) {
-    let store = |c: &mut [f64], i: usize, j: usize, v: f64| {
+    let zero = T::zero();
+    let store = |c: &mut [T], i: usize, j: usize, v: T| {
         let e = &mut c[i * rsc + j * csc];
-        *e = if beta == 0.0 { v } else { v + beta * *e };
+        *e = if beta == zero { v } else { v + beta * *e };
     };
     // b's columns, contiguous.
-    let cols: Vec<f64> = (0..n)
+    let cols: Vec<T> = (0..n)
         .flat_map(|j| (0..k).map(move |p| b[p * rsb + j * csb]))
         .collect();
     if csa == 1 {
@@ -137,11 +125,11 @@ fn narrow_gemm(
             }
         }
     } else {
-        let mut acc = vec![0.0; m];
+        let mut acc = vec![zero; m];
         for (j, col) in cols.chunks_exact(k).enumerate() {
-            acc.fill(0.0);
+            acc.fill(zero);
             for (p, &s) in col.iter().enumerate() {
-                if s != 0.0 {
+                if s != zero {
                     let column = &a[p * csa..p * csa + m];
                     for (t, &v) in acc.iter_mut().zip(column) {
                         *t += s * v;
@@ -156,8 +144,8 @@ fn narrow_gemm(
 }
 
 /// `x . y` in eight independent partial sums (so the compiler can vectorise it).
-fn dot(x: &[f64], y: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 8];
+fn dot<T: Real>(x: &[T], y: &[T]) -> T {
+    let mut acc = [T::zero(); 8];
     let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
     let (xr, yr) = (xc.remainder(), yc.remainder());
     for (u, v) in xc.zip(yc) {
@@ -165,8 +153,8 @@ fn dot(x: &[f64], y: &[f64]) -> f64 {
             acc[l] += u[l] * v[l];
         }
     }
-    let tail: f64 = xr.iter().zip(yr).map(|(u, v)| u * v).sum();
-    acc.iter().sum::<f64>() + tail
+    let tail: T = xr.iter().zip(yr).map(|(&u, &v)| u * v).sum();
+    acc.iter().copied().sum::<T>() + tail
 }
 
 /// Geometry of a 2-D convolution over a channel-major image.
@@ -573,6 +561,49 @@ impl LinearOp {
         }
     }
 
+    /// `out = W x` for columns stored as `T` (see [`Real`]): [`LinearOp::apply`] itself for
+    /// f64; for f32 a dense matrix is rounded to f32 and multiplied in f32 (each entry a
+    /// sum of `dot_len` products of the f32 weights, rounded with f32's unit roundoff),
+    /// and every other operator is applied in f64 to the exact f64 values of the columns
+    /// and its results rounded to f32 once. Either way each entry of `out` is within
+    /// `gamma_{dot_len + 2} (|W| |x|)_k + (dot_len + 1) eta` of the exact product for
+    /// `T`'s `u` and `eta` (the `+ 2`: the rounding of `W` to `T`, the final rounding).
+    pub fn apply_as<T: Real>(&self, x: &[T], ncols: usize, out: &mut [T]) {
+        if let (Some(x), Some(out)) = (T::as_f64(x), T::as_f64_mut(out)) {
+            return self.apply(x, ncols, out);
+        }
+        let (ni, no) = (self.n_in(), self.n_out());
+        assert_eq!(x.len(), ni * ncols, "apply_as: input batch size");
+        assert_eq!(out.len(), no * ncols, "apply_as: output batch size");
+        match self {
+            LinearOp::Dense { weight, rows, cols } => {
+                let w: Vec<T> = weight.iter().map(|&v| T::of(v)).collect();
+                for_column_chunks(x, ni, out, no, ncols, |xc, oc, n| {
+                    gemm(
+                        *rows,
+                        *cols,
+                        n,
+                        &w,
+                        (*cols, 1),
+                        xc,
+                        (1, ni),
+                        T::zero(),
+                        oc,
+                        (1, no),
+                    );
+                });
+            }
+            _ => {
+                let x64: Vec<f64> = x.iter().map(|v| v.widen()).collect();
+                let mut o64 = vec![0.0; out.len()];
+                self.apply(&x64, ncols, &mut o64);
+                for (o, v) in out.iter_mut().zip(&o64) {
+                    *o = T::of(*v);
+                }
+            }
+        }
+    }
+
     /// `out = W^T y` for `ncols` columns (`y`: `n_out x ncols`, `out`: `n_in x ncols`).
     /// For a strided convolution this is the transposed convolution whose output has
     /// exactly the input's shape (the "output padding" is implied by the geometry).
@@ -751,9 +782,9 @@ impl LinearOp {
 }
 
 /// Runs `f(x_chunk, out_chunk, ncols_in_chunk)` over column chunks in parallel.
-fn for_column_chunks<F>(x: &[f64], ni: usize, out: &mut [f64], no: usize, ncols: usize, f: F)
+fn for_column_chunks<T: Real, F>(x: &[T], ni: usize, out: &mut [T], no: usize, ncols: usize, f: F)
 where
-    F: Fn(&[f64], &mut [f64], usize) + Sync,
+    F: Fn(&[T], &mut [T], usize) + Sync,
 {
     let threads = rayon::current_num_threads().max(1);
     let per = ncols.div_ceil(threads).max(MIN_COLS_PER_TASK);
