@@ -742,6 +742,11 @@ struct MethodFlags {
     /// unstable ReLU unit instead of CROWN's; one optimisation per unit, much slower).
     #[arg(long)]
     alpha_intermediate: bool,
+    /// wk: the precision of Algorithm 1's columns: f64, or f32 (the sound f32 path: the
+    /// columns rounded and multiplied in f32, the rounding accounted with f32's unit
+    /// roundoff; proven bounds slightly wider, computed faster).
+    #[arg(long, default_value = "f64")]
+    precision: dual::Precision,
 }
 
 impl MethodFlags {
@@ -756,12 +761,19 @@ impl MethodFlags {
                 self.method().name()
             );
         }
+        if self.precision != dual::Precision::F64 && self.method != MethodArg::Wk {
+            bail!(
+                "--precision applies to --method wk only (Algorithm 1's columns; got --method {})",
+                self.method().name()
+            );
+        }
         Ok(())
     }
     fn alpha(&self) -> AlphaOptions {
         AlphaOptions {
             iterations: self.alpha_steps,
             intermediate: self.alpha_intermediate,
+            precision: self.precision,
             ..Default::default()
         }
     }
@@ -782,6 +794,9 @@ fn method_json(method: Method, alpha: &AlphaOptions, report: Option<&dual::Alpha
         "intermediate": method.intermediate_with(alpha).name(),
         "source": method.source(),
     });
+    if method == Method::Wk {
+        v["precision"] = alpha.precision.name().into();
+    }
     if method == Method::Alpha {
         v["optimiser"] = json!({"algorithm": "projected Adam on floating-point J; the proven J at the best alpha is reported", "max_steps": alpha.iterations, "lr": alpha.lr, "lr_decay": alpha.lr_decay, "patience": alpha.patience, "rel_tol": alpha.rel_tol, "intermediate": alpha.intermediate});
         if let Some(r) = report {

@@ -271,6 +271,57 @@ fn every_method_runs_from_the_command_line() {
             assert!(*x <= y, "{a} {c}");
         }
     }
+    // The sound f32 path of Algorithm 1 (wk only): named in the output, J on the safe
+    // side of f64's and within f32 rounding of it; refused with another method.
+    let b64 = ok_json(&[
+        "bound", "--model", &small, "--input", &input, "--eps", "0.1",
+    ]);
+    let b32 = ok_json(&[
+        "bound",
+        "--model",
+        &small,
+        "--input",
+        &input,
+        "--eps",
+        "0.1",
+        "--precision",
+        "f32",
+    ]);
+    assert_eq!(b64["method"]["precision"], "f64");
+    assert_eq!(b32["method"]["precision"], "f32");
+    let js = |b: &serde_json::Value| -> Vec<f64> {
+        b["objectives"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["J"].as_f64().unwrap())
+            .collect()
+    };
+    for (a, b) in js(&b64).iter().zip(js(&b32)) {
+        assert!(
+            b <= *a && *a - b <= 1e-4 * a.abs().max(1.0),
+            "f64 {a}, f32 {b}"
+        );
+    }
+    let o = run(&[
+        "bound",
+        "--model",
+        &small,
+        "--input",
+        &input,
+        "--eps",
+        "0.1",
+        "--method",
+        "crown",
+        "--precision",
+        "f32",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--precision applies to --method wk only"),
+        "{err}"
+    );
     let r = ok_json(&[
         "radius", "--model", &small, "--input", &input, "--method", "crown",
     ]);

@@ -24,7 +24,7 @@ use network::{Affine, Model};
 use network::{DMatrixView, DVector};
 use rayon::prelude::*;
 
-use crate::algorithm1::algorithm1;
+use crate::algorithm1::{algorithm1_with, ColumnForm, Precision};
 use crate::bounds::{interval_bounds, interval_step, relu_box, stability, BoundSource};
 use crate::bounds::{LayerBounds, Stability};
 use crate::domain::InputDomain;
@@ -99,7 +99,8 @@ impl std::fmt::Display for Method {
     }
 }
 
-/// Options of the `alpha` method's optimiser (projected Adam on floating-point J).
+/// Options of the `alpha` method's optimiser (projected Adam on floating-point J), and the
+/// precision of Algorithm 1's columns for the methods that use its bounds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AlphaOptions {
     /// Gradient steps at most.
@@ -118,6 +119,9 @@ pub struct AlphaOptions {
     /// unit, [`alpha_bounds`]) instead of using CROWN's. Costs one optimisation of the
     /// rows `+-e_j` of every unstable unit of every hidden layer.
     pub intermediate: bool,
+    /// The precision of Algorithm 1's columns where a method's intermediate bounds are
+    /// Algorithm 1's (`wk`): f64, or the sound f32 path ([`crate::Precision`]).
+    pub precision: Precision,
 }
 
 impl Default for AlphaOptions {
@@ -132,6 +136,7 @@ impl Default for AlphaOptions {
             patience: 10,
             rel_tol: 1e-9,
             intermediate: false,
+            precision: Precision::F64,
         }
     }
 }
@@ -333,7 +338,9 @@ pub fn method_bounds_with(
 ) -> Result<LayerBounds> {
     match method.intermediate_with(opts) {
         BoundSource::Interval => interval_bounds(model, domain),
-        BoundSource::Algorithm1 => algorithm1(model, domain),
+        BoundSource::Algorithm1 => {
+            algorithm1_with(model, domain, ColumnForm::Local, opts.precision).map(|(b, _)| b)
+        }
         BoundSource::AlphaCrown => alpha_bounds(model, domain, opts),
         _ => crown_bounds(model, domain),
     }

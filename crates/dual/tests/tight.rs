@@ -19,6 +19,12 @@ use network::{objective_exact, preactivations_exact, Layer, Model, Shape};
 
 const TIGHT: f64 = 1e-12;
 
+/// The same for Algorithm 1 with f32 columns (`Precision::F32`): its margins are a priori
+/// `gamma_{n+6}` for `u = 2^-24` times the magnitudes; the widest layer here (`n = 300`)
+/// measures 3.1e-6 of the exact value's magnitude, so `1e-5` flags a margin inflated
+/// ~3-fold.
+const TIGHT_F32: f64 = 1e-5;
+
 /// A dense net `widths[0] - .. - widths[L]` whose biases keep every unit active on
 /// `[-1, 1]^n`.
 fn all_active(widths: &[usize], seed: u64) -> Model {
@@ -102,6 +108,8 @@ fn bounds_equal_the_exact_minimum_of_an_affine_network() {
         let eps = 1.0 / 16.0;
         let dom = InputDomain::new(&x, eps, None).unwrap();
         let a1 = algorithm1(&m, &dom).unwrap();
+        let (a32, _) =
+            dual::algorithm1_with(&m, &dom, dual::ColumnForm::Local, dual::Precision::F32).unwrap();
         let ib = interval_bounds(&m, &dom).unwrap();
         for (i, l) in a1.lower.iter().enumerate().take(m.hidden_layers()) {
             for (j, &lj) in l.iter().enumerate() {
@@ -121,12 +129,20 @@ fn bounds_equal_the_exact_minimum_of_an_affine_network() {
                 let lo = preactivations_exact(&m, &lo_x).unwrap()[layer][k].to_f64();
                 let hi = preactivations_exact(&m, &hi_x).unwrap()[layer][k].to_f64();
                 let scale = lo.abs().max(hi.abs()).max(1.0);
-                let tol = TIGHT * scale;
-                let mut checks = vec![("algorithm 1", a1.lower[layer][k], a1.upper[layer][k])];
+                let mut checks = vec![
+                    ("algorithm 1", a1.lower[layer][k], a1.upper[layer][k], TIGHT),
+                    (
+                        "algorithm 1 f32",
+                        a32.lower[layer][k],
+                        a32.upper[layer][k],
+                        TIGHT_F32,
+                    ),
+                ];
                 if layer == 0 {
-                    checks.push(("interval", ib.lower[0][k], ib.upper[0][k]));
+                    checks.push(("interval", ib.lower[0][k], ib.upper[0][k], TIGHT));
                 }
-                for (what, l, u) in checks {
+                for (what, l, u, tight) in checks {
+                    let tol = tight * scale;
                     // Sound: exact conversions to f64 above may round, so compare the
                     // exact values themselves.
                     let ex_lo = preactivations_exact(&m, &lo_x).unwrap()[layer][k].clone();
