@@ -176,6 +176,16 @@ fn init_bound_certify_radius_on_mnist() {
     assert!(row["radius"].as_f64().unwrap() > 0.0);
 }
 
+/// The proven J of every objective of a `bound` answer.
+fn objective_js(b: &serde_json::Value) -> Vec<f64> {
+    b["objectives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["J"].as_f64().unwrap())
+        .collect()
+}
+
 /// `--method` on bound, certify and radius: every method named in the output, alpha
 /// never below CROWN (it starts there), and a bad name refused with the list.
 #[test]
@@ -188,12 +198,7 @@ fn every_method_runs_from_the_command_line() {
             "bound", "--model", &small, "--input", &input, "--eps", "0.1", "--method", m,
         ]);
         assert_eq!(b["method"]["name"], m);
-        let v: Vec<f64> = b["objectives"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| o["J"].as_f64().unwrap())
-            .collect();
+        let v = objective_js(&b);
         assert_eq!(
             b.get("crown").is_some(),
             m == "crown" || m == "alpha",
@@ -289,15 +294,7 @@ fn every_method_runs_from_the_command_line() {
     ]);
     assert_eq!(b64["method"]["precision"], "f64");
     assert_eq!(b32["method"]["precision"], "f32");
-    let js = |b: &serde_json::Value| -> Vec<f64> {
-        b["objectives"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| o["J"].as_f64().unwrap())
-            .collect()
-    };
-    for (a, b) in js(&b64).iter().zip(js(&b32)) {
+    for (a, b) in objective_js(&b64).iter().zip(objective_js(&b32)) {
         assert!(
             b <= *a && *a - b <= 1e-4 * a.abs().max(1.0),
             "f64 {a}, f32 {b}"

@@ -10,9 +10,10 @@
 //! convolutions (`ColumnForm::Local`, the default: "after"), both f64, and with local
 //! columns stored and multiplied in f32 (`Precision::F32`, the sound f32 path). The bench
 //! checks that the two f64 forms give the same bounds and J to 1e-12 relative, and that
-//! every proven f32 value is on the safe side of the f64 one (lower bounds and J never
-//! above, upper bounds never below), printing the largest widening relative to the
-//! bound's width, and the speed-ups.
+//! every first-layer f32 bound is on the safe side of the f64 one; deeper f32 bounds and J
+//! may be a hair tighter than f64's (the paper's alpha makes the bound non-monotone in the
+//! intermediate bounds; both are proven), so it prints the largest widening, the largest
+//! gain and how often f32 is tighter, and the speed-ups.
 //!
 //! A reference is timed in the same run: one dense forward pass of the same columns
 //! through a plain GEMM (the machine's GEMM rate), so results read as a ratio of the
@@ -41,6 +42,8 @@ struct Case {
 struct Work {
     macs: u64,
     unstable: usize,
+    /// Units of the first affine layer (its bounds are the first in `lower`/`upper`).
+    first: usize,
     lower: Vec<f64>,
     upper: Vec<f64>,
 }
@@ -68,6 +71,7 @@ fn bound_one(case: &Case, x: &[f64], form: ColumnForm, precision: Precision) -> 
     Work {
         macs: stats.macs + back,
         unstable,
+        first: model.affine()[0].op.n_out(),
         lower,
         upper,
     }
@@ -167,7 +171,7 @@ fn main() {
     println!("reference GEMM (100x1568 times 1568x2800, same kernels): {gemm:.1} GFLOP/s\n");
     println!("| network | columns | batch | ms / example | GFLOP / example | GFLOP/s | of reference GEMM | unstable units / example | speed-up |");
     println!("|---|---|---|---|---|---|---|---|---|");
-    let mut widening: Vec<(String, f64)> = Vec::new();
+    let mut widening: Vec<(String, (f64, f64, f64))> = Vec::new();
     for case in cases.iter().filter(|c| {
         only_case
             .as_ref()
@@ -216,8 +220,8 @@ fn main() {
                 }
                 (ColumnForm::Local, Precision::F32) => {
                     if !local_work.is_empty() {
-                        let w = safe_side(case.name, &local_work, &work);
-                        widening.push((case.name.to_string(), w));
+                        let c = compare(&local_work, &work);
+                        widening.push((case.name.to_string(), c));
                     }
                     format!("{:.2}x ({:.2}x local f64)", dense_ms / ms, local_ms / ms)
                 }
@@ -244,9 +248,9 @@ fn main() {
     println!(
         "\nlocal and dense f64 columns gave the same bounds and J (1e-12 relative) on every example"
     );
-    println!("f32 bounds and J on the safe side of the f64 ones on every example; largest widening (f32 - f64, relative to the f64 bound's width u - l, or to max(1, |J|)):");
-    for (name, w) in widening {
-        println!("  {name}: {w:.2e}");
+    println!("f32 against f64 (first-layer bounds on the safe side on every example; relative to the f64 bound's width u - l, or to max(1, |J|)): largest widening, largest gain, share of values where f32 is tighter:");
+    for (name, (w, g, t)) in widening {
+        println!("  {name}: {w:.2e}, {g:.2e}, {:.2}%", 100.0 * t);
     }
 }
 
@@ -265,32 +269,51 @@ fn same_values(name: &str, a: &[Work], b: &[Work]) {
     }
 }
 
-/// Every f32 value is on the safe side of the f64 one; returns the largest widening, for
-/// bounds relative to the f64 interval's width, for J relative to `max(1, |J|)`.
-fn safe_side(name: &str, f64s: &[Work], f32s: &[Work]) -> f64 {
-    let mut worst = 0.0f64;
+/// How the proven f32 values sit against the f64 ones. The first layer's f32 bounds are
+/// always on the safe side (the same interval, its f32 columns' rounding added), asserted.
+/// Deeper bounds and J need not be: with the paper's `alpha = u / (u - l)` the bound is
+/// not monotone in the intermediate bounds, so the slightly wider f32 intermediate bounds
+/// can give a slightly higher J (both proven; `crates/dual/tests/proven.rs` checks f32 in
+/// exact arithmetic). Returns the largest widening and the largest gain (f32 tighter than
+/// f64), each relative to the f64 bound's width (bounds) or `max(1, |J|)` (J), and the
+/// share of values where f32 is tighter; a gain beyond `1e-3` of that scale fails.
+fn compare(f64s: &[Work], f32s: &[Work]) -> (f64, f64, f64) {
+    let (mut widen, mut gain) = (0.0f64, 0.0f64);
+    let (mut tighter, mut total) = (0usize, 0usize);
     for (e, (x, y)) in f64s.iter().zip(f32s).enumerate() {
         let n_j = x.lower.len() - x.upper.len();
-        for (i, (p, q)) in x.lower.iter().zip(&y.lower).enumerate() {
-            assert!(
-                q <= p,
-                "{name}: example {e}: f32 lower value {q} above f64 {p} (#{i})"
-            );
-            let scale = if i < n_j {
-                p.abs().max(1.0)
+        let mut one = |i: usize, loose: f64, scale: f64, first: bool| {
+            total += 1;
+            let rel = loose / scale;
+            if rel >= 0.0 {
+                widen = widen.max(rel);
             } else {
-                (x.upper[i - n_j] - p).max(f64::MIN_POSITIVE)
+                assert!(
+                    !first,
+                    "example {e}: a first-layer f32 bound tighter than f64 (#{i})"
+                );
+                assert!(
+                    -rel <= 1e-3,
+                    "example {e}: f32 tighter than f64 by {:e} (#{i})",
+                    -rel
+                );
+                gain = gain.max(-rel);
+                tighter += 1;
+            }
+        };
+        for (i, (p, q)) in x.lower.iter().zip(&y.lower).enumerate() {
+            let (scale, first) = if i < n_j {
+                (p.abs().max(1.0), false)
+            } else {
+                let k = i - n_j;
+                ((x.upper[k] - p).max(f64::MIN_POSITIVE), k < x.first)
             };
-            worst = worst.max((p - q) / scale);
+            one(i, p - q, scale, first);
         }
-        for (i, (p, q)) in x.upper.iter().zip(&y.upper).enumerate() {
-            assert!(
-                q >= p,
-                "{name}: example {e}: f32 upper bound {q} below f64 {p} (#{i})"
-            );
-            let scale = (p - x.lower[n_j + i]).max(f64::MIN_POSITIVE);
-            worst = worst.max((q - p) / scale);
+        for (k, (p, q)) in x.upper.iter().zip(&y.upper).enumerate() {
+            let scale = (p - x.lower[n_j + k]).max(f64::MIN_POSITIVE);
+            one(k, q - p, scale, k < x.first);
         }
     }
-    worst
+    (widen, gain, tighter as f64 / total.max(1) as f64)
 }

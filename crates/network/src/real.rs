@@ -53,6 +53,44 @@ pub trait Real:
     );
 }
 
+/// [`Real::packed_gemm`] for one type, by matrixmultiply's kernel of that type.
+macro_rules! packed_gemm {
+    ($t:ty, $kernel:path) => {
+        unsafe fn packed_gemm(
+            m: usize,
+            k: usize,
+            n: usize,
+            a: &[$t],
+            (rsa, csa): (usize, usize),
+            b: &[$t],
+            (rsb, csb): (usize, usize),
+            beta: $t,
+            c: &mut [$t],
+            (rsc, csc): (usize, usize),
+        ) {
+            // SAFETY: the caller keeps every index inside the slices.
+            unsafe {
+                $kernel(
+                    m,
+                    k,
+                    n,
+                    1.0,
+                    a.as_ptr(),
+                    rsa as isize,
+                    csa as isize,
+                    b.as_ptr(),
+                    rsb as isize,
+                    csb as isize,
+                    beta,
+                    c.as_mut_ptr(),
+                    rsc as isize,
+                    csc as isize,
+                )
+            }
+        }
+    };
+}
+
 impl Real for f64 {
     const UNIT_ROUNDOFF: f64 = f64::EPSILON / 2.0;
     const ETA: f64 = f64::from_bits(1);
@@ -71,38 +109,7 @@ impl Real for f64 {
     fn as_f64_mut(s: &mut [f64]) -> Option<&mut [f64]> {
         Some(s)
     }
-    unsafe fn packed_gemm(
-        m: usize,
-        k: usize,
-        n: usize,
-        a: &[f64],
-        (rsa, csa): (usize, usize),
-        b: &[f64],
-        (rsb, csb): (usize, usize),
-        beta: f64,
-        c: &mut [f64],
-        (rsc, csc): (usize, usize),
-    ) {
-        // SAFETY: the caller keeps every index inside the slices.
-        unsafe {
-            matrixmultiply::dgemm(
-                m,
-                k,
-                n,
-                1.0,
-                a.as_ptr(),
-                rsa as isize,
-                csa as isize,
-                b.as_ptr(),
-                rsb as isize,
-                csb as isize,
-                beta,
-                c.as_mut_ptr(),
-                rsc as isize,
-                csc as isize,
-            )
-        }
-    }
+    packed_gemm!(f64, matrixmultiply::dgemm);
 }
 
 impl Real for f32 {
@@ -123,38 +130,7 @@ impl Real for f32 {
     fn as_f64_mut(_: &mut [f32]) -> Option<&mut [f64]> {
         None
     }
-    unsafe fn packed_gemm(
-        m: usize,
-        k: usize,
-        n: usize,
-        a: &[f32],
-        (rsa, csa): (usize, usize),
-        b: &[f32],
-        (rsb, csb): (usize, usize),
-        beta: f32,
-        c: &mut [f32],
-        (rsc, csc): (usize, usize),
-    ) {
-        // SAFETY: the caller keeps every index inside the slices.
-        unsafe {
-            matrixmultiply::sgemm(
-                m,
-                k,
-                n,
-                1.0,
-                a.as_ptr(),
-                rsa as isize,
-                csa as isize,
-                b.as_ptr(),
-                rsb as isize,
-                csb as isize,
-                beta,
-                c.as_mut_ptr(),
-                rsc as isize,
-                csc as isize,
-            )
-        }
-    }
+    packed_gemm!(f32, matrixmultiply::sgemm);
 }
 
 #[cfg(test)]
