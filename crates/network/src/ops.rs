@@ -91,8 +91,8 @@ fn product_path(m: usize, n: usize, (rsa, csa): (usize, usize)) -> Path {
 
 /// [`gemm`] for `n <= NARROW` columns and `a` with contiguous rows or columns, as dot
 /// products of `a`'s rows with `b`'s columns, or sums of `a`'s columns scaled by `b`'s
-/// entries (entries equal to 0 skipped: every matrix this crate multiplies is finite, so
-/// a skipped `0 * a` adds exactly 0). Each output is a sum of the same `k` products as in
+/// entries (entries equal to 0 skipped: in exact arithmetic `0 * a` is 0 for the finite
+/// stored weight `a`, so skipping it adds exactly 0, even where `a` rounded to f32 is inf). Each output is a sum of the same `k` products as in
 /// any GEMM, in a different order: the rounding-error bounds of the callers (`gamma_k`
 /// of the sum of absolute products) hold for every order.
 #[allow(clippy::too_many_arguments)]
