@@ -1210,7 +1210,9 @@ fn bound(a: BoundArgs) -> Result<Value> {
     let ib = interval_bounds(model, &p.domain)?;
     let t_interval = ms(t);
     let t = Instant::now();
-    let ab = algorithm1(model, &p.domain)?;
+    // In the precision of the flags (f64 unless `--precision f32 --method wk`): `wk`
+    // uses these bounds, and the output's `algorithm1` section shows them.
+    let ab = dual::algorithm1_with(model, &p.domain, dual::ColumnForm::Local, a.m.precision)?.0;
     let t_alg1 = ms(t);
     let method = a.m.method();
     let alpha_opts = a.m.alpha();

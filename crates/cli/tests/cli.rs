@@ -294,12 +294,16 @@ fn every_method_runs_from_the_command_line() {
     ]);
     assert_eq!(b64["method"]["precision"], "f64");
     assert_eq!(b32["method"]["precision"], "f32");
-    for (a, b) in objective_js(&b64).iter().zip(objective_js(&b32)) {
+    let (j64, j32) = (objective_js(&b64), objective_js(&b32));
+    for (a, b) in j64.iter().zip(&j32) {
         assert!(
-            b <= *a && *a - b <= 1e-4 * a.abs().max(1.0),
+            b <= a && a - b <= 1e-4 * a.abs().max(1.0),
             "f64 {a}, f32 {b}"
         );
     }
+    // Computed in f32, not only labelled so (a user trial found `bound` reusing f64).
+    assert_ne!(j64, j32, "f32 J equal to f64's everywhere");
+    assert_ne!(b64["algorithm1"], b32["algorithm1"]);
     let o = run(&[
         "bound",
         "--model",
