@@ -1,10 +1,11 @@
 //! The status rules as functions, over every status each solver defines (an exhaustive
 //! match: a solver upgrade that adds a status fails to compile here until it is placed),
-//! and the LP's shape at exact-zero bounds.
+//! the LP's shape at exact-zero bounds, and clarabel's factorisation settings (faer's
+//! supernodal LDL compiled in; one thread inside a rayon task).
 
 use dual::{stability, BoundSource, InputDomain, LayerBounds, Stability};
 use good_lp::solvers::SolutionStatus;
-use lp::{clarabel_status_is_value, good_lp_status_is_value, Lp19};
+use lp::{clarabel_status_is_value, clarabel_threads, good_lp_status_is_value, Lp19};
 use network::{Layer, Model, Shape};
 
 #[test]
@@ -128,4 +129,32 @@ fn exact_zero_bounds_give_the_stated_lp_shape() {
     // z_1, zhat of units 1 and 2, z of unit 2, the logit: 5 variables; rows: two
     // affine rows of layer 0, two ReLU rows of unit 2, one output row.
     assert_eq!((s.variables, s.rows), (5, 5), "{s:?}");
+}
+
+/// The default build's clarabel has faer's supernodal LDL (feature `faer-sparse`, which
+/// its automatic choice takes on the MNIST conv LPs): without the feature clarabel
+/// refuses the method's name.
+#[test]
+fn clarabel_has_faers_supernodal_factorisation() {
+    let mut b = clarabel::solver::DefaultSettingsBuilder::<f64>::default();
+    b.direct_solve_method("faer".to_string());
+    assert!(
+        b.validate().is_ok(),
+        "clarabel compiled without faer-sparse: {:?}",
+        b.validate()
+    );
+    b.direct_solve_method("no-such-method".to_string());
+    assert!(b.validate().is_err(), "an unknown method is refused");
+}
+
+/// Alone, an LP's factorisation may use every thread of rayon's pool (0); inside a rayon
+/// task (several LPs at once), one.
+#[test]
+fn clarabel_threads_are_sequential_inside_rayon_tasks() {
+    assert_eq!(clarabel_threads(), 0);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("a pool of 2 threads");
+    assert_eq!(pool.install(clarabel_threads), 1);
 }
