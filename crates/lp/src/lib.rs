@@ -25,8 +25,8 @@ pub use lp_all::lp_all_bounds;
 #[cfg(feature = "highs")]
 pub use solve::highs_status_is_value;
 pub use solve::{
-    clarabel_status_is_value, clarabel_threads, good_lp_status_is_value, solve, solve_many,
-    LpOptions, LpSolution, Solver,
+    clarabel_status_is_value, good_lp_status_is_value, solve, solve_many, LpOptions, LpSolution,
+    Solver,
 };
 pub use verified::{
     fallback_options, proven_lower_bound, solve_verified, Attempt, LpEnclosure, VerifyOptions,

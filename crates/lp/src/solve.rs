@@ -310,7 +310,11 @@ fn solve_good_lp(lp: &Lp19<'_>, c: &[f64], solver: Solver, opts: &LpOptions) -> 
                 if let Some(l) = opts.time_limit {
                     s.time_limit(l);
                 }
-                s.max_threads(clarabel_threads());
+                // faer's factorisation on one thread: forking it over rayon's pool was
+                // 2-4x slower on 2 cores for an LP alone (conv net 3.2 s sequential, 11-13
+                // s forked, QDLDL 6.4 s; dense MLP 1.2 / 4.0 / 1.1 s) and slower inside
+                // the callers' own parallel loops (README, *tightness*).
+                s.max_threads(1);
             }
             let mut refs = Vec::with_capacity(constraints.len());
             for (r, c) in constraints {
@@ -359,19 +363,6 @@ fn solve_good_lp(lp: &Lp19<'_>, c: &[f64], solver: Solver, opts: &LpOptions) -> 
 /// `TimeLimit` (a MIP's incumbent) and anything else do not.
 pub fn good_lp_status_is_value(status: SolutionStatus) -> bool {
     matches!(status, SolutionStatus::Optimal)
-}
-
-/// The threads clarabel's factorisation may use (its `max_threads`: 0 is every thread of
-/// rayon's pool, 1 is sequential). Sequential inside a rayon task, where the callers
-/// already solve several LPs at once (`tightness`' targets, LP-all's units, branch and
-/// bound's nodes) and a factorisation that forks too only adds scheduling (measured on
-/// `tightness`: 55 s sequential against 59 s); every thread for an LP solved alone.
-pub fn clarabel_threads() -> u32 {
-    if rayon::current_thread_index().is_some() {
-        1
-    } else {
-        0
-    }
 }
 
 /// The status rule for clarabel: only `Solved` carries a value. `AlmostSolved` (reduced

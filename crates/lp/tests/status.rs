@@ -1,11 +1,10 @@
 //! The status rules as functions, over every status each solver defines (an exhaustive
 //! match: a solver upgrade that adds a status fails to compile here until it is placed),
-//! the LP's shape at exact-zero bounds, and clarabel's factorisation settings (faer's
-//! supernodal LDL compiled in; one thread inside a rayon task).
+//! the LP's shape at exact-zero bounds, and faer's supernodal LDL compiled into clarabel.
 
 use dual::{stability, BoundSource, InputDomain, LayerBounds, Stability};
 use good_lp::solvers::SolutionStatus;
-use lp::{clarabel_status_is_value, clarabel_threads, good_lp_status_is_value, Lp19};
+use lp::{clarabel_status_is_value, good_lp_status_is_value, Lp19};
 use network::{Layer, Model, Shape};
 
 #[test]
@@ -145,16 +144,4 @@ fn clarabel_has_faers_supernodal_factorisation() {
     );
     b.direct_solve_method("no-such-method".to_string());
     assert!(b.validate().is_err(), "an unknown method is refused");
-}
-
-/// Alone, an LP's factorisation may use every thread of rayon's pool (0); inside a rayon
-/// task (several LPs at once), one.
-#[test]
-fn clarabel_threads_are_sequential_inside_rayon_tasks() {
-    assert_eq!(clarabel_threads(), 0);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .expect("a pool of 2 threads");
-    assert_eq!(pool.install(clarabel_threads), 1);
 }
