@@ -311,8 +311,8 @@ fn solve_good_lp(lp: &Lp19<'_>, c: &[f64], solver: Solver, opts: &LpOptions) -> 
                     s.time_limit(l);
                 }
                 // faer's factorisation on one thread: forking it over rayon's pool was
-                // 2-4x slower on 2 cores for an LP alone (conv net 3.2 s sequential, 11-13
-                // s forked, QDLDL 6.4 s; dense MLP 1.2 / 4.0 / 1.1 s) and slower inside
+                // 2-4x slower on 2 cores for an LP alone (conv net 3.2 s sequential, 11.3 s
+                // forked, QDLDL 6.6 s; dense MLP 1.2 / 3.9 / 1.1 s) and slower inside
                 // the callers' own parallel loops (README, *tightness*).
                 s.max_threads(1);
             }
